@@ -1,0 +1,215 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/gatehouse/gatehouse/accounts"
+	"github.com/gatehouse/gatehouse/config"
+	"github.com/gatehouse/gatehouse/models"
+	"github.com/gatehouse/gatehouse/password"
+)
+
+// flags returns a FlagSet for one subcommand with the shared --config flag.
+func flags(name string, stderr io.Writer) (*flag.FlagSet, *string) {
+	fs := flag.NewFlagSet("gatehouse "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "", "configuration file")
+	return fs, path
+}
+
+// parse parses args, turning flag errors into usage errors.
+func parse(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return errUsage{errors.New("see usage above")}
+		}
+		return errUsage{err}
+	}
+	if fs.NArg() > 0 {
+		return errUsage{fmt.Errorf("unexpected argument %q", fs.Arg(0))}
+	}
+	return nil
+}
+
+func loadConfig(path string) (config.Config, error) {
+	cfg, err := config.Load(config.Source{Path: path})
+	if err != nil {
+		return cfg, errUsage{fmt.Errorf("invalid configuration: %w", err)}
+	}
+	return cfg, nil
+}
+
+func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.Log.Level))
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.Log.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// openDB opens and migrates the database.
+func openDB(ctx context.Context, cfg config.Config) (*models.DB, error) {
+	db, err := models.Open(cfg.Database)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := db.Migrate(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+func cmdMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs, path := flags("migrate", stderr)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	cfg, err := loadConfig(*path)
+	if err != nil {
+		return err
+	}
+	db, err := models.Open(cfg.Database)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	n, err := db.Migrate(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "applied %d migration(s) to %s\n", n, cfg.Database)
+	return nil
+}
+
+func cmdUser(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		return errUsage{errors.New("user needs a subcommand: create, list, set-password, disable")}
+	}
+	sub, args := args[0], args[1:]
+	fs, path := flags("user "+sub, stderr)
+	email := fs.String("email", "", "account email")
+	var name *string
+	var admin, pwStdin *bool
+	switch sub {
+	case "create":
+		name = fs.String("name", "", "display name")
+		admin = fs.Bool("admin", false, "make the account an administrator")
+		pwStdin = fs.Bool("password-stdin", false, "read the password from standard input")
+	case "set-password":
+		pwStdin = fs.Bool("password-stdin", false, "read the password from standard input")
+	case "list", "disable":
+	default:
+		return errUsage{fmt.Errorf("unknown user subcommand %q", sub)}
+	}
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if sub != "list" && *email == "" {
+		return errUsage{errors.New("--email is required")}
+	}
+	if pwStdin != nil && !*pwStdin && sub == "set-password" {
+		return errUsage{errors.New("--password-stdin is required (passwords are never taken as arguments)")}
+	}
+	cfg, err := loadConfig(*path)
+	if err != nil {
+		return err
+	}
+	db, err := openDB(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	hasher, err := password.New(cfg.Password.BcryptCost, cfg.Password.MinLength)
+	if err != nil {
+		return err
+	}
+	svc := &accounts.Service{DB: db, Hasher: hasher, Logger: newLogger(cfg, stderr)}
+	switch sub {
+	case "create":
+		n := accounts.NewUser{Email: *email, Name: *name, Admin: *admin}
+		if *pwStdin {
+			pw, err := readPassword(stdin)
+			if err != nil {
+				return err
+			}
+			n.Password = &pw
+		}
+		u, err := svc.CreateUser(ctx, n)
+		if err != nil {
+			return err
+		}
+		_ = db.RecordEvent(ctx, &models.Event{Kind: models.EventUserCreated, UserID: &u.ID, Email: u.Email, Method: "cli"})
+		fmt.Fprintf(stdout, "created %s (id %d%s)\n", u.Email, u.ID, map[bool]string{true: ", admin"}[u.IsAdmin])
+	case "list":
+		return listUsers(ctx, db, stdout)
+	case "set-password":
+		pw, err := readPassword(stdin)
+		if err != nil {
+			return err
+		}
+		u, err := db.UserByEmail(ctx, *email)
+		if err != nil {
+			return fmt.Errorf("%s: %w", *email, err)
+		}
+		if err := svc.SetPassword(ctx, u.ID, pw); err != nil {
+			return err
+		}
+		_ = db.RecordEvent(ctx, &models.Event{Kind: models.EventPasswordSet, UserID: &u.ID, Email: u.Email, Method: "cli"})
+		fmt.Fprintf(stdout, "password set for %s; its sessions were ended\n", u.Email)
+	case "disable":
+		u, err := db.UserByEmail(ctx, *email)
+		if err != nil {
+			return fmt.Errorf("%s: %w", *email, err)
+		}
+		if err := db.SetDisabled(ctx, u.ID, true); err != nil {
+			return err
+		}
+		_ = db.RecordEvent(ctx, &models.Event{Kind: models.EventUserDisabled, UserID: &u.ID, Email: u.Email, Method: "cli"})
+		fmt.Fprintf(stdout, "disabled %s; its sessions were ended\n", u.Email)
+	}
+	return nil
+}
+
+// readPassword reads one line from stdin (no echo concerns: it is a pipe).
+func readPassword(stdin io.Reader) (string, error) {
+	line, err := bufio.NewReader(io.LimitReader(stdin, 4096)).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return "", fmt.Errorf("read password: %w", err)
+	}
+	pw := strings.TrimRight(line, "\r\n")
+	if pw == "" {
+		return "", errUsage{errors.New("no password on standard input")}
+	}
+	return pw, nil
+}
+
+func listUsers(ctx context.Context, db *models.DB, stdout io.Writer) error {
+	users, err := db.ListUsers(ctx)
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tEMAIL\tNAME\tADMIN\tPASSWORD\tSTATUS\tLAST SIGN-IN")
+	for _, u := range users {
+		status, last := "enabled", "never"
+		if u.Disabled() {
+			status = "disabled"
+		}
+		if u.LastLoginAt != nil {
+			last = u.LastLoginAt.UTC().Format("2006-01-02 15:04") + " " + u.LastLoginMethod
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%t\t%t\t%s\t%s\n", u.ID, u.Email, u.Name, u.IsAdmin, u.HasPassword(), status, last)
+	}
+	return tw.Flush()
+}

@@ -1,0 +1,262 @@
+// Package config loads gatehouse's configuration: built-in defaults, then an
+// optional YAML file decoded strictly, then environment overrides.
+//
+// Loading is a pure function of its inputs (file system paths and an
+// environment lookup) so tests never touch the process environment.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/joho/godotenv"
+	"go.yaml.in/yaml/v3"
+)
+
+// Config is the whole configuration of one gatehouse process.
+type Config struct {
+	// Listen is the TCP address the HTTP server binds.
+	Listen string `yaml:"listen"`
+	// BaseURL is the public origin users reach gatehouse at; it decides
+	// cookie security, the CSRF-trusted origin and OIDC redirect URLs.
+	BaseURL string `yaml:"base_url"`
+	// Database is the path of the SQLite file.
+	Database string `yaml:"database"`
+	// TrustedProxies lists proxy addresses or CIDRs whose X-Forwarded-For
+	// is believed; empty means the peer address is the client address.
+	TrustedProxies []string `yaml:"trusted_proxies"`
+
+	Log       Log        `yaml:"log"`
+	Server    Server     `yaml:"server"`
+	Session   Session    `yaml:"session"`
+	Password  Password   `yaml:"password"`
+	Providers []Provider `yaml:"providers"`
+}
+
+// Log configures the slog handler.
+type Log struct {
+	Level  string `yaml:"level"`  // debug, info, warn, error
+	Format string `yaml:"format"` // text or json
+}
+
+// Server holds the http.Server timeouts.
+type Server struct {
+	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"`
+	ReadTimeout       time.Duration `yaml:"read_timeout"`
+	WriteTimeout      time.Duration `yaml:"write_timeout"`
+	IdleTimeout       time.Duration `yaml:"idle_timeout"`
+	ShutdownTimeout   time.Duration `yaml:"shutdown_timeout"`
+}
+
+// Session configures database-backed sessions.
+type Session struct {
+	// CookieName is the cookie's base name; "__Host-" is prepended under https.
+	CookieName string `yaml:"cookie_name"`
+	// IdleTimeout ends a session not used for this long.
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
+	// Lifetime ends a session this long after sign-in, however active.
+	Lifetime time.Duration `yaml:"lifetime"`
+	// Permanent makes the cookie outlive the browser (Max-Age = Lifetime);
+	// false gives a browser-session cookie.
+	Permanent bool `yaml:"permanent"`
+}
+
+// Password configures local password hashing and policy.
+type Password struct {
+	BcryptCost int `yaml:"bcrypt_cost"`
+	MinLength  int `yaml:"min_length"`
+}
+
+// Default returns the built-in configuration: enough to run `gatehouse serve`
+// with no file at all.
+func Default() Config {
+	return Config{
+		Listen:   "127.0.0.1:8080",
+		Database: filepath.Join("data", "gatehouse.db"),
+		Log:      Log{Level: "info", Format: "text"},
+		Server: Server{
+			ReadHeaderTimeout: 5 * time.Second,
+			ReadTimeout:       15 * time.Second,
+			WriteTimeout:      30 * time.Second,
+			IdleTimeout:       120 * time.Second,
+			ShutdownTimeout:   15 * time.Second,
+		},
+		Session: Session{
+			CookieName:  "gatehouse_session",
+			IdleTimeout: 30 * time.Minute,
+			Lifetime:    12 * time.Hour,
+		},
+		Password: Password{BcryptCost: 12, MinLength: 12},
+	}
+}
+
+// Source says where configuration comes from.
+type Source struct {
+	// Path is the --config flag; empty falls back to GATEHOUSE_CONFIG, then
+	// ./config.yaml when it exists, then defaults alone.
+	Path string
+	// Getenv looks up environment variables; nil means os.LookupEnv.
+	Getenv func(string) (string, bool)
+	// DotEnv is the .env file read before anything else; empty means ".env".
+	// Its values are seen by Getenv lookups but never override the real
+	// environment, and the process environment is not modified.
+	DotEnv string
+}
+
+// Load builds the configuration from src. The returned error is one line
+// that names the offending key, fit to print before exiting with status 2.
+func Load(src Source) (Config, error) {
+	env, err := src.environment()
+	if err != nil {
+		return Config{}, err
+	}
+	cfg := Default()
+	path, explicit := src.Path, src.Path != ""
+	if path == "" {
+		path, explicit = env("GATEHOUSE_CONFIG")
+	}
+	if path == "" {
+		path = "config.yaml"
+	}
+	data, err := os.ReadFile(path)
+	switch {
+	case err == nil:
+		if err := decode(data, env, &cfg); err != nil {
+			return Config{}, fmt.Errorf("%s: %w", path, err)
+		}
+	case explicit || !errors.Is(err, os.ErrNotExist):
+		return Config{}, fmt.Errorf("config: %w", err)
+	}
+	applyOverrides(&cfg, env)
+	if err := cfg.finish(env); err != nil {
+		return Config{}, err
+	}
+	return cfg, nil
+}
+
+// environment returns a lookup over the real environment, then .env.
+func (src Source) environment() (func(string) (string, bool), error) {
+	getenv := src.Getenv
+	if getenv == nil {
+		getenv = os.LookupEnv
+	}
+	name := src.DotEnv
+	if name == "" {
+		name = ".env"
+	}
+	dot, err := godotenv.Read(name)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return func(k string) (string, bool) {
+		if v, ok := getenv(k); ok {
+			return v, true
+		}
+		v, ok := dot[k]
+		return v, ok
+	}, nil
+}
+
+// lookupFunc is the shape of environment lookups threaded through loading.
+type lookupFunc = func(string) (string, bool)
+
+// decode parses YAML, expands ${VAR} in scalar values, rejects unknown keys
+// and decodes into cfg (whose defaults survive for absent keys).
+func decode(data []byte, env lookupFunc, cfg *Config) error {
+	var root yaml.Node
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&root); err != nil {
+		if errors.Is(err, errEOF) {
+			return nil // an empty file means defaults
+		}
+		return fmt.Errorf("invalid YAML: %w", err)
+	}
+	if err := expand(&root, env, ""); err != nil {
+		return err
+	}
+	if len(root.Content) == 0 {
+		return nil
+	}
+	if err := checkKeys(root.Content[0], typeOfConfig, ""); err != nil {
+		return err
+	}
+	if err := root.Decode(cfg); err != nil {
+		return fmt.Errorf("%s", strings.TrimPrefix(err.Error(), "yaml: unmarshal errors:\n  "))
+	}
+	return nil
+}
+
+// applyOverrides lets the environment win over the file for the settings an
+// operator most often changes per host.
+func applyOverrides(cfg *Config, env lookupFunc) {
+	for name, dst := range map[string]*string{
+		"GATEHOUSE_LISTEN":   &cfg.Listen,
+		"GATEHOUSE_BASE_URL": &cfg.BaseURL,
+		"GATEHOUSE_DATABASE": &cfg.Database,
+	} {
+		if v, ok := env(name); ok && v != "" {
+			*dst = v
+		}
+	}
+}
+
+// finish fills derived defaults and validates.
+func (c *Config) finish(env lookupFunc) error {
+	if c.BaseURL == "" {
+		c.BaseURL = "http://" + c.Listen
+	}
+	c.BaseURL = strings.TrimSuffix(c.BaseURL, "/")
+	if err := c.validate(); err != nil {
+		return err
+	}
+	return c.finishProviders(env)
+}
+
+func (c *Config) validate() error {
+	u, err := url.Parse(c.BaseURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("base_url: %q must be an absolute http or https URL", c.BaseURL)
+	}
+	if u.Path != "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		return fmt.Errorf("base_url: %q must be an origin with no path, query or credentials", c.BaseURL)
+	}
+	checks := []struct {
+		ok  bool
+		msg string
+	}{
+		{c.Listen != "", "listen: must not be empty"},
+		{c.Database != "", "database: must not be empty"},
+		{c.Log.Level == "debug" || c.Log.Level == "info" || c.Log.Level == "warn" || c.Log.Level == "error", "log.level: must be debug, info, warn or error"},
+		{c.Log.Format == "text" || c.Log.Format == "json", "log.format: must be text or json"},
+		{c.Session.CookieName != "" && !strings.ContainsAny(c.Session.CookieName, " ;,=\t"), "session.cookie_name: must be a non-empty cookie token"},
+		{c.Session.IdleTimeout >= time.Minute, "session.idle_timeout: must be at least 1m"},
+		{c.Session.Lifetime >= c.Session.IdleTimeout, "session.lifetime: must be at least session.idle_timeout"},
+		{c.Password.BcryptCost >= 10 && c.Password.BcryptCost <= 31, "password.bcrypt_cost: must be between 10 and 31"},
+		{c.Password.MinLength >= 8 && c.Password.MinLength <= 72, "password.min_length: must be between 8 and 72"},
+		{c.Server.ReadHeaderTimeout > 0 && c.Server.ReadTimeout > 0 && c.Server.WriteTimeout > 0 && c.Server.IdleTimeout > 0, "server: timeouts must be positive"},
+	}
+	for _, ch := range checks {
+		if !ch.ok {
+			return errors.New(ch.msg)
+		}
+	}
+	return nil
+}
+
+// Secure reports whether gatehouse is served over https, which switches on
+// Secure cookies, the __Host- prefix and HSTS.
+func (c Config) Secure() bool { return strings.HasPrefix(c.BaseURL, "https://") }
+
+// CookieName is the session cookie's full name.
+func (c Config) CookieName() string {
+	if c.Secure() {
+		return "__Host-" + c.Session.CookieName
+	}
+	return c.Session.CookieName
+}

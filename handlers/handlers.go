@@ -1,0 +1,125 @@
+// Package handlers is gatehouse's HTTP layer: routes, middleware and thin
+// handlers that parse requests, call the policy packages and render pages.
+package handlers
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/gatehouse/gatehouse/accounts"
+	"github.com/gatehouse/gatehouse/assets"
+	"github.com/gatehouse/gatehouse/config"
+	"github.com/gatehouse/gatehouse/models"
+	"github.com/gatehouse/gatehouse/sessionstore"
+	"github.com/gatehouse/gatehouse/views"
+	ginsessions "github.com/gin-contrib/sessions"
+	"github.com/gin-gonic/gin"
+)
+
+// MaxFormBytes caps request bodies: a sign-in form is a few hundred bytes.
+const MaxFormBytes = 64 << 10
+
+// Deps is everything the handlers need, built once by main (or a test).
+type Deps struct {
+	Config   config.Config
+	DB       *models.DB
+	Accounts *accounts.Service
+	Sessions *sessionstore.Store
+	Views    *views.Renderer
+	Logger   *slog.Logger
+}
+
+// Handler holds the dependencies shared by every route.
+type Handler struct {
+	Deps
+	engine *gin.Engine
+}
+
+// New builds the application's http.Handler: Gin routes behind the
+// cross-origin (CSRF) check.
+func New(d Deps) (http.Handler, error) {
+	gin.SetMode(gin.ReleaseMode)
+	h := &Handler{Deps: d, engine: gin.New()}
+	e := h.engine
+	e.HTMLRender = d.Views
+	e.HandleMethodNotAllowed = true
+	e.ContextWithFallback = true
+	if err := e.SetTrustedProxies(d.Config.TrustedProxies); err != nil {
+		return nil, fmt.Errorf("trusted_proxies: %w", err)
+	}
+	e.Use(h.requestLog, gin.CustomRecovery(h.recovered), h.securityHeaders, h.limitBody,
+		ginsessions.Sessions(d.Config.CookieName(), d.Sessions), h.loadUser)
+	h.routes()
+	return h.csrf()
+}
+
+func (h *Handler) routes() {
+	e := h.engine
+	e.GET("/", h.home)
+	e.GET("/healthz", h.healthz)
+	e.GET("/assets/*path", gin.WrapH(http.StripPrefix("/assets/", staticFiles())))
+	e.GET("/login", h.loginPage)
+	e.POST("/auth/login", h.login)
+	e.GET("/auth/logout", h.requireUser, h.logoutPage)
+	e.POST("/auth/logout", h.logout)
+	e.GET("/dashboard", h.requireUser, h.dashboard)
+	e.NoRoute(func(c *gin.Context) {
+		h.errorPage(c, http.StatusNotFound, "Page not found", "There is nothing at this address.")
+	})
+	e.NoMethod(func(c *gin.Context) {
+		h.errorPage(c, http.StatusMethodNotAllowed, "Method not allowed", "This page cannot be used that way.")
+	})
+}
+
+// csrf wraps the engine in Go's cross-origin protection: a state-changing
+// request a browser marks as cross-site is refused before any handler runs.
+// SameSite=Lax cookies are the second layer.
+func (h *Handler) csrf() (http.Handler, error) {
+	p := http.NewCrossOriginProtection()
+	u, _ := url.Parse(h.Config.BaseURL) // validated by config
+	if err := p.AddTrustedOrigin(u.Scheme + "://" + u.Host); err != nil {
+		return nil, fmt.Errorf("base_url origin: %w", err)
+	}
+	p.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.Logger.WarnContext(r.Context(), "cross-origin request refused", "method", r.Method, "path", r.URL.Path)
+		h.renderStandalone(w, http.StatusForbidden, "Request refused",
+			"This form was sent from another site, so it was not accepted. Go back to gatehouse and try again.")
+	}))
+	return p.Handler(h.engine), nil
+}
+
+func (h *Handler) home(c *gin.Context) {
+	if currentUser(c) != nil {
+		c.Redirect(http.StatusSeeOther, "/dashboard")
+		return
+	}
+	c.Redirect(http.StatusSeeOther, "/login")
+}
+
+func (h *Handler) healthz(c *gin.Context) {
+	ctx, cancel := context.WithTimeout(c.Request.Context(), 2*time.Second)
+	defer cancel()
+	if err := h.DB.Ping(ctx); err != nil {
+		h.log(c).ErrorContext(ctx, "healthz: database ping failed", "err", err)
+		c.String(http.StatusServiceUnavailable, "database unavailable\n")
+		return
+	}
+	c.String(http.StatusOK, "ok\n")
+}
+
+// staticFiles serves the embedded assets; folders are not listed.
+func staticFiles() http.Handler {
+	files := http.FileServerFS(assets.FS)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "" || r.URL.Path[len(r.URL.Path)-1] == '/' {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Cache-Control", "public, max-age=3600")
+		files.ServeHTTP(w, r)
+	})
+}

@@ -1,0 +1,186 @@
+package handlers
+
+import (
+	"errors"
+	"net/http"
+	"slices"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/gatehouse/gatehouse/accounts"
+	"github.com/gatehouse/gatehouse/models"
+	"github.com/gatehouse/gatehouse/sessionstore"
+	ginsessions "github.com/gin-contrib/sessions"
+	"github.com/gin-gonic/gin"
+)
+
+// Field limits: longer input is refused before any work is done.
+const (
+	maxEmailLen    = 254
+	maxPasswordLen = 1024 // far above bcrypt's 72 bytes, so the policy message can say why
+)
+
+// loginForm is what the login page is rendered from.
+type loginForm struct {
+	Email, Next, Error, Notice string
+	SSOMode                    bool
+}
+
+func (h *Handler) loginPage(c *gin.Context) {
+	next := SafeNext(c.Query("next"))
+	if currentUser(c) != nil {
+		c.Redirect(http.StatusSeeOther, or(next, "/dashboard"))
+		return
+	}
+	f := loginForm{Next: next}
+	if code := c.Query("error"); code != "" {
+		f.Error = loginMessages[code]
+		if f.Error == "" {
+			f.Error = "Something went wrong. Please sign in again."
+		}
+	}
+	if code := c.Query("notice"); code != "" {
+		f.Notice = loginMessages[code]
+	}
+	h.renderLogin(c, http.StatusOK, f)
+}
+
+func (h *Handler) renderLogin(c *gin.Context, status int, f loginForm) {
+	h.render(c, status, "login", gin.H{
+		"Email": f.Email, "Next": f.Next, "Error": f.Error, "Notice": f.Notice, "SSOMode": f.SSOMode,
+		"SSOEnabled": len(h.Config.Providers) > 0, "Providers": h.Config.Providers,
+	})
+}
+
+// login handles POST /auth/login: the password branch here, SSO when
+// is_sso=true (or a provider button) was sent.
+func (h *Handler) login(c *gin.Context) {
+	if !h.parseForm(c) {
+		return
+	}
+	f := loginForm{
+		Email: strings.TrimSpace(c.PostForm("email")),
+		Next:  SafeNext(c.PostForm("next")),
+	}
+	if len(f.Email) > maxEmailLen || !utf8.ValidString(f.Email) {
+		f.Email, f.Error = "", "Enter a valid email address."
+		h.renderLogin(c, http.StatusBadRequest, f)
+		return
+	}
+	if slices.Contains(c.PostFormArray("is_sso"), "true") || c.PostForm("provider") != "" {
+		f.SSOMode = true
+		h.startSSO(c, f)
+		return
+	}
+	pw := c.PostForm("password")
+	if f.Email == "" || pw == "" {
+		f.Error = "Enter your email and password."
+		h.renderLogin(c, http.StatusBadRequest, f)
+		return
+	}
+	if len(pw) > maxPasswordLen || !utf8.ValidString(pw) {
+		f.Error = "Incorrect email or password."
+		h.renderLogin(c, http.StatusBadRequest, f)
+		return
+	}
+	ctx := c.Request.Context()
+	u, err := h.Accounts.Authenticate(ctx, f.Email, pw)
+	var le *accounts.LoginError
+	switch {
+	case errors.As(err, &le):
+		h.audit(c, &models.Event{Kind: models.EventLoginFailure, UserID: userIDOf(le.User), Email: models.NormalizeEmail(f.Email), Method: "password", Detail: le.Reason})
+		f.Error = "Incorrect email or password."
+		h.renderLogin(c, http.StatusUnauthorized, f)
+		return
+	case err != nil:
+		h.serverError(c, "authenticate", err)
+		return
+	}
+	if !h.signIn(c, u, sessionstore.SignIn{Method: "password"}) {
+		return
+	}
+	c.Redirect(http.StatusSeeOther, or(f.Next, "/dashboard"))
+}
+
+// signIn starts a fresh session for u (a new token, whatever the browser had)
+// and records the sign-in. It reports false after rendering an error.
+func (h *Handler) signIn(c *gin.Context, u *models.User, in sessionstore.SignIn) bool {
+	ctx := c.Request.Context()
+	in.UserID, in.AuthTime = u.ID, h.DB.Now().UTC()
+	in.IP, in.UserAgent = c.ClientIP(), truncate(c.Request.UserAgent(), 512)
+	if err := sessionstore.Start(ginsessions.Default(c), in); err != nil {
+		h.serverError(c, "start session", err)
+		return false
+	}
+	if err := h.DB.RecordLogin(ctx, u.ID, in.Method); err != nil {
+		h.log(c).WarnContext(ctx, "record last login", "err", err)
+	}
+	h.audit(c, &models.Event{Kind: models.EventLoginSuccess, UserID: &u.ID, Email: u.Email, Method: in.Method, ProviderID: in.ProviderID})
+	return true
+}
+
+// startSSO begins "Sign in with SSO". Until a provider is configured it
+// explains that SSO is not set up.
+func (h *Handler) startSSO(c *gin.Context, f loginForm) {
+	f.Error = loginMessages["sso_not_configured"]
+	h.renderLogin(c, http.StatusBadRequest, f)
+}
+
+// parseForm reads the form body, answering 413 or 400 itself on failure.
+func (h *Handler) parseForm(c *gin.Context) bool {
+	err := c.Request.ParseForm()
+	if err == nil {
+		return true
+	}
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		h.errorPage(c, http.StatusRequestEntityTooLarge, "Request too large", "That form was larger than gatehouse accepts.")
+		return false
+	}
+	h.errorPage(c, http.StatusBadRequest, "Bad request", "That form could not be read. Go back and try again.")
+	return false
+}
+
+// serverError logs the cause and shows a page that asks to try again.
+func (h *Handler) serverError(c *gin.Context, what string, err error) {
+	h.log(c).ErrorContext(c.Request.Context(), what, "err", err)
+	h.errorPage(c, http.StatusServiceUnavailable, "Please try again", "gatehouse could not complete that just now. Please try again in a moment.")
+}
+
+// audit appends an event; a failed audit write is logged, not shown.
+func (h *Handler) audit(c *gin.Context, e *models.Event) {
+	e.IP = c.ClientIP()
+	if e.ActorID == nil {
+		if u := currentUser(c); u != nil {
+			e.ActorID = &u.ID
+		}
+	}
+	if err := h.DB.RecordEvent(c.Request.Context(), e); err != nil {
+		h.log(c).ErrorContext(c.Request.Context(), "write audit event", "kind", e.Kind, "err", err)
+	}
+}
+
+func userIDOf(u *models.User) *int64 {
+	if u == nil {
+		return nil
+	}
+	return &u.ID
+}
+
+func or(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	s = s[:n]
+	for !utf8.ValidString(s) && len(s) > 0 {
+		s = s[:len(s)-1]
+	}
+	return s
+}

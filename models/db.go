@@ -1,0 +1,114 @@
+// Package models is gatehouse's data layer: the SQLite database, its schema
+// migrations and the rows for users, sessions and audit events.
+package models
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/gatehouse/gatehouse/migrations"
+	"github.com/pressly/goose/v3"
+	"gorm.io/driver/sqlite"
+	"gorm.io/gorm"
+	"gorm.io/gorm/logger"
+)
+
+// ErrNotFound is returned when a looked-up row does not exist.
+var ErrNotFound = errors.New("not found")
+
+// DB is the open database with the clock every write stamps times from.
+type DB struct {
+	gorm *gorm.DB
+	sql  *sql.DB
+	// Now is the clock; tests replace it to move time.
+	Now func() time.Time
+}
+
+// Open opens (creating when needed) the SQLite file at path. The pragmas sit
+// in the DSN so every pooled connection gets them, not just the first.
+func Open(path string) (*DB, error) {
+	if dir := filepath.Dir(path); dir != "" {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, fmt.Errorf("create database directory: %w", err)
+		}
+	}
+	q := url.Values{}
+	q.Set("_journal_mode", "WAL")
+	q.Set("_busy_timeout", "10000")
+	q.Set("_txlock", "immediate") // writers take the lock up front: no deadlocked upgrades
+	q.Set("_foreign_keys", "on")
+	q.Set("_synchronous", "NORMAL")
+	dsn := "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + q.Encode()
+	g, err := gorm.Open(sqlite.Open(dsn), &gorm.Config{
+		Logger:                 logger.Discard,
+		NowFunc:                func() time.Time { return time.Now().UTC() },
+		SkipDefaultTransaction: true,
+		PrepareStmt:            true,
+		TranslateError:         true,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open database %s: %w", path, err)
+	}
+	sqlDB, err := g.DB()
+	if err != nil {
+		return nil, fmt.Errorf("open database %s: %w", path, err)
+	}
+	sqlDB.SetMaxOpenConns(8)
+	sqlDB.SetMaxIdleConns(8)
+	sqlDB.SetConnMaxIdleTime(5 * time.Minute)
+	if err := sqlDB.Ping(); err != nil {
+		sqlDB.Close()
+		return nil, fmt.Errorf("open database %s: %w", path, err)
+	}
+	return &DB{gorm: g, sql: sqlDB, Now: time.Now}, nil
+}
+
+// now is the injectable clock in UTC, the only zone the database stores.
+func (db *DB) now() time.Time { return db.Now().UTC() }
+
+// Close closes every pooled connection.
+func (db *DB) Close() error { return db.sql.Close() }
+
+// Ping checks the database answers.
+func (db *DB) Ping(ctx context.Context) error { return db.sql.PingContext(ctx) }
+
+// Gorm exposes the gorm handle for packages that keep their own tables.
+func (db *DB) Gorm(ctx context.Context) *gorm.DB { return db.gorm.WithContext(ctx) }
+
+func (db *DB) migrator() (*goose.Provider, error) {
+	p, err := goose.NewProvider(goose.DialectSQLite3, db.sql, mustSub(migrations.SQLite, "sqlite"))
+	if err != nil {
+		return nil, fmt.Errorf("load migrations: %w", err)
+	}
+	return p, nil
+}
+
+// Migrate applies every pending migration and returns how many ran; running
+// it again is a no-op.
+func (db *DB) Migrate(ctx context.Context) (int, error) {
+	p, err := db.migrator()
+	if err != nil {
+		return 0, err
+	}
+	res, err := p.Up(ctx)
+	if err != nil {
+		return len(res), fmt.Errorf("migrate: %w", err)
+	}
+	return len(res), nil
+}
+
+// MigrationsCurrent reports whether no migration is pending (readiness).
+func (db *DB) MigrationsCurrent(ctx context.Context) (bool, error) {
+	p, err := db.migrator()
+	if err != nil {
+		return false, err
+	}
+	pending, err := p.HasPending(ctx)
+	return !pending, err
+}

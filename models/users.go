@@ -1,0 +1,164 @@
+package models
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"gorm.io/gorm"
+)
+
+// ErrEmailTaken is returned when another account already has the email.
+var ErrEmailTaken = errors.New("an account with this email already exists")
+
+// User is a local account. PasswordHash is nil for SSO-only accounts.
+type User struct {
+	ID              int64
+	Email           string
+	Name            string
+	PasswordHash    *string
+	IsAdmin         bool
+	DisabledAt      *time.Time
+	CreatedAt       time.Time
+	UpdatedAt       time.Time
+	LastLoginAt     *time.Time
+	LastLoginMethod string
+}
+
+// Disabled reports whether the account may not sign in.
+func (u *User) Disabled() bool { return u.DisabledAt != nil }
+
+// HasPassword reports whether the account can sign in with a password.
+func (u *User) HasPassword() bool { return u.PasswordHash != nil && *u.PasswordHash != "" }
+
+// NormalizeEmail is the one canonical form emails are stored and compared in.
+func NormalizeEmail(s string) string { return strings.ToLower(strings.TrimSpace(s)) }
+
+// ValidEmail checks the shape of an already normalised email: one @, a
+// non-empty local part and a dotted-or-not domain, no spaces or controls.
+func ValidEmail(email string) bool {
+	if len(email) > 254 || !utf8.ValidString(email) {
+		return false
+	}
+	local, domain, ok := strings.Cut(email, "@")
+	if !ok || local == "" || domain == "" || strings.Contains(domain, "@") || strings.HasPrefix(domain, ".") || strings.HasSuffix(domain, ".") {
+		return false
+	}
+	return !strings.ContainsFunc(email, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) })
+}
+
+// EmailDomain returns the part after the @ of a normalised email.
+func EmailDomain(email string) string {
+	_, d, _ := strings.Cut(email, "@")
+	return d
+}
+
+// CreateUser inserts u (email normalised) and fills its ID and times.
+func (db *DB) CreateUser(ctx context.Context, u *User) error {
+	u.Email = NormalizeEmail(u.Email)
+	if !ValidEmail(u.Email) {
+		return fmt.Errorf("create user: invalid email %q", u.Email)
+	}
+	now := db.now()
+	u.CreatedAt, u.UpdatedAt = now, now
+	if err := db.gorm.WithContext(ctx).Create(u).Error; err != nil {
+		if errors.Is(err, gorm.ErrDuplicatedKey) {
+			return ErrEmailTaken
+		}
+		return fmt.Errorf("create user %s: %w", u.Email, err)
+	}
+	return nil
+}
+
+// UserByEmail finds an account by email (normalised here).
+func (db *DB) UserByEmail(ctx context.Context, email string) (*User, error) {
+	return db.findUser(ctx, "email = ?", NormalizeEmail(email))
+}
+
+// UserByID finds an account by ID.
+func (db *DB) UserByID(ctx context.Context, id int64) (*User, error) {
+	return db.findUser(ctx, "id = ?", id)
+}
+
+func (db *DB) findUser(ctx context.Context, where string, arg any) (*User, error) {
+	var u User
+	err := db.gorm.WithContext(ctx).Where(where, arg).Take(&u).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("find user: %w", err)
+	}
+	return &u, nil
+}
+
+// ListUsers returns all accounts ordered by email (the CLI listing).
+func (db *DB) ListUsers(ctx context.Context) ([]User, error) {
+	var users []User
+	if err := db.gorm.WithContext(ctx).Order("email").Find(&users).Error; err != nil {
+		return nil, fmt.Errorf("list users: %w", err)
+	}
+	return users, nil
+}
+
+// CountUsers counts accounts; adminsOnly counts enabled admins.
+func (db *DB) CountUsers(ctx context.Context, adminsOnly bool) (int64, error) {
+	q := db.gorm.WithContext(ctx).Model(&User{})
+	if adminsOnly {
+		q = q.Where("is_admin AND disabled_at IS NULL")
+	}
+	var n int64
+	if err := q.Count(&n).Error; err != nil {
+		return 0, fmt.Errorf("count users: %w", err)
+	}
+	return n, nil
+}
+
+// SetPasswordHash replaces (or with nil removes) the account's password hash.
+func (db *DB) SetPasswordHash(ctx context.Context, id int64, hash *string) error {
+	return db.updateUser(ctx, id, map[string]any{"password_hash": hash})
+}
+
+// RecordLogin stamps the account's last sign-in time and method.
+func (db *DB) RecordLogin(ctx context.Context, id int64, method string) error {
+	return db.updateUser(ctx, id, map[string]any{"last_login_at": db.now(), "last_login_method": method})
+}
+
+// SetDisabled disables (ending every session of the account in the same
+// transaction) or re-enables an account.
+func (db *DB) SetDisabled(ctx context.Context, id int64, disabled bool) error {
+	return db.gorm.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		var at *time.Time
+		if disabled {
+			now := db.now()
+			at = &now
+			if err := tx.Where("user_id = ?", id).Delete(&Session{}).Error; err != nil {
+				return fmt.Errorf("end sessions of user %d: %w", id, err)
+			}
+		}
+		res := tx.Model(&User{}).Where("id = ?", id).Updates(map[string]any{"disabled_at": at, "updated_at": db.now()})
+		if res.Error != nil {
+			return fmt.Errorf("disable user %d: %w", id, res.Error)
+		}
+		if res.RowsAffected == 0 {
+			return ErrNotFound
+		}
+		return nil
+	})
+}
+
+func (db *DB) updateUser(ctx context.Context, id int64, fields map[string]any) error {
+	fields["updated_at"] = db.now()
+	res := db.gorm.WithContext(ctx).Model(&User{}).Where("id = ?", id).Updates(fields)
+	if res.Error != nil {
+		return fmt.Errorf("update user %d: %w", id, res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return ErrNotFound
+	}
+	return nil
+}

@@ -1,0 +1,87 @@
+// Package password hashes and checks local account passwords with bcrypt and
+// enforces the password policy (OWASP ASVS V2.1).
+package password
+
+import (
+	"errors"
+	"fmt"
+	"unicode/utf8"
+
+	"golang.org/x/crypto/bcrypt"
+)
+
+// MaxBytes is bcrypt's input limit. Longer passwords are refused rather than
+// silently truncated, which would make every suffix past byte 72 meaningless.
+const MaxBytes = 72
+
+// Policy errors, shown to the person choosing a password.
+var (
+	ErrTooShort = errors.New("password is too short")
+	ErrTooLong  = fmt.Errorf("password is longer than %d bytes", MaxBytes)
+	ErrInvalid  = errors.New("password must be valid UTF-8 text")
+)
+
+// Hasher hashes with a configured cost and checks against stored hashes.
+type Hasher struct {
+	cost      int
+	minLength int
+	dummy     []byte // compared against when there is no real hash, to even out timing
+}
+
+// New returns a Hasher. The cost is not checked here (config requires >= 10;
+// tests use bcrypt.MinCost for speed).
+func New(cost, minLength int) (*Hasher, error) {
+	dummy, err := bcrypt.GenerateFromPassword([]byte("gatehouse-timing-equaliser"), cost)
+	if err != nil {
+		return nil, fmt.Errorf("password hasher: %w", err)
+	}
+	return &Hasher{cost: cost, minLength: minLength, dummy: dummy}, nil
+}
+
+// MinLength is the policy's minimum length in characters.
+func (h *Hasher) MinLength() int { return h.minLength }
+
+// Validate applies the policy to a new password.
+func (h *Hasher) Validate(pw string) error {
+	switch {
+	case !utf8.ValidString(pw):
+		return ErrInvalid
+	case utf8.RuneCountInString(pw) < h.minLength:
+		return fmt.Errorf("%w: use at least %d characters", ErrTooShort, h.minLength)
+	case len(pw) > MaxBytes:
+		return ErrTooLong
+	}
+	return nil
+}
+
+// Hash validates pw and returns its bcrypt hash.
+func (h *Hasher) Hash(pw string) (string, error) {
+	if err := h.Validate(pw); err != nil {
+		return "", err
+	}
+	b, err := bcrypt.GenerateFromPassword([]byte(pw), h.cost)
+	if err != nil {
+		return "", fmt.Errorf("hash password: %w", err)
+	}
+	return string(b), nil
+}
+
+// Check reports whether pw matches hash, and whether the hash should be
+// replaced because the configured cost rose. A nil or empty hash and an
+// over-long password still cost one bcrypt comparison, so the response time
+// does not tell whether an account exists or has a password.
+func (h *Hasher) Check(hash *string, pw string) (ok, rehash bool) {
+	if hash == nil || *hash == "" || len(pw) > MaxBytes {
+		_ = bcrypt.CompareHashAndPassword(h.dummy, []byte(pw[:min(len(pw), MaxBytes)]))
+		return false, false
+	}
+	if bcrypt.CompareHashAndPassword([]byte(*hash), []byte(pw)) != nil {
+		return false, false
+	}
+	cost, err := bcrypt.Cost([]byte(*hash))
+	return true, err == nil && cost < h.cost
+}
+
+// Dummy spends one comparison's time for a sign-in that fails before any
+// hash is looked at (unknown account), keeping timing uniform.
+func (h *Hasher) Dummy(pw string) { h.Check(nil, pw) }

@@ -1,0 +1,119 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/gatehouse/gatehouse/accounts"
+	"github.com/gatehouse/gatehouse/config"
+	"github.com/gatehouse/gatehouse/handlers"
+	"github.com/gatehouse/gatehouse/models"
+	"github.com/gatehouse/gatehouse/password"
+	"github.com/gatehouse/gatehouse/sessionstore"
+	"github.com/gatehouse/gatehouse/views"
+)
+
+func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs, path := flags("serve", stderr)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	cfg, err := loadConfig(*path)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
+	}
+	return serve(ctx, cfg, ln, newLogger(cfg, stderr), stdout)
+}
+
+// app is a wired gatehouse: the pieces serve runs and tests inspect.
+type app struct {
+	db       *models.DB
+	sessions *sessionstore.Store
+	handler  http.Handler
+}
+
+// newApp opens the database, migrates it and wires the handlers.
+func newApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, error) {
+	db, err := openDB(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	hasher, err := password.New(cfg.Password.BcryptCost, cfg.Password.MinLength)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	renderer, err := views.New(nil)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	store := sessionstore.New(db, sessionstore.Options{
+		Secure: cfg.Secure(), IdleTimeout: cfg.Session.IdleTimeout, Lifetime: cfg.Session.Lifetime,
+		Permanent: cfg.Session.Permanent, Logger: log,
+	})
+	h, err := handlers.New(handlers.Deps{
+		Config: cfg, DB: db, Sessions: store, Views: renderer, Logger: log,
+		Accounts: &accounts.Service{DB: db, Hasher: hasher, Logger: log},
+	})
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	return &app{db: db, sessions: store, handler: h}, nil
+}
+
+// serve runs gatehouse on ln until ctx ends, then drains requests and closes
+// the database.
+func serve(ctx context.Context, cfg config.Config, ln net.Listener, log *slog.Logger, stdout io.Writer) error {
+	a, err := newApp(ctx, cfg, log)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer a.db.Close()
+	if n, err := a.db.CountUsers(ctx, false); err == nil && n == 0 {
+		log.Warn("no accounts yet; create the first administrator with: " +
+			"echo 'a-long-password' | gatehouse user create --admin --email you@example.com --password-stdin")
+	}
+	bg, stopBG := context.WithCancel(context.Background())
+	defer stopBG()
+	go a.sessions.RunCleanup(bg, 5*time.Minute)
+
+	srv := &http.Server{
+		Handler:           a.handler,
+		ReadHeaderTimeout: cfg.Server.ReadHeaderTimeout,
+		ReadTimeout:       cfg.Server.ReadTimeout,
+		WriteTimeout:      cfg.Server.WriteTimeout,
+		IdleTimeout:       cfg.Server.IdleTimeout,
+		MaxHeaderBytes:    32 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	log.Info("gatehouse listening", "addr", ln.Addr().String(), "url", cfg.BaseURL, "database", cfg.Database, "version", version)
+	fmt.Fprintf(stdout, "gatehouse is running at %s\n", cfg.BaseURL)
+
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down: draining requests")
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.Server.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,341 @@
+// Package sessionstore keeps browser sessions in gatehouse's database behind
+// the gin-contrib/sessions API handlers use.
+//
+// It is written for gatehouse rather than taken off the shelf because a
+// sign-in system needs what generic stores lack: a fresh token at every
+// sign-in (no session fixation), rows findable by user (to list and revoke
+// them), only a hash of the token at rest, and idle plus absolute expiry.
+package sessionstore
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/gatehouse/gatehouse/models"
+	ginsessions "github.com/gin-contrib/sessions"
+	"github.com/gorilla/sessions"
+)
+
+// Session value keys stored in their own columns (the rest go to the JSON
+// data column).
+const (
+	KeyUserID     = "user_id"     // int64
+	KeyAuthMethod = "auth_method" // "password" or "sso"
+	KeyAuthTime   = "auth_time"   // time.Time of the authentication
+	KeyProviderID = "provider_id"
+	KeyIssuer     = "issuer"
+	KeySubject    = "subject"
+	KeySID        = "sid"
+	KeyIDToken    = "id_token"   // kept server side only, for id_token_hint
+	KeyIP         = "ip"         // written at creation only
+	KeyUserAgent  = "user_agent" // written at creation only
+)
+
+// MaxDataBytes caps the JSON data column: sessions hold references, not documents.
+const MaxDataBytes = 4096
+
+// touchEvery is how stale last_seen may get before a request writes it, so a
+// busy user costs one write a minute, not one per request.
+const touchEvery = time.Minute
+
+type (
+	renewKey struct{} // set to true: issue a new token at the next Save
+	rowKey   struct{} // the *models.Session loaded for this request
+)
+
+// Options configures cookies and lifetimes.
+type Options struct {
+	Secure      bool          // https: Secure cookies (the name carries __Host- already)
+	IdleTimeout time.Duration // ends unused sessions
+	Lifetime    time.Duration // ends sessions this long after sign-in
+	Permanent   bool          // persistent cookie with Max-Age = Lifetime; else browser-session cookie
+	Logger      *slog.Logger
+}
+
+// Store implements ginsessions.Store over models.DB.
+type Store struct {
+	db   *models.DB
+	opts Options
+}
+
+// New returns a Store.
+func New(db *models.DB, opts Options) *Store {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Store{db: db, opts: opts}
+}
+
+var _ ginsessions.Store = (*Store)(nil)
+
+// Options is part of ginsessions.Store; cookie attributes come from
+// gatehouse's configuration only, so handlers cannot weaken them.
+func (s *Store) Options(ginsessions.Options) {}
+
+// Get loads the request's session (a fresh empty one when it has none).
+func (s *Store) Get(r *http.Request, name string) (*sessions.Session, error) { return s.New(r, name) }
+
+// New loads the session named by the request's cookie. Any failure (no
+// cookie, a malformed or unknown token, an expired row, a database error)
+// yields an empty session: the visitor is signed out, never shown a 500.
+func (s *Store) New(r *http.Request, name string) (*sessions.Session, error) {
+	sess := sessions.NewSession(s, name)
+	sess.IsNew = true
+	c, err := r.Cookie(name)
+	if err != nil || !validToken(c.Value) {
+		return sess, nil
+	}
+	ctx := r.Context()
+	row, err := s.db.SessionByHash(ctx, Hash(c.Value))
+	if err != nil {
+		if !errors.Is(err, models.ErrNotFound) {
+			s.opts.Logger.ErrorContext(ctx, "load session; treating as signed out", "err", err)
+		}
+		return sess, nil
+	}
+	now := s.db.Now().UTC()
+	if row.Expired(now) {
+		if err := s.db.DeleteSession(ctx, row.TokenHash); err != nil {
+			s.opts.Logger.WarnContext(ctx, "delete expired session", "err", err)
+		}
+		return sess, nil
+	}
+	if now.Sub(row.LastSeenAt) >= touchEvery {
+		idle := earliest(now.Add(s.opts.IdleTimeout), row.ExpiresAt)
+		if err := s.db.TouchSession(ctx, row.ID, now, idle); err != nil {
+			s.opts.Logger.WarnContext(ctx, "touch session", "err", err)
+		} else {
+			row.LastSeenAt, row.IdleExpiresAt = now, idle
+		}
+	}
+	if err := fromRow(row, sess.Values); err != nil {
+		s.opts.Logger.ErrorContext(ctx, "decode session data; treating as signed out", "err", err)
+		return sessions.NewSession(s, name), nil
+	}
+	sess.ID, sess.IsNew = c.Value, false
+	sess.Values[rowKey{}] = row
+	return sess, nil
+}
+
+// Save persists the session. Options.MaxAge < 0 deletes it; a renew mark (see
+// Start) replaces the token; otherwise the row's values are updated in place.
+func (s *Store) Save(r *http.Request, w http.ResponseWriter, sess *sessions.Session) error {
+	ctx := r.Context()
+	old, _ := sess.Values[rowKey{}].(*models.Session)
+	if old == nil && sess.ID != "" { // the handler cleared the values, row reference included
+		row, err := s.db.SessionByHash(ctx, Hash(sess.ID))
+		if err != nil && !errors.Is(err, models.ErrNotFound) {
+			return err
+		}
+		old = row
+	}
+	if sess.Options != nil && sess.Options.MaxAge < 0 {
+		if old != nil {
+			if err := s.db.DeleteSession(ctx, old.TokenHash); err != nil {
+				return err
+			}
+		}
+		clear(sess.Values)
+		sess.ID = ""
+		s.setCookie(w, sess.Name(), "", -1)
+		return nil
+	}
+	renew, _ := sess.Values[renewKey{}].(bool)
+	delete(sess.Values, renewKey{})
+	if old != nil && !renew {
+		row := *old
+		if err := toRow(sess.Values, &row); err != nil {
+			return err
+		}
+		if err := s.db.SaveSessionData(ctx, &row); err != nil {
+			return err
+		}
+		sess.Values[rowKey{}] = &row
+		return nil
+	}
+	return s.create(r, w, sess, old)
+}
+
+// create issues a new token and row, deleting the previous row (rotation).
+func (s *Store) create(r *http.Request, w http.ResponseWriter, sess *sessions.Session, old *models.Session) error {
+	ctx := r.Context()
+	delete(sess.Values, rowKey{})
+	if old != nil {
+		if err := s.db.DeleteSession(ctx, old.TokenHash); err != nil {
+			return err
+		}
+	}
+	if len(sess.Values) == 0 {
+		return nil // nothing worth a row
+	}
+	token, err := newToken()
+	if err != nil {
+		return err
+	}
+	now := s.db.Now().UTC()
+	row := &models.Session{
+		TokenHash:     Hash(token),
+		CreatedAt:     now,
+		LastSeenAt:    now,
+		ExpiresAt:     now.Add(s.opts.Lifetime),
+		IdleExpiresAt: earliest(now.Add(s.opts.IdleTimeout), now.Add(s.opts.Lifetime)),
+	}
+	row.IP, _ = sess.Values[KeyIP].(string)
+	row.UserAgent, _ = sess.Values[KeyUserAgent].(string)
+	if err := toRow(sess.Values, row); err != nil {
+		return err
+	}
+	if err := s.db.CreateSession(ctx, row); err != nil {
+		return err
+	}
+	sess.ID, sess.IsNew = token, false
+	sess.Values[rowKey{}] = row
+	maxAge := 0
+	if s.opts.Permanent {
+		maxAge = int(s.opts.Lifetime / time.Second)
+	}
+	s.setCookie(w, sess.Name(), token, maxAge)
+	return nil
+}
+
+// setCookie writes the session cookie with fixed attributes: HttpOnly,
+// SameSite=Lax, Path=/ and, under https, Secure (as the __Host- prefix needs).
+func (s *Store) setCookie(w http.ResponseWriter, name, value string, maxAge int) {
+	http.SetCookie(w, &http.Cookie{
+		Name:     name,
+		Value:    value,
+		Path:     "/",
+		MaxAge:   maxAge,
+		HttpOnly: true,
+		Secure:   s.opts.Secure,
+		SameSite: http.SameSiteLaxMode,
+	})
+}
+
+// Hash is the form a token is stored and looked up in.
+func Hash(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(sum[:])
+}
+
+// tokenLen is the length of a base64url-encoded 256-bit token.
+const tokenLen = 43
+
+func newToken() (string, error) {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("session token: %w", err)
+	}
+	return base64.RawURLEncoding.EncodeToString(b), nil
+}
+
+func validToken(t string) bool {
+	if len(t) != tokenLen {
+		return false
+	}
+	_, err := base64.RawURLEncoding.DecodeString(t)
+	return err == nil
+}
+
+func earliest(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
+
+// columns maps the string-valued keys to their columns.
+func columns(row *models.Session) map[string]*string {
+	return map[string]*string{
+		KeyAuthMethod: &row.AuthMethod, KeyProviderID: &row.ProviderID, KeyIssuer: &row.Issuer,
+		KeySubject: &row.Subject, KeySID: &row.SID, KeyIDToken: &row.IDToken,
+	}
+}
+
+// toRow copies session values into the row: known keys to their columns,
+// other string keys to the JSON data column.
+func toRow(values map[any]any, row *models.Session) error {
+	row.UserID, row.AuthTime = nil, nil
+	cols := columns(row)
+	for _, p := range cols {
+		*p = ""
+	}
+	data := map[string]any{}
+	for k, v := range values {
+		key, ok := k.(string)
+		if !ok {
+			continue
+		}
+		switch key {
+		case KeyIP, KeyUserAgent:
+			continue
+		case KeyUserID:
+			id, ok := v.(int64)
+			if !ok {
+				return fmt.Errorf("session value %s: want int64, got %T", key, v)
+			}
+			row.UserID = &id
+			continue
+		case KeyAuthTime:
+			t, ok := v.(time.Time)
+			if !ok {
+				return fmt.Errorf("session value %s: want time.Time, got %T", key, v)
+			}
+			t = t.UTC()
+			row.AuthTime = &t
+			continue
+		}
+		if p, ok := cols[key]; ok {
+			s, ok := v.(string)
+			if !ok {
+				return fmt.Errorf("session value %s: want string, got %T", key, v)
+			}
+			*p = s
+			continue
+		}
+		data[key] = v
+	}
+	b, err := json.Marshal(data)
+	if err != nil {
+		return fmt.Errorf("encode session data: %w", err)
+	}
+	if len(b) > MaxDataBytes {
+		return fmt.Errorf("session data is %d bytes, over the %d byte cap", len(b), MaxDataBytes)
+	}
+	row.Data = string(b)
+	return nil
+}
+
+// fromRow is toRow's inverse.
+func fromRow(row *models.Session, values map[any]any) error {
+	if row.Data != "" {
+		data := map[string]any{}
+		if err := json.Unmarshal([]byte(row.Data), &data); err != nil {
+			return fmt.Errorf("session %d data: %w", row.ID, err)
+		}
+		for k, v := range data {
+			values[k] = v
+		}
+	}
+	for k, p := range columns(row) {
+		if *p != "" {
+			values[k] = *p
+		}
+	}
+	if row.UserID != nil {
+		values[KeyUserID] = *row.UserID
+	}
+	if row.AuthTime != nil {
+		values[KeyAuthTime] = *row.AuthTime
+	}
+	values[KeyIP], values[KeyUserAgent] = row.IP, row.UserAgent
+	return nil
+}
