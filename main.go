@@ -44,6 +44,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	switch cmd {
 	case "serve":
 		err = cmdServe(ctx, args, stdout, stderr)
+	case "demo":
+		err = cmdDemo(ctx, args, stdout, stderr)
 	case "migrate":
 		err = cmdMigrate(ctx, args, stdout, stderr)
 	case "user":
@@ -77,6 +79,7 @@ Commands:
   user list             list accounts
   user set-password     set an account's password (--email E --password-stdin)
   user disable          disable an account and end its sessions (--email E)
+  demo                  run gatehouse with a demo OpenID Provider on loopback (development only)
   version               print the version
 
 Every command takes --config FILE (default: $GATEHOUSE_CONFIG, else ./config.yaml if present, else built-in defaults).

@@ -62,8 +62,13 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, err
 		Secure: cfg.Secure(), IdleTimeout: cfg.Session.IdleTimeout, Lifetime: cfg.Session.Lifetime,
 		Permanent: cfg.Session.Permanent, Logger: log,
 	})
+	set, err := handlers.NewSSOSet(cfg, db, log, nil)
+	if err != nil {
+		db.Close()
+		return nil, errUsage{err}
+	}
 	h, err := handlers.New(handlers.Deps{
-		Config: cfg, DB: db, Sessions: store, Views: renderer, Logger: log,
+		Config: cfg, DB: db, Sessions: store, Views: renderer, Logger: log, SSO: set,
 		Accounts: &accounts.Service{DB: db, Hasher: hasher, Logger: log},
 	})
 	if err != nil {

@@ -119,7 +119,8 @@ func Load(src Source) (Config, error) {
 	cfg := Default()
 	path, explicit := src.Path, src.Path != ""
 	if path == "" {
-		path, explicit = env("GATEHOUSE_CONFIG")
+		path, _ = env("GATEHOUSE_CONFIG")
+		explicit = path != "" // set but empty counts as unset, like the other overrides
 	}
 	if path == "" {
 		path = "config.yaml"
@@ -187,7 +188,7 @@ func decode(data []byte, env lookupFunc, cfg *Config) error {
 		return err
 	}
 	if err := root.Decode(cfg); err != nil {
-		return fmt.Errorf("%s", strings.TrimPrefix(err.Error(), "yaml: unmarshal errors:\n  "))
+		return typeError(&root, err)
 	}
 	return nil
 }
@@ -206,6 +207,12 @@ func applyOverrides(cfg *Config, env lookupFunc) {
 	}
 }
 
+// Finish re-applies defaults and validation after a program changed the
+// configuration in code (as `gatehouse demo` does).
+func (c *Config) Finish() error {
+	return c.finish(func(string) (string, bool) { return "", false })
+}
+
 // finish fills derived defaults and validates.
 func (c *Config) finish(env lookupFunc) error {
 	if c.BaseURL == "" {
@@ -215,6 +222,12 @@ func (c *Config) finish(env lookupFunc) error {
 	if err := c.validate(); err != nil {
 		return err
 	}
+	// Canonical origin: url.Parse lower-cases the scheme, so without this
+	// "HTTPS://host" would validate yet leave Secure() false; browsers also
+	// send the Origin header lower-cased, and a stray "?" or "#" would
+	// otherwise end up inside every URL built on base_url.
+	u, _ := url.Parse(c.BaseURL) // validated above
+	c.BaseURL = u.Scheme + "://" + strings.ToLower(u.Host)
 	return c.finishProviders(env)
 }
 

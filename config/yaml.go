@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"reflect"
@@ -130,4 +131,54 @@ func join(path, key string) string {
 		return key
 	}
 	return path + "." + key
+}
+
+// typeError turns a decoding error into one line naming the key, like the
+// other errors: yaml reports only "line N: cannot unmarshal !!tag ...", one
+// line per bad value.
+func typeError(root *yaml.Node, err error) error {
+	var te *yaml.TypeError
+	if !errors.As(err, &te) || len(te.Errors) == 0 {
+		return err
+	}
+	msg := te.Errors[0]
+	var line int
+	var tag string
+	if _, scanErr := fmt.Sscanf(msg, "line %d: cannot unmarshal %s", &line, &tag); scanErr == nil {
+		if p := keyAt(root, line, tag, ""); p != "" {
+			_, rest, _ := strings.Cut(msg, ": ")
+			return fmt.Errorf("%s (line %d): %s", p, line, rest)
+		}
+	}
+	return errors.New(msg)
+}
+
+// keyAt returns the path of the deepest value with the tag on line.
+func keyAt(n *yaml.Node, line int, tag, path string) string {
+	found := ""
+	visit := func(c *yaml.Node, p string) {
+		if c.Line == line && c.ShortTag() == tag {
+			found = p
+		}
+		if d := keyAt(c, line, tag, p); d != "" {
+			found = d
+		}
+	}
+	switch n.Kind {
+	case yaml.DocumentNode:
+		for _, c := range n.Content {
+			if d := keyAt(c, line, tag, path); d != "" {
+				found = d
+			}
+		}
+	case yaml.SequenceNode:
+		for i, c := range n.Content {
+			visit(c, fmt.Sprintf("%s[%d]", path, i))
+		}
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			visit(n.Content[i+1], join(path, n.Content[i].Value))
+		}
+	}
+	return found
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/gatehouse/gatehouse/config"
 	"github.com/gatehouse/gatehouse/models"
 	"github.com/gatehouse/gatehouse/sessionstore"
+	"github.com/gatehouse/gatehouse/sso"
 	"github.com/gatehouse/gatehouse/views"
 	ginsessions "github.com/gin-contrib/sessions"
 	"github.com/gin-gonic/gin"
@@ -31,19 +32,22 @@ type Deps struct {
 	Sessions *sessionstore.Store
 	Views    *views.Renderer
 	Logger   *slog.Logger
+	// SSO is the configured OpenID Providers (see NewSSOSet); nil means none.
+	SSO *sso.Set
 }
 
 // Handler holds the dependencies shared by every route.
 type Handler struct {
 	Deps
-	engine *gin.Engine
+	engine  *gin.Engine
+	bcLimit *limiter // back-channel logout requests
 }
 
 // New builds the application's http.Handler: Gin routes behind the
 // cross-origin (CSRF) check.
 func New(d Deps) (http.Handler, error) {
 	gin.SetMode(gin.ReleaseMode)
-	h := &Handler{Deps: d, engine: gin.New()}
+	h := &Handler{Deps: d, engine: gin.New(), bcLimit: newLimiter(20, time.Second)}
 	e := h.engine
 	e.HTMLRender = d.Views
 	e.HandleMethodNotAllowed = true
@@ -66,7 +70,12 @@ func (h *Handler) routes() {
 	e.POST("/auth/login", h.login)
 	e.GET("/auth/logout", h.requireUser, h.logoutPage)
 	e.POST("/auth/logout", h.logout)
-	e.GET("/dashboard", h.requireUser, h.dashboard)
+	e.GET("/auth/callback", h.callback)
+	e.GET("/auth/link", h.linkPage)
+	e.POST("/auth/link", h.link)
+	e.GET("/auth/logged-out", h.loggedOut)
+	e.POST("/auth/backchannel-logout", h.backchannelLogout)
+	e.GET("/dashboard", h.requireUser, h.refreshSSO, h.dashboard)
 	e.NoRoute(func(c *gin.Context) {
 		h.errorPage(c, http.StatusNotFound, "Page not found", "There is nothing at this address.")
 	})
@@ -84,6 +93,9 @@ func (h *Handler) csrf() (http.Handler, error) {
 	if err := p.AddTrustedOrigin(u.Scheme + "://" + u.Host); err != nil {
 		return nil, fmt.Errorf("base_url origin: %w", err)
 	}
+	// Back-Channel Logout 1.0: the provider posts server to server; the
+	// logout token's signature is the authentication, not the browser.
+	p.AddInsecureBypassPattern("POST /auth/backchannel-logout")
 	p.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h.Logger.WarnContext(r.Context(), "cross-origin request refused", "method", r.Method, "path", r.URL.Path)
 		h.renderStandalone(w, http.StatusForbidden, "Request refused",

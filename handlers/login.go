@@ -48,7 +48,7 @@ func (h *Handler) loginPage(c *gin.Context) {
 func (h *Handler) renderLogin(c *gin.Context, status int, f loginForm) {
 	h.render(c, status, "login", gin.H{
 		"Email": f.Email, "Next": f.Next, "Error": f.Error, "Notice": f.Notice, "SSOMode": f.SSOMode,
-		"SSOEnabled": len(h.Config.Providers) > 0, "Providers": h.Config.Providers,
+		"SSOEnabled": h.SSO.Len() > 0, "Providers": h.Config.Providers,
 	})
 }
 
@@ -106,7 +106,10 @@ func (h *Handler) login(c *gin.Context) {
 // and records the sign-in. It reports false after rendering an error.
 func (h *Handler) signIn(c *gin.Context, u *models.User, in sessionstore.SignIn) bool {
 	ctx := c.Request.Context()
-	in.UserID, in.AuthTime = u.ID, h.DB.Now().UTC()
+	in.UserID = u.ID
+	if in.AuthTime.IsZero() { // SSO passes the provider's auth_time
+		in.AuthTime = h.DB.Now().UTC()
+	}
 	in.IP, in.UserAgent = c.ClientIP(), truncate(c.Request.UserAgent(), 512)
 	if err := sessionstore.Start(ginsessions.Default(c), in); err != nil {
 		h.serverError(c, "start session", err)
@@ -117,13 +120,6 @@ func (h *Handler) signIn(c *gin.Context, u *models.User, in sessionstore.SignIn)
 	}
 	h.audit(c, &models.Event{Kind: models.EventLoginSuccess, UserID: &u.ID, Email: u.Email, Method: in.Method, ProviderID: in.ProviderID})
 	return true
-}
-
-// startSSO begins "Sign in with SSO". Until a provider is configured it
-// explains that SSO is not set up.
-func (h *Handler) startSSO(c *gin.Context, f loginForm) {
-	f.Error = loginMessages["sso_not_configured"]
-	h.renderLogin(c, http.StatusBadRequest, f)
 }
 
 // parseForm reads the form body, answering 413 or 400 itself on failure.

@@ -49,3 +49,11 @@ func (db *DB) Events(ctx context.Context, limit int) ([]Event, error) {
 	}
 	return es, nil
 }
+
+// SSO event kinds.
+const (
+	EventIdentityLinked   = "identity.linked"
+	EventIdentityUnlinked = "identity.unlinked"
+	EventLinkFailure      = "link.failure"
+	EventBackchannel      = "logout.backchannel"
+)

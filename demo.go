@@ -1,0 +1,120 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+
+	"github.com/gatehouse/gatehouse/accounts"
+	"github.com/gatehouse/gatehouse/config"
+	"github.com/gatehouse/gatehouse/models"
+	"github.com/gatehouse/gatehouse/password"
+	"github.com/gatehouse/gatehouse/testop"
+)
+
+// cmdDemo runs gatehouse beside the in-repo demo OpenID Provider, both on
+// loopback, with a throwaway database: for trying password sign-in, SSO,
+// linking and logout in a minute. Development only.
+func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs, path := flags("demo", stderr)
+	opAddr := fs.String("op-listen", "127.0.0.1:9090", "listen address of the demo OpenID Provider")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	cfg, err := loadConfig(*path)
+	if err != nil {
+		return err
+	}
+	dir, err := os.MkdirTemp("", "gatehouse-demo-")
+	if err != nil {
+		return err
+	}
+	cfg.Database = filepath.Join(dir, "demo.db")
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
+	}
+	secret := randomWords()
+	verified := true
+	op, err := testop.Start(testop.Options{
+		Addr: *opAddr,
+		Clients: []testop.Client{{
+			ID: "gatehouse-demo", Secret: secret, Name: "gatehouse demo",
+			RedirectURIs:           []string{cfg.BaseURL + "/auth/callback"},
+			PostLogoutRedirectURIs: []string{cfg.BaseURL + "/auth/logged-out"},
+			BackchannelLogoutURI:   cfg.BaseURL + "/auth/backchannel-logout",
+		}},
+		Users: []testop.User{
+			{Subject: "demo-alice", Email: "alice@example.com", Name: "Alice (has a local account: links by password)", EmailVerified: verified},
+			{Subject: "demo-bob", Email: "bob@example.com", Name: "Bob (new: account created on first sign-in)", EmailVerified: verified},
+			{Subject: "demo-mallory", Email: "admin@example.com", Name: "Mallory (claims the admin's email, unverified)", EmailVerified: false},
+		},
+	})
+	if err != nil {
+		ln.Close()
+		return fmt.Errorf("start demo provider: %w", err)
+	}
+	defer op.Close()
+	cfg.Providers = []config.Provider{{
+		ID: "demo", Name: "Demo SSO", Issuer: op.Issuer(), ClientID: "gatehouse-demo", ClientSecret: secret,
+		EmailDomains: []string{"example.com"}, Link: config.LinkPassword, AutoCreate: true,
+	}}
+	if err := cfg.Finish(); err != nil {
+		ln.Close()
+		return err
+	}
+	adminPW, alicePW, err := seedDemo(ctx, cfg)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	fmt.Fprintf(stdout, `
+gatehouse demo: FOR DEVELOPMENT ONLY (throwaway database %s)
+
+  Sign in:        %s/login
+  Demo provider:  %s
+  Administrator:  admin@example.com  password: %s
+  Local account:  alice@example.com  password: %s
+                  (sign in with SSO as Alice to see the "Link your account" page)
+
+`, cfg.Database, cfg.BaseURL, op.Issuer(), adminPW, alicePW)
+	return serve(ctx, cfg, ln, newLogger(cfg, stderr), stdout)
+}
+
+// seedDemo creates the demo accounts with fresh random passwords.
+func seedDemo(ctx context.Context, cfg config.Config) (adminPW, alicePW string, err error) {
+	db, err := openDB(ctx, cfg)
+	if err != nil {
+		return "", "", err
+	}
+	defer db.Close()
+	hasher, err := password.New(cfg.Password.BcryptCost, cfg.Password.MinLength)
+	if err != nil {
+		return "", "", err
+	}
+	svc := &accounts.Service{DB: db, Hasher: hasher}
+	adminPW, alicePW = randomWords(), randomWords()
+	for _, n := range []accounts.NewUser{
+		{Email: "admin@example.com", Name: "Demo Admin", Admin: true, Password: &adminPW},
+		{Email: "alice@example.com", Name: "Alice Local", Password: &alicePW},
+	} {
+		u, err := svc.CreateUser(ctx, n)
+		if err != nil {
+			return "", "", fmt.Errorf("seed %s: %w", n.Email, err)
+		}
+		_ = db.RecordEvent(ctx, &models.Event{Kind: models.EventUserCreated, UserID: &u.ID, Email: u.Email, Method: "demo"})
+	}
+	return adminPW, alicePW, nil
+}
+
+// randomWords is a random 16-character secret.
+func randomWords() string {
+	b := make([]byte, 12)
+	_, _ = rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}

@@ -1,0 +1,91 @@
+package handlers
+
+import (
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/gatehouse/gatehouse/models"
+	"github.com/gin-gonic/gin"
+)
+
+// maxLogoutTokenLen bounds the logout token read from the form.
+const maxLogoutTokenLen = 16 << 10
+
+// backchannelLogout implements Back-Channel Logout 1.0 §2.5–2.8: a provider
+// posts a signed logout token and the sessions it names end. Every answer
+// is no-store; any failure is a bare 400 (§2.8).
+func (h *Handler) backchannelLogout(c *gin.Context) {
+	c.Header("Cache-Control", "no-store")
+	if !h.bcLimit.allow() {
+		c.String(http.StatusTooManyRequests, "slow down\n")
+		return
+	}
+	if err := c.Request.ParseForm(); err != nil {
+		c.String(http.StatusBadRequest, "invalid request\n")
+		return
+	}
+	raw := c.Request.PostForm.Get("logout_token")
+	if raw == "" || len(raw) > maxLogoutTokenLen {
+		c.String(http.StatusBadRequest, "invalid request\n")
+		return
+	}
+	ctx := c.Request.Context()
+	iss := unverifiedIssuer(raw) // only to choose whose keys verify it
+	for _, p := range h.SSO.All() {
+		if p.Issuer() != iss {
+			continue
+		}
+		claims, err := p.VerifyLogoutToken(ctx, raw)
+		if err != nil {
+			h.log(c).WarnContext(ctx, "back-channel logout refused", "provider", p.ID(), "err", err)
+			c.String(http.StatusBadRequest, "invalid logout token\n")
+			return
+		}
+		n, err := h.DB.DeleteSessionsBySID(ctx, claims.Issuer, claims.Subject, claims.SID)
+		if err != nil {
+			h.log(c).ErrorContext(ctx, "back-channel logout", "err", err)
+			c.String(http.StatusBadRequest, "logout failed\n") // §2.8: the OP may retry
+			return
+		}
+		h.audit(c, &models.Event{Kind: models.EventBackchannel, Method: "sso", ProviderID: p.ID(), Detail: plural(n, "session") + " ended"})
+		c.Status(http.StatusOK)
+		return
+	}
+	h.log(c).WarnContext(ctx, "back-channel logout from an unknown issuer")
+	c.String(http.StatusBadRequest, "unknown issuer\n")
+}
+
+// limiter is a small token bucket: rate tokens per interval, burst = rate.
+type limiter struct {
+	mu     sync.Mutex
+	tokens float64
+	rate   float64
+	per    time.Duration
+	last   time.Time
+}
+
+func newLimiter(rate int, per time.Duration) *limiter {
+	return &limiter{tokens: float64(rate), rate: float64(rate), per: per, last: time.Now()}
+}
+
+func (l *limiter) allow() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := time.Now()
+	l.tokens = min(l.rate, l.tokens+now.Sub(l.last).Seconds()/l.per.Seconds()*l.rate)
+	l.last = now
+	if l.tokens < 1 {
+		return false
+	}
+	l.tokens--
+	return true
+}
+
+func plural(n int64, word string) string {
+	s := word
+	if n != 1 {
+		s += "s"
+	}
+	return itoa(n) + " " + s
+}

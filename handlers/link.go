@@ -1,0 +1,130 @@
+package handlers
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/gatehouse/gatehouse/accounts"
+	"github.com/gatehouse/gatehouse/models"
+	"github.com/gatehouse/gatehouse/sessionstore"
+	"github.com/gatehouse/gatehouse/sso"
+	"github.com/gin-gonic/gin"
+)
+
+// linkTTL is how long the "Link your account" page stays usable.
+const linkTTL = 10 * time.Minute
+
+// startLink parks a verified identity whose email matches an account with a
+// password, and sends the person to prove that password.
+func (h *Handler) startLink(c *gin.Context, p *sso.Provider, u *models.User, id *sso.Identity, next string) {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b)
+	token := base64.RawURLEncoding.EncodeToString(b)
+	l := &models.PendingLink{
+		TokenHash: sessionstore.Hash(token), BrowserHash: sessionstore.Hash(h.browserID(c)), UserID: u.ID,
+		ProviderID: p.ID(), Issuer: id.Issuer, Subject: id.Subject, Email: id.Email, Claims: string(id.Claims),
+		SID: id.SID, IDToken: id.IDToken, Next: next,
+	}
+	if !id.AuthTime.IsZero() {
+		l.AuthTime = &id.AuthTime
+	}
+	if err := h.DB.CreatePendingLink(c.Request.Context(), l, linkTTL); err != nil {
+		h.serverError(c, "store pending link", err)
+		return
+	}
+	c.Redirect(http.StatusSeeOther, "/auth/link?t="+token)
+}
+
+// pendingLink loads the pending link named by the request for this browser.
+func (h *Handler) pendingLink(c *gin.Context, token string) (*models.PendingLink, *models.User, bool) {
+	browser, err := c.Cookie(h.browserCookie())
+	if err != nil || len(token) != 43 {
+		h.linkExpired(c)
+		return nil, nil, false
+	}
+	ctx := c.Request.Context()
+	l, err := h.DB.PendingLink(ctx, sessionstore.Hash(token), sessionstore.Hash(browser))
+	if errors.Is(err, models.ErrNotFound) {
+		h.linkExpired(c)
+		return nil, nil, false
+	}
+	if err != nil {
+		h.serverError(c, "load pending link", err)
+		return nil, nil, false
+	}
+	u, err := h.DB.UserByID(ctx, l.UserID)
+	if err != nil {
+		h.linkExpired(c)
+		return nil, nil, false
+	}
+	return l, u, true
+}
+
+func (h *Handler) linkExpired(c *gin.Context) {
+	h.render(c, http.StatusBadRequest, "error", gin.H{"Title": "Link expired",
+		"Message": "This link request has expired or was started in another browser. Please sign in again.",
+		"Back":    "/login", "BackLabel": "Back to sign in"})
+	c.Abort()
+}
+
+func (h *Handler) renderLink(c *gin.Context, status int, token string, l *models.PendingLink, u *models.User, msg string) {
+	h.render(c, status, "link", gin.H{"Token": token, "Email": u.Email, "Provider": h.providerName(l.ProviderID), "Error": msg})
+}
+
+// linkPage asks for the local password before linking an SSO identity.
+func (h *Handler) linkPage(c *gin.Context) {
+	token := c.Query("t")
+	if l, u, ok := h.pendingLink(c, token); ok {
+		h.renderLink(c, http.StatusOK, token, l, u, "")
+	}
+}
+
+// link checks the password, links the identity and signs in through it.
+func (h *Handler) link(c *gin.Context) {
+	if !h.parseForm(c) {
+		return
+	}
+	token := c.PostForm("t")
+	l, u, ok := h.pendingLink(c, token)
+	if !ok {
+		return
+	}
+	ctx := c.Request.Context()
+	if c.PostForm("cancel") != "" {
+		_ = h.DB.DeletePendingLink(ctx, l.ID)
+		c.Redirect(http.StatusSeeOther, "/login?notice=link_cancelled")
+		return
+	}
+	pw := c.PostForm("password")
+	if pw == "" || len(pw) > maxPasswordLen {
+		h.renderLink(c, http.StatusBadRequest, token, l, u, "Enter the password of your gatehouse account.")
+		return
+	}
+	linked, err := h.Accounts.LinkWithPassword(ctx, l, pw)
+	var le *accounts.LoginError
+	switch {
+	case errors.As(err, &le):
+		h.audit(c, &models.Event{Kind: models.EventLinkFailure, UserID: &u.ID, Email: u.Email, Method: "sso", ProviderID: l.ProviderID, Detail: le.Reason})
+		h.renderLink(c, http.StatusUnauthorized, token, l, u, "That password is not right.")
+		return
+	case errors.Is(err, models.ErrIdentityTaken):
+		_ = h.DB.DeletePendingLink(ctx, l.ID)
+		h.errorPage(c, http.StatusConflict, "Already linked", "This sign-in is already linked to an account.")
+		return
+	case err != nil:
+		h.serverError(c, "link identity", err)
+		return
+	}
+	_ = h.DB.DeletePendingLink(ctx, l.ID)
+	h.audit(c, &models.Event{Kind: models.EventIdentityLinked, UserID: &linked.ID, Email: linked.Email, Method: "sso", ProviderID: l.ProviderID, Detail: "password proof"})
+	in := sessionstore.SignIn{Method: "sso", ProviderID: l.ProviderID, Issuer: l.Issuer, Subject: l.Subject, SID: l.SID, IDToken: l.IDToken}
+	if l.AuthTime != nil {
+		in.AuthTime = *l.AuthTime
+	}
+	if h.signIn(c, linked, in) {
+		c.Redirect(http.StatusSeeOther, or(l.Next, "/dashboard"))
+	}
+}

@@ -1,0 +1,56 @@
+package handlers
+
+import (
+	"fmt"
+	"log/slog"
+	"net/http"
+
+	"github.com/gatehouse/gatehouse/config"
+	"github.com/gatehouse/gatehouse/models"
+	"github.com/gatehouse/gatehouse/sso"
+)
+
+// NewSSOSet builds the configured OpenID Providers. It makes no network
+// call: providers are discovered and registered on first use, so gatehouse
+// starts (and serves password sign-in) while an IdP is down.
+func NewSSOSet(cfg config.Config, db *models.DB, log *slog.Logger, client *http.Client) (*sso.Set, error) {
+	var ps []*sso.Provider
+	for i, pc := range cfg.Providers {
+		p, err := sso.NewProvider(providerConfig(cfg.BaseURL, pc), sso.Options{
+			HTTPClient: client, Now: db.Now, Logger: log,
+			Registrations: db, Replays: db,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("providers[%d] (%s): %w", i, pc.ID, err)
+		}
+		ps = append(ps, p)
+	}
+	return sso.NewSet(ps...)
+}
+
+func providerConfig(baseURL string, pc config.Provider) sso.ProviderConfig {
+	out := sso.ProviderConfig{
+		ID: pc.ID, Name: pc.Name, Issuer: pc.Issuer,
+		ClientID: pc.ClientID, ClientSecret: pc.ClientSecret,
+		TokenEndpointAuthMethod: pc.TokenEndpointAuthMethod,
+		RedirectURL:             pc.RedirectURL,
+		PostLogoutRedirectURL:   pc.PostLogoutRedirectURL,
+		BackchannelLogoutURL:    baseURL + "/auth/backchannel-logout",
+		Scopes:                  pc.Scopes,
+		AuthParams:              pc.AuthParams,
+		EmailDomains:            pc.EmailDomains,
+		Timeout:                 pc.Timeout,
+	}
+	if m := pc.Metadata; m != nil {
+		out.Metadata = &sso.Metadata{
+			Issuer: m.Issuer, AuthorizationEndpoint: m.AuthorizationEndpoint, TokenEndpoint: m.TokenEndpoint,
+			UserinfoEndpoint: m.UserinfoEndpoint, JWKSURI: m.JWKSURI, EndSessionEndpoint: m.EndSessionEndpoint,
+			RegistrationEndpoint: m.RegistrationEndpoint, IDTokenSigningAlgs: m.IDTokenSigningAlgs,
+			AuthorizationResponseISSParameterSupported: m.ISSParameterSupported,
+		}
+	}
+	if r := pc.Registration; r != nil {
+		out.Registration = &sso.RegistrationConfig{Endpoint: r.Endpoint, InitialAccessToken: r.InitialAccessToken}
+	}
+	return out
+}

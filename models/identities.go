@@ -1,0 +1,95 @@
+package models
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"gorm.io/gorm"
+)
+
+// ErrIdentityTaken is returned when an SSO identity is already linked to an account.
+var ErrIdentityTaken = errors.New("this sign-in is already linked to an account")
+
+// Identity links an OpenID Provider account (issuer + subject) to a local
+// account. A returning SSO user is found by issuer and subject, never by
+// email: emails change and can be reassigned at the provider.
+type Identity struct {
+	ID          int64
+	UserID      int64
+	ProviderID  string
+	Issuer      string
+	Subject     string
+	Email       string
+	Claims      string
+	CreatedAt   time.Time
+	LastLoginAt *time.Time
+}
+
+// IdentityBySubject finds the identity for (issuer, subject).
+func (db *DB) IdentityBySubject(ctx context.Context, issuer, subject string) (*Identity, error) {
+	var id Identity
+	err := db.gorm.WithContext(ctx).Where("issuer = ? AND subject = ?", issuer, subject).Take(&id).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("find identity: %w", err)
+	}
+	return &id, nil
+}
+
+// CreateIdentity links an identity, stamping it as just used.
+func (db *DB) CreateIdentity(ctx context.Context, id *Identity) error {
+	now := db.now()
+	id.CreatedAt, id.LastLoginAt = now, &now
+	if err := db.gorm.WithContext(ctx).Create(id).Error; err != nil {
+		if errors.Is(err, gorm.ErrDuplicatedKey) {
+			return ErrIdentityTaken
+		}
+		return fmt.Errorf("link identity: %w", err)
+	}
+	return nil
+}
+
+// TouchIdentity records a sign-in through the identity with the latest email
+// and claims the provider sent.
+func (db *DB) TouchIdentity(ctx context.Context, id int64, email, claims string) error {
+	err := db.gorm.WithContext(ctx).Model(&Identity{}).Where("id = ?", id).
+		Updates(map[string]any{"email": email, "claims": claims, "last_login_at": db.now()}).Error
+	if err != nil {
+		return fmt.Errorf("touch identity %d: %w", id, err)
+	}
+	return nil
+}
+
+// UserIdentities lists the identities linked to a user.
+func (db *DB) UserIdentities(ctx context.Context, userID int64) ([]Identity, error) {
+	var ids []Identity
+	if err := db.gorm.WithContext(ctx).Where("user_id = ?", userID).Order("created_at").Find(&ids).Error; err != nil {
+		return nil, fmt.Errorf("list identities of user %d: %w", userID, err)
+	}
+	return ids, nil
+}
+
+// DeleteSessionsBySID ends the sessions a provider session created
+// (Back-Channel Logout 1.0 §2.7: by sid when present, else by sub).
+func (db *DB) DeleteSessionsBySID(ctx context.Context, issuer, subject, sid string) (int64, error) {
+	q := db.gorm.WithContext(ctx).Where("issuer = ?", issuer)
+	switch {
+	case sid != "" && subject != "":
+		q = q.Where("sid = ? AND subject = ?", sid, subject)
+	case sid != "":
+		q = q.Where("sid = ?", sid)
+	case subject != "":
+		q = q.Where("subject = ?", subject)
+	default:
+		return 0, errors.New("delete sessions: need a sid or a subject")
+	}
+	res := q.Delete(&Session{})
+	if res.Error != nil {
+		return 0, fmt.Errorf("end provider sessions: %w", res.Error)
+	}
+	return res.RowsAffected, nil
+}

@@ -1,0 +1,133 @@
+package models
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+)
+
+// PendingLogin is an SSO sign-in between the redirect to the provider and its
+// callback. It lives server side; the browser holds only the state (in the
+// URL) and a binding cookie, whose hashes are stored.
+type PendingLogin struct {
+	ID           int64
+	StateHash    string
+	BrowserHash  string
+	ProviderID   string
+	Nonce        string
+	CodeVerifier string
+	Next         string
+	Mode         string
+	UserID       *int64
+	CreatedAt    time.Time
+	ExpiresAt    time.Time
+}
+
+// CreatePendingLogin stores p and keeps at most keep pending logins per
+// browser (the oldest go), so one browser cannot fill the table.
+func (db *DB) CreatePendingLogin(ctx context.Context, p *PendingLogin, ttl time.Duration, keep int) error {
+	now := db.now()
+	p.CreatedAt, p.ExpiresAt = now, now.Add(ttl)
+	return db.gorm.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := tx.Create(p).Error; err != nil {
+			return fmt.Errorf("store pending login: %w", err)
+		}
+		err := tx.Exec(`DELETE FROM pending_logins WHERE browser_hash = ? AND id NOT IN (
+			SELECT id FROM pending_logins WHERE browser_hash = ? ORDER BY id DESC LIMIT ?)`, p.BrowserHash, p.BrowserHash, keep).Error
+		if err != nil {
+			return fmt.Errorf("trim pending logins: %w", err)
+		}
+		return nil
+	})
+}
+
+// ConsumePendingLogin deletes and returns the pending login for the state
+// hash, only when it belongs to this browser and has not expired. Deleting
+// with RETURNING makes it single-use even under concurrent replays: one
+// statement, one winner.
+func (db *DB) ConsumePendingLogin(ctx context.Context, stateHash, browserHash string) (*PendingLogin, error) {
+	var rows []PendingLogin
+	err := db.gorm.WithContext(ctx).Clauses(clause.Returning{}).
+		Where("state_hash = ? AND browser_hash = ?", stateHash, browserHash).Delete(&rows).Error
+	if err != nil {
+		return nil, fmt.Errorf("consume pending login: %w", err)
+	}
+	if len(rows) == 0 || !db.now().Before(rows[0].ExpiresAt) {
+		return nil, ErrNotFound
+	}
+	return &rows[0], nil
+}
+
+// PendingLink is an SSO identity waiting for the local password before it
+// is linked to the account with the same email.
+type PendingLink struct {
+	ID          int64
+	TokenHash   string
+	BrowserHash string
+	UserID      int64
+	ProviderID  string
+	Issuer      string
+	Subject     string
+	Email       string
+	Claims      string
+	SID         string `gorm:"column:sid"`
+	IDToken     string `gorm:"column:id_token"`
+	AuthTime    *time.Time
+	Next        string
+	CreatedAt   time.Time
+	ExpiresAt   time.Time
+}
+
+// CreatePendingLink stores l for ttl.
+func (db *DB) CreatePendingLink(ctx context.Context, l *PendingLink, ttl time.Duration) error {
+	now := db.now()
+	l.CreatedAt, l.ExpiresAt = now, now.Add(ttl)
+	if err := db.gorm.WithContext(ctx).Create(l).Error; err != nil {
+		return fmt.Errorf("store pending link: %w", err)
+	}
+	return nil
+}
+
+// PendingLink finds an unexpired pending link of this browser.
+func (db *DB) PendingLink(ctx context.Context, tokenHash, browserHash string) (*PendingLink, error) {
+	var l PendingLink
+	err := db.gorm.WithContext(ctx).Where("token_hash = ? AND browser_hash = ? AND expires_at > ?", tokenHash, browserHash, db.now()).Take(&l).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("find pending link: %w", err)
+	}
+	return &l, nil
+}
+
+// DeletePendingLink removes a pending link (used, cancelled or abandoned).
+func (db *DB) DeletePendingLink(ctx context.Context, id int64) error {
+	if err := db.gorm.WithContext(ctx).Delete(&PendingLink{}, id).Error; err != nil {
+		return fmt.Errorf("delete pending link: %w", err)
+	}
+	return nil
+}
+
+// DeleteExpiredPending removes expired pending logins, links and logout
+// token IDs, in one batch of each.
+func (db *DB) DeleteExpiredPending(ctx context.Context, batch int) (int64, error) {
+	now := db.now()
+	var total int64
+	for _, table := range []string{"pending_logins", "pending_links"} {
+		res := db.gorm.WithContext(ctx).Exec("DELETE FROM "+table+" WHERE id IN (SELECT id FROM "+table+" WHERE expires_at <= ? LIMIT ?)", now, batch)
+		if res.Error != nil {
+			return total, fmt.Errorf("delete expired %s: %w", table, res.Error)
+		}
+		total += res.RowsAffected
+	}
+	res := db.gorm.WithContext(ctx).Exec("DELETE FROM logout_jtis WHERE expires_at <= ?", now) // small: one row per logout
+	if res.Error != nil {
+		return total, fmt.Errorf("delete expired logout jtis: %w", res.Error)
+	}
+	return total + res.RowsAffected, nil
+}

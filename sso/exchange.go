@@ -1,0 +1,299 @@
+package sso
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/coreos/go-oidc/v3/oidc"
+	"golang.org/x/oauth2"
+)
+
+// CallbackParams are the authorization response parameters from the
+// redirect back to RedirectURL (OIDC Core §3.1.2.5/§3.1.2.6, RFC 9207).
+// The handler checks state itself, by looking up the Pending request.
+type CallbackParams struct {
+	Code string
+	// Iss is the "iss" parameter (RFC 9207), empty when absent.
+	Iss string
+	// Error and ErrorDescription are set on an error response.
+	Error, ErrorDescription string
+}
+
+// Pending is the part of an AuthRequest that the handler persisted
+// server-side and hands back to Exchange. Each Pending must be used once.
+type Pending struct {
+	Nonce        string
+	CodeVerifier string
+}
+
+// Identity is a verified end-user identity from an OP.
+type Identity struct {
+	ProviderID string
+	Issuer     string
+	// Subject with Issuer is the stable key of the user (OIDC Core §5.7);
+	// email addresses can change and be reassigned.
+	Subject string
+	// Email is trimmed and lower-cased; it may be empty.
+	Email string
+	// EmailVerified is true only for a JSON boolean true.
+	EmailVerified bool
+	Name          string
+	// SID is the OP session id, used to match back-channel logouts.
+	SID string
+	// AuthTime is when the user authenticated at the OP; zero if unknown.
+	AuthTime time.Time
+	// IDToken is the raw ID token, kept server-side as id_token_hint for
+	// RP-initiated logout. It is a credential: never send it to browsers.
+	IDToken string
+	// Claims is a snapshot of the ID token claims, plus UserInfo claims the
+	// ID token did not have.
+	Claims json.RawMessage
+}
+
+// Exchange completes the authorization code flow: it checks the
+// authorization response, redeems the code with the PKCE verifier, validates
+// the ID token (OIDC Core §3.1.3.7), consults UserInfo when the ID token
+// lacks email or name, and returns the identity.
+func (p *Provider) Exchange(ctx context.Context, cb CallbackParams, pending Pending) (*Identity, error) {
+	rt, err := p.ready(ctx)
+	if err != nil {
+		return nil, err
+	}
+	// RFC 9207 §2.4 applies to error responses too, so check iss first.
+	if err := checkResponseIssuer(rt, cb.Iss); err != nil {
+		return nil, err
+	}
+	if cb.Error != "" {
+		return nil, &AuthorizationError{Code: truncate(cb.Error, 100), Description: truncate(cb.ErrorDescription, 200)}
+	}
+	if cb.Code == "" {
+		return nil, fmt.Errorf("%w: no code", ErrInvalidCallback)
+	}
+	if pending.Nonce == "" || pending.CodeVerifier == "" {
+		return nil, fmt.Errorf("%w: pending request lacks nonce or code verifier", ErrInvalidCallback)
+	}
+	ctx = oidc.ClientContext(ctx, p.http)
+	tok, err := rt.oauth.Exchange(ctx, cb.Code, oauth2.VerifierOption(pending.CodeVerifier))
+	if err != nil {
+		return nil, tokenError(err)
+	}
+	// OIDC Core §3.1.3.3: token_type must be Bearer (case-insensitive).
+	if !strings.EqualFold(tok.Type(), "Bearer") {
+		return nil, invalid(errTokenType)
+	}
+	rawID, _ := tok.Extra("id_token").(string)
+	if rawID == "" {
+		return nil, invalid(errNoIDToken)
+	}
+	claims, payload, err := p.verifyIDToken(ctx, rt, rawID, pending.Nonce, tok.AccessToken)
+	if err != nil {
+		return nil, err
+	}
+	merged, err := p.mergedClaims(ctx, rt, claims.Subject, payload, tok.AccessToken)
+	if err != nil {
+		return nil, err
+	}
+	return newIdentity(p.cfg, claims, rawID, merged)
+}
+
+// checkResponseIssuer implements RFC 9207 §2.4: an iss parameter must equal
+// the issuer exactly, and must be present if the OP advertises
+// authorization_response_iss_parameter_supported. This defeats mix-up
+// attacks (RFC 9700 §4.4) when several OPs are configured.
+func checkResponseIssuer(rt *resolved, iss string) error {
+	switch {
+	case iss != "" && iss != rt.meta.Issuer:
+		return fmt.Errorf("%w: authorization response iss %q, expected %q", ErrIssuerMismatch, iss, rt.meta.Issuer)
+	case iss == "" && rt.meta.AuthorizationResponseISSParameterSupported:
+		return fmt.Errorf("%w: authorization response lacks iss, which the provider promises (RFC 9207)", ErrIssuerMismatch)
+	}
+	return nil
+}
+
+// tokenError classifies a code exchange failure. The message carries the
+// OAuth error code and description but never the response body, code or
+// verifier.
+func tokenError(err error) error {
+	var re *oauth2.RetrieveError
+	if !errors.As(err, &re) {
+		return unavailable("token endpoint", err)
+	}
+	status := 0
+	if re.Response != nil {
+		status = re.Response.StatusCode
+	}
+	switch {
+	case status >= 500 || status == http.StatusTooManyRequests:
+		return unavailable("token endpoint", fmt.Errorf("HTTP %d", status))
+	case re.ErrorCode != "":
+		return fmt.Errorf("%w: HTTP %d: %q %q", ErrCodeRejected, status, truncate(re.ErrorCode, 100), truncate(re.ErrorDescription, 200))
+	default:
+		return unavailable("token endpoint", fmt.Errorf("HTTP %d without an OAuth error response", status))
+	}
+}
+
+// mergedClaims returns the ID token claims, completed from UserInfo when
+// email or name is missing and the OP has a userinfo endpoint. Claims the
+// ID token has are never overridden. A UserInfo failure is fatal only when
+// email is missing; a subject mismatch always is.
+func (p *Provider) mergedClaims(ctx context.Context, rt *resolved, sub string, payload []byte, accessToken string) (map[string]json.RawMessage, error) {
+	var claims map[string]json.RawMessage
+	if err := json.Unmarshal(payload, &claims); err != nil {
+		return nil, invalidf(errMalformed, "claims: %v", err)
+	}
+	_, hasEmail := claims["email"]
+	_, hasName := claims["name"]
+	if (hasEmail && hasName) || rt.meta.UserinfoEndpoint == "" {
+		return claims, nil
+	}
+	info, err := p.userinfo(ctx, rt, accessToken)
+	if err == nil {
+		err = checkUserinfoSubject(info, sub)
+	}
+	if err != nil {
+		if hasEmail && !errors.Is(err, ErrUserinfoSubject) {
+			p.log.Warn("sso: userinfo failed; continuing with ID token claims", "err", err)
+			return claims, nil
+		}
+		return nil, err
+	}
+	mergeUserinfo(claims, info)
+	return claims, nil
+}
+
+// checkUserinfoSubject enforces OIDC Core §5.3.2: "The sub Claim in the
+// UserInfo Response MUST be verified to exactly match the sub Claim in the
+// ID Token; if they do not match, the UserInfo Response values MUST NOT be
+// used."
+func checkUserinfoSubject(info map[string]json.RawMessage, sub string) error {
+	var got string
+	if raw, ok := info["sub"]; !ok || json.Unmarshal(raw, &got) != nil || got != sub {
+		return fmt.Errorf("%w: userinfo sub %q", ErrUserinfoSubject, got)
+	}
+	return nil
+}
+
+// mergeUserinfo adds UserInfo claims that the ID token lacks.
+// email_verified belongs to an address: it is taken from UserInfo only
+// together with its email, or when UserInfo's email is the ID token's.
+func mergeUserinfo(claims, info map[string]json.RawMessage) {
+	idEmail, idHasEmail := claims["email"]
+	for k, v := range info {
+		if _, ok := claims[k]; ok {
+			continue
+		}
+		if k == "email_verified" && idHasEmail && normalizeEmail(stringClaim(idEmail)) != normalizeEmail(stringClaim(info["email"])) {
+			continue
+		}
+		claims[k] = v
+	}
+}
+
+// userinfo calls the UserInfo endpoint (OIDC Core §5.3) with the access
+// token as a Bearer token and returns its claims. Signed responses
+// (application/jwt) are verified with the provider's keys.
+func (p *Provider) userinfo(ctx context.Context, rt *resolved, accessToken string) (map[string]json.RawMessage, error) {
+	req, err := http.NewRequest(http.MethodGet, rt.meta.UserinfoEndpoint, nil)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrUserinfo, err)
+	}
+	req.Header.Set("Authorization", "Bearer "+accessToken)
+	req.Header.Set("Accept", "application/json, application/jwt")
+	r, err := do(ctx, p.http, req, "userinfo")
+	if err != nil {
+		return nil, err
+	}
+	if r.status != http.StatusOK {
+		return nil, fmt.Errorf("%w: %w", ErrUserinfo, statusError("userinfo", r))
+	}
+	body := r.body
+	if r.contentType == "application/jwt" {
+		if body, err = p.verifySignedUserinfo(ctx, rt, string(body)); err != nil {
+			return nil, err
+		}
+	}
+	var info map[string]json.RawMessage
+	if err := json.Unmarshal(body, &info); err != nil || info == nil {
+		return nil, unavailable("userinfo", errors.New("response is not a JSON object"))
+	}
+	return info, nil
+}
+
+// verifySignedUserinfo checks a signed UserInfo response (OIDC Core
+// §5.3.2): signature by the OP's keys with an allowed alg, and iss and aud
+// when present.
+func (p *Provider) verifySignedUserinfo(ctx context.Context, rt *resolved, raw string) ([]byte, error) {
+	_, payload, err := verifySignature(ctx, rt, strings.TrimSpace(raw))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrUserinfo, err)
+	}
+	var c struct {
+		Issuer   *string  `json:"iss"`
+		Audience audience `json:"aud"`
+	}
+	if err := json.Unmarshal(payload, &c); err != nil {
+		return nil, fmt.Errorf("%w: signed response claims: %w", ErrUserinfo, err)
+	}
+	if c.Issuer != nil {
+		if err := checkIssuer(*c.Issuer, p.cfg.Issuer); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrUserinfo, err)
+		}
+	}
+	if c.Audience != nil {
+		if err := checkAudience(c.Audience, rt.client.id); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrUserinfo, err)
+		}
+	}
+	return payload, nil
+}
+
+// newIdentity builds the Identity from validated claims.
+func newIdentity(cfg ProviderConfig, c *idTokenClaims, rawID string, merged map[string]json.RawMessage) (*Identity, error) {
+	snapshot, err := json.Marshal(merged)
+	if err != nil {
+		return nil, fmt.Errorf("sso: encoding claims: %w", err)
+	}
+	id := &Identity{
+		ProviderID:    cfg.ID,
+		Issuer:        c.Issuer,
+		Subject:       c.Subject,
+		Email:         normalizeEmail(stringClaim(merged["email"])),
+		EmailVerified: trueClaim(merged["email_verified"]),
+		Name:          strings.TrimSpace(stringClaim(merged["name"])),
+		SID:           c.SID,
+		IDToken:       rawID,
+		Claims:        snapshot,
+	}
+	if c.AuthTime != nil {
+		id.AuthTime = c.AuthTime.Time
+	}
+	return id, nil
+}
+
+// stringClaim returns a claim that is a JSON string, or "".
+func stringClaim(raw json.RawMessage) string {
+	var s string
+	if raw == nil || json.Unmarshal(raw, &s) != nil {
+		return ""
+	}
+	return s
+}
+
+// trueClaim reports whether a claim is the JSON boolean true. The string
+// "true" is not: OIDC Core §5.1 defines email_verified as a boolean, and
+// accepting look-alikes widens what a sloppy OP can assert.
+func trueClaim(raw json.RawMessage) bool {
+	var b bool
+	return raw != nil && json.Unmarshal(raw, &b) == nil && b
+}
+
+// normalizeEmail trims and lower-cases an email address for comparison
+// and storage.
+func normalizeEmail(email string) string {
+	return strings.ToLower(strings.TrimSpace(email))
+}

@@ -1,0 +1,132 @@
+package sso
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"time"
+
+	"github.com/coreos/go-oidc/v3/oidc"
+)
+
+// idTokenClaims are the ID token claims that validation looks at
+// (OIDC Core §2). Pointers distinguish "absent" from "zero".
+type idTokenClaims struct {
+	Issuer    string       `json:"iss"`
+	Subject   string       `json:"sub"`
+	Audience  audience     `json:"aud"`
+	AZP       *string      `json:"azp"`
+	Expiry    *numericDate `json:"exp"`
+	IssuedAt  *numericDate `json:"iat"`
+	NotBefore *numericDate `json:"nbf"`
+	AuthTime  *numericDate `json:"auth_time"`
+	Nonce     *string      `json:"nonce"`
+	SID       string       `json:"sid"`
+}
+
+// idTokenRules is what a valid ID token must match.
+type idTokenRules struct {
+	timeRules
+	issuer, clientID string
+	nonce            string // from the pending authorization request
+	maxAge           time.Duration
+	hasMaxAge        bool // max_age was sent in the authorization request
+}
+
+// validate applies OIDC Core §3.1.3.7 to signature-verified claims. (Steps
+// 1 and 6-8, decryption and signature, happen before; step 12, acr, is
+// policy left to the caller through Identity.Claims.)
+func (c *idTokenClaims) validate(r idTokenRules) error {
+	// Step 2: iss exactly the issuer.
+	if err := checkIssuer(c.Issuer, r.issuer); err != nil {
+		return err
+	}
+	// Step 3: aud contains our client_id.
+	if err := checkAudience(c.Audience, r.clientID); err != nil {
+		return err
+	}
+	// Step 4: with several audiences, azp must be present.
+	if len(c.Audience) > 1 && c.AZP == nil {
+		return invalidf(errAZPMissing, "aud %q", []string(c.Audience))
+	}
+	// Step 5: azp, when present, is our client_id.
+	if c.AZP != nil && *c.AZP != r.clientID {
+		return invalidf(errAZP, "azp %q", *c.AZP)
+	}
+	// Step 9: exp present and not passed.
+	if err := r.checkExp(c.Expiry); err != nil {
+		return err
+	}
+	// Step 10: iat present, not in the future, not too old.
+	if err := r.checkIAT(c.IssuedAt); err != nil {
+		return err
+	}
+	if err := r.checkNBF(c.NotBefore); err != nil {
+		return err
+	}
+	// Step 11: nonce present and equal to the one we sent. Constant time:
+	// the nonce is a secret bound to the browser's pending request.
+	if c.Nonce == nil {
+		return invalid(errNonceMissing)
+	}
+	if subtle.ConstantTimeCompare([]byte(*c.Nonce), []byte(r.nonce)) != 1 {
+		return invalid(errNonce)
+	}
+	// Step 13: max_age requested means auth_time is required and recent.
+	if r.hasMaxAge {
+		if c.AuthTime == nil || r.now.After(c.AuthTime.Add(r.maxAge+r.skew)) {
+			return invalid(errAuthTime)
+		}
+	}
+	// §2: sub is REQUIRED, at most 255 ASCII characters; it is the only
+	// stable identifier of the user at this issuer.
+	if c.Subject == "" || len(c.Subject) > 255 {
+		return invalid(errSubject)
+	}
+	return nil
+}
+
+// verifyIDToken validates a raw ID token from the token endpoint and
+// returns its claims and its payload.
+//
+// Our own checks run first on the verified payload so that each failure
+// has a precise, testable reason. go-oidc's Verify then runs as defence in
+// depth (signature, alg, iss, aud, exp, nbf again) and gives us
+// IDToken.VerifyAccessToken for at_hash.
+func (p *Provider) verifyIDToken(ctx context.Context, rt *resolved, raw, nonce, accessToken string) (*idTokenClaims, []byte, error) {
+	_, payload, err := verifySignature(ctx, rt, raw)
+	if err != nil {
+		return nil, nil, err
+	}
+	var c idTokenClaims
+	if err := json.Unmarshal(payload, &c); err != nil {
+		return nil, nil, invalidf(errMalformed, "claims: %v", err)
+	}
+	rules := idTokenRules{
+		timeRules: timeRules{now: p.now(), skew: p.skew},
+		issuer:    p.cfg.Issuer,
+		clientID:  rt.client.id,
+		nonce:     nonce,
+		maxAge:    p.maxAge,
+		hasMaxAge: p.hasMaxAge,
+	}
+	if err := c.validate(rules); err != nil {
+		return nil, nil, err
+	}
+	tok, err := rt.verifier.Verify(ctx, raw)
+	if err != nil {
+		var expired *oidc.TokenExpiredError
+		if errors.As(err, &expired) {
+			return nil, nil, invalid(errExpired)
+		}
+		return nil, nil, invalidf(errSignature, "go-oidc: %v", err)
+	}
+	// OIDC Core §3.1.3.8: at_hash, when present, must match the access token.
+	if tok.AccessTokenHash != "" {
+		if err := tok.VerifyAccessToken(accessToken); err != nil {
+			return nil, nil, invalid(errAtHash)
+		}
+	}
+	return &c, payload, nil
+}
