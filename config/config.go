@@ -36,6 +36,7 @@ type Config struct {
 	Server    Server     `yaml:"server"`
 	Session   Session    `yaml:"session"`
 	Password  Password   `yaml:"password"`
+	Admin     Admin      `yaml:"admin"`
 	Providers []Provider `yaml:"providers"`
 }
 
@@ -73,6 +74,14 @@ type Password struct {
 	MinLength  int `yaml:"min_length"`
 }
 
+// Admin configures the admin console.
+type Admin struct {
+	// SudoWindow is how recent a sign-in must be for destructive actions
+	// (disable, delete, reset password, unlink, promote, demote); older, and
+	// the administrator re-enters their password or re-does SSO first.
+	SudoWindow time.Duration `yaml:"sudo_window"`
+}
+
 // Default returns the built-in configuration: enough to run `gatehouse serve`
 // with no file at all.
 func Default() Config {
@@ -93,6 +102,7 @@ func Default() Config {
 			Lifetime:    12 * time.Hour,
 		},
 		Password: Password{BcryptCost: 12, MinLength: 12},
+		Admin:    Admin{SudoWindow: 10 * time.Minute},
 	}
 }
 
@@ -251,6 +261,7 @@ func (c *Config) validate() error {
 		{c.Session.IdleTimeout >= time.Minute, "session.idle_timeout: must be at least 1m"},
 		{c.Session.Lifetime >= c.Session.IdleTimeout, "session.lifetime: must be at least session.idle_timeout"},
 		{c.Password.BcryptCost >= 10 && c.Password.BcryptCost <= 31, "password.bcrypt_cost: must be between 10 and 31"},
+		{c.Admin.SudoWindow >= time.Minute, "admin.sudo_window: must be at least 1m"},
 		{c.Password.MinLength >= 8 && c.Password.MinLength <= 72, "password.min_length: must be between 8 and 72"},
 		{c.Server.ReadHeaderTimeout > 0 && c.Server.ReadTimeout > 0 && c.Server.WriteTimeout > 0 && c.Server.IdleTimeout > 0, "server: timeouts must be positive"},
 	}

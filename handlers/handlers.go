@@ -75,6 +75,8 @@ func (h *Handler) routes() {
 	e.POST("/auth/link", h.link)
 	e.GET("/auth/logged-out", h.loggedOut)
 	e.POST("/auth/backchannel-logout", h.backchannelLogout)
+	e.GET("/auth/reauth", h.requireUser, h.reauthPage)
+	e.POST("/auth/reauth", h.requireUser, h.reauth)
 	e.GET("/dashboard", h.requireUser, h.refreshSSO, h.dashboard)
 	e.NoRoute(func(c *gin.Context) {
 		h.errorPage(c, http.StatusNotFound, "Page not found", "There is nothing at this address.")

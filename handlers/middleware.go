@@ -54,7 +54,13 @@ func (h *Handler) recovered(c *gin.Context, err any) {
 // securityHeaders sets the headers every page carries. No inline script or
 // style is used anywhere, so the policy needs no 'unsafe-inline'.
 func (h *Handler) securityHeaders(c *gin.Context) {
-	hd := c.Writer.Header()
+	h.setSecurityHeaders(c.Writer.Header())
+	c.Next()
+}
+
+// setSecurityHeaders is securityHeaders for responses written outside Gin
+// (the cross-origin refusal).
+func (h *Handler) setSecurityHeaders(hd http.Header) {
 	hd.Set("Content-Security-Policy", "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'")
 	hd.Set("X-Content-Type-Options", "nosniff")
 	hd.Set("X-Frame-Options", "DENY")
@@ -62,7 +68,6 @@ func (h *Handler) securityHeaders(c *gin.Context) {
 	if h.Config.Secure() {
 		hd.Set("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
 	}
-	c.Next()
 }
 
 // limitBody caps every request body so a huge upload cannot tie up memory.

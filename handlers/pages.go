@@ -37,6 +37,7 @@ func (h *Handler) renderStandalone(w http.ResponseWriter, status int, title, mes
 		http.Error(w, title, status)
 		return
 	}
+	h.setSecurityHeaders(w.Header())
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)

@@ -31,7 +31,9 @@ const (
 // Sign-in modes stored with a pending login.
 const (
 	modeLogin   = "login"
-	modeRefresh = "refresh"
+	modeRefresh = "refresh" // prompt=none check of the provider session
+	modeReauth  = "reauth"  // sudo mode through the provider
+	modeLink    = "link"    // attach another provider from the account page
 )
 
 // startSSO begins "Sign in with SSO": pick the provider, remember the
@@ -152,8 +154,15 @@ func (h *Handler) callback(c *gin.Context) {
 	id, err := p.Exchange(ctx, sso.CallbackParams{
 		Code: code, Iss: iss, Error: truncate(q.Get("error"), 256), ErrorDescription: truncate(q.Get("error_description"), 1024),
 	}, sso.Pending{Nonce: pending.Nonce, CodeVerifier: pending.CodeVerifier})
-	if pending.Mode == modeRefresh {
+	switch pending.Mode {
+	case modeRefresh:
 		h.finishRefresh(c, p, pending, id, err)
+		return
+	case modeReauth:
+		h.finishReauth(c, p, pending, id, err)
+		return
+	case modeLink:
+		h.finishLink(c, p, pending, id, err)
 		return
 	}
 	if err != nil {

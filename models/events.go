@@ -57,3 +57,13 @@ const (
 	EventLinkFailure      = "link.failure"
 	EventBackchannel      = "logout.backchannel"
 )
+
+// Re-authentication (sudo mode) and admin event kinds.
+const (
+	EventReauth          = "reauth.success"
+	EventReauthFailure   = "reauth.failure"
+	EventUserUpdated     = "user.updated"
+	EventUserDeleted     = "user.deleted"
+	EventPasswordRemoved = "user.password_removed"
+	EventSessionRevoked  = "session.revoked"
+)

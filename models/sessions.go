@@ -36,8 +36,20 @@ func (s *Session) Expired(now time.Time) bool {
 	return !now.Before(s.IdleExpiresAt) || !now.Before(s.ExpiresAt)
 }
 
+// utc puts the row's times in UTC: times are stored as text and compared as
+// text by the expiry queries, which only holds when every row uses one zone.
+func (s *Session) utc() {
+	s.CreatedAt, s.LastSeenAt = s.CreatedAt.UTC(), s.LastSeenAt.UTC()
+	s.IdleExpiresAt, s.ExpiresAt = s.IdleExpiresAt.UTC(), s.ExpiresAt.UTC()
+	if s.AuthTime != nil {
+		t := s.AuthTime.UTC()
+		s.AuthTime = &t
+	}
+}
+
 // CreateSession inserts a session row.
 func (db *DB) CreateSession(ctx context.Context, s *Session) error {
+	s.utc()
 	if err := db.gorm.WithContext(ctx).Create(s).Error; err != nil {
 		return fmt.Errorf("create session: %w", err)
 	}
@@ -60,7 +72,7 @@ func (db *DB) SessionByHash(ctx context.Context, hash string) (*Session, error) 
 // TouchSession records activity: a new last-seen time and idle expiry.
 func (db *DB) TouchSession(ctx context.Context, id int64, seen, idleExpires time.Time) error {
 	err := db.gorm.WithContext(ctx).Model(&Session{}).Where("id = ?", id).
-		Updates(map[string]any{"last_seen_at": seen, "idle_expires_at": idleExpires}).Error
+		Updates(map[string]any{"last_seen_at": seen.UTC(), "idle_expires_at": idleExpires.UTC()}).Error
 	if err != nil {
 		return fmt.Errorf("touch session %d: %w", id, err)
 	}
@@ -69,6 +81,7 @@ func (db *DB) TouchSession(ctx context.Context, id int64, seen, idleExpires time
 
 // SaveSessionData writes the mutable columns of an existing session.
 func (db *DB) SaveSessionData(ctx context.Context, s *Session) error {
+	s.utc()
 	err := db.gorm.WithContext(ctx).Model(&Session{}).Where("id = ?", s.ID).Updates(map[string]any{
 		"user_id": s.UserID, "auth_method": s.AuthMethod, "auth_time": s.AuthTime, "provider_id": s.ProviderID,
 		"issuer": s.Issuer, "subject": s.Subject, "sid": s.SID, "id_token": s.IDToken, "data": s.Data,

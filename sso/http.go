@@ -2,6 +2,7 @@ package sso
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"mime"
@@ -15,18 +16,35 @@ import (
 // client is not modified.
 func newHTTPClient(base *http.Client, timeout time.Duration, maxBytes int64) *http.Client {
 	next := http.DefaultTransport
-	var checkRedirect func(*http.Request, []*http.Request) error
+	var baseRedirect func(*http.Request, []*http.Request) error
 	if base != nil {
 		if base.Transport != nil {
 			next = base.Transport
 		}
-		checkRedirect = base.CheckRedirect
+		baseRedirect = base.CheckRedirect
 	}
 	return &http.Client{
 		Transport:     &limitTransport{next: next, max: maxBytes},
-		CheckRedirect: checkRedirect,
+		CheckRedirect: func(req *http.Request, via []*http.Request) error { return checkRedirect(req, via, baseRedirect) },
 		Timeout:       timeout,
 	}
+}
+
+// checkRedirect follows redirects of GET requests only. A redirected POST
+// (307/308) would re-send the code, verifier and client secret to wherever
+// the Location points; token and registration endpoints have no reason to
+// redirect.
+func checkRedirect(req *http.Request, via []*http.Request, next func(*http.Request, []*http.Request) error) error {
+	if via[0].Method != http.MethodGet {
+		return fmt.Errorf("refusing to follow a redirect of a %s request", via[0].Method)
+	}
+	if next != nil {
+		return next(req, via)
+	}
+	if len(via) >= 10 {
+		return errors.New("stopped after 10 redirects")
+	}
+	return nil
 }
 
 // limitTransport caps response bodies. It wraps the transport rather than

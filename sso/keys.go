@@ -68,25 +68,34 @@ type fetchGate struct {
 
 // RoundTrip implements http.RoundTripper.
 func (g *fetchGate) RoundTrip(req *http.Request) (*http.Response, error) {
-	g.mu.Lock()
-	now := g.now()
-	if !g.last.IsZero() && now.Sub(g.last) < g.min {
-		lastErr := g.lastErr
-		g.mu.Unlock()
-		if lastErr != nil {
-			return nil, fmt.Errorf("%w (refetch rate-limited)", lastErr)
+	// req.Response is set when following a redirect of an admitted fetch.
+	if req.Response == nil {
+		if err := g.admit(); err != nil {
+			return nil, err
 		}
-		return nil, errKeysThrottled
 	}
-	g.last = now
-	g.mu.Unlock()
-
 	resp, err := g.fetch(req)
-
 	g.mu.Lock()
 	g.lastErr = err
 	g.mu.Unlock()
 	return resp, err
+}
+
+// admit lets a fetch start if the previous one started at least min ago.
+// A refused caller gets the last fetch's error when it failed, so an OP
+// that is down is still reported as unavailable.
+func (g *fetchGate) admit() error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	now := g.now()
+	if !g.last.IsZero() && now.Sub(g.last) < g.min {
+		if g.lastErr != nil {
+			return fmt.Errorf("%w (refetch rate-limited)", g.lastErr)
+		}
+		return errKeysThrottled
+	}
+	g.last = now
+	return nil
 }
 
 // fetch performs the request and insists on a 200 response holding a JSON
@@ -96,6 +105,9 @@ func (g *fetchGate) fetch(req *http.Request) (*http.Response, error) {
 	resp, err := g.next.RoundTrip(req)
 	if err != nil {
 		return nil, unavailable("fetching jwks", err)
+	}
+	if resp.StatusCode >= 300 && resp.StatusCode < 400 && resp.Header.Get("Location") != "" {
+		return resp, nil // for the client to follow
 	}
 	body, err := io.ReadAll(resp.Body)
 	resp.Body.Close()

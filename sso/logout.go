@@ -106,7 +106,7 @@ func (c *logoutTokenClaims) validate(r logoutTokenRules) error {
 		return err
 	}
 	// Step 4: sub, sid or both.
-	if false {
+	if c.Subject == "" && c.SID == "" {
 		return invalid(errSubOrSID)
 	}
 	// Step 5: events contains the back-channel logout member, a JSON object.

@@ -2,8 +2,10 @@ package sso
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"time"
@@ -140,16 +142,23 @@ func (p *Provider) register(ctx context.Context, meta *Metadata) (*ClientRegistr
 	if r.status != http.StatusCreated && r.status != http.StatusOK {
 		return nil, fmt.Errorf("%w: %w", ErrRegistration, oauthStatusError("registration endpoint", r))
 	}
-	reg := &ClientRegistration{ProviderID: p.cfg.ID, Issuer: p.cfg.Issuer, Raw: r.body, CreatedAt: p.now()}
+	var resp registrationResponse
+	if err := json.Unmarshal(r.body, &resp); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrRegistration, unavailable("registration endpoint", errors.New("response is not JSON client metadata")))
+	}
+	reg := &ClientRegistration{
+		ProviderID:              p.cfg.ID,
+		Issuer:                  p.cfg.Issuer,
+		ClientID:                resp.ClientID,
+		ClientSecret:            resp.ClientSecret,
+		RegistrationAccessToken: resp.RegistrationAccessToken,
+		RegistrationClientURI:   resp.RegistrationClientURI,
+		Raw:                     r.body,
+		CreatedAt:               p.now(),
+	}
 	if _, err := p.credentialsFrom(reg); err != nil {
 		return nil, err
 	}
-	var resp registrationResponse
-	_ = json.Unmarshal(r.body, &resp) // checked by credentialsFrom above
-	reg.ClientID = resp.ClientID
-	reg.ClientSecret = resp.ClientSecret
-	reg.RegistrationAccessToken = resp.RegistrationAccessToken
-	reg.RegistrationClientURI = resp.RegistrationClientURI
 	return reg, nil
 }
 
@@ -170,28 +179,30 @@ func (p *Provider) registrationRequest() registrationRequest {
 	return req
 }
 
-// credentialsFrom reads client credentials from a registration's raw
-// response, which is the source of truth for the auth method the OP
-// granted (RFC 7591 §3.2.1: the server may replace requested values).
+// credentialsFrom returns the credentials of a registration. The token
+// endpoint auth method is read from the raw response, since the OP may
+// grant another method than the one requested (RFC 7591 §3.2.1); without a
+// raw response the requested method is assumed.
 func (p *Provider) credentialsFrom(reg *ClientRegistration) (clientCredentials, error) {
-	var resp registrationResponse
-	if err := json.Unmarshal(reg.Raw, &resp); err != nil {
-		return clientCredentials{}, fmt.Errorf("%w: %w: response is not JSON client metadata", ErrRegistration, ErrUnavailable)
+	if reg.ClientID == "" || reg.ClientSecret == "" {
+		return clientCredentials{}, fmt.Errorf("%w: registration lacks client_id or client_secret", ErrRegistration)
 	}
-	if resp.ClientID == "" || resp.ClientSecret == "" {
-		return clientCredentials{}, fmt.Errorf("%w: response lacks client_id or client_secret", ErrRegistration)
-	}
-	method := resp.TokenEndpointAuthMethod
-	switch method {
-	case "":
+	method := p.cfg.TokenEndpointAuthMethod
+	if len(reg.Raw) > 0 {
+		var granted struct {
+			Method string `json:"token_endpoint_auth_method"`
+		}
+		if err := json.Unmarshal(reg.Raw, &granted); err != nil {
+			return clientCredentials{}, fmt.Errorf("%w: registration response is not JSON: %w", ErrRegistration, err)
+		}
 		// RFC 7591 §2: "If unspecified or omitted, the default is
 		// client_secret_basic".
-		method = AuthMethodBasic
-	case AuthMethodBasic, AuthMethodPost:
-	default:
+		method = cmp.Or(granted.Method, AuthMethodBasic)
+	}
+	if method != AuthMethodBasic && method != AuthMethodPost {
 		return clientCredentials{}, fmt.Errorf("%w: OP granted unsupported token_endpoint_auth_method %q", ErrRegistration, method)
 	}
-	return clientCredentials{id: resp.ClientID, secret: resp.ClientSecret, authMethod: method}, nil
+	return clientCredentials{id: reg.ClientID, secret: reg.ClientSecret, authMethod: method}, nil
 }
 
 // deregister deletes a registration we will not use (RFC 7592 §2.3). It is

@@ -1,0 +1,171 @@
+package handlers
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/gatehouse/gatehouse/accounts"
+	"github.com/gatehouse/gatehouse/models"
+	"github.com/gatehouse/gatehouse/sessionstore"
+	"github.com/gatehouse/gatehouse/sso"
+	ginsessions "github.com/gin-contrib/sessions"
+	"github.com/gin-gonic/gin"
+)
+
+// keyReauthAt is the session value holding the last re-authentication
+// (RFC 3339); with the sign-in time it decides "sudo mode".
+const keyReauthAt = "reauth_at"
+
+// lastAuth is when the session's person last proved who they are.
+func lastAuth(s ginsessions.Session) time.Time {
+	t, _ := s.Get(sessionstore.KeyAuthTime).(time.Time)
+	if v, ok := s.Get(keyReauthAt).(string); ok {
+		if r, err := time.Parse(time.RFC3339, v); err == nil && r.After(t) {
+			t = r
+		}
+	}
+	return t
+}
+
+// recentAuth reports whether the session is in sudo mode.
+func (h *Handler) recentAuth(c *gin.Context) bool {
+	return h.DB.Now().Sub(lastAuth(ginsessions.Default(c))) < h.Config.Admin.SudoWindow
+}
+
+// requireRecentAuth guards destructive actions: an older sign-in is sent to
+// re-authenticate first, then back to the page the action was on.
+func (h *Handler) requireRecentAuth(c *gin.Context) {
+	if h.recentAuth(c) {
+		c.Next()
+		return
+	}
+	back := c.Request.URL.RequestURI()
+	if c.Request.Method != http.MethodGet {
+		back = "/account"
+		if ref, err := url.Parse(c.Request.Referer()); err == nil && ref.Host == c.Request.Host {
+			back = SafeNext(ref.RequestURI())
+		}
+	}
+	c.Redirect(http.StatusSeeOther, "/auth/reauth?next="+url.QueryEscape(back))
+	c.Abort()
+}
+
+func (h *Handler) reauthPage(c *gin.Context) {
+	h.renderReauth(c, http.StatusOK, SafeNext(c.Query("next")), "")
+}
+
+func (h *Handler) renderReauth(c *gin.Context, status int, next, msg string) {
+	u := currentUser(c)
+	ids, err := h.DB.UserIdentities(c.Request.Context(), u.ID)
+	if err != nil {
+		h.serverError(c, "list identities", err)
+		return
+	}
+	var providers []gin.H
+	for _, id := range ids {
+		if p, ok := h.SSO.ByID(id.ProviderID); ok {
+			providers = append(providers, gin.H{"ID": p.ID(), "Name": p.Name()})
+		}
+	}
+	h.render(c, status, "reauth", gin.H{"Next": next, "Error": msg, "HasPassword": u.HasPassword(), "Providers": providers})
+}
+
+// reauth confirms the password (or starts an SSO re-authentication) and
+// puts the session in sudo mode.
+func (h *Handler) reauth(c *gin.Context) {
+	if !h.parseForm(c) {
+		return
+	}
+	u := currentUser(c)
+	next := SafeNext(c.PostForm("next"))
+	if pid := c.PostForm("provider"); pid != "" {
+		p, ok := h.SSO.ByID(pid)
+		if !ok {
+			h.renderReauth(c, http.StatusBadRequest, next, "Choose one of your sign-in providers.")
+			return
+		}
+		h.redirectToProvider(c, p, pendingStart{Mode: modeReauth, Next: next, Prompt: "login", UserID: &u.ID, LoginHint: u.Email}, loginForm{})
+		return
+	}
+	pw := c.PostForm("password")
+	if len(pw) > maxPasswordLen {
+		pw = ""
+	}
+	_, err := h.Accounts.Authenticate(c.Request.Context(), u.Email, pw)
+	var le *accounts.LoginError
+	switch {
+	case errors.As(err, &le):
+		h.audit(c, &models.Event{Kind: models.EventReauthFailure, UserID: &u.ID, Email: u.Email, Method: "password", Detail: le.Reason})
+		h.renderReauth(c, http.StatusUnauthorized, next, "That password is not right.")
+		return
+	case err != nil:
+		h.serverError(c, "re-authenticate", err)
+		return
+	}
+	h.markReauth(c, "password", "", next)
+}
+
+// markReauth records a successful re-authentication and returns to next.
+func (h *Handler) markReauth(c *gin.Context, method, provider, next string) {
+	u := currentUser(c)
+	s := ginsessions.Default(c)
+	s.Set(keyReauthAt, h.DB.Now().UTC().Format(time.RFC3339))
+	if err := s.Save(); err != nil {
+		h.serverError(c, "save session", err)
+		return
+	}
+	h.audit(c, &models.Event{Kind: models.EventReauth, UserID: &u.ID, Email: u.Email, Method: method, ProviderID: provider})
+	c.Redirect(http.StatusSeeOther, or(next, "/account"))
+}
+
+// finishReauth completes an SSO re-authentication: the identity must be one
+// linked to the signed-in account.
+func (h *Handler) finishReauth(c *gin.Context, p *sso.Provider, pending *models.PendingLogin, id *sso.Identity, err error) {
+	u := currentUser(c)
+	if err != nil {
+		h.ssoFailure(c, p, "reauth", err)
+		return
+	}
+	known, lookupErr := h.DB.IdentityBySubject(c.Request.Context(), id.Issuer, id.Subject)
+	if u == nil || pending.UserID == nil || *pending.UserID != u.ID || lookupErr != nil || known.UserID != u.ID {
+		h.errorPage(c, http.StatusForbidden, "Not your account", "That "+p.Name()+" sign-in is not linked to the account you are signed in with.")
+		return
+	}
+	h.markReauth(c, "sso", p.ID(), pending.Next)
+}
+
+// finishLink attaches an identity to the signed-in account (the account
+// page's "link another provider"): never to another account.
+func (h *Handler) finishLink(c *gin.Context, p *sso.Provider, pending *models.PendingLogin, id *sso.Identity, err error) {
+	u := currentUser(c)
+	if err != nil {
+		h.ssoFailure(c, p, "link", err)
+		return
+	}
+	if u == nil || pending.UserID == nil || *pending.UserID != u.ID {
+		h.errorPage(c, http.StatusForbidden, "Signed out", "You were signed out before the link finished. Sign in and try again.")
+		return
+	}
+	ctx := c.Request.Context()
+	err = h.DB.CreateIdentity(ctx, &models.Identity{
+		UserID: u.ID, ProviderID: p.ID(), Issuer: id.Issuer, Subject: id.Subject, Email: id.Email, Claims: string(id.Claims),
+	})
+	if errors.Is(err, models.ErrIdentityTaken) {
+		known, _ := h.DB.IdentityBySubject(ctx, id.Issuer, id.Subject)
+		msg := "That " + p.Name() + " sign-in is already linked to another account, so it was not linked to yours."
+		if known != nil && known.UserID == u.ID {
+			msg = "That " + p.Name() + " sign-in is already linked to your account."
+		}
+		h.audit(c, &models.Event{Kind: models.EventLinkFailure, UserID: &u.ID, Email: u.Email, Method: "sso", ProviderID: p.ID(), Detail: "identity linked elsewhere"})
+		h.render(c, http.StatusConflict, "error", gin.H{"Title": "Not linked", "Message": msg, "Back": "/account", "BackLabel": "Back to your account"})
+		return
+	}
+	if err != nil {
+		h.serverError(c, "link identity", err)
+		return
+	}
+	h.audit(c, &models.Event{Kind: models.EventIdentityLinked, UserID: &u.ID, ActorID: &u.ID, Email: u.Email, Method: "sso", ProviderID: p.ID(), Detail: "from account page"})
+	c.Redirect(http.StatusSeeOther, or(pending.Next, "/account"))
+}

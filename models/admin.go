@@ -1,0 +1,191 @@
+package models
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"gorm.io/gorm"
+)
+
+// Tx runs fn in one transaction. With _txlock=immediate it holds the write
+// lock from the start, so a check and the write it guards (the last admin,
+// say) cannot interleave with another request's.
+func (db *DB) Tx(ctx context.Context, fn func(tx *DB) error) error {
+	return db.gorm.WithContext(ctx).Transaction(func(g *gorm.DB) error {
+		return fn(&DB{gorm: g, sql: db.sql, Now: db.Now})
+	})
+}
+
+// UserFilter selects and orders the admin users list.
+type UserFilter struct {
+	Query       string // substring of email or name
+	Admin       *bool
+	Disabled    *bool
+	HasPassword *bool
+	HasSSO      *bool
+	Sort        string // email, name, created, last_login; "-" prefix for descending
+	Page        int    // from 1
+	PerPage     int
+}
+
+// UserRow is a user with what the list shows beside it.
+type UserRow struct {
+	User
+	Identities int64
+}
+
+// userSorts maps sort keys to indexed columns (no user text reaches SQL).
+var userSorts = map[string]string{
+	"email": "email", "name": "name", "created": "created_at", "last_login": "last_login_at",
+}
+
+// SearchUsers returns one page of users and the total matching.
+func (db *DB) SearchUsers(ctx context.Context, f UserFilter) ([]UserRow, int64, error) {
+	q := db.gorm.WithContext(ctx).Table("users")
+	if s := strings.TrimSpace(f.Query); s != "" {
+		like := "%" + escapeLike(strings.ToLower(s)) + "%"
+		q = q.Where("(email LIKE ? ESCAPE '\\' OR lower(name) LIKE ? ESCAPE '\\')", like, like)
+	}
+	if f.Admin != nil {
+		q = q.Where("is_admin = ?", *f.Admin)
+	}
+	if f.Disabled != nil {
+		q = q.Where(map[bool]string{true: "disabled_at IS NOT NULL", false: "disabled_at IS NULL"}[*f.Disabled])
+	}
+	if f.HasPassword != nil {
+		q = q.Where(map[bool]string{true: "password_hash IS NOT NULL", false: "password_hash IS NULL"}[*f.HasPassword])
+	}
+	if f.HasSSO != nil {
+		q = q.Where(map[bool]string{true: "EXISTS", false: "NOT EXISTS"}[*f.HasSSO] + " (SELECT 1 FROM identities i WHERE i.user_id = users.id)")
+	}
+	var total int64
+	if err := q.Count(&total).Error; err != nil {
+		return nil, 0, fmt.Errorf("count users: %w", err)
+	}
+	col, desc := userSorts[strings.TrimPrefix(f.Sort, "-")], strings.HasPrefix(f.Sort, "-")
+	if col == "" {
+		col = "email"
+	}
+	order := col
+	if desc {
+		order += " DESC"
+	}
+	per := min(max(f.PerPage, 1), 200)
+	page := max(f.Page, 1)
+	var rows []UserRow
+	err := q.Select("users.*, (SELECT COUNT(*) FROM identities i WHERE i.user_id = users.id) AS identities").
+		Order(order + ", id").Limit(per).Offset((page - 1) * per).Scan(&rows).Error
+	if err != nil {
+		return nil, 0, fmt.Errorf("search users: %w", err)
+	}
+	return rows, total, nil
+}
+
+func escapeLike(s string) string {
+	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
+}
+
+// UpdateUser changes an account's name, email and admin flag.
+func (db *DB) UpdateUser(ctx context.Context, id int64, name, email string, admin bool) error {
+	email = NormalizeEmail(email)
+	if !ValidEmail(email) {
+		return fmt.Errorf("update user: invalid email %q", email)
+	}
+	err := db.updateUser(ctx, id, map[string]any{"name": name, "email": email, "is_admin": admin})
+	if errors.Is(err, gorm.ErrDuplicatedKey) {
+		return ErrEmailTaken
+	}
+	return err
+}
+
+// DeleteUser removes an account; its identities, sessions and pending
+// links go with it (ON DELETE CASCADE). Audit events stay.
+func (db *DB) DeleteUser(ctx context.Context, id int64) error {
+	res := db.gorm.WithContext(ctx).Delete(&User{}, id)
+	if res.Error != nil {
+		return fmt.Errorf("delete user %d: %w", id, res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
+// IdentityByID finds one of a user's identities.
+func (db *DB) IdentityByID(ctx context.Context, userID, id int64) (*Identity, error) {
+	var ident Identity
+	err := db.gorm.WithContext(ctx).Where("id = ? AND user_id = ?", id, userID).Take(&ident).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("find identity: %w", err)
+	}
+	return &ident, nil
+}
+
+// DeleteIdentity unlinks an identity and ends the sessions that came from it.
+func (db *DB) DeleteIdentity(ctx context.Context, userID, id int64) (*Identity, error) {
+	var ident *Identity
+	err := db.Tx(ctx, func(tx *DB) error {
+		var err error
+		if ident, err = tx.IdentityByID(ctx, userID, id); err != nil {
+			return err
+		}
+		if err := tx.gorm.Delete(&Identity{}, id).Error; err != nil {
+			return fmt.Errorf("unlink identity %d: %w", id, err)
+		}
+		err = tx.gorm.Where("user_id = ? AND issuer = ? AND subject = ?", userID, ident.Issuer, ident.Subject).Delete(&Session{}).Error
+		if err != nil {
+			return fmt.Errorf("end sessions of identity %d: %w", id, err)
+		}
+		return nil
+	})
+	return ident, err
+}
+
+// EventFilter selects audit log entries.
+type EventFilter struct {
+	UserID   *int64
+	Kind     string // exact kind, or a prefix ending in "." (login.)
+	From, To time.Time
+	Page     int
+	PerPage  int // 0 with Page 0: no limit (CSV export)
+}
+
+// SearchEvents returns audit events newest first, and the total matching.
+func (db *DB) SearchEvents(ctx context.Context, f EventFilter) ([]Event, int64, error) {
+	q := db.gorm.WithContext(ctx).Model(&Event{})
+	if f.UserID != nil {
+		q = q.Where("user_id = ? OR actor_id = ?", *f.UserID, *f.UserID)
+	}
+	if k := f.Kind; k != "" {
+		if strings.HasSuffix(k, ".") {
+			q = q.Where("kind LIKE ? ESCAPE '\\'", escapeLike(k)+"%")
+		} else {
+			q = q.Where("kind = ?", k)
+		}
+	}
+	if !f.From.IsZero() {
+		q = q.Where("created_at >= ?", f.From.UTC())
+	}
+	if !f.To.IsZero() {
+		q = q.Where("created_at < ?", f.To.UTC())
+	}
+	var total int64
+	if err := q.Count(&total).Error; err != nil {
+		return nil, 0, fmt.Errorf("count events: %w", err)
+	}
+	q = q.Order("id DESC")
+	if f.PerPage > 0 {
+		q = q.Limit(f.PerPage).Offset((max(f.Page, 1) - 1) * f.PerPage)
+	}
+	var es []Event
+	if err := q.Find(&es).Error; err != nil {
+		return nil, 0, fmt.Errorf("search events: %w", err)
+	}
+	return es, total, nil
+}
