@@ -125,6 +125,8 @@ func (h *Handler) browserCookie() string {
 
 // callback handles the provider's redirect back (OIDC Core §3.1.2.5).
 func (h *Handler) callback(c *gin.Context) {
+	// The URL carries code and state: no page reached from here may see it.
+	c.Header("Referrer-Policy", "no-referrer")
 	q := c.Request.URL.Query()
 	state, code, iss := q.Get("state"), q.Get("code"), q.Get("iss")
 	if len(state) > maxStateLen || len(code) > maxCodeLen || len(iss) > maxIssLen {
