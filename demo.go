@@ -34,6 +34,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
+	defer os.RemoveAll(dir) // throwaway: the database (and its password hashes) goes when the demo stops
 	cfg.Database = filepath.Join(dir, "demo.db")
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {

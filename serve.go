@@ -40,6 +40,7 @@ type app struct {
 	db       *models.DB
 	sessions *sessionstore.Store
 	handler  http.Handler
+	setup    *handlers.Setup // the first-admin setup link
 }
 
 // newApp opens the database, migrates it and wires the handlers.
@@ -67,15 +68,16 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, err
 		db.Close()
 		return nil, errUsage{err}
 	}
+	setup := &handlers.Setup{}
 	h, err := handlers.New(handlers.Deps{
-		Config: cfg, DB: db, Sessions: store, Views: renderer, Logger: log, SSO: set,
+		Config: cfg, DB: db, Sessions: store, Views: renderer, Logger: log, SSO: set, Setup: setup,
 		Accounts: &accounts.Service{DB: db, Hasher: hasher, Logger: log},
 	})
 	if err != nil {
 		db.Close()
 		return nil, err
 	}
-	return &app{db: db, sessions: store, handler: h}, nil
+	return &app{db: db, sessions: store, handler: h, setup: setup}, nil
 }
 
 // serve runs gatehouse on ln until ctx ends, then drains requests and closes
@@ -87,13 +89,11 @@ func serve(ctx context.Context, cfg config.Config, ln net.Listener, log *slog.Lo
 		return err
 	}
 	defer a.db.Close()
-	if n, err := a.db.CountUsers(ctx, false); err == nil && n == 0 {
-		log.Warn("no accounts yet; create the first administrator with: " +
-			"echo 'a-long-password' | gatehouse user create --admin --email you@example.com --password-stdin")
-	}
+	offerSetup(ctx, cfg, a, log, stdout)
 	bg, stopBG := context.WithCancel(context.Background())
 	defer stopBG()
 	go a.sessions.RunCleanup(bg, 5*time.Minute)
+	go sweepPending(bg, a.db, log, 5*time.Minute)
 
 	srv := &http.Server{
 		Handler:           a.handler,
@@ -121,4 +121,47 @@ func serve(ctx context.Context, cfg config.Config, ln net.Listener, log *slog.Lo
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	return nil
+}
+
+// sweepPending deletes expired pending sign-ins, pending links and logout
+// token IDs every interval until ctx ends.
+func sweepPending(ctx context.Context, db *models.DB, log *slog.Logger, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		if _, err := db.DeleteExpiredPending(ctx, 500); err != nil && ctx.Err() == nil {
+			log.Warn("delete expired pending sign-ins", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// offerSetup prints a one-time first-admin setup link (stdout and log) when
+// no enabled administrator exists. The link works once, for handlers.SetupTTL.
+func offerSetup(ctx context.Context, cfg config.Config, a *app, log *slog.Logger, stdout io.Writer) {
+	n, err := a.db.CountUsers(ctx, true)
+	if err != nil {
+		log.Error("count administrators; no setup link offered", "err", err)
+		return
+	}
+	if n > 0 {
+		return
+	}
+	tok, err := a.setup.Issue(a.db.Now(), handlers.SetupTTL)
+	if err != nil {
+		log.Error("setup token; no setup link offered", "err", err)
+		return
+	}
+	link := cfg.BaseURL + "/setup?token=" + tok
+	msg := "no administrator yet"
+	if total, err := a.db.CountUsers(ctx, false); err == nil && total == 0 {
+		msg = "no accounts yet"
+	}
+	log.Warn(msg+"; create the first administrator at the one-time setup link (valid for 1 hour, once), "+
+		"or with: echo 'a-long-password' | gatehouse user create --admin --email you@example.com --password-stdin", "url", link)
+	fmt.Fprintf(stdout, "No administrator yet. Create the first one at this one-time link (valid for 1 hour):\n  %s\n", link)
 }

@@ -118,21 +118,32 @@ func (s *Service) RemovePassword(ctx context.Context, id int64) error {
 // Unlink removes an identity and ends the sessions it started. With
 // keepLogin (the account page) it refuses to remove the account's last way
 // to sign in.
+// The check and the delete share one (write-locked) transaction, so two
+// concurrent unlinks cannot each see the other identity and remove both.
 func (s *Service) Unlink(ctx context.Context, userID, identityID int64, keepLogin bool) (*models.Identity, error) {
-	if keepLogin {
-		u, err := s.DB.UserByID(ctx, userID)
-		if err != nil {
-			return nil, err
+	var out *models.Identity
+	err := s.DB.Tx(ctx, func(tx *models.DB) error {
+		if keepLogin {
+			u, err := tx.UserByID(ctx, userID)
+			if err != nil {
+				return err
+			}
+			ids, err := tx.UserIdentities(ctx, userID)
+			if err != nil {
+				return err
+			}
+			if !u.HasPassword() && len(ids) <= 1 {
+				return ErrLastLogin
+			}
 		}
-		ids, err := s.DB.UserIdentities(ctx, userID)
-		if err != nil {
-			return nil, err
-		}
-		if !u.HasPassword() && len(ids) <= 1 {
-			return nil, ErrLastLogin
-		}
+		var err error
+		out, err = tx.DeleteIdentity(ctx, userID, identityID)
+		return err
+	})
+	if err != nil {
+		return nil, err
 	}
-	return s.DB.DeleteIdentity(ctx, userID, identityID)
+	return out, nil
 }
 
 // ChangePassword checks the current password, sets the new one and ends the

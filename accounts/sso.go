@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/gatehouse/gatehouse/models"
 )
@@ -73,7 +74,19 @@ type Resolution struct {
 // linked account, whatever the email says now. A new identity is linked to
 // the account with the same email only as the provider's policy allows;
 // administrators are never linked without their password.
+//
+// Concurrent first sign-ins of one person (two tabs, a double click) race to
+// create or link: the loser's insert fails on a unique key, and resolving
+// once more finds what the winner stored.
 func (s *Service) ResolveSSO(ctx context.Context, p SSOPolicy, id SSOIdentity) (*Resolution, error) {
+	r, err := s.resolveSSO(ctx, p, id)
+	if errors.Is(err, models.ErrIdentityTaken) || errors.Is(err, models.ErrEmailTaken) {
+		r, err = s.resolveSSO(ctx, p, id)
+	}
+	return r, err
+}
+
+func (s *Service) resolveSSO(ctx context.Context, p SSOPolicy, id SSOIdentity) (*Resolution, error) {
 	known, err := s.DB.IdentityBySubject(ctx, id.Issuer, id.Subject)
 	switch {
 	case err == nil:
@@ -90,6 +103,15 @@ func (s *Service) ResolveSSO(ctx context.Context, p SSOPolicy, id SSOIdentity) (
 	case errors.Is(err, models.ErrNotFound):
 		return s.createJIT(ctx, p, id, email)
 	case err != nil:
+		return nil, err
+	}
+	// Look again now that the account exists: one created just in time for
+	// this identity by a concurrent sign-in is committed with its identity.
+	known, err = s.DB.IdentityBySubject(ctx, id.Issuer, id.Subject)
+	switch {
+	case err == nil:
+		return s.returning(ctx, known, id)
+	case !errors.Is(err, models.ErrNotFound):
 		return nil, err
 	case u.Disabled():
 		return refused(u, ReasonDisabled), nil
@@ -153,16 +175,33 @@ func (s *Service) createJIT(ctx context.Context, p SSOPolicy, id SSOIdentity, em
 	if !p.AutoCreate {
 		return refused(nil, ReasonNoAccount), nil
 	}
-	u, err := s.CreateUser(ctx, NewUser{Email: email, Name: id.Name})
+	// The account and its identity are stored together: an account left
+	// without its identity would look pre-provisioned to the next sign-in.
+	var r *Resolution
+	err := s.DB.Tx(ctx, func(tx *models.DB) error {
+		u := &models.User{Email: email, Name: jitName(id.Name)}
+		if err := tx.CreateUser(ctx, u); err != nil {
+			return err
+		}
+		var err error
+		r, err = (&Service{DB: tx}).link(ctx, p, u, id)
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("create account for SSO sign-in: %w", err)
 	}
-	r, err := s.link(ctx, p, u, id)
-	if err != nil {
-		return nil, err
-	}
 	r.Created = true
 	return r, nil
+}
+
+// jitName fits the provider's display name to what an account name may be
+// (valid text, at most 200 characters, as CreateUser requires).
+func jitName(name string) string {
+	name = strings.ToValidUTF8(strings.TrimSpace(name), "\uFFFD")
+	if r := []rune(name); len(r) > 200 {
+		name = strings.TrimSpace(string(r[:200]))
+	}
+	return name
 }
 
 // link attaches the identity to u.

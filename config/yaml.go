@@ -44,6 +44,9 @@ func expand(n *yaml.Node, env lookupFunc, path string) error {
 			n.Value = v
 			if n.Style == 0 {
 				n.Tag = "" // a plain scalar is typed by its expanded value (ports, booleans)
+				if n.ShortTag() == "!!null" && v != "" {
+					n.Tag = "!!str" // but a value of "null" or "~" stays text, not nothing
+				}
 			}
 		}
 	}

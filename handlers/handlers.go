@@ -34,6 +34,9 @@ type Deps struct {
 	Logger   *slog.Logger
 	// SSO is the configured OpenID Providers (see NewSSOSet); nil means none.
 	SSO *sso.Set
+	// Setup holds the first-admin setup token serve issues while no
+	// administrator exists; nil means /setup refuses every link.
+	Setup *Setup
 }
 
 // Handler holds the dependencies shared by every route.
@@ -78,6 +81,8 @@ func (h *Handler) routes() {
 	e.GET("/auth/reauth", h.requireUser, h.reauthPage)
 	e.POST("/auth/reauth", h.requireUser, h.reauth)
 	e.GET("/dashboard", h.requireUser, h.refreshSSO, h.dashboard)
+	h.adminRoutes(e)
+	h.accountRoutes(e)
 	e.NoRoute(func(c *gin.Context) {
 		h.errorPage(c, http.StatusNotFound, "Page not found", "There is nothing at this address.")
 	})

@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"net/url"
+	"path"
 	"strings"
 )
 
@@ -36,7 +37,10 @@ func SafeNext(raw string) string {
 	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || u.Opaque != "" {
 		return ""
 	}
-	if strings.HasPrefix(u.Path, "/auth/") { // never bounce back into sign-in or sign-out
+	// Never bounce back into sign-in or sign-out, however the path is
+	// dressed up: dot segments and repeated slashes are resolved (by
+	// http.Redirect and by browsers) before the request is routed.
+	if p := path.Clean(u.Path); p == "/auth" || strings.HasPrefix(p, "/auth/") {
 		return ""
 	}
 	return raw

@@ -67,3 +67,9 @@ const (
 	EventPasswordRemoved = "user.password_removed"
 	EventSessionRevoked  = "session.revoked"
 )
+
+// Account page (self-service) event kinds.
+const (
+	EventProfileUpdated        = "user.profile_updated"
+	EventPasswordChangeFailure = "user.password_change_failure"
+)

@@ -5,6 +5,7 @@ package password
 import (
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"unicode/utf8"
 
 	"golang.org/x/crypto/bcrypt"
@@ -26,7 +27,12 @@ type Hasher struct {
 	cost      int
 	minLength int
 	dummy     []byte // compared against when there is no real hash, to even out timing
+	compares  atomic.Uint64
 }
+
+// Comparisons counts bcrypt comparisons made, so tests (and metrics) can
+// see that every sign-in attempt spent one, whatever its outcome.
+func (h *Hasher) Comparisons() uint64 { return h.compares.Load() }
 
 // New returns a Hasher. The cost is not checked here (config requires >= 10;
 // tests use bcrypt.MinCost for speed).
@@ -71,6 +77,7 @@ func (h *Hasher) Hash(pw string) (string, error) {
 // over-long password still cost one bcrypt comparison, so the response time
 // does not tell whether an account exists or has a password.
 func (h *Hasher) Check(hash *string, pw string) (ok, rehash bool) {
+	h.compares.Add(1)
 	if hash == nil || *hash == "" || len(pw) > MaxBytes {
 		_ = bcrypt.CompareHashAndPassword(h.dummy, []byte(pw[:min(len(pw), MaxBytes)]))
 		return false, false

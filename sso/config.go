@@ -340,8 +340,8 @@ func checkIssuerURL(issuer string) error {
 }
 
 // checkEndpoint checks an OP endpoint URL. Endpoints of an https issuer
-// must be https too: a downgrade would expose codes and tokens (RFC 9700
-// §2.6, OIDC Core §16.17).
+// must be https too: a downgrade would expose codes and tokens (OIDC Core
+// §16.17).
 func checkEndpoint(name, raw, issuer string) error {
 	if err := checkURL(name, raw); err != nil {
 		return err
@@ -381,8 +381,7 @@ func configErr(format string, args ...any) error {
 // asymmetricAlg reports whether alg is a JWS algorithm accepted for ID and
 // logout tokens. Symmetric (HS*) algorithms are refused because the key
 // would be the client secret, which the OP is not the only holder of, and
-// "none" is refused because it is unsigned (OIDC Core §3.1.3.7 steps 6-8,
-// RFC 9700 §2.6).
+// "none" is refused because it is unsigned (OIDC Core §3.1.3.7 steps 6-8).
 func asymmetricAlg(alg string) bool {
 	switch alg {
 	case "RS256", "RS384", "RS512", "PS256", "PS384", "PS512",

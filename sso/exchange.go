@@ -131,7 +131,7 @@ func tokenError(err error) error {
 	case status >= 500 || status == http.StatusTooManyRequests:
 		return unavailable("token endpoint", fmt.Errorf("HTTP %d", status))
 	case re.ErrorCode != "":
-		return fmt.Errorf("%w: HTTP %d: %q %q", ErrCodeRejected, status, truncate(re.ErrorCode, 100), truncate(re.ErrorDescription, 200))
+		return fmt.Errorf("%w: HTTP %d: %s", ErrCodeRejected, status, describeOAuthError(re.ErrorCode, re.ErrorDescription))
 	default:
 		return unavailable("token endpoint", fmt.Errorf("HTTP %d without an OAuth error response", status))
 	}

@@ -15,8 +15,8 @@ import (
 // maxTokenAge bounds how old an iat may be. Tokens reach us straight from
 // the token endpoint or, for logout tokens, right after the OP issued them;
 // an iat older than a day means a broken OP clock or a token kept and
-// replayed, and OIDC Core §3.1.3.7 step 10 lets the client "limit the amount
-// of time it is willing to accept". Skew bounds the future side.
+// replayed. OIDC Core §3.1.3.7 step 10 leaves "the acceptable range" to the
+// client. Skew bounds the future side.
 const maxTokenAge = 24 * time.Hour
 
 // joseHeader is the protected header of a compact JWS, read before the

@@ -89,10 +89,10 @@ type logoutTokenRules struct {
 	issuer, clientID string
 }
 
-// validate applies Back-Channel Logout 1.0 §2.6 steps 3-7 to
+// validate applies the claim rules of Back-Channel Logout 1.0 §2.6 to
 // signature-verified claims.
 func (c *logoutTokenClaims) validate(r logoutTokenRules) error {
-	// Step 3: iss, aud, iat and exp as for ID tokens.
+	// iss, aud, iat and exp are validated as for ID tokens.
 	if err := checkIssuer(c.Issuer, r.issuer); err != nil {
 		return err
 	}
@@ -105,20 +105,21 @@ func (c *logoutTokenClaims) validate(r logoutTokenRules) error {
 	if err := r.checkExp(c.Expiry); err != nil {
 		return err
 	}
-	// Step 4: sub, sid or both.
+	// A sub claim, a sid claim, or both.
 	if c.Subject == "" && c.SID == "" {
 		return invalid(errSubOrSID)
 	}
-	// Step 5: events contains the back-channel logout member, a JSON object.
+	// events is a JSON object with the back-channel logout member, whose
+	// value is a JSON object (§2.4).
 	var event map[string]json.RawMessage
 	if raw, ok := c.Events[backchannelLogoutEvent]; !ok || json.Unmarshal(raw, &event) != nil || event == nil {
 		return invalid(errEvents)
 	}
-	// Step 6: no nonce, so an ID token can never pass as a logout token.
+	// No nonce claim, so an ID token can never pass as a logout token.
 	if c.Nonce != nil {
 		return invalid(errNoncePresent)
 	}
-	// §2.4: jti is REQUIRED; replay (step 7) is checked by the caller.
+	// §2.4: jti is REQUIRED; replay is checked by the caller.
 	if c.JTI == "" {
 		return invalid(errJTIMissing)
 	}
@@ -153,7 +154,7 @@ func (p *Provider) VerifyLogoutToken(ctx context.Context, raw string) (*LogoutCl
 	if err != nil {
 		return nil, err
 	}
-	// Steps 1-2: (no encryption) signature with an allowed algorithm.
+	// §2.6: signature and alg validated as for ID tokens; never "none".
 	h, payload, err := verifySignature(ctx, rt, raw)
 	if err != nil {
 		return nil, err
@@ -177,7 +178,7 @@ func (p *Provider) VerifyLogoutToken(ctx context.Context, raw string) (*LogoutCl
 		}
 		return nil, invalidf(errSignature, "go-oidc: %v", err)
 	}
-	// Step 7: refuse a jti seen before. Remember it until exp plus skew,
+	// §2.6: refuse a jti seen before. Remember it until exp plus skew,
 	// since that is how long the token would be accepted.
 	fresh, err := p.replays.Remember(ctx, c.Issuer, c.JTI, c.Expiry.Add(p.skew))
 	if err != nil {

@@ -3,13 +3,11 @@ package sso
 import (
 	"context"
 	"crypto/rand"
-	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -179,10 +177,10 @@ func (p *Provider) Authoritative(email string) bool {
 	return false
 }
 
-// ready returns the resolved provider, setting it up on first use. After a failure
-// it refuses to retry (returning the last error, without a network call)
-// until the backoff has elapsed, so an unreachable OP is not hammered by
-// every page view.
+// ready returns the resolved provider, setting it up on first use. After
+// a failure it refuses to retry (returning the last error, without a
+// network call) until the backoff has elapsed, so an unreachable OP is not
+// hammered by every page view.
 func (p *Provider) ready(ctx context.Context) (*resolved, error) {
 	if rt := p.rt.Load(); rt != nil {
 		return rt, nil
@@ -198,7 +196,7 @@ func (p *Provider) ready(ctx context.Context) (*resolved, error) {
 	}
 	now := p.now()
 	if now.Before(p.retryAt) {
-		return nil, fmt.Errorf("sso: provider %q: not retrying before %s: %w",
+		return nil, fmt.Errorf("provider %q: not retrying before %s: %w",
 			p.cfg.ID, p.retryAt.UTC().Format(time.RFC3339), p.lastErr)
 	}
 	rt, err := p.build(ctx)
@@ -210,7 +208,7 @@ func (p *Provider) ready(ctx context.Context) (*resolved, error) {
 			p.lastErr = err
 			p.log.Warn("sso: provider setup failed", "err", err, "retry_at", p.retryAt)
 		}
-		return nil, fmt.Errorf("sso: provider %q: %w", p.cfg.ID, err)
+		return nil, fmt.Errorf("provider %q: %w", p.cfg.ID, err)
 	}
 	p.failures, p.retryAt, p.lastErr = 0, time.Time{}, nil
 	p.rt.Store(rt)
@@ -224,7 +222,8 @@ func backoff(n int) time.Duration {
 }
 
 // build runs discovery (once, cached even if registration then fails) and
-// client setup, and assembles the resolved provider. Called with p.setup held.
+// client setup, and assembles the resolved provider. Called with p.setup
+// held.
 func (p *Provider) build(ctx context.Context) (*resolved, error) {
 	if p.meta == nil {
 		meta, err := p.metadata(ctx)
@@ -271,44 +270,4 @@ func (p *Provider) build(ctx context.Context) (*resolved, error) {
 		Now: func() time.Time { return p.now().Add(-p.skew) },
 	})
 	return rt, nil
-}
-
-// metadata returns the static metadata or discovers it.
-func (p *Provider) metadata(ctx context.Context) (*Metadata, error) {
-	if p.cfg.Metadata != nil {
-		m := *p.cfg.Metadata
-		return &m, nil
-	}
-	return p.discover(ctx)
-}
-
-// discover fetches the OP's configuration (OIDC Discovery §4) and checks
-// that its issuer is exactly the configured one (§4.3): otherwise anyone
-// able to serve that document could issue tokens we accept.
-func (p *Provider) discover(ctx context.Context) (*Metadata, error) {
-	wellKnown := strings.TrimSuffix(p.cfg.Issuer, "/") + "/.well-known/openid-configuration"
-	req, err := http.NewRequest(http.MethodGet, wellKnown, nil)
-	if err != nil {
-		return nil, fmt.Errorf("discovery: %w", err)
-	}
-	req.Header.Set("Accept", "application/json")
-	r, err := do(ctx, p.http, req, "discovery")
-	if err != nil {
-		return nil, err
-	}
-	if r.status != http.StatusOK {
-		return nil, unavailable("discovery", fmt.Errorf("unexpected HTTP status %d", r.status))
-	}
-	var m Metadata
-	if err := json.Unmarshal(r.body, &m); err != nil {
-		return nil, unavailable("discovery", fmt.Errorf("document is not JSON metadata: %w", err))
-	}
-	if m.Issuer != p.cfg.Issuer {
-		return nil, fmt.Errorf("discovery: %w: document says %q, configured %q", ErrIssuerMismatch, m.Issuer, p.cfg.Issuer)
-	}
-	if err := m.validate(p.cfg.Issuer); err != nil {
-		return nil, unavailable("discovery", err)
-	}
-	p.log.Info("sso: discovered provider metadata", "issuer", m.Issuer)
-	return &m, nil
 }

@@ -241,9 +241,18 @@ type oauthError struct {
 func oauthStatusError(what string, r *response) error {
 	var e oauthError
 	if json.Unmarshal(r.body, &e) == nil && e.Code != "" && r.status < 500 {
-		return fmt.Errorf("%s: HTTP %d: %q %q", what, r.status, e.Code, truncate(e.Description, 200))
+		return fmt.Errorf("%s: HTTP %d: %s", what, r.status, describeOAuthError(e.Code, e.Description))
 	}
 	return statusError(what, r)
+}
+
+// describeOAuthError formats an OAuth error code and description for an
+// error message, bounding the OP-supplied text.
+func describeOAuthError(code, description string) string {
+	if description == "" {
+		return fmt.Sprintf("%q", truncate(code, 100))
+	}
+	return fmt.Sprintf("%q (%q)", truncate(code, 100), truncate(description, 200))
 }
 
 // truncate shortens OP-supplied text before it goes into an error message.

@@ -3,7 +3,7 @@
 
 -- +goose Up
 CREATE TABLE users (
-    id                INTEGER PRIMARY KEY,
+    id                INTEGER PRIMARY KEY AUTOINCREMENT, -- never reused: audit rows keep pointing at the right account
     email             TEXT      NOT NULL UNIQUE, -- normalised: trimmed, lower-cased
     name              TEXT      NOT NULL DEFAULT '',
     password_hash     TEXT      NULL,            -- NULL for SSO-only accounts

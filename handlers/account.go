@@ -1,0 +1,405 @@
+package handlers
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/gatehouse/gatehouse/accounts"
+	"github.com/gatehouse/gatehouse/models"
+	"github.com/gatehouse/gatehouse/sessionstore"
+	ginsessions "github.com/gin-contrib/sessions"
+	"github.com/gin-gonic/gin"
+)
+
+// maxNameLen is the longest display name, in characters (as accounts').
+const maxNameLen = 200
+
+// accountNotices is the fixed table /account?notice=CODE reads from: raw
+// query text never reaches the page.
+var accountNotices = map[string]string{
+	"profile_saved":     "Your profile was saved.",
+	"password_changed":  "Your password was changed. Your other sessions were signed out.",
+	"password_set":      "Your password was set. You can now also sign in with your email and password.",
+	"identity_linked":   "The sign-in was linked to your account.",
+	"identity_unlinked": "The sign-in was unlinked. Sessions started with it were signed out.",
+	"session_revoked":   "That session was signed out.",
+	"sessions_revoked":  "All your other sessions were signed out.",
+}
+
+// accountRoutes registers the signed-in user's own account pages.
+func (h *Handler) accountRoutes(e *gin.Engine) {
+	e.GET("/account", h.requireUser, h.refreshSSO, h.accountPage)
+	e.POST("/account/profile", h.requireUser, h.updateProfile)
+	e.POST("/account/password", h.requireUser, h.requireRecentAuthWithoutPassword, h.changePassword)
+	e.POST("/account/link", h.requireUser, h.requireRecentAuth, h.linkProvider)
+	e.POST("/account/identities/:id/unlink", h.requireUser, h.requireRecentAuth, h.unlinkIdentity)
+	e.POST("/account/sessions/:id/revoke", h.requireUser, h.revokeSession)
+	e.POST("/account/sessions/revoke-others", h.requireUser, h.revokeOtherSessions)
+}
+
+// accountForm is what one render of the account page carries beside the
+// stored data: a notice, the section that failed and what was typed.
+type accountForm struct {
+	Name                                                     string // as typed (profile errors)
+	Notice                                                   string
+	ProfileError, PasswordError, IdentityError, SessionError string
+}
+
+// accountIdentity is one linked sign-in as the page lists it.
+type accountIdentity struct {
+	ID         int64
+	Provider   string
+	Email      string
+	LinkedAt   time.Time
+	LastUsed   *time.Time
+	ThisDevice bool // the current session came from it
+}
+
+// accountSession is one live session as the page lists it.
+type accountSession struct {
+	ID                 int64
+	Created, LastSeen  time.Time
+	IP, Agent, AgentUA string
+	Method             string
+	Current            bool
+}
+
+func (h *Handler) accountPage(c *gin.Context) {
+	f := accountForm{Notice: accountNotices[c.Query("notice")]}
+	h.renderAccount(c, http.StatusOK, f)
+}
+
+// renderAccount shows the account page; f.Name is kept when a profile error
+// is shown, so what was typed is not lost. Passwords are never echoed.
+func (h *Handler) renderAccount(c *gin.Context, status int, f accountForm) {
+	ctx := c.Request.Context()
+	u := currentUser(c)
+	ids, err := h.DB.UserIdentities(ctx, u.ID)
+	if err != nil {
+		h.serverError(c, "list identities", err)
+		return
+	}
+	rows, err := h.DB.UserSessions(ctx, u.ID)
+	if err != nil {
+		h.serverError(c, "list sessions", err)
+		return
+	}
+	cur := sessionstore.Current(ginsessions.Default(c))
+
+	linked := map[string]bool{}
+	var idents []accountIdentity
+	for _, id := range ids {
+		linked[id.ProviderID] = true
+		idents = append(idents, accountIdentity{
+			ID: id.ID, Provider: h.providerName(id.ProviderID), Email: id.Email,
+			LinkedAt: id.CreatedAt, LastUsed: id.LastLoginAt,
+			ThisDevice: cur != nil && cur.Issuer == id.Issuer && cur.Subject == id.Subject && cur.Subject != "",
+		})
+	}
+	var linkable []gin.H
+	for _, pc := range h.Config.Providers {
+		if _, ok := h.SSO.ByID(pc.ID); ok && !linked[pc.ID] {
+			linkable = append(linkable, gin.H{"ID": pc.ID, "Name": pc.Name})
+		}
+	}
+	var sessions []accountSession
+	others := 0
+	for _, r := range rows {
+		s := accountSession{
+			ID: r.ID, Created: r.CreatedAt, LastSeen: r.LastSeenAt, IP: r.IP,
+			Agent: shortUserAgent(r.UserAgent), AgentUA: r.UserAgent,
+			Method:  h.sessionMethod(r.AuthMethod, r.ProviderID),
+			Current: cur != nil && cur.ID == r.ID,
+		}
+		if !s.Current {
+			others++
+			sessions = append(sessions, s)
+			continue
+		}
+		sessions = append([]accountSession{s}, sessions...) // this device first
+	}
+	name := u.Name
+	if f.ProfileError != "" {
+		name = f.Name
+	}
+	ssoOnlyLocked := !u.HasPassword() && !h.recentAuth(c)
+	h.render(c, status, "account", gin.H{
+		"Form": f, "Name": name, "HasPassword": u.HasPassword(),
+		"MinPassword": h.Accounts.Hasher.MinLength(), "MaxName": maxNameLen,
+		"Identities": idents, "Linkable": linkable, "CanUnlink": u.HasPassword() || len(ids) > 1,
+		"Sessions": sessions, "OtherSessions": others,
+		"NeedReauth": ssoOnlyLocked, "SudoMinutes": int(h.Config.Admin.SudoWindow.Minutes()),
+	})
+}
+
+// sessionMethod says how a session signed in, for people.
+func (h *Handler) sessionMethod(method, provider string) string {
+	switch method {
+	case "password":
+		return "Password"
+	case "sso":
+		if provider != "" {
+			return "SSO (" + h.providerName(provider) + ")"
+		}
+		return "SSO"
+	}
+	return "Unknown"
+}
+
+// updateProfile saves the display name.
+func (h *Handler) updateProfile(c *gin.Context) {
+	if !h.parseForm(c) {
+		return
+	}
+	u := currentUser(c)
+	typed := c.PostForm("name")
+	name := strings.TrimSpace(typed)
+	if msg := nameProblem(name); msg != "" {
+		if !utf8.ValidString(typed) {
+			typed = strings.ToValidUTF8(typed, "")
+		}
+		h.renderAccount(c, http.StatusBadRequest, accountForm{Name: typed, ProfileError: msg})
+		return
+	}
+	if name != u.Name {
+		if err := h.setName(c, u.ID, name); err != nil {
+			h.serverError(c, "update name", err)
+			return
+		}
+		h.audit(c, &models.Event{Kind: models.EventProfileUpdated, UserID: &u.ID, Email: u.Email, Detail: "name changed from account page"})
+	}
+	c.Redirect(http.StatusSeeOther, "/account?notice=profile_saved")
+}
+
+// nameProblem explains why a (trimmed) name is refused, or returns "".
+func nameProblem(name string) string {
+	switch {
+	case !utf8.ValidString(name):
+		return "Names must be text."
+	case utf8.RuneCountInString(name) > maxNameLen:
+		return fmt.Sprintf("Use a name of at most %d characters.", maxNameLen)
+	case strings.ContainsFunc(name, unicode.IsControl):
+		return "Names cannot contain line breaks or control characters."
+	}
+	return ""
+}
+
+// setName changes only the name column: accounts.UpdateUser would also
+// write back the email and admin flag read at the start of this request,
+// undoing an administrator's concurrent change to them.
+func (h *Handler) setName(c *gin.Context, id int64, name string) error {
+	res := h.DB.Gorm(c.Request.Context()).Model(&models.User{}).Where("id = ?", id).
+		Updates(map[string]any{"name": name, "updated_at": h.DB.Now().UTC()})
+	if res.Error != nil {
+		return res.Error
+	}
+	if res.RowsAffected == 0 {
+		return models.ErrNotFound
+	}
+	return nil
+}
+
+// requireRecentAuthWithoutPassword puts setting a first password behind
+// sudo mode: with no current password to ask for, a recent sign-in is the
+// proof. Changing an existing password asks for it instead.
+func (h *Handler) requireRecentAuthWithoutPassword(c *gin.Context) {
+	if u := currentUser(c); u != nil && u.HasPassword() {
+		c.Next()
+		return
+	}
+	h.requireRecentAuth(c)
+}
+
+// changePassword changes (or, for an SSO-only account, sets) the password
+// and signs out every other session of the account.
+func (h *Handler) changePassword(c *gin.Context) {
+	if !h.parseForm(c) {
+		return
+	}
+	u := currentUser(c)
+	current, next, confirm := c.PostForm("current_password"), c.PostForm("new_password"), c.PostForm("confirm_password")
+	fail := func(status int, msg string) {
+		h.renderAccount(c, status, accountForm{PasswordError: msg})
+	}
+	switch {
+	case u.HasPassword() && current == "":
+		fail(http.StatusBadRequest, "Enter your current password.")
+		return
+	case next == "":
+		fail(http.StatusBadRequest, "Enter a new password.")
+		return
+	case next != confirm:
+		fail(http.StatusBadRequest, "The new password and its confirmation do not match.")
+		return
+	}
+	keep := ""
+	if row := sessionstore.Current(ginsessions.Default(c)); row != nil {
+		keep = row.TokenHash
+	}
+	err := h.Accounts.ChangePassword(c.Request.Context(), u, current, next, keep)
+	var le *accounts.LoginError
+	var ve *accounts.ValidationError
+	switch {
+	case errors.As(err, &le):
+		h.audit(c, &models.Event{Kind: models.EventPasswordChangeFailure, UserID: &u.ID, Email: u.Email, Method: "password", Detail: le.Reason})
+		fail(http.StatusUnauthorized, "Your current password is not right, so the password was not changed.")
+		return
+	case errors.As(err, &ve):
+		fail(http.StatusBadRequest, ve.Msg)
+		return
+	case err != nil:
+		h.serverError(c, "change password", err)
+		return
+	}
+	notice, detail := "password_changed", "changed from account page; other sessions ended"
+	if !u.HasPassword() {
+		notice, detail = "password_set", "first password set from account page; other sessions ended"
+	}
+	h.audit(c, &models.Event{Kind: models.EventPasswordSet, UserID: &u.ID, Email: u.Email, Method: "password", Detail: detail})
+	c.Redirect(http.StatusSeeOther, "/account?notice="+notice)
+}
+
+// linkProvider starts an SSO sign-in whose identity the callback attaches
+// to this account (finishLink), never to another.
+func (h *Handler) linkProvider(c *gin.Context) {
+	if !h.parseForm(c) {
+		return
+	}
+	u := currentUser(c)
+	p, ok := h.SSO.ByID(c.PostForm("provider"))
+	if !ok {
+		h.renderAccount(c, http.StatusBadRequest, accountForm{IdentityError: "Choose one of the sign-in providers listed."})
+		return
+	}
+	h.redirectToProvider(c, p, pendingStart{Mode: modeLink, UserID: &u.ID, Next: "/account?notice=identity_linked"}, loginForm{})
+}
+
+// unlinkIdentity removes one linked sign-in, unless it is the account's
+// last way to sign in. Sessions started through it end.
+func (h *Handler) unlinkIdentity(c *gin.Context) {
+	u := currentUser(c)
+	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
+	if err != nil || id <= 0 {
+		h.errorPage(c, http.StatusNotFound, "Not found", "That linked sign-in was not found.")
+		return
+	}
+	s := ginsessions.Default(c)
+	cur := sessionstore.Current(s)
+	ident, err := h.Accounts.Unlink(c.Request.Context(), u.ID, id, true)
+	switch {
+	case errors.Is(err, accounts.ErrLastLogin):
+		h.renderAccount(c, http.StatusConflict, accountForm{IdentityError: "This is your only way to sign in, so it cannot be unlinked. Set a password or link another provider first."})
+		return
+	case errors.Is(err, models.ErrNotFound):
+		h.errorPage(c, http.StatusNotFound, "Not found", "That linked sign-in was not found. It may have been unlinked already.")
+		return
+	case err != nil:
+		h.serverError(c, "unlink identity", err)
+		return
+	}
+	h.audit(c, &models.Event{Kind: models.EventIdentityUnlinked, UserID: &u.ID, Email: u.Email, Method: "sso", ProviderID: ident.ProviderID, Detail: "from account page"})
+	if cur != nil && cur.Issuer == ident.Issuer && cur.Subject == ident.Subject {
+		// This very session came from the identity and was ended with it.
+		if err := sessionstore.End(s); err != nil {
+			h.log(c).WarnContext(c.Request.Context(), "expire cookie after unlink", "err", err)
+		}
+		c.Redirect(http.StatusSeeOther, "/login?notice=signed_out")
+		return
+	}
+	c.Redirect(http.StatusSeeOther, "/account?notice=identity_unlinked")
+}
+
+// revokeSession signs out one other session of this user. An ID that is
+// not one of the user's sessions changes nothing and answers 404.
+func (h *Handler) revokeSession(c *gin.Context) {
+	u := currentUser(c)
+	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
+	if err != nil || id <= 0 {
+		h.sessionNotFound(c)
+		return
+	}
+	if cur := sessionstore.Current(ginsessions.Default(c)); cur != nil && cur.ID == id {
+		h.renderAccount(c, http.StatusBadRequest, accountForm{SessionError: "That is the session you are using. Use Sign out to end it."})
+		return
+	}
+	ok, err := h.DB.DeleteSessionByID(c.Request.Context(), u.ID, id)
+	if err != nil {
+		h.serverError(c, "revoke session", err)
+		return
+	}
+	if !ok {
+		h.sessionNotFound(c)
+		return
+	}
+	h.audit(c, &models.Event{Kind: models.EventSessionRevoked, UserID: &u.ID, Email: u.Email, Detail: fmt.Sprintf("session %d from account page", id)})
+	c.Redirect(http.StatusSeeOther, "/account?notice=session_revoked")
+}
+
+func (h *Handler) sessionNotFound(c *gin.Context) {
+	h.render(c, http.StatusNotFound, "error", gin.H{"Title": "Session not found",
+		"Message": "That session was not found. It may have ended already.",
+		"Back":    "/account", "BackLabel": "Back to your account"})
+	c.Abort()
+}
+
+// revokeOtherSessions signs out everywhere but this browser.
+func (h *Handler) revokeOtherSessions(c *gin.Context) {
+	u := currentUser(c)
+	cur := sessionstore.Current(ginsessions.Default(c))
+	if cur == nil || cur.TokenHash == "" { // keep "" would end this session too
+		h.serverError(c, "revoke other sessions", errors.New("no current session row"))
+		return
+	}
+	n, err := h.DB.DeleteUserSessions(c.Request.Context(), u.ID, cur.TokenHash)
+	if err != nil {
+		h.serverError(c, "revoke other sessions", err)
+		return
+	}
+	h.audit(c, &models.Event{Kind: models.EventSessionRevoked, UserID: &u.ID, Email: u.Email, Detail: fmt.Sprintf("all other sessions (%d) from account page", n)})
+	c.Redirect(http.StatusSeeOther, "/account?notice=sessions_revoked")
+}
+
+// shortUserAgent turns a User-Agent header into "Firefox on Linux", falling
+// back to its first characters.
+func shortUserAgent(ua string) string {
+	if ua == "" {
+		return "Unknown browser"
+	}
+	var browser string
+	for _, b := range []struct{ token, name string }{
+		{"Edg/", "Edge"}, {"OPR/", "Opera"}, {"Firefox/", "Firefox"}, {"HeadlessChrome/", "Headless Chrome"},
+		{"Chromium/", "Chromium"}, {"Chrome/", "Chrome"}, {"CriOS/", "Chrome"}, {"FxiOS/", "Firefox"},
+		{"Safari/", "Safari"}, {"curl/", "curl"}, {"Go-http-client/", "Go HTTP client"},
+	} {
+		if strings.Contains(ua, b.token) {
+			browser = b.name
+			break
+		}
+	}
+	var os string
+	for _, o := range []struct{ token, name string }{
+		{"iPhone", "iPhone"}, {"iPad", "iPad"}, {"Android", "Android"}, {"CrOS", "ChromeOS"},
+		{"Windows", "Windows"}, {"Macintosh", "macOS"}, {"Mac OS X", "macOS"}, {"Linux", "Linux"},
+	} {
+		if strings.Contains(ua, o.token) {
+			os = o.name
+			break
+		}
+	}
+	switch {
+	case browser != "" && os != "":
+		return browser + " on " + os
+	case browser != "":
+		return browser
+	}
+	if utf8.RuneCountInString(ua) > 40 {
+		return string([]rune(ua)[:40]) + "…"
+	}
+	return ua
+}

@@ -1,0 +1,370 @@
+package handlers
+
+// The admin console (/admin/...): the users list, account creation, the
+// user page with its actions, and the audit log. Every route is for
+// administrators only; the destructive ones also need sudo mode.
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/gatehouse/gatehouse/accounts"
+	"github.com/gatehouse/gatehouse/models"
+	"github.com/gin-gonic/gin"
+)
+
+// adminPerPage is the page size of the users list and the audit log.
+const adminPerPage = 50
+
+// adminMaxPage keeps OFFSET arithmetic far from overflow whatever is typed.
+const adminMaxPage = 1_000_000
+
+// adminRoute is one admin console route. Sudo routes are destructive: they
+// run behind requireRecentAuth.
+type adminRoute struct {
+	method, path string
+	sudo         bool
+	handle       gin.HandlerFunc
+}
+
+// adminRouteTable lists every admin console route; adminRoutes registers
+// exactly these behind requireUser and requireAdmin.
+func (h *Handler) adminRouteTable() []adminRoute {
+	const get, post = http.MethodGet, http.MethodPost
+	return []adminRoute{
+		{get, "/admin", false, h.adminHome},
+		{get, "/admin/users", false, h.adminUsers},
+		{get, "/admin/users/new", false, h.adminNewUserPage},
+		{post, "/admin/users/new", false, h.adminCreateUser}, // creating an administrator asks for sudo inside
+		{get, "/admin/users/:id", false, h.adminUserPage},
+		{post, "/admin/users/:id", false, h.adminUpdateUser}, // promote and demote ask for sudo inside
+		{post, "/admin/users/:id/disable", true, h.adminDisable},
+		{post, "/admin/users/:id/enable", false, h.adminEnable},
+		{get, "/admin/users/:id/delete", true, h.adminDeletePage},
+		{post, "/admin/users/:id/delete", true, h.adminDelete},
+		{post, "/admin/users/:id/password", true, h.adminSetPassword},
+		{post, "/admin/users/:id/password/remove", true, h.adminRemovePassword},
+		{post, "/admin/users/:id/identities/:iid/unlink", true, h.adminUnlink},
+		{post, "/admin/users/:id/sessions/:sid/revoke", false, h.adminRevokeSession},
+		{post, "/admin/users/:id/sessions/revoke-all", false, h.adminRevokeAll},
+		{get, "/admin/audit", false, h.adminAudit},
+		{get, "/admin/audit.csv", false, h.adminAuditCSV},
+	}
+}
+
+// adminRoutes registers the admin console and the first-admin setup page.
+func (h *Handler) adminRoutes(e *gin.Engine) {
+	for _, r := range h.adminRouteTable() {
+		chain := []gin.HandlerFunc{h.requireUser, h.requireAdmin}
+		if r.sudo {
+			chain = append(chain, h.requireRecentAuth)
+		}
+		e.Handle(r.method, r.path, append(chain, r.handle)...)
+	}
+	e.GET("/setup", h.setupPage)
+	e.POST("/setup", h.setup)
+}
+
+// requireAdmin refuses signed-in people who are not administrators. It runs
+// after requireUser; the flag is read fresh from the database each request,
+// so a demoted administrator loses access at once.
+func (h *Handler) requireAdmin(c *gin.Context) {
+	if u := currentUser(c); u == nil || !u.IsAdmin {
+		h.errorPage(c, http.StatusForbidden, "Administrators only", "This page is for gatehouse administrators.")
+		return
+	}
+	c.Next()
+}
+
+// requireSudo is requireRecentAuth for a handler that decides by itself
+// whether its request is destructive. It reports whether to go on.
+func (h *Handler) requireSudo(c *gin.Context) bool {
+	if h.recentAuth(c) {
+		return true
+	}
+	h.requireRecentAuth(c)
+	return false
+}
+
+func (h *Handler) adminHome(c *gin.Context) {
+	c.Redirect(http.StatusSeeOther, "/admin/users")
+}
+
+// adminNotices is the fixed table ?done=CODE reads after an action: raw query
+// text never reaches the page.
+var adminNotices = map[string]string{
+	"created":          "The account was created.",
+	"updated":          "The account was saved.",
+	"unchanged":        "Nothing was changed.",
+	"disabled":         "The account was disabled and all its sessions were ended.",
+	"enabled":          "The account was enabled.",
+	"deleted":          "The account was deleted with its sign-in providers and sessions.",
+	"password_set":     "The password was set and the account's sessions were ended.",
+	"password_removed": "The password was removed and the account's sessions were ended.",
+	"unlinked":         "The sign-in provider was unlinked and the sessions it started were ended.",
+	"session_revoked":  "The session was ended.",
+	"sessions_revoked": "All the account's sessions were ended.",
+	"already_gone":     "That was already gone.",
+}
+
+// --- users list ------------------------------------------------------------
+
+// userListQuery is the users list's query string, read leniently: anything
+// unknown or malformed is ignored.
+type userListQuery struct {
+	Q, Admin, Disabled, Password, SSO, Sort string
+	Page                                    int
+}
+
+var userSortKeys = map[string]bool{
+	"email": true, "-email": true, "name": true, "-name": true,
+	"created": true, "-created": true, "last_login": true, "-last_login": true,
+}
+
+func readUserListQuery(c *gin.Context) userListQuery {
+	q := userListQuery{Q: strings.TrimSpace(c.Query("q")), Page: 1}
+	if len(q.Q) > maxEmailLen || !utf8.ValidString(q.Q) {
+		q.Q = ""
+	}
+	for dst, key := range map[*string]string{&q.Admin: "admin", &q.Disabled: "disabled", &q.Password: "password", &q.SSO: "sso"} {
+		if v := c.Query(key); v == "yes" || v == "no" {
+			*dst = v
+		}
+	}
+	if s := c.Query("sort"); userSortKeys[s] {
+		q.Sort = s
+	}
+	q.Page = pageParam(c.Query("page"))
+	return q
+}
+
+// pageParam is a page number from 1, or 1 when malformed.
+func pageParam(s string) int {
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 {
+		return 1
+	}
+	return min(n, adminMaxPage)
+}
+
+func yesNo(v string) *bool {
+	switch v {
+	case "yes":
+		b := true
+		return &b
+	case "no":
+		b := false
+		return &b
+	}
+	return nil
+}
+
+// url is the list's address with q's values and the given changes.
+func (q userListQuery) url(sort string, page int) string {
+	v := url.Values{}
+	for key, val := range map[string]string{"q": q.Q, "admin": q.Admin, "disabled": q.Disabled, "password": q.Password, "sso": q.SSO, "sort": sort} {
+		if val != "" {
+			v.Set(key, val)
+		}
+	}
+	if page > 1 {
+		v.Set("page", strconv.Itoa(page))
+	}
+	if len(v) == 0 {
+		return "/admin/users"
+	}
+	return "/admin/users?" + v.Encode()
+}
+
+// sortColumn is one sortable column header.
+type sortColumn struct {
+	Label, URL, Dir string // Dir: "ascending", "descending" or "" (aria-sort)
+}
+
+func (q userListQuery) columns() map[string]sortColumn {
+	cur := q.Sort
+	if cur == "" {
+		cur = "email"
+	}
+	out := map[string]sortColumn{}
+	for key, label := range map[string]string{"email": "Email", "name": "Name", "created": "Created", "last_login": "Last sign-in"} {
+		col := sortColumn{Label: label}
+		next := key
+		if key == "last_login" || key == "created" {
+			next = "-" + key // newest first is the useful first click
+		}
+		switch cur {
+		case key:
+			col.Dir, next = "ascending", "-"+key
+		case "-" + key:
+			col.Dir, next = "descending", key
+		}
+		col.URL = q.url(next, 1)
+		out[key] = col
+	}
+	return out
+}
+
+// userRowView is one row of the users list, ready to print.
+type userRowView struct {
+	ID                           int64
+	Email, Name, LastLogin, How  string
+	Created                      string
+	Admin, Disabled, HasPassword bool
+	Identities                   int64
+	LastLoginISO, CreatedISO     string
+}
+
+func (h *Handler) adminUsers(c *gin.Context) {
+	q := readUserListQuery(c)
+	rows, total, err := h.DB.SearchUsers(c.Request.Context(), models.UserFilter{
+		Query: q.Q, Admin: yesNo(q.Admin), Disabled: yesNo(q.Disabled),
+		HasPassword: yesNo(q.Password), HasSSO: yesNo(q.SSO),
+		Sort: q.Sort, Page: q.Page, PerPage: adminPerPage,
+	})
+	if err != nil {
+		h.serverError(c, "search users", err)
+		return
+	}
+	views := make([]userRowView, len(rows))
+	for i, r := range rows {
+		views[i] = userRowView{
+			ID: r.ID, Email: r.Email, Name: r.Name,
+			LastLogin: formatWhen(r.LastLoginAt), How: methodLabel(r.LastLoginMethod),
+			Created: formatWhen(&r.CreatedAt), CreatedISO: isoTime(&r.CreatedAt), LastLoginISO: isoTime(r.LastLoginAt),
+			Admin: r.IsAdmin, Disabled: r.Disabled(), HasPassword: r.HasPassword(), Identities: r.Identities,
+		}
+	}
+	pages := max(int((total+adminPerPage-1)/adminPerPage), 1)
+	data := gin.H{
+		"Q": q, "Rows": views, "Total": total, "Page": q.Page, "Pages": pages,
+		"Columns": q.columns(), "Notice": adminNotices[c.Query("done")],
+		"Filtered": q.Q != "" || q.Admin != "" || q.Disabled != "" || q.Password != "" || q.SSO != "",
+	}
+	if q.Page > 1 {
+		data["PrevURL"] = q.url(q.Sort, min(q.Page-1, pages))
+	}
+	if q.Page < pages {
+		data["NextURL"] = q.url(q.Sort, q.Page+1)
+	}
+	h.render(c, http.StatusOK, "admin_users", data)
+}
+
+// --- create ----------------------------------------------------------------
+
+// newUserForm is what the create page is rendered from; passwords are never
+// sent back.
+type newUserForm struct {
+	Email, Name string
+	Admin       bool
+	NoPassword  bool
+	Error       string
+}
+
+func (h *Handler) adminNewUserPage(c *gin.Context) {
+	h.renderNewUser(c, http.StatusOK, newUserForm{})
+}
+
+func (h *Handler) renderNewUser(c *gin.Context, status int, f newUserForm) {
+	h.render(c, status, "admin_user_new", gin.H{"Form": f, "MinLength": h.Accounts.Hasher.MinLength()})
+}
+
+func (h *Handler) adminCreateUser(c *gin.Context) {
+	if !h.parseForm(c) {
+		return
+	}
+	f := newUserForm{
+		Email:      strings.TrimSpace(c.PostForm("email")),
+		Name:       strings.TrimSpace(c.PostForm("name")),
+		Admin:      c.PostForm("admin") == "1",
+		NoPassword: c.PostForm("password_mode") == "none",
+	}
+	if !utf8.ValidString(f.Email) || !utf8.ValidString(f.Name) {
+		f.Email, f.Name, f.Error = "", "", "Names and emails must be text."
+		h.renderNewUser(c, http.StatusBadRequest, f)
+		return
+	}
+	if f.Admin && !h.requireSudo(c) { // making an administrator is a promotion
+		return
+	}
+	n := accounts.NewUser{Email: f.Email, Name: f.Name, Admin: f.Admin}
+	if !f.NoPassword {
+		pw, again := c.PostForm("password"), c.PostForm("password_again")
+		switch {
+		case pw == "":
+			f.Error = "Enter an initial password, or choose single sign-on only."
+		case len(pw) > maxPasswordLen:
+			f.Error = "Use a password of at most 72 bytes."
+		case pw != again:
+			f.Error = "The two passwords do not match."
+		}
+		if f.Error != "" {
+			h.renderNewUser(c, http.StatusBadRequest, f)
+			return
+		}
+		n.Password = &pw
+	}
+	ctx := c.Request.Context()
+	u, err := h.Accounts.CreateUser(ctx, n)
+	var ve *accounts.ValidationError
+	switch {
+	case errors.As(err, &ve):
+		f.Error = ve.Msg
+		status := http.StatusBadRequest
+		if _, lookup := h.DB.UserByEmail(ctx, f.Email); lookup == nil {
+			status = http.StatusConflict
+		}
+		h.renderNewUser(c, status, f)
+		return
+	case err != nil:
+		h.serverError(c, "create user", err)
+		return
+	}
+	detail := "password"
+	if f.NoPassword {
+		detail = "single sign-on only"
+	}
+	if u.IsAdmin {
+		detail += ", administrator"
+	}
+	h.audit(c, &models.Event{Kind: models.EventUserCreated, UserID: &u.ID, Email: u.Email, Method: "admin", Detail: detail})
+	h.adminDone(c, u.ID, "created")
+}
+
+// adminDone ends an action: back to the user page with a notice.
+func (h *Handler) adminDone(c *gin.Context, id int64, code string) {
+	c.Redirect(http.StatusSeeOther, "/admin/users/"+strconv.FormatInt(id, 10)+"?done="+code)
+}
+
+// --- formatting ------------------------------------------------------------
+
+// formatWhen prints a time for the console, in UTC; nil or zero is "never".
+func formatWhen(t *time.Time) string {
+	if t == nil || t.IsZero() {
+		return "never"
+	}
+	return t.UTC().Format("2006-01-02 15:04 UTC")
+}
+
+// isoTime is the machine-readable form for <time datetime>.
+func isoTime(t *time.Time) string {
+	if t == nil || t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
+func methodLabel(m string) string {
+	switch m {
+	case "password":
+		return "password"
+	case "sso":
+		return "single sign-on"
+	}
+	return m
+}

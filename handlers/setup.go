@@ -1,0 +1,177 @@
+package handlers
+
+// First-admin setup: while no enabled administrator exists, `gatehouse
+// serve` prints a one-time link (<base_url>/setup?token=...) whose page
+// creates the first administrator and signs them in.
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"errors"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/gatehouse/gatehouse/accounts"
+	"github.com/gatehouse/gatehouse/models"
+	"github.com/gatehouse/gatehouse/sessionstore"
+	"github.com/gin-gonic/gin"
+)
+
+// SetupTTL is how long a first-admin setup link stays valid.
+const SetupTTL = time.Hour
+
+// Setup holds the one-time first-admin token: only its SHA-256 and expiry
+// are kept, in memory. The zero value has no token (every link is refused).
+type Setup struct {
+	mu      sync.Mutex // also serialises setup attempts: the token is used at most once
+	hash    [sha256.Size]byte
+	expires time.Time
+	live    bool
+}
+
+// Issue makes a new random 256-bit token valid until now+ttl or its first
+// use, replacing any earlier one, and returns it (base64url).
+func (s *Setup) Issue(now time.Time, ttl time.Duration) (string, error) {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	tok := base64.RawURLEncoding.EncodeToString(b)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.hash, s.expires, s.live = sha256.Sum256([]byte(tok)), now.Add(ttl), true
+	return tok, nil
+}
+
+// validLocked reports whether token is the live, unexpired token; the caller
+// holds s.mu. The comparison is of hashes, in constant time.
+func (s *Setup) validLocked(token string, now time.Time) bool {
+	if s == nil || !s.live || token == "" || len(token) > 128 || !now.Before(s.expires) {
+		return false
+	}
+	sum := sha256.Sum256([]byte(token))
+	return subtle.ConstantTimeCompare(sum[:], s.hash[:]) == 1
+}
+
+func (s *Setup) valid(token string, now time.Time) bool {
+	if s == nil {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.validLocked(token, now)
+}
+
+// setupForm is what the setup page is rendered from; passwords are never
+// sent back.
+type setupForm struct {
+	Token, Email, Name, Error string
+}
+
+func (h *Handler) setupInvalid(c *gin.Context) {
+	h.render(c, http.StatusNotFound, "error", gin.H{
+		"Title":   "This setup link is not valid",
+		"Message": "It has been used already, it has expired, or gatehouse already has an administrator. While no administrator exists, restarting gatehouse prints a new link.",
+		"Back":    "/login", "BackLabel": "Go to sign in",
+	})
+	c.Abort()
+}
+
+// adminExists reports whether an enabled administrator exists.
+func (h *Handler) adminExists(c *gin.Context) (bool, error) {
+	n, err := h.DB.CountUsers(c.Request.Context(), true)
+	return n > 0, err
+}
+
+func (h *Handler) setupPage(c *gin.Context) {
+	tok := c.Query("token")
+	if !h.Setup.valid(tok, h.DB.Now()) {
+		h.setupInvalid(c)
+		return
+	}
+	exists, err := h.adminExists(c)
+	switch {
+	case err != nil:
+		h.serverError(c, "count administrators", err)
+		return
+	case exists:
+		h.setupInvalid(c)
+		return
+	}
+	h.renderSetup(c, http.StatusOK, setupForm{Token: tok})
+}
+
+func (h *Handler) renderSetup(c *gin.Context, status int, f setupForm) {
+	h.render(c, status, "setup", gin.H{"Form": f, "MinLength": h.Accounts.Hasher.MinLength()})
+}
+
+// setup creates the first administrator. The token's lock is held from the
+// check to the use, so concurrent posts create one account at most.
+func (h *Handler) setup(c *gin.Context) {
+	if !h.parseForm(c) {
+		return
+	}
+	s := h.Setup
+	if s == nil {
+		h.setupInvalid(c)
+		return
+	}
+	f := setupForm{
+		Token: c.PostForm("token"),
+		Email: strings.TrimSpace(c.PostForm("email")),
+		Name:  strings.TrimSpace(c.PostForm("name")),
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.validLocked(f.Token, h.DB.Now()) {
+		h.setupInvalid(c)
+		return
+	}
+	exists, err := h.adminExists(c)
+	switch {
+	case err != nil:
+		h.serverError(c, "count administrators", err)
+		return
+	case exists:
+		s.live = false // an administrator appeared some other way (the CLI)
+		h.setupInvalid(c)
+		return
+	}
+	pw, again := c.PostForm("password"), c.PostForm("password_again")
+	switch {
+	case !utf8.ValidString(f.Email) || !utf8.ValidString(f.Name):
+		f.Email, f.Name, f.Error = "", "", "Names and emails must be text."
+	case pw == "":
+		f.Error = "Choose a password."
+	case len(pw) > maxPasswordLen:
+		f.Error = "Use a password of at most 72 bytes."
+	case pw != again:
+		f.Error = "The two passwords do not match."
+	}
+	if f.Error != "" {
+		h.renderSetup(c, http.StatusBadRequest, f)
+		return
+	}
+	u, err := h.Accounts.CreateUser(c.Request.Context(), accounts.NewUser{Email: f.Email, Name: f.Name, Admin: true, Password: &pw})
+	var ve *accounts.ValidationError
+	switch {
+	case errors.As(err, &ve):
+		f.Error = ve.Msg
+		h.renderSetup(c, http.StatusBadRequest, f)
+		return
+	case err != nil:
+		h.serverError(c, "create first administrator", err)
+		return
+	}
+	s.live = false
+	h.audit(c, &models.Event{Kind: models.EventUserCreated, UserID: &u.ID, ActorID: &u.ID, Email: u.Email, Method: "setup", Detail: "first administrator, from the setup link"})
+	if !h.signIn(c, u, sessionstore.SignIn{Method: "password"}) {
+		return
+	}
+	c.Redirect(http.StatusSeeOther, "/admin/users")
+}

@@ -1,0 +1,105 @@
+package sso
+
+import (
+	"errors"
+	"testing"
+)
+
+func newSetProvider(t *testing.T, id string, domains ...string) *Provider {
+	t.Helper()
+	p, err := NewProvider(ProviderConfig{
+		ID: id, Issuer: "https://" + id + ".example.net", ClientID: "c", ClientSecret: "s",
+		RedirectURL: "https://app.example.com/cb", EmailDomains: domains,
+	}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestSetForEmail(t *testing.T) {
+	corp := newSetProvider(t, "corp", "corp.example", "Corp-Subsidiary.example")
+	partner := newSetProvider(t, "partner", "partner.example")
+	both, err := NewSet(corp, partner)
+	if err != nil {
+		t.Fatal(err)
+	}
+	only, err := NewSet(corp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name   string
+		set    *Set
+		email  string
+		want   *Provider
+		choice Choice
+	}{
+		{"domain match", both, "alice@corp.example", corp, ChoiceDomain},
+		{"domain match is case-insensitive and trimmed", both, "  Bob@PARTNER.example ", partner, ChoiceDomain},
+		{"configured domain normalised", both, "c@corp-subsidiary.example", corp, ChoiceDomain},
+		{"subdomain does not match", both, "x@eu.corp.example", nil, ChoiceNone},
+		{"unknown domain, several providers", both, "x@gmail.example", nil, ChoiceNone},
+		{"unknown domain, one provider", only, "x@gmail.example", corp, ChoiceOnly},
+		{"domain match with one provider", only, "x@corp.example", corp, ChoiceDomain},
+		{"no email, one provider", only, "", corp, ChoiceOnly},
+		{"no email, several providers", both, "", nil, ChoiceNone},
+		{"empty set", &Set{}, "x@corp.example", nil, ChoiceNone},
+		{"nil set", nil, "x@corp.example", nil, ChoiceNone},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, choice := tt.set.ForEmail(tt.email)
+			if got != tt.want || choice != tt.choice {
+				t.Errorf("ForEmail(%q) = %v, %v; want %v, %v", tt.email, got, choice, tt.want, tt.choice)
+			}
+		})
+	}
+}
+
+func TestSetByIDAndOrder(t *testing.T) {
+	a, b := newSetProvider(t, "a"), newSetProvider(t, "b")
+	s, err := NewSet(b, a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, ok := s.ByID("a"); !ok || got != a {
+		t.Errorf("ByID(a) = %v, %v", got, ok)
+	}
+	if _, ok := s.ByID("c"); ok {
+		t.Error("ByID(c) found a provider")
+	}
+	if all := s.All(); len(all) != 2 || all[0] != b || all[1] != a || s.Len() != 2 {
+		t.Errorf("All() = %v, want configuration order", all)
+	}
+}
+
+func TestNewSetRejectsAmbiguity(t *testing.T) {
+	tests := []struct {
+		name      string
+		providers []*Provider
+	}{
+		{"duplicate id", []*Provider{newSetProvider(t, "a"), newSetProvider(t, "a")}},
+		{"shared domain", []*Provider{newSetProvider(t, "a", "x.example"), newSetProvider(t, "b", "X.example")}},
+		{"nil provider", []*Provider{nil}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := NewSet(tt.providers...); !errors.Is(err, ErrConfig) {
+				t.Errorf("NewSet error = %v, want ErrConfig", err)
+			}
+		})
+	}
+}
+
+func TestAuthoritative(t *testing.T) {
+	p := newSetProvider(t, "corp", "corp.example")
+	for email, want := range map[string]bool{
+		"a@corp.example": true, "A@CORP.EXAMPLE": true, "a@evil.example": false,
+		"a@x.corp.example": false, "corp.example": false, "": false,
+	} {
+		if got := p.Authoritative(email); got != want {
+			t.Errorf("Authoritative(%q) = %v, want %v", email, got, want)
+		}
+	}
+}
