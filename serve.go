@@ -16,6 +16,7 @@ import (
 	"github.com/gatehouse/gatehouse/models"
 	"github.com/gatehouse/gatehouse/password"
 	"github.com/gatehouse/gatehouse/sessionstore"
+	"github.com/gatehouse/gatehouse/throttle"
 	"github.com/gatehouse/gatehouse/views"
 )
 
@@ -39,6 +40,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 type app struct {
 	db       *models.DB
 	sessions *sessionstore.Store
+	throttle *throttle.Limiter
 	handler  http.Handler
 	setup    *handlers.Setup // the first-admin setup link
 }
@@ -63,6 +65,7 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, err
 		Secure: cfg.Secure(), IdleTimeout: cfg.Session.IdleTimeout, Lifetime: cfg.Session.Lifetime,
 		Permanent: cfg.Session.Permanent, Logger: log,
 	})
+	limiter := throttle.New(db, throttleRules(cfg.Throttle))
 	set, err := handlers.NewSSOSet(cfg, db, log, nil)
 	if err != nil {
 		db.Close()
@@ -70,7 +73,8 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, err
 	}
 	setup := &handlers.Setup{}
 	h, err := handlers.New(handlers.Deps{
-		Config: cfg, DB: db, Sessions: store, Views: renderer, Logger: log, SSO: set, Setup: setup,
+		Config: cfg, DB: db, Sessions: store, Views: renderer, Logger: log, SSO: set,
+		Throttle: limiter, Setup: setup,
 		Accounts: &accounts.Service{DB: db, Hasher: hasher, Logger: log},
 	})
 	if err != nil {
@@ -93,7 +97,7 @@ func serve(ctx context.Context, cfg config.Config, ln net.Listener, log *slog.Lo
 	bg, stopBG := context.WithCancel(context.Background())
 	defer stopBG()
 	go a.sessions.RunCleanup(bg, 5*time.Minute)
-	go sweepPending(bg, a.db, log, 5*time.Minute)
+	go sweep(bg, a, log, 5*time.Minute)
 
 	srv := &http.Server{
 		Handler:           a.handler,
@@ -123,14 +127,17 @@ func serve(ctx context.Context, cfg config.Config, ln net.Listener, log *slog.Lo
 	return nil
 }
 
-// sweepPending deletes expired pending sign-ins, pending links and logout
-// token IDs every interval until ctx ends.
-func sweepPending(ctx context.Context, db *models.DB, log *slog.Logger, interval time.Duration) {
+// sweep deletes expired pending sign-ins, pending links, logout token IDs
+// and throttle counters every interval until ctx ends.
+func sweep(ctx context.Context, a *app, log *slog.Logger, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
-		if _, err := db.DeleteExpiredPending(ctx, 500); err != nil && ctx.Err() == nil {
+		if _, err := a.db.DeleteExpiredPending(ctx, 500); err != nil && ctx.Err() == nil {
 			log.Warn("delete expired pending sign-ins", "err", err)
+		}
+		if err := a.throttle.Cleanup(ctx); err != nil && ctx.Err() == nil {
+			log.Warn("delete old throttle counters", "err", err)
 		}
 		select {
 		case <-ctx.Done():
@@ -164,4 +171,12 @@ func offerSetup(ctx context.Context, cfg config.Config, a *app, log *slog.Logger
 	log.Warn(msg+"; create the first administrator at the one-time setup link (valid for 1 hour, once), "+
 		"or with: echo 'a-long-password' | gatehouse user create --admin --email you@example.com --password-stdin", "url", link)
 	fmt.Fprintf(stdout, "No administrator yet. Create the first one at this one-time link (valid for 1 hour):\n  %s\n", link)
+}
+
+// throttleRules converts the configured limits.
+func throttleRules(t config.Throttle) throttle.Rules {
+	rule := func(r config.ThrottleRule) throttle.Rule {
+		return throttle.Rule{Failures: r.Failures, Window: r.Window, MaxDelay: r.MaxDelay}
+	}
+	return throttle.Rules{AccountAddress: rule(t.AccountAddress), Account: rule(t.Account), Address: rule(t.Address)}
 }

@@ -37,6 +37,7 @@ type Config struct {
 	Session   Session    `yaml:"session"`
 	Password  Password   `yaml:"password"`
 	Admin     Admin      `yaml:"admin"`
+	Throttle  Throttle   `yaml:"throttle"`
 	Providers []Provider `yaml:"providers"`
 }
 
@@ -82,6 +83,25 @@ type Admin struct {
 	SudoWindow time.Duration `yaml:"sudo_window"`
 }
 
+// Throttle limits password guessing (login, link-by-password, re-auth).
+type Throttle struct {
+	// AccountAddress: one account from one client address (the tight limit).
+	AccountAddress ThrottleRule `yaml:"account_address"`
+	// Account: one account from anywhere (looser, short cap, so nobody is
+	// locked out of their own account for long).
+	Account ThrottleRule `yaml:"account"`
+	// Address: one client address across accounts (password spraying).
+	Address ThrottleRule `yaml:"address"`
+}
+
+// ThrottleRule allows Failures in Window; past it each failure doubles a
+// delay from 1s up to MaxDelay, answered with 429 and Retry-After.
+type ThrottleRule struct {
+	Failures int           `yaml:"failures"`
+	Window   time.Duration `yaml:"window"`
+	MaxDelay time.Duration `yaml:"max_delay"`
+}
+
 // Default returns the built-in configuration: enough to run `gatehouse serve`
 // with no file at all.
 func Default() Config {
@@ -103,6 +123,11 @@ func Default() Config {
 		},
 		Password: Password{BcryptCost: 12, MinLength: 12},
 		Admin:    Admin{SudoWindow: 10 * time.Minute},
+		Throttle: Throttle{
+			AccountAddress: ThrottleRule{Failures: 5, Window: 5 * time.Minute, MaxDelay: 15 * time.Minute},
+			Account:        ThrottleRule{Failures: 20, Window: 5 * time.Minute, MaxDelay: time.Minute},
+			Address:        ThrottleRule{Failures: 20, Window: time.Minute, MaxDelay: time.Minute},
+		},
 	}
 }
 
@@ -262,6 +287,9 @@ func (c *Config) validate() error {
 		{c.Session.Lifetime >= c.Session.IdleTimeout, "session.lifetime: must be at least session.idle_timeout"},
 		{c.Password.BcryptCost >= 10 && c.Password.BcryptCost <= 31, "password.bcrypt_cost: must be between 10 and 31"},
 		{c.Admin.SudoWindow >= time.Minute, "admin.sudo_window: must be at least 1m"},
+		{c.Throttle.AccountAddress.valid(), "throttle.account_address: failures >= 1, window and max_delay >= 1s"},
+		{c.Throttle.Account.valid(), "throttle.account: failures >= 1, window and max_delay >= 1s"},
+		{c.Throttle.Address.valid(), "throttle.address: failures >= 1, window and max_delay >= 1s"},
 		{c.Password.MinLength >= 8 && c.Password.MinLength <= 72, "password.min_length: must be between 8 and 72"},
 		{c.Server.ReadHeaderTimeout > 0 && c.Server.ReadTimeout > 0 && c.Server.WriteTimeout > 0 && c.Server.IdleTimeout > 0, "server: timeouts must be positive"},
 	}
@@ -271,6 +299,10 @@ func (c *Config) validate() error {
 		}
 	}
 	return nil
+}
+
+func (r ThrottleRule) valid() bool {
+	return r.Failures >= 1 && r.Window >= time.Second && r.MaxDelay >= time.Second
 }
 
 // Secure reports whether gatehouse is served over https, which switches on

@@ -242,7 +242,16 @@ func (h *Handler) changePassword(c *gin.Context) {
 	if row := sessionstore.Current(ginsessions.Default(c)); row != nil {
 		keep = row.TokenHash
 	}
+	if u.HasPassword() {
+		if wait, msg := h.throttleWait(c, u.Email); wait > 0 {
+			fail(statusThrottled, msg)
+			return
+		}
+	}
 	err := h.Accounts.ChangePassword(c.Request.Context(), u, current, next, keep)
+	if u.HasPassword() {
+		h.throttleRecord(c, u.Email, err)
+	}
 	var le *accounts.LoginError
 	var ve *accounts.ValidationError
 	switch {

@@ -16,6 +16,7 @@ import (
 	"github.com/gatehouse/gatehouse/models"
 	"github.com/gatehouse/gatehouse/sessionstore"
 	"github.com/gatehouse/gatehouse/sso"
+	"github.com/gatehouse/gatehouse/throttle"
 	"github.com/gatehouse/gatehouse/views"
 	ginsessions "github.com/gin-contrib/sessions"
 	"github.com/gin-gonic/gin"
@@ -34,6 +35,9 @@ type Deps struct {
 	Logger   *slog.Logger
 	// SSO is the configured OpenID Providers (see NewSSOSet); nil means none.
 	SSO *sso.Set
+	// Throttle slows password guessing; nil turns throttling off (tests
+	// that are not about it).
+	Throttle *throttle.Limiter
 	// Setup holds the first-admin setup token serve issues while no
 	// administrator exists; nil means /setup refuses every link.
 	Setup *Setup

@@ -32,6 +32,7 @@ import (
 	"github.com/gatehouse/gatehouse/models"
 	"github.com/gatehouse/gatehouse/password"
 	"github.com/gatehouse/gatehouse/sessionstore"
+	"github.com/gatehouse/gatehouse/throttle"
 	"github.com/gatehouse/gatehouse/views"
 	"golang.org/x/crypto/bcrypt"
 )
@@ -80,27 +81,30 @@ func (c *clock) Since(t time.Time) float64 { return c.Now().Sub(t).Minutes() }
 
 // env is one running gatehouse handler stack.
 type env struct {
-	cfg    config.Config
-	dbPath string
-	db     *models.DB
-	clock  *clock
-	logs   *syncBuffer
-	srv    *httptest.Server
-	client *http.Client
-	hasher *password.Hasher
+	cfg      config.Config
+	dbPath   string
+	db       *models.DB
+	clock    *clock
+	logs     *syncBuffer
+	srv      *httptest.Server
+	client   *http.Client
+	hasher   *password.Hasher
+	throttle bool
 }
 
 type envOpts struct {
-	https  bool
-	dbPath string // reuse an existing database file ("restart")
-	clock  *clock
+	https    bool
+	throttle bool     // wire the brute-force throttle with default rules
+	proxies  []string // trusted proxies (X-Forwarded-For)
+	dbPath   string   // reuse an existing database file ("restart")
+	clock    *clock
 }
 
 // newEnv starts a handler stack over a fresh (or the given) SQLite file.
 // Users alice and bob (enabled) and carol (disabled) exist in a fresh one.
 func newEnv(t *testing.T, o envOpts) *env {
 	t.Helper()
-	e := &env{logs: &syncBuffer{}, clock: o.clock, dbPath: o.dbPath}
+	e := &env{logs: &syncBuffer{}, clock: o.clock, dbPath: o.dbPath, throttle: o.throttle}
 	if e.clock == nil {
 		e.clock = newClock()
 	}
@@ -129,6 +133,7 @@ func newEnv(t *testing.T, o envOpts) *env {
 	}
 	e.cfg = config.Default()
 	e.cfg.Database = e.dbPath
+	e.cfg.TrustedProxies = o.proxies
 	e.cfg.BaseURL = scheme + "://" + e.srv.Listener.Addr().String()
 	log := slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	e.srv.Config.Handler = e.handler(t, log)
@@ -165,10 +170,14 @@ func (e *env) handler(t *testing.T, log *slog.Logger) http.Handler {
 		Secure: e.cfg.Secure(), IdleTimeout: e.cfg.Session.IdleTimeout, Lifetime: e.cfg.Session.Lifetime,
 		Permanent: e.cfg.Session.Permanent, Logger: log,
 	})
-	h, err := handlers.New(handlers.Deps{
+	deps := handlers.Deps{
 		Config: e.cfg, DB: e.db, Sessions: store, Views: renderer, Logger: log,
 		Accounts: &accounts.Service{DB: e.db, Hasher: e.hasher, Logger: log},
-	})
+	}
+	if e.throttle {
+		deps.Throttle = throttle.New(e.db, throttle.DefaultRules())
+	}
+	h, err := handlers.New(deps)
 	if err != nil {
 		t.Fatalf("handlers.New: %v", err)
 	}

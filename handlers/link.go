@@ -103,7 +103,12 @@ func (h *Handler) link(c *gin.Context) {
 		h.renderLink(c, http.StatusBadRequest, token, l, u, "Enter the password of your gatehouse account.")
 		return
 	}
+	if wait, msg := h.throttleWait(c, u.Email); wait > 0 {
+		h.renderLink(c, statusThrottled, token, l, u, msg)
+		return
+	}
 	linked, err := h.Accounts.LinkWithPassword(ctx, l, pw)
+	h.throttleRecord(c, u.Email, err)
 	var le *accounts.LoginError
 	switch {
 	case errors.As(err, &le):

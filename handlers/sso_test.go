@@ -1014,6 +1014,14 @@ func TestSSOLinking(t *testing.T) {
 		if ev := e.events(models.EventIdentityLinked); len(ev) != 1 || ev[0].Detail != "password proof" {
 			t.Errorf("identity.linked events %+v", ev)
 		}
+		// The session made by linking carries the provider's sid, so a
+		// back-channel logout for that sid ends it.
+		if status, err := e.op.SendBackchannelLogout(context.Background(), e.clientID(0), "", row.SID, nil); err != nil || status != http.StatusOK {
+			t.Errorf("back-channel logout: %d %v", status, err)
+		}
+		if b.session(t) != nil {
+			t.Error("the linked session survived a back-channel logout for its sid")
+		}
 		// The pending link is used up.
 		if r := b.post(t, "/auth/link", url.Values{"t": {token}, "password": {ssoPassword}}); r.status != http.StatusBadRequest {
 			t.Errorf("reused link token: %d", r.status)
@@ -1580,4 +1588,105 @@ func TestSSORefreshInterval(t *testing.T) {
 		t.Errorf("login page:\n%s", r.text())
 	}
 	b.wantSignedOut(t)
+}
+
+func TestSSORefreshOtherUserAtProvider(t *testing.T) {
+	e := newSSOEnv(t, ssoEnvOpts{providers: func(e *ssoEnv, ps []config.Provider) { ps[0].RefreshInterval = time.Minute }})
+	b := e.browser()
+	b.signIn(t, "bob@example.com")
+	// In the same browser, someone signs in to the IdP as Alice (the OP
+	// replaces its session) without finishing the sign-in here.
+	e.op.SetLoginUser(&ssoAlice)
+	b.toCallback(t, "alice@example.com")
+	e.clock.Advance(2 * time.Minute)
+	r := b.get(t, "/dashboard")
+	if r.status != http.StatusSeeOther || !strings.HasPrefix(r.loc, e.op.Issuer()+"/authorize?") {
+		t.Fatalf("stale session: got %d Location %q", r.status, r.loc)
+	}
+	r = b.get(t, r.loc) // prompt=none: the IdP answers for Alice
+	if r.status != http.StatusFound {
+		t.Fatalf("OP: %d", r.status)
+	}
+	r = b.get(t, r.loc)
+	if r.status != http.StatusSeeOther || r.header.Get("Location") != "/login?error=session_expired" {
+		t.Fatalf("re-check answered by another user: got %d Location %q, want 303 /login?error=session_expired", r.status, r.header.Get("Location"))
+	}
+	b.wantSignedOut(t)
+	if e.count("sessions", "") != 0 || e.identity("sub-alice") != nil {
+		t.Error("the re-check signed someone in")
+	}
+}
+
+func TestSSOLogoutWithoutEndSessionEndpoint(t *testing.T) {
+	e := newSSOEnv(t, ssoEnvOpts{providers: func(e *ssoEnv, ps []config.Provider) {
+		iss := ps[0].Issuer
+		ps[0].Issuer = ""
+		ps[0].Metadata = &config.Metadata{
+			Issuer: iss, AuthorizationEndpoint: iss + "/authorize", TokenEndpoint: iss + "/token",
+			UserinfoEndpoint: iss + "/userinfo", JWKSURI: iss + "/jwks",
+		}
+	}})
+	b := e.browser()
+	b.signIn(t, "bob@example.com")
+	r := b.post(t, "/auth/logout", url.Values{})
+	if r.status != http.StatusSeeOther || r.header.Get("Location") != "/login?notice=signed_out" {
+		t.Errorf("logout: got %d Location %q, want 303 /login?notice=signed_out", r.status, r.header.Get("Location"))
+	}
+	b.wantSignedOut(t)
+	if e.count("sessions", "") != 0 || e.op.Counts()[testop.EndpointEndSession] != 0 {
+		t.Error("session left behind or end_session called")
+	}
+}
+
+func TestSSOUseLinkedProvider(t *testing.T) {
+	e := newSSOEnv(t, ssoEnvOpts{ops: 2})
+	// Bob's account is created by Acme and has no password.
+	e.browser().signIn(t, "bob@example.com")
+	// The same email through Globex (not authoritative for example.com):
+	// nothing to prove ownership with, so point to the linked provider.
+	b := e.browser()
+	authz := b.start(t, url.Values{"email": {""}, "provider": {"globex"}})
+	if authz.Scheme+"://"+authz.Host != e.ops[1].Issuer() {
+		t.Fatalf("went to %s, want Globex", authz)
+	}
+	r := b.get(t, authz.String())
+	if r.status != http.StatusFound {
+		t.Fatalf("Globex: %d", r.status)
+	}
+	m := e.mark()
+	r = b.get(t, r.loc)
+	if r.status != http.StatusConflict || r.loc != "" {
+		t.Fatalf("got %d Location %q, want 409 and no redirect", r.status, r.loc)
+	}
+	if !strings.Contains(r.text(), "An account for bob@example.com already exists and signs in with Acme SSO.") {
+		t.Errorf("page:\n%s", r.text())
+	}
+	if e.count("sessions", "") != m.sessions || e.count("identities", "") != m.identities {
+		t.Error("signed in or linked through the other provider")
+	}
+	if ev := e.events(models.EventLoginFailure); len(ev) == 0 || ev[0].Detail != "use_linked_provider" {
+		t.Errorf("login.failure events %+v", ev)
+	}
+}
+
+func TestSSONextSurvivesTheRoundTrip(t *testing.T) {
+	e := newSSOEnv(t, ssoEnvOpts{})
+	for next, want := range map[string]string{
+		"/dashboard?tab=sessions": "/dashboard?tab=sessions",
+		"//evil.test/":            "/dashboard",
+		"/auth/logout":            "/dashboard",
+	} {
+		b := e.browser()
+		f := ssoForm("bob@example.com")
+		f.Set("next", next)
+		authz := b.start(t, f)
+		if strings.Contains(authz.RawQuery, "evil") || strings.Contains(authz.RawQuery, "tab") {
+			t.Errorf("next leaked into the authorization request: %s", authz)
+		}
+		r := b.get(t, authz.String())
+		r = b.get(t, r.loc)
+		if r.status != http.StatusSeeOther || r.header.Get("Location") != want {
+			t.Errorf("next %q: got %d Location %q, want %q", next, r.status, r.header.Get("Location"), want)
+		}
+	}
 }

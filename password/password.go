@@ -5,6 +5,7 @@ package password
 import (
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"unicode/utf8"
 
@@ -26,6 +27,7 @@ var (
 type Hasher struct {
 	cost      int
 	minLength int
+	dummyOnce sync.Once
 	dummy     []byte // compared against when there is no real hash, to even out timing
 	compares  atomic.Uint64
 }
@@ -37,11 +39,19 @@ func (h *Hasher) Comparisons() uint64 { return h.compares.Load() }
 // New returns a Hasher. The cost is not checked here (config requires >= 10;
 // tests use bcrypt.MinCost for speed).
 func New(cost, minLength int) (*Hasher, error) {
-	dummy, err := bcrypt.GenerateFromPassword([]byte("gatehouse-timing-equaliser"), cost)
-	if err != nil {
-		return nil, fmt.Errorf("password hasher: %w", err)
+	if cost < bcrypt.MinCost || cost > bcrypt.MaxCost {
+		return nil, fmt.Errorf("password hasher: bcrypt cost %d out of range", cost)
 	}
-	return &Hasher{cost: cost, minLength: minLength, dummy: dummy}, nil
+	return &Hasher{cost: cost, minLength: minLength}, nil
+}
+
+// dummyHash is made on first use, so commands that never check a password
+// (user list, migrate) do not pay for it.
+func (h *Hasher) dummyHash() []byte {
+	h.dummyOnce.Do(func() {
+		h.dummy, _ = bcrypt.GenerateFromPassword([]byte("gatehouse-timing-equaliser"), h.cost)
+	})
+	return h.dummy
 }
 
 // MinLength is the policy's minimum length in characters.
@@ -79,7 +89,7 @@ func (h *Hasher) Hash(pw string) (string, error) {
 func (h *Hasher) Check(hash *string, pw string) (ok, rehash bool) {
 	h.compares.Add(1)
 	if hash == nil || *hash == "" || len(pw) > MaxBytes {
-		_ = bcrypt.CompareHashAndPassword(h.dummy, []byte(pw[:min(len(pw), MaxBytes)]))
+		_ = bcrypt.CompareHashAndPassword(h.dummyHash(), []byte(pw[:min(len(pw), MaxBytes)]))
 		return false, false
 	}
 	if bcrypt.CompareHashAndPassword([]byte(*hash), []byte(pw)) != nil {
