@@ -81,7 +81,7 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, err
 		db.Close()
 		return nil, err
 	}
-	return &app{db: db, sessions: store, handler: h, setup: setup}, nil
+	return &app{db: db, sessions: store, throttle: limiter, handler: h, setup: setup}, nil
 }
 
 // serve runs gatehouse on ln until ctx ends, then drains requests and closes
