@@ -13,11 +13,13 @@ import (
 	"github.com/gatehouse/gatehouse/accounts"
 	"github.com/gatehouse/gatehouse/config"
 	"github.com/gatehouse/gatehouse/handlers"
+	"github.com/gatehouse/gatehouse/metrics"
 	"github.com/gatehouse/gatehouse/models"
 	"github.com/gatehouse/gatehouse/password"
 	"github.com/gatehouse/gatehouse/sessionstore"
 	"github.com/gatehouse/gatehouse/throttle"
 	"github.com/gatehouse/gatehouse/views"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -42,11 +44,18 @@ type app struct {
 	sessions *sessionstore.Store
 	throttle *throttle.Limiter
 	handler  http.Handler
-	setup    *handlers.Setup // the first-admin setup link
+	setup    *handlers.Setup      // the first-admin setup link
+	registry *prometheus.Registry // served at /metrics when metrics.listen is set
 }
 
 // newApp opens the database, migrates it and wires the handlers.
 func newApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, error) {
+	return buildApp(ctx, cfg, log, nil)
+}
+
+// buildApp is newApp with the base client for calls to OpenID Providers
+// (nil: a default client).
+func buildApp(ctx context.Context, cfg config.Config, log *slog.Logger, idpClient *http.Client) (*app, error) {
 	db, err := openDB(ctx, cfg)
 	if err != nil {
 		return nil, err
@@ -66,7 +75,10 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, err
 		Permanent: cfg.Session.Permanent, Logger: log,
 	})
 	limiter := throttle.New(db, throttleRules(cfg.Throttle))
-	set, err := handlers.NewSSOSet(cfg, db, log, nil)
+	reg := metrics.NewRegistry() // per app: no global registry
+	m := metrics.New(reg)
+	m.CountSessionsWith(db.CountActiveSessions)
+	set, err := handlers.NewSSOSetWithMetrics(cfg, db, log, idpClient, m)
 	if err != nil {
 		db.Close()
 		return nil, errUsage{err}
@@ -74,22 +86,48 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, err
 	setup := &handlers.Setup{}
 	h, err := handlers.New(handlers.Deps{
 		Config: cfg, DB: db, Sessions: store, Views: renderer, Logger: log, SSO: set,
-		Throttle: limiter, Setup: setup,
+		Throttle: limiter, Setup: setup, Metrics: m,
 		Accounts: &accounts.Service{DB: db, Hasher: hasher, Logger: log},
 	})
 	if err != nil {
 		db.Close()
 		return nil, err
 	}
-	return &app{db: db, sessions: store, throttle: limiter, handler: h, setup: setup}, nil
+	return &app{db: db, sessions: store, throttle: limiter, handler: h, setup: setup, registry: reg}, nil
 }
 
-// serve runs gatehouse on ln until ctx ends, then drains requests and closes
-// the database.
+// serve runs gatehouse on ln (and /metrics on metrics.listen when set) until
+// ctx ends, then drains requests and closes the database.
 func serve(ctx context.Context, cfg config.Config, ln net.Listener, log *slog.Logger, stdout io.Writer) error {
-	a, err := newApp(ctx, cfg, log)
+	return serveWith(ctx, cfg, ln, log, stdout, serveOptions{})
+}
+
+// serveOptions are serve's inputs beyond the configuration; tests set them.
+type serveOptions struct {
+	// metricsListener serves /metrics; nil means listen on metrics.listen
+	// when it is set.
+	metricsListener net.Listener
+	// idpClient is the base client for calls to OpenID Providers; nil
+	// means a default client.
+	idpClient *http.Client
+}
+
+// serveWith is serve with test seams.
+func serveWith(ctx context.Context, cfg config.Config, ln net.Listener, log *slog.Logger, stdout io.Writer, o serveOptions) error {
+	mln := o.metricsListener
+	if mln == nil && cfg.Metrics.Listen != "" {
+		var err error
+		if mln, err = net.Listen("tcp", cfg.Metrics.Listen); err != nil {
+			ln.Close()
+			return fmt.Errorf("metrics: listen on %s: %w", cfg.Metrics.Listen, err)
+		}
+	}
+	a, err := buildApp(ctx, cfg, log, o.idpClient)
 	if err != nil {
 		ln.Close()
+		if mln != nil {
+			mln.Close()
+		}
 		return err
 	}
 	defer a.db.Close()
@@ -108,23 +146,53 @@ func serve(ctx context.Context, cfg config.Config, ln net.Listener, log *slog.Lo
 		MaxHeaderBytes:    32 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	errc := make(chan error, 1)
+	errc := make(chan error, 2)
 	go func() { errc <- srv.Serve(ln) }()
 	log.Info("gatehouse listening", "addr", ln.Addr().String(), "url", cfg.BaseURL, "database", cfg.Database, "version", version)
+	var msrv *http.Server // nil: metrics off
+	if mln != nil {
+		msrv = metricsServer(cfg, a, log)
+		go func() { errc <- msrv.Serve(mln) }()
+		log.Info("metrics listening", "addr", mln.Addr().String(), "path", "/metrics")
+	}
 	fmt.Fprintf(stdout, "gatehouse is running at %s\n", cfg.BaseURL)
 
 	select {
 	case err := <-errc:
+		srv.Close()
+		if msrv != nil {
+			msrv.Close()
+		}
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
 	log.Info("shutting down: draining requests")
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.Server.ShutdownTimeout)
 	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+	err = srv.Shutdown(sctx)
+	if msrv != nil { // after the main server: scrapes work while it drains
+		err = errors.Join(err, msrv.Shutdown(sctx))
+	}
+	if err != nil && !errors.Is(err, context.DeadlineExceeded) {
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	return nil
+}
+
+// metricsServer serves the app's registry at /metrics, with the main
+// server's timeouts. It is meant for a private address: no authentication.
+func metricsServer(cfg config.Config, a *app, log *slog.Logger) *http.Server {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", metrics.Handler(a.registry, log))
+	return &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: cfg.Server.ReadHeaderTimeout,
+		ReadTimeout:       cfg.Server.ReadTimeout,
+		WriteTimeout:      cfg.Server.WriteTimeout,
+		IdleTimeout:       cfg.Server.IdleTimeout,
+		MaxHeaderBytes:    32 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
 }
 
 // sweep deletes expired pending sign-ins, pending links, logout token IDs

@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -38,7 +39,15 @@ type Config struct {
 	Password  Password   `yaml:"password"`
 	Admin     Admin      `yaml:"admin"`
 	Throttle  Throttle   `yaml:"throttle"`
+	Metrics   Metrics    `yaml:"metrics"`
 	Providers []Provider `yaml:"providers"`
+}
+
+// Metrics configures the Prometheus endpoint.
+type Metrics struct {
+	// Listen is the address of a separate listener that serves /metrics;
+	// empty (the default) turns metrics off.
+	Listen string `yaml:"listen"`
 }
 
 // Log configures the slog handler.
@@ -213,13 +222,18 @@ func decode(data []byte, env lookupFunc, cfg *Config) error {
 		}
 		return fmt.Errorf("invalid YAML: %w", err)
 	}
-	if err := expand(&root, env, ""); err != nil {
-		return err
-	}
 	if len(root.Content) == 0 {
 		return nil
 	}
+	if doc := root.Content[0]; doc.Kind != yaml.MappingNode && doc.ShortTag() != "!!null" {
+		return fmt.Errorf("top level (line %d): must be a mapping of keys such as listen and base_url", doc.Line)
+	}
+	// Unknown keys first: a misspelt key is the error to report, not an
+	// unset variable in its value.
 	if err := checkKeys(root.Content[0], typeOfConfig, ""); err != nil {
+		return err
+	}
+	if err := expand(&root, env, ""); err != nil {
 		return err
 	}
 	if err := root.Decode(cfg); err != nil {
@@ -282,7 +296,7 @@ func (c *Config) validate() error {
 		{c.Database != "", "database: must not be empty"},
 		{c.Log.Level == "debug" || c.Log.Level == "info" || c.Log.Level == "warn" || c.Log.Level == "error", "log.level: must be debug, info, warn or error"},
 		{c.Log.Format == "text" || c.Log.Format == "json", "log.format: must be text or json"},
-		{c.Session.CookieName != "" && !strings.ContainsAny(c.Session.CookieName, " ;,=\t"), "session.cookie_name: must be a non-empty cookie token"},
+		{isToken(c.Session.CookieName), "session.cookie_name: must be a non-empty cookie token"},
 		{c.Session.IdleTimeout >= time.Minute, "session.idle_timeout: must be at least 1m"},
 		{c.Session.Lifetime >= c.Session.IdleTimeout, "session.lifetime: must be at least session.idle_timeout"},
 		{c.Password.BcryptCost >= 10 && c.Password.BcryptCost <= 31, "password.bcrypt_cost: must be between 10 and 31"},
@@ -292,6 +306,7 @@ func (c *Config) validate() error {
 		{c.Throttle.Address.valid(), "throttle.address: failures >= 1, window and max_delay >= 1s"},
 		{c.Password.MinLength >= 8 && c.Password.MinLength <= 72, "password.min_length: must be between 8 and 72"},
 		{c.Server.ReadHeaderTimeout > 0 && c.Server.ReadTimeout > 0 && c.Server.WriteTimeout > 0 && c.Server.IdleTimeout > 0, "server: timeouts must be positive"},
+		{c.Metrics.Listen == "" || validAddr(c.Metrics.Listen) && c.Metrics.Listen != c.Listen, "metrics.listen: must be empty (off) or a host:port other than listen"},
 	}
 	for _, ch := range checks {
 		if !ch.ok {
@@ -299,6 +314,20 @@ func (c *Config) validate() error {
 		}
 	}
 	return nil
+}
+
+// validAddr reports whether s is a host:port listen address.
+func validAddr(s string) bool {
+	_, port, err := net.SplitHostPort(s)
+	return err == nil && port != ""
+}
+
+// isToken reports whether s is an RFC 7230 token, the only cookie names
+// net/http sets (it silently drops a cookie with any other name).
+func isToken(s string) bool {
+	return s != "" && !strings.ContainsFunc(s, func(r rune) bool {
+		return r <= ' ' || r >= 0x7f || strings.ContainsRune("\"(),/:;<=>?@[\\]{}", r)
+	})
 }
 
 func (r ThrottleRule) valid() bool {

@@ -408,6 +408,8 @@ func TestInvalidValues(t *testing.T) {
 		{"empty database", "database: \"\"\n", nil, "database"},
 		{"zero server timeout", "server:\n  read_timeout: 0s\n", nil, "server"},
 		{"sudo window below a minute", "admin:\n  sudo_window: 30s\n", nil, "admin.sudo_window"},
+		{"metrics listen without port", "metrics:\n  listen: 127.0.0.1\n", nil, "metrics.listen"},
+		{"metrics listen same as listen", "listen: 127.0.0.1:9100\nmetrics:\n  listen: 127.0.0.1:9100\n", nil, "metrics.listen"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -669,6 +671,7 @@ func TestShippedConfig(t *testing.T) {
 		{"session", cfg.Session, def.Session},
 		{"password", cfg.Password, def.Password},
 		{"admin", cfg.Admin, def.Admin},
+		{"metrics", cfg.Metrics, def.Metrics},
 	}
 	for _, c := range checks {
 		if !reflect.DeepEqual(c.got, c.want) {

@@ -89,7 +89,7 @@ func (c *Config) finishProviders(env lookupFunc) error {
 	for i := range c.Providers {
 		p := &c.Providers[i]
 		if err := p.finish(c.BaseURL); err != nil {
-			return fmt.Errorf("providers[%d] (%s).%w", i, p.ID, err)
+			return fmt.Errorf("providers[%d] (%s).%w", i, oneLine(p.ID), err)
 		}
 		if seen[p.ID] {
 			return fmt.Errorf("providers[%d] (%s).id: duplicate provider id", i, p.ID)

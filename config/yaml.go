@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"io"
 	"reflect"
+	"strconv"
 	"strings"
+	"unicode"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -38,7 +40,7 @@ func expand(n *yaml.Node, env lookupFunc, path string) error {
 	case yaml.ScalarNode:
 		v, err := expandString(n.Value, env)
 		if err != nil {
-			return fmt.Errorf("%s (line %d): %w", path, n.Line, err)
+			return fmt.Errorf("%s (line %d): %w", where(path), n.Line, err)
 		}
 		if v != n.Value {
 			n.Value = v
@@ -75,7 +77,7 @@ func expandString(s string, env lookupFunc) (string, error) {
 		case hasDef:
 			b.WriteString(def)
 		default:
-			return "", fmt.Errorf("environment variable %s is not set", name)
+			return "", fmt.Errorf("environment variable %s is not set", oneLine(name))
 		}
 		s = s[i+end+1:]
 	}
@@ -130,10 +132,33 @@ func yamlFields(t reflect.Type) map[string]reflect.Type {
 }
 
 func join(path, key string) string {
+	if key == "" || strings.ContainsFunc(key, notPrint) {
+		key = strconv.Quote(key) // keep the message one visible line
+	}
 	if path == "" {
 		return key
 	}
 	return path + "." + key
+}
+
+// where names a key path in a message; the empty path is the document.
+func where(path string) string {
+	if path == "" {
+		return "top level"
+	}
+	return path
+}
+
+func notPrint(r rune) bool { return !unicode.IsPrint(r) }
+
+// oneLine escapes what would break a one-line message (newlines, control
+// and invisible characters) and leaves everything else as it was.
+func oneLine(s string) string {
+	if !strings.ContainsFunc(s, func(r rune) bool { return r != ' ' && notPrint(r) }) {
+		return s
+	}
+	q := strconv.Quote(s)
+	return q[1 : len(q)-1]
 }
 
 // typeError turns a decoding error into one line naming the key, like the
@@ -144,7 +169,7 @@ func typeError(root *yaml.Node, err error) error {
 	if !errors.As(err, &te) || len(te.Errors) == 0 {
 		return err
 	}
-	msg := te.Errors[0]
+	msg := oneLine(te.Errors[0]) // the message quotes the start of the value
 	var line int
 	var tag string
 	if _, scanErr := fmt.Sscanf(msg, "line %d: cannot unmarshal %s", &line, &tag); scanErr == nil {

@@ -44,6 +44,7 @@ func (h *Handler) backchannelLogout(c *gin.Context) {
 		}
 		n, err := h.DB.DeleteSessionsBySID(ctx, claims.Issuer, claims.Subject, claims.SID)
 		if err != nil {
+			h.Metrics.DBError("back-channel logout")
 			h.log(c).ErrorContext(ctx, "back-channel logout", "err", err)
 			c.String(http.StatusBadRequest, "logout failed\n") // §2.8: the OP may retry
 			return

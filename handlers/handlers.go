@@ -13,6 +13,7 @@ import (
 	"github.com/gatehouse/gatehouse/accounts"
 	"github.com/gatehouse/gatehouse/assets"
 	"github.com/gatehouse/gatehouse/config"
+	"github.com/gatehouse/gatehouse/metrics"
 	"github.com/gatehouse/gatehouse/models"
 	"github.com/gatehouse/gatehouse/sessionstore"
 	"github.com/gatehouse/gatehouse/sso"
@@ -41,6 +42,8 @@ type Deps struct {
 	// Setup holds the first-admin setup token serve issues while no
 	// administrator exists; nil means /setup refuses every link.
 	Setup *Setup
+	// Metrics records Prometheus metrics; nil records nothing.
+	Metrics *metrics.Metrics
 }
 
 // Handler holds the dependencies shared by every route.
@@ -72,6 +75,7 @@ func (h *Handler) routes() {
 	e := h.engine
 	e.GET("/", h.home)
 	e.GET("/healthz", h.healthz)
+	e.GET("/readyz", h.readyz)
 	e.GET("/assets/*path", gin.WrapH(http.StripPrefix("/assets/", staticFiles())))
 	e.GET("/login", h.loginPage)
 	e.POST("/auth/login", h.login)
@@ -127,11 +131,39 @@ func (h *Handler) healthz(c *gin.Context) {
 	ctx, cancel := context.WithTimeout(c.Request.Context(), 2*time.Second)
 	defer cancel()
 	if err := h.DB.Ping(ctx); err != nil {
+		h.Metrics.DBError("ping")
 		h.log(c).ErrorContext(ctx, "healthz: database ping failed", "err", err)
 		c.String(http.StatusServiceUnavailable, "database unavailable\n")
 		return
 	}
 	c.String(http.StatusOK, "ok\n")
+}
+
+// readyz answers 200 when this instance can serve traffic: the database
+// answers and its schema is current (no pending migration). A load
+// balancer takes a 503 out of rotation; the body says why.
+func (h *Handler) readyz(c *gin.Context) {
+	c.Header("Cache-Control", "no-store")
+	ctx, cancel := context.WithTimeout(c.Request.Context(), 2*time.Second)
+	defer cancel()
+	if err := h.DB.Ping(ctx); err != nil {
+		h.Metrics.DBError("ping")
+		h.log(c).WarnContext(ctx, "readyz: database ping failed", "err", err)
+		c.String(http.StatusServiceUnavailable, "not ready: database unavailable\n")
+		return
+	}
+	current, err := h.DB.MigrationsCurrent(ctx)
+	switch {
+	case err != nil:
+		h.Metrics.DBError("migration status")
+		h.log(c).WarnContext(ctx, "readyz: migration status unknown", "err", err)
+		c.String(http.StatusServiceUnavailable, "not ready: migration status unknown\n")
+	case !current:
+		h.log(c).WarnContext(ctx, "readyz: database migrations pending")
+		c.String(http.StatusServiceUnavailable, "not ready: migrations pending\n")
+	default:
+		c.String(http.StatusOK, "ready\n")
+	}
 }
 
 // staticFiles serves the embedded assets; folders are not listed.

@@ -102,7 +102,7 @@ type envOpts struct {
 
 // newEnv starts a handler stack over a fresh (or the given) SQLite file.
 // Users alice and bob (enabled) and carol (disabled) exist in a fresh one.
-func newEnv(t *testing.T, o envOpts) *env {
+func newEnv(t testing.TB, o envOpts) *env {
 	t.Helper()
 	e := &env{logs: &syncBuffer{}, clock: o.clock, dbPath: o.dbPath, throttle: o.throttle}
 	if e.clock == nil {
@@ -160,7 +160,7 @@ func newEnv(t *testing.T, o envOpts) *env {
 }
 
 // handler wires the real dependencies the way main does.
-func (e *env) handler(t *testing.T, log *slog.Logger) http.Handler {
+func (e *env) handler(t testing.TB, log *slog.Logger) http.Handler {
 	t.Helper()
 	renderer, err := views.New(nil)
 	if err != nil {
@@ -184,7 +184,7 @@ func (e *env) handler(t *testing.T, log *slog.Logger) http.Handler {
 	return h
 }
 
-func (e *env) createUser(t *testing.T, email, pw string, admin bool) *models.User {
+func (e *env) createUser(t testing.TB, email, pw string, admin bool) *models.User {
 	t.Helper()
 	svc := &accounts.Service{DB: e.db, Hasher: e.hasher, Logger: slog.New(slog.DiscardHandler)}
 	u, err := svc.CreateUser(context.Background(), accounts.NewUser{Email: email, Password: &pw, Admin: admin})

@@ -122,6 +122,7 @@ func (h *Handler) signIn(c *gin.Context, u *models.User, in sessionstore.SignIn)
 		return false
 	}
 	if err := h.DB.RecordLogin(ctx, u.ID, in.Method); err != nil {
+		h.Metrics.DBError("record last login")
 		h.log(c).WarnContext(ctx, "record last login", "err", err)
 	}
 	h.audit(c, &models.Event{Kind: models.EventLoginSuccess, UserID: &u.ID, Email: u.Email, Method: in.Method, ProviderID: in.ProviderID})
@@ -144,13 +145,22 @@ func (h *Handler) parseForm(c *gin.Context) bool {
 }
 
 // serverError logs the cause and shows a page that asks to try again.
+// what is a constant naming the failed operation; it is also the op label
+// of gatehouse_db_errors_total.
 func (h *Handler) serverError(c *gin.Context, what string, err error) {
+	h.Metrics.DBError(what)
 	h.log(c).ErrorContext(c.Request.Context(), what, "err", err)
 	h.errorPage(c, http.StatusServiceUnavailable, "Please try again", "gatehouse could not complete that just now. Please try again in a moment.")
 }
 
-// audit appends an event; a failed audit write is logged, not shown.
+// audit appends an event; a failed audit write is logged, not shown. It is
+// also where sign-ins are counted: every sign-in success and failure is
+// audited, and only here.
 func (h *Handler) audit(c *gin.Context, e *models.Event) {
+	switch e.Kind {
+	case models.EventLoginSuccess, models.EventLoginFailure:
+		h.Metrics.SignIn(e.Method, e.ProviderID, e.Kind == models.EventLoginSuccess)
+	}
 	e.IP = c.ClientIP()
 	if e.ActorID == nil {
 		if u := currentUser(c); u != nil {
@@ -158,6 +168,7 @@ func (h *Handler) audit(c *gin.Context, e *models.Event) {
 		}
 	}
 	if err := h.DB.RecordEvent(c.Request.Context(), e); err != nil {
+		h.Metrics.DBError("write audit event")
 		h.log(c).ErrorContext(c.Request.Context(), "write audit event", "kind", e.Kind, "err", err)
 	}
 }

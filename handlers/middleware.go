@@ -31,6 +31,7 @@ func (h *Handler) requestLog(c *gin.Context) {
 	c.Set(ctxRequestID, id)
 	c.Header("X-Request-ID", id)
 	c.Next()
+	h.Metrics.ObserveRequest(c.Request.Method, c.FullPath(), c.Writer.Status(), time.Since(start))
 	h.Logger.LogAttrs(c.Request.Context(), slog.LevelInfo, "request",
 		slog.String("request_id", id),
 		slog.String("method", c.Request.Method),
@@ -96,6 +97,7 @@ func (h *Handler) loadUser(c *gin.Context) {
 			h.log(c).WarnContext(c.Request.Context(), "end session of disabled or deleted user", "err", err)
 		}
 	default:
+		h.Metrics.DBError("load session user")
 		h.log(c).ErrorContext(c.Request.Context(), "load session user; treating as signed out", "err", err)
 	}
 	c.Next()

@@ -43,7 +43,27 @@ func SafeNext(raw string) string {
 	if p := path.Clean(u.Path); p == "/auth" || strings.HasPrefix(p, "/auth/") {
 		return ""
 	}
+	// http.Redirect (Gin's c.Redirect) cleans the path before sending it,
+	// so "/./%2F/evil.com" goes out as "/%2F/evil.com": what is sent must
+	// pass too. Cleaning twice changes nothing, so this recurses once.
+	if sent := redirectCleaned(raw); sent != raw && SafeNext(sent) == "" {
+		return ""
+	}
 	return raw
+}
+
+// redirectCleaned is what http.Redirect makes of a path-absolute target:
+// the part before "?" path.Clean-ed, keeping a trailing slash.
+func redirectCleaned(s string) string {
+	p, q := s, ""
+	if i := strings.IndexByte(s, '?'); i >= 0 {
+		p, q = s[:i], s[i:]
+	}
+	c := path.Clean(p)
+	if strings.HasSuffix(p, "/") && !strings.HasSuffix(c, "/") {
+		c += "/"
+	}
+	return c + q
 }
 
 func isControl(r rune) bool {

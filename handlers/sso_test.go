@@ -107,7 +107,7 @@ type ssoEnvOpts struct {
 
 // ssoEnv is a running gatehouse plus its test OPs.
 type ssoEnv struct {
-	t       *testing.T
+	t       testing.TB // a *testing.F for fuzz tests: use it only outside the fuzz function
 	clock   *ssoClock
 	logs    *ssoLogBuffer
 	log     *slog.Logger
@@ -125,7 +125,7 @@ type ssoEnv struct {
 // newSSOEnv starts the OPs and gatehouse. The app's listener exists before
 // the OPs so their clients can name its redirect URIs, and the OPs exist
 // before the app is configured so its providers can name their issuers.
-func newSSOEnv(t *testing.T, o ssoEnvOpts) *ssoEnv {
+func newSSOEnv(t testing.TB, o ssoEnvOpts) *ssoEnv {
 	t.Helper()
 	if o.ops == 0 {
 		o.ops = 1

@@ -49,8 +49,14 @@ func Open(path string) (*DB, error) {
 		Logger:                 logger.Discard,
 		NowFunc:                func() time.Time { return time.Now().UTC() },
 		SkipDefaultTransaction: true,
-		PrepareStmt:            true,
-		TranslateError:         true,
+		// No gorm statement cache: it waits for a statement being prepared
+		// on the pool while holding its lock, so a transaction holding
+		// SQLite's write lock could wait on a prepare that waits for a
+		// connection held by writers waiting on that transaction, until
+		// busy_timeout failed them ("database is locked" after 10s, seen
+		// under load with a cold cache). SQLite prepares in microseconds.
+		PrepareStmt:    false,
+		TranslateError: true,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open database %s: %w", path, err)

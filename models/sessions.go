@@ -142,3 +142,16 @@ func (db *DB) DeleteExpiredSessions(ctx context.Context, batch int) (int64, erro
 	}
 	return res.RowsAffected, nil
 }
+
+// CountActiveSessions counts signed-in sessions that have not expired (the
+// gatehouse_active_sessions metric).
+func (db *DB) CountActiveSessions(ctx context.Context) (int64, error) {
+	now := db.now()
+	var n int64
+	err := db.gorm.WithContext(ctx).Model(&Session{}).
+		Where("user_id IS NOT NULL AND idle_expires_at > ? AND expires_at > ?", now, now).Count(&n).Error
+	if err != nil {
+		return 0, fmt.Errorf("count active sessions: %w", err)
+	}
+	return n, nil
+}

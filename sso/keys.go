@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -48,6 +49,12 @@ func newKeySet(jwksURI string, client *http.Client, now func() time.Time) *keySe
 func (k *keySet) VerifySignature(ctx context.Context, jwt string) ([]byte, error) {
 	payload, err := k.remote.VerifySignature(ctx, jwt)
 	if err != nil {
+		// When the client's Timeout cuts a fetch short, http.Client reports
+		// an error that no longer wraps fetchGate's, so a JWKS endpoint that
+		// does not answer would look like a bad signature.
+		if !errors.Is(err, ErrUnavailable) && errors.Is(err, context.DeadlineExceeded) {
+			return nil, unavailable("fetching jwks", err)
+		}
 		return nil, fmt.Errorf("verifying signature: %w", err)
 	}
 	return payload, nil

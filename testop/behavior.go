@@ -120,7 +120,7 @@ func (p *Provider) endpoint(name string, h http.HandlerFunc) http.Handler {
 		case b.Down:
 			http.Error(w, "testop: provider is down", http.StatusServiceUnavailable)
 		case b.Hang || slices.Contains(b.HangEndpoints, name):
-			p.hang(r.Context())
+			p.hang(r)
 		case b.Garbage[name] != GarbageNone:
 			writeGarbage(r.Context(), w, b.Garbage[name], b.HugeBodyBytes)
 		default:
@@ -132,9 +132,13 @@ func (p *Provider) endpoint(name string, h http.HandlerFunc) http.Handler {
 // hang blocks until the request is abandoned or the provider closes, so
 // Close never waits on a hung handler, then aborts the response so the client
 // never sees a success.
-func (p *Provider) hang(ctx context.Context) {
+func (p *Provider) hang(r *http.Request) {
+	// net/http notices a client going away (and cancels the context) only
+	// once the request body has been read: without this, a hung POST (token,
+	// registration) would outlive the client until Close.
+	io.Copy(io.Discard, r.Body)
 	select {
-	case <-ctx.Done():
+	case <-r.Context().Done():
 	case <-p.closed:
 	}
 	panic(http.ErrAbortHandler) // net/http drops the connection quietly
