@@ -168,13 +168,11 @@ func (s *Store) Save(r *http.Request, w http.ResponseWriter, sess *sessions.Sess
 func (s *Store) create(r *http.Request, w http.ResponseWriter, sess *sessions.Session, old *models.Session) error {
 	ctx := r.Context()
 	delete(sess.Values, rowKey{})
-	if old != nil {
-		if err := s.db.DeleteSession(ctx, old.TokenHash); err != nil {
-			return err
+	if len(sess.Values) == 0 { // nothing worth a row
+		if old != nil {
+			return s.db.DeleteSession(ctx, old.TokenHash)
 		}
-	}
-	if len(sess.Values) == 0 {
-		return nil // nothing worth a row
+		return nil
 	}
 	token, err := newToken()
 	if err != nil {
@@ -193,7 +191,17 @@ func (s *Store) create(r *http.Request, w http.ResponseWriter, sess *sessions.Se
 	if err := toRow(sess.Values, row); err != nil {
 		return err
 	}
-	if err := s.db.CreateSession(ctx, row); err != nil {
+	// One transaction: a failed insert must not leave the browser with its
+	// old session deleted and no new one.
+	err = s.db.Tx(ctx, func(tx *models.DB) error {
+		if old != nil {
+			if err := tx.DeleteSession(ctx, old.TokenHash); err != nil {
+				return err
+			}
+		}
+		return tx.CreateSession(ctx, row)
+	})
+	if err != nil {
 		return err
 	}
 	sess.ID, sess.IsNew = token, false
