@@ -3,7 +3,7 @@ GO      ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 
-.PHONY: run build test vet fmt bench clean
+.PHONY: run build test vet fmt bench fuzz clean
 
 run:
 	$(GO) run . serve
@@ -13,13 +13,32 @@ build:
 
 test: vet
 	$(GO) test -race -count=1 -timeout 20m ./...
+	@$(MAKE) --no-print-directory fuzz
 
 vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); echo 'gofmt needed'; exit 1)
 	$(GO) vet ./...
 
+# Benchmarks (docs/benchmarks.md): the Go benchmarks, then the load generator
+# and measurement program, which prints a metric | measured | target | verdict
+# table. Fails only on errors, never on a missed target. BENCHFLAGS is passed
+# to it, e.g. BENCHFLAGS='-big 100000 -duration 2s' for a quick run.
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./...
+	$(GO) test -run '^$$' -bench . -benchmem -count=1 ./...
+	GO='$(GO)' $(GO) run ./bench $(BENCHFLAGS)
+
+# Fuzzing: each target for FUZZTIME (go test -fuzz takes one target per
+# package per run); a failing input is saved under the package's
+# testdata/fuzz/FuzzXxx/ and then runs as a seed in every plain `go test`.
+# Fuzz longer with e.g. `make fuzz FUZZTIME=5m`.
+FUZZTIME    ?= 3s
+FUZZTARGETS ?= ./config:FuzzConfigLoad ./handlers:FuzzSafeNext ./handlers:FuzzLoginForm \
+               ./handlers:FuzzCallbackQuery ./handlers:FuzzBackchannelLogout
+fuzz:
+	@set -e; for t in $(FUZZTARGETS); do \
+		echo "fuzz: $${t##*:} in $${t%%:*} for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$${t##*:}\$$" -fuzztime $(FUZZTIME) "$${t%%:*}"; \
+	done
 
 clean:
 	rm -f gatehouse
