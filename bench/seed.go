@@ -1,0 +1,178 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/base64"
+	"encoding/hex"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gatehouse/gatehouse/models"
+	"github.com/gatehouse/gatehouse/sessionstore"
+)
+
+// benchPassword is every seeded account's password.
+const benchPassword = "bench-a-long-passphrase"
+
+// seedSpec describes a database to create.
+type seedSpec struct {
+	path     string
+	users    int    // accounts, ids 1..users; id 1 is an administrator
+	hash     string // bcrypt hash stored for every account
+	sessions int    // session rows, user 1+i%users, token tokenFor(tag, i)
+	tag      string
+	now      time.Time
+	// lastSeen is session i's last_seen_at (idle expiry follows from it).
+	lastSeen func(i int) time.Time
+}
+
+// userEmail is seeded account id's email.
+func userEmail(id int) string { return fmt.Sprintf("user%07d@bench.example", id) }
+
+// tokenFor is seeded session i's cookie token: 32 bytes, base64url, as
+// sessionstore issues them. It is derived, not stored, so a million
+// sessions cost no memory to address.
+func tokenFor(tag string, i int) string {
+	sum := sha256.Sum256([]byte(tag + "/" + strconv.Itoa(i)))
+	return base64.RawURLEncoding.EncodeToString(sum[:])
+}
+
+// seed creates and migrates the database, then inserts the accounts and
+// sessions with batched multi-row INSERTs, each table in one transaction, on
+// its own connection with a large page cache. The handle is closed after, so
+// no seeding state (cache, prepared statements) leaks into a measurement.
+func seed(ctx context.Context, s seedSpec) error {
+	db, err := models.Open(s.path)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if _, err := db.Migrate(ctx); err != nil {
+		return err
+	}
+	sqlDB, err := db.Gorm(ctx).DB()
+	if err != nil {
+		return err
+	}
+	conn, err := sqlDB.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, "PRAGMA cache_size = -262144"); err != nil { // 256 MiB
+		return err
+	}
+	if err := seedUsers(ctx, conn, s); err != nil {
+		return fmt.Errorf("seed users: %w", err)
+	}
+	if err := seedSessions(ctx, conn, s); err != nil {
+		return fmt.Errorf("seed sessions: %w", err)
+	}
+	_, err = conn.ExecContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)")
+	return err
+}
+
+func seedUsers(ctx context.Context, conn *sql.Conn, s seedSpec) error {
+	const batch = 500
+	return inTx(ctx, conn, func(tx *sql.Tx) error {
+		for start := 1; start <= s.users; start += batch {
+			end := min(start+batch-1, s.users)
+			var q strings.Builder
+			q.WriteString("INSERT INTO users (id, email, name, password_hash, is_admin, created_at, updated_at) VALUES ")
+			args := make([]any, 0, 7*(end-start+1))
+			for id := start; id <= end; id++ {
+				if id > start {
+					q.WriteString(",")
+				}
+				q.WriteString("(?,?,?,?,?,?,?)")
+				args = append(args, id, userEmail(id), fmt.Sprintf("Bench User %d", id), s.hash, id == 1, s.now, s.now)
+			}
+			if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// seedSessions inserts the sessions in token-hash order (every index then
+// grows at its end, which keeps a million rows to seconds); lookups pick
+// rows at random, so the order does not favour them.
+func seedSessions(ctx context.Context, conn *sql.Conn, s seedSpec) error {
+	if s.sessions == 0 {
+		return nil
+	}
+	type item struct {
+		hash [32]byte
+		i    int32
+	}
+	items := make([]item, s.sessions)
+	for i := range items {
+		items[i] = item{hash: sha256.Sum256([]byte(tokenFor(s.tag, i))), i: int32(i)}
+	}
+	slices.SortFunc(items, func(a, b item) int { return bytes.Compare(a.hash[:], b.hash[:]) })
+
+	const batch = 1000
+	stmtFor := func(n int) string {
+		var q strings.Builder
+		q.WriteString(`INSERT INTO sessions (token_hash, user_id, last_seen_at, idle_expires_at, created_at, expires_at, auth_time,
+			ip, user_agent, auth_method, data)
+			SELECT column1, column2, column3, column4, ?, ?, ?, '127.0.0.1', 'gatehouse-bench', 'password', '{}' FROM (VALUES `)
+		for j := range n {
+			if j > 0 {
+				q.WriteString(",")
+			}
+			q.WriteString("(?,?,?,?)")
+		}
+		q.WriteString(")")
+		return q.String()
+	}
+	created, expires := s.now.Add(-time.Minute).UTC(), s.now.Add(12*time.Hour).UTC()
+	return inTx(ctx, conn, func(tx *sql.Tx) error {
+		full, err := tx.PrepareContext(ctx, stmtFor(batch))
+		if err != nil {
+			return err
+		}
+		defer full.Close()
+		args := make([]any, 0, 3+4*batch)
+		for start := 0; start < len(items); start += batch {
+			chunk := items[start:min(start+batch, len(items))]
+			args = append(args[:0], created, expires, created)
+			for _, it := range chunk {
+				seen := s.lastSeen(int(it.i)).UTC()
+				args = append(args, hex.EncodeToString(it.hash[:]), 1+int(it.i)%s.users, seen, seen.Add(30*time.Minute))
+			}
+			if len(chunk) == batch {
+				_, err = full.ExecContext(ctx, args...)
+			} else {
+				_, err = tx.ExecContext(ctx, stmtFor(len(chunk)), args...)
+			}
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func inTx(ctx context.Context, conn *sql.Conn, fn func(*sql.Tx) error) error {
+	tx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := fn(tx); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
+
+// sessionHash is what the store looks session i up by (a cross-check that
+// seeding and the store agree on the hashing).
+func sessionHash(tag string, i int) string { return sessionstore.Hash(tokenFor(tag, i)) }
