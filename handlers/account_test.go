@@ -7,7 +7,6 @@ package handlers_test
 // here starts with acct so the file stands beside the other handler tests.
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"html"
@@ -22,7 +21,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -59,35 +57,11 @@ var (
 	acctBobAtBeta    = testop.User{Subject: "sub-bob-beta", Email: acctBob, Name: "Bob", EmailVerified: true}
 )
 
-// acctClock is the one clock of a test, shared by the database, the sso
-// package (through db.Now) and the OPs, so tokens and sessions agree.
-type acctClock struct{ ns atomic.Int64 }
-
-func (c *acctClock) Now() time.Time          { return time.Unix(0, c.ns.Load()).UTC() }
-func (c *acctClock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
-
-type acctLogs struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *acctLogs) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *acctLogs) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // acctEnv is a running gatehouse with two OPs and three accounts.
 type acctEnv struct {
 	t      *testing.T
-	clock  *acctClock
-	logs   *acctLogs
+	clock  *clock
+	logs   *syncBuffer
 	db     *models.DB
 	cfg    config.Config
 	base   string
@@ -98,7 +72,7 @@ type acctEnv struct {
 
 func newAcctEnv(t *testing.T) *acctEnv {
 	t.Helper()
-	e := &acctEnv{t: t, clock: &acctClock{}, logs: &acctLogs{}, users: map[string]*models.User{}}
+	e := &acctEnv{t: t, clock: &clock{}, logs: &syncBuffer{}, users: map[string]*models.User{}}
 	e.clock.ns.Store(time.Now().Truncate(time.Second).UnixNano())
 	log := slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	var err error

@@ -23,7 +23,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -46,43 +45,12 @@ const (
 	admXSS   = `<script>alert(1)</script>`
 )
 
-// admClock is the settable clock installed as models.DB.Now (and the
-// provider's clock); atomic because server goroutines read it.
-type admClock struct{ ns atomic.Int64 }
-
-func newAdmClock() *admClock {
-	c := &admClock{}
-	c.ns.Store(time.Date(2030, 3, 4, 10, 0, 0, 0, time.UTC).UnixNano())
-	return c
-}
-
-func (c *admClock) Now() time.Time          { return time.Unix(0, c.ns.Load()).UTC() }
-func (c *admClock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
-
-// admLogs collects the server's log lines safely.
-type admLogs struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *admLogs) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *admLogs) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // admEnv is one running handler stack.
 type admEnv struct {
 	cfg   config.Config
 	db    *models.DB
-	clock *admClock
-	logs  *admLogs
+	clock *clock
+	logs  *syncBuffer
 	srv   *httptest.Server
 	deps  handlers.Deps
 	setup *handlers.Setup
@@ -99,7 +67,7 @@ type admOpts struct {
 
 func newAdmEnv(t testing.TB, o admOpts) *admEnv {
 	t.Helper()
-	e := &admEnv{clock: newAdmClock(), logs: &admLogs{}, setup: &handlers.Setup{}}
+	e := &admEnv{clock: newClockAt(time.Date(2030, 3, 4, 10, 0, 0, 0, time.UTC)), logs: &syncBuffer{}, setup: &handlers.Setup{}}
 	dbPath := filepath.Join(t.TempDir(), "admin.db")
 	db, err := models.Open(dbPath)
 	if err != nil {

@@ -68,9 +68,12 @@ func (s *syncBuffer) String() string {
 // moves it.
 type clock struct{ ns atomic.Int64 }
 
-func newClock() *clock {
+func newClock() *clock { return newClockAt(time.Date(2030, 1, 2, 9, 0, 0, 0, time.UTC)) }
+
+// newClockAt is a clock starting at t.
+func newClockAt(t time.Time) *clock {
 	c := &clock{}
-	c.ns.Store(time.Date(2030, 1, 2, 9, 0, 0, 0, time.UTC).UnixNano())
+	c.Set(t)
 	return c
 }
 

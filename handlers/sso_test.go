@@ -9,7 +9,6 @@ package handlers_test
 // callback, and so on, and can inspect or replay each hop.
 
 import (
-	"bytes"
 	"context"
 	"crypto"
 	"crypto/rand"
@@ -65,38 +64,6 @@ var (
 	ssoDomains       = []string{"example.com", "globex.test", "initech.test"}
 )
 
-// ssoClock is the one clock of a test: the database, the sso package (it
-// gets db.Now) and the test OPs all read it, so tokens, pending logins and
-// sessions agree on the time while the test moves it.
-type ssoClock struct{ ns atomic.Int64 }
-
-func newSSOClock() *ssoClock {
-	c := &ssoClock{}
-	c.ns.Store(time.Now().Truncate(time.Second).UnixNano())
-	return c
-}
-
-func (c *ssoClock) Now() time.Time          { return time.Unix(0, c.ns.Load()) }
-func (c *ssoClock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
-
-// ssoLogBuffer collects the server's logs from concurrent goroutines.
-type ssoLogBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *ssoLogBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *ssoLogBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 type ssoEnvOpts struct {
 	ops                int  // number of test OPs; default 1
 	dynamic            bool // the first provider registers dynamically (RFC 7591)
@@ -108,8 +75,8 @@ type ssoEnvOpts struct {
 // ssoEnv is a running gatehouse plus its test OPs.
 type ssoEnv struct {
 	t       testing.TB // a *testing.F for fuzz tests: use it only outside the fuzz function
-	clock   *ssoClock
-	logs    *ssoLogBuffer
+	clock   *clock
+	logs    *syncBuffer
 	log     *slog.Logger
 	hasher  *password.Hasher
 	dbPath  string
@@ -130,7 +97,7 @@ func newSSOEnv(t testing.TB, o ssoEnvOpts) *ssoEnv {
 	if o.ops == 0 {
 		o.ops = 1
 	}
-	e := &ssoEnv{t: t, clock: newSSOClock(), logs: &ssoLogBuffer{}}
+	e := &ssoEnv{t: t, clock: newClockAt(time.Now().Truncate(time.Second)), logs: &syncBuffer{}}
 	e.log = slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	var err error
 	if e.hasher, err = password.New(bcrypt.MinCost, 12); err != nil {
