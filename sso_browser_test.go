@@ -18,7 +18,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -44,27 +43,8 @@ func ssoBrowserInCI() bool {
 	return v != "" && v != "0" && v != "false" && v != "no"
 }
 
-// ssoBrowserProblems collects script exceptions, console errors and
-// browser log errors (CSP violations among them) from every page.
-type ssoBrowserProblems struct {
-	mu   sync.Mutex
-	list []string
-}
-
-func (p *ssoBrowserProblems) add(s string) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.list = append(p.list, s)
-}
-
-func (p *ssoBrowserProblems) all() []string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return slices.Clone(p.list)
-}
-
 // ssoBrowserContext starts headless Chromium with a throwaway profile.
-func ssoBrowserContext(t *testing.T) (context.Context, *ssoBrowserProblems) {
+func ssoBrowserContext(t *testing.T) (context.Context, *consoleLog) {
 	t.Helper()
 	if _, err := os.Stat(ssoBrowserChromium); err != nil {
 		if ssoBrowserInCI() {
@@ -102,7 +82,7 @@ func ssoBrowserContext(t *testing.T) (context.Context, *ssoBrowserProblems) {
 			t.Logf("chromium output:\n%s", output.String())
 		}
 	})
-	problems := &ssoBrowserProblems{}
+	problems := &consoleLog{}
 	chromedp.ListenTarget(bctx, func(ev any) {
 		switch ev := ev.(type) {
 		case *runtime.EventExceptionThrown:
@@ -338,7 +318,7 @@ func TestSSOBrowserFlow(t *testing.T) {
 
 	// No page had a script error or a CSP violation. (The provider's own
 	// pages have no favicon; that 404 is not ours.)
-	for _, p := range problems.all() {
+	for _, p := range problems.list() {
 		if strings.Contains(p, "favicon.ico") {
 			t.Logf("browser reported (ignored): %s", p)
 			continue

@@ -238,15 +238,8 @@ type acctResp struct {
 	body   string
 }
 
-var (
-	acctTagRE   = regexp.MustCompile(`<[^>]*>`)
-	acctSpaceRE = regexp.MustCompile(`\s+`)
-)
-
-// text is the page as read: tags dropped, entities decoded, spaces collapsed.
-func (r *acctResp) text() string {
-	return strings.TrimSpace(acctSpaceRE.ReplaceAllString(html.UnescapeString(acctTagRE.ReplaceAllString(r.body, " ")), " "))
-}
+// text is the page as a person reads it.
+func (r *acctResp) text() string { return pageText(r.body) }
 
 // acctBrowser is one browser: its own cookie jar (shared by gatehouse and
 // the OPs) and no automatic redirects.

@@ -17,7 +17,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"html"
 	"io"
 	"log/slog"
 	"net/http"
@@ -25,7 +24,6 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -326,16 +324,8 @@ type ssoResp struct {
 	loc    string // Location resolved against the request URL
 }
 
-var (
-	ssoTagRE   = regexp.MustCompile(`<[^>]*>`)
-	ssoSpaceRE = regexp.MustCompile(`\s+`)
-)
-
-// text is the page as a person reads it: tags dropped, entities decoded,
-// whitespace collapsed.
-func (r *ssoResp) text() string {
-	return strings.TrimSpace(ssoSpaceRE.ReplaceAllString(html.UnescapeString(ssoTagRE.ReplaceAllString(r.body, " ")), " "))
-}
+// text is the page as a person reads it.
+func (r *ssoResp) text() string { return pageText(r.body) }
 
 // ssoBrowser is one browser: a cookie jar shared by gatehouse and the OPs
 // (cookies ignore ports), and no automatic redirects.
