@@ -149,7 +149,7 @@ func cmdUser(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		if err != nil {
 			return err
 		}
-		_ = db.RecordEvent(ctx, &models.Event{Kind: models.EventUserCreated, UserID: &u.ID, Email: u.Email, Method: "cli"})
+		_ = db.RecordEvent(ctx, &models.Event{Kind: models.EventUserCreated, UserID: &u.ID, Email: u.Email, Method: models.MethodCLI})
 		fmt.Fprintf(stdout, "created %s (id %d%s)\n", u.Email, u.ID, map[bool]string{true: ", admin"}[u.IsAdmin])
 	case "list":
 		return listUsers(ctx, db, stdout)
@@ -165,7 +165,7 @@ func cmdUser(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		if err := svc.SetPassword(ctx, u.ID, pw); err != nil {
 			return err
 		}
-		_ = db.RecordEvent(ctx, &models.Event{Kind: models.EventPasswordSet, UserID: &u.ID, Email: u.Email, Method: "cli"})
+		_ = db.RecordEvent(ctx, &models.Event{Kind: models.EventPasswordSet, UserID: &u.ID, Email: u.Email, Method: models.MethodCLI})
 		fmt.Fprintf(stdout, "password set for %s; its sessions were ended\n", u.Email)
 	case "disable":
 		u, err := db.UserByEmail(ctx, *email)
@@ -175,7 +175,7 @@ func cmdUser(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		if err := db.SetDisabled(ctx, u.ID, true); err != nil {
 			return err
 		}
-		_ = db.RecordEvent(ctx, &models.Event{Kind: models.EventUserDisabled, UserID: &u.ID, Email: u.Email, Method: "cli"})
+		_ = db.RecordEvent(ctx, &models.Event{Kind: models.EventUserDisabled, UserID: &u.ID, Email: u.Email, Method: models.MethodCLI})
 		fmt.Fprintf(stdout, "disabled %s; its sessions were ended\n", u.Email)
 	}
 	return nil
@@ -207,7 +207,7 @@ func listUsers(ctx context.Context, db *models.DB, stdout io.Writer) error {
 			status = "disabled"
 		}
 		if u.LastLoginAt != nil {
-			last = u.LastLoginAt.UTC().Format("2006-01-02 15:04") + " " + u.LastLoginMethod
+			last = u.LastLoginAt.UTC().Format("2006-01-02 15:04") + " " + u.LastLoginMethod.String()
 		}
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%t\t%t\t%s\t%s\n", u.ID, u.Email, u.Name, u.IsAdmin, u.HasPassword(), status, last)
 	}

@@ -63,7 +63,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	defer op.Close()
 	cfg.Providers = []config.Provider{{
 		ID: "demo", Name: "Demo SSO", Issuer: op.Issuer(), ClientID: "gatehouse-demo", ClientSecret: secret,
-		EmailDomains: []string{"example.com"}, Link: config.LinkPassword, AutoCreate: true,
+		EmailDomains: []string{"example.com"}, Link: accounts.LinkPassword, AutoCreate: true,
 	}}
 	if err := cfg.Finish(); err != nil {
 		ln.Close()
@@ -108,7 +108,7 @@ func seedDemo(ctx context.Context, cfg config.Config) (adminPW, alicePW string, 
 		if err != nil {
 			return "", "", fmt.Errorf("seed %s: %w", n.Email, err)
 		}
-		_ = db.RecordEvent(ctx, &models.Event{Kind: models.EventUserCreated, UserID: &u.ID, Email: u.Email, Method: "demo"})
+		_ = db.RecordEvent(ctx, &models.Event{Kind: models.EventUserCreated, UserID: &u.ID, Email: u.Email, Method: models.MethodDemo})
 	}
 	return adminPW, alicePW, nil
 }

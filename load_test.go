@@ -103,7 +103,7 @@ func startLoadEnv(t *testing.T) *loadEnv {
 	cfg.Log.Level = "info"
 	cfg.Providers = []config.Provider{{
 		ID: "loadop", Name: "Load SSO", Issuer: op.Issuer(), ClientID: clientID, ClientSecret: secret,
-		EmailDomains: []string{"example.com"}, Link: config.LinkPassword, AutoCreate: true,
+		EmailDomains: []string{"example.com"}, Link: accounts.LinkPassword, AutoCreate: true,
 	}}
 	if err := cfg.Finish(); err != nil {
 		ln.Close()

@@ -207,7 +207,7 @@ func TestCLIUserLifecycle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	kinds := map[string]int{}
+	kinds := map[models.EventKind]int{}
 	for _, e := range events {
 		if e.Method == "cli" {
 			kinds[e.Kind]++

@@ -127,7 +127,7 @@ func startOpsEnv(t *testing.T, format string) *opsEnv {
 	cfg.Log.Level, cfg.Log.Format = "debug", format
 	cfg.Providers = []config.Provider{{
 		ID: opsProvider, Name: "Ops IdP", Issuer: e.op.Issuer(), ClientID: opsClientID, ClientSecret: opsSecret,
-		EmailDomains: []string{"example.com"}, Link: config.LinkPassword, AutoCreate: true,
+		EmailDomains: []string{"example.com"}, Link: accounts.LinkPassword, AutoCreate: true,
 	}}
 	if err := cfg.Finish(); err != nil {
 		t.Fatal(err)

@@ -156,7 +156,7 @@ func TestSSOBrowserFlow(t *testing.T) {
 	cfg.Providers = []config.Provider{{
 		ID: "demo", Name: "Demo SSO", Issuer: op.Issuer(),
 		ClientID: "gatehouse-browser", ClientSecret: "browser-test-secret-0123456789",
-		EmailDomains: []string{"example.com"}, Link: config.LinkPassword, AutoCreate: true,
+		EmailDomains: []string{"example.com"}, Link: accounts.LinkPassword, AutoCreate: true,
 	}}
 	if err := cfg.Finish(); err != nil {
 		t.Fatal(err)

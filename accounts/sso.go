@@ -10,18 +10,33 @@ import (
 	"github.com/gatehouse/gatehouse/models"
 )
 
-// Link policies for attaching an SSO identity to an existing local account
-// with the same email (mirrors config.Link*).
+// LinkPolicy is a provider's rule for attaching a new SSO identity to an
+// existing local account with the same email (config key providers[].link).
+type LinkPolicy string
+
+// Link policies.
 const (
-	LinkPassword      = "password"       // prove the local password (the default)
-	LinkVerifiedEmail = "verified_email" // link when the provider vouches for the email and is trusted for its domain
-	LinkNever         = "never"          // refuse
+	LinkPassword      LinkPolicy = "password"       // prove the local password (the default)
+	LinkVerifiedEmail LinkPolicy = "verified_email" // link when the provider vouches for the email and is trusted for its domain
+	LinkNever         LinkPolicy = "never"          // refuse
 )
+
+// String returns the configured form.
+func (p LinkPolicy) String() string { return string(p) }
+
+// Valid reports whether p is one of the link policies.
+func (p LinkPolicy) Valid() bool {
+	switch p {
+	case LinkPassword, LinkVerifiedEmail, LinkNever:
+		return true
+	}
+	return false
+}
 
 // SSOPolicy is one provider's rules for SSO sign-in.
 type SSOPolicy struct {
 	ProviderID   string
-	Link         string
+	Link         LinkPolicy
 	EmailDomains []string // domains the provider is authoritative for
 	AutoCreate   bool
 }

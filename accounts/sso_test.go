@@ -325,13 +325,13 @@ func TestSSOResolveMatrix(t *testing.T) {
 		tUser: ssoWithPassword, tAdmin: ssoAdminWithPassword, tSSOOnly: ssoOnly, tSSOOnlyAdmin: ssoOnlyAdmin,
 		tLinkedElse: ssoOnlyLinked, tDisabled: ssoDisabled, tDisabledSSO: ssoDisabledSSO,
 	}
-	pwPolicies := []string{"", accounts.LinkPassword} // "" is the default: password
-	verified := []string{accounts.LinkVerifiedEmail}
-	never := []string{accounts.LinkNever}
+	pwPolicies := []accounts.LinkPolicy{"", accounts.LinkPassword} // "" is the default: password
+	verified := []accounts.LinkPolicy{accounts.LinkVerifiedEmail}
+	never := []accounts.LinkPolicy{accounts.LinkNever}
 	// The provider is trusted for the email when it says it is verified and
 	// the domain is one of its EmailDomains.
 	expect := []struct {
-		policies           []string
+		policies           []accounts.LinkPolicy
 		target             string
 		untrusted, trusted ssoWant
 	}{
@@ -393,7 +393,7 @@ func TestSSOResolveMatrix(t *testing.T) {
 						want = ex.trusted
 					}
 					cases++
-					name := fmt.Sprintf("%s/%s/%s/%s", ssoOr(policy, "default"), ex.target, v.name, d.name)
+					name := fmt.Sprintf("%s/%s/%s/%s", ssoOr(policy.String(), "default"), ex.target, v.name, d.name)
 					t.Run(name, func(t *testing.T) {
 						e := newSSOEnv(t, tmpl)
 						e.user(t, ssoBystander, ssoWithPassword)
@@ -447,7 +447,7 @@ func TestSSOEmailCase(t *testing.T) {
 	tests := []struct {
 		name   string
 		stored string // how the account was created (normalised on creation)
-		policy string
+		policy accounts.LinkPolicy
 		want   ssoWant
 	}{
 		{"password policy asks for the password", "alice@example.com", accounts.LinkPassword, ssoNeedPassword},
@@ -520,7 +520,7 @@ func TestSSONoEmail(t *testing.T) {
 	tmpl := ssoTemplate(t)
 	emails := []string{"", "   ", "alice", "alice@", "@example.com", "alice@@example.com", "a@b@example.com",
 		"alice@.example.com", "alice@example.com.", "al ice@example.com", "alice@exa\x00mple.com", "alice@example.com\u2028x"}
-	for _, policy := range []string{accounts.LinkPassword, accounts.LinkVerifiedEmail, accounts.LinkNever} {
+	for _, policy := range []accounts.LinkPolicy{accounts.LinkPassword, accounts.LinkVerifiedEmail, accounts.LinkNever} {
 		for _, email := range emails {
 			t.Run(fmt.Sprintf("%s/%q", policy, email), func(t *testing.T) {
 				e := newSSOEnv(t, tmpl)
@@ -541,7 +541,7 @@ func TestSSOKnownIdentity(t *testing.T) {
 	const carol = "carol@example.com"
 	tests := []struct {
 		name      string
-		policy    string
+		policy    accounts.LinkPolicy
 		email     string // what the provider says now
 		verified  bool
 		disableA  bool

@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/gatehouse/gatehouse/accounts"
 	"github.com/gatehouse/gatehouse/config"
 	"github.com/gatehouse/gatehouse/testop"
 )
@@ -127,7 +128,7 @@ func (b *bench) sso(ctx context.Context) error {
 	cfg.Listen, cfg.BaseURL, cfg.Database = ln.Addr().String(), base, filepath.Join(b.dir, "sso.db")
 	cfg.Providers = []config.Provider{{
 		ID: "bench", Name: "Bench SSO", Issuer: op.Issuer(), ClientID: "gatehouse-bench", ClientSecret: secret,
-		EmailDomains: []string{"sso.bench.example"}, Link: config.LinkVerifiedEmail, AutoCreate: true,
+		EmailDomains: []string{"sso.bench.example"}, Link: accounts.LinkVerifiedEmail, AutoCreate: true,
 	}}
 	if err := cfg.Finish(); err != nil {
 		ln.Close()

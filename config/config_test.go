@@ -570,7 +570,7 @@ func TestProviderDefaults(t *testing.T) {
 		{"redirect_url", p.RedirectURL, "https://gh.example.com/auth/callback"},
 		{"post_logout_redirect_url", p.PostLogoutRedirectURL, "https://gh.example.com/auth/logged-out"},
 		{"scopes", strings.Join(p.Scopes, " "), "openid profile email"},
-		{"link", p.Link, LinkPassword},
+		{"link", p.Link.String(), "password"},
 		{"token_endpoint_auth_method", p.TokenEndpointAuthMethod, "client_secret_basic"},
 		{"email_domains", strings.Join(p.EmailDomains, ","), "example.com"},
 		{"timeout", p.Timeout.String(), "10s"},

@@ -169,9 +169,7 @@ func checkLoadedConfig(t *testing.T, cfg Config) {
 		if p.RedirectURL == "" || p.PostLogoutRedirectURL == "" || !slices.Contains(p.Scopes, "openid") || p.Timeout <= 0 {
 			t.Fatalf("providers[%d] (%s): defaults not filled: %+v", i, p.ID, p)
 		}
-		switch p.Link {
-		case LinkPassword, LinkVerifiedEmail, LinkNever:
-		default:
+		if !p.Link.Valid() {
 			t.Fatalf("providers[%d] (%s): link %q", i, p.ID, p.Link)
 		}
 	}

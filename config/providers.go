@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"github.com/gatehouse/gatehouse/accounts"
 	"net/url"
 	"slices"
 	"strings"
@@ -39,7 +40,7 @@ type Provider struct {
 	EmailDomains []string `yaml:"email_domains"`
 	// Link is the policy for attaching an SSO identity to an existing local
 	// account with the same email: password (default), verified_email or never.
-	Link string `yaml:"link"`
+	Link accounts.LinkPolicy `yaml:"link"`
 	// AutoCreate creates a local account on first SSO sign-in when none has the email.
 	AutoCreate bool `yaml:"auto_create"`
 	// RefreshInterval, when set, re-checks the IdP session with prompt=none this often.
@@ -68,13 +69,6 @@ type Registration struct {
 	// InitialAccessToken is sent as a Bearer token when the IdP requires one.
 	InitialAccessToken string `yaml:"initial_access_token"`
 }
-
-// Link policies.
-const (
-	LinkPassword      = "password"
-	LinkVerifiedEmail = "verified_email"
-	LinkNever         = "never"
-)
 
 // finishProviders adds the provider named by the seed guide's SSOJET_*
 // variables, fills defaults and validates every provider.
@@ -161,11 +155,10 @@ func (p *Provider) finish(baseURL string) error {
 			return fmt.Errorf("email_domains[%d]: %q is not a domain", j, d)
 		}
 	}
-	switch p.Link {
-	case "":
-		p.Link = LinkPassword
-	case LinkPassword, LinkVerifiedEmail, LinkNever:
-	default:
+	switch {
+	case p.Link == "":
+		p.Link = accounts.LinkPassword
+	case !p.Link.Valid():
 		return fmt.Errorf("link: %q must be password, verified_email or never", p.Link)
 	}
 	if p.Timeout == 0 {

@@ -139,11 +139,11 @@ func (h *Handler) renderAccount(c *gin.Context, status int, f accountForm) {
 }
 
 // sessionMethod says how a session signed in, for people.
-func (h *Handler) sessionMethod(method, provider string) string {
+func (h *Handler) sessionMethod(method models.Method, provider string) string {
 	switch method {
-	case "password":
+	case models.MethodPassword:
 		return "Password"
-	case "sso":
+	case models.MethodSSO:
 		if provider != "" {
 			return "SSO (" + h.providerName(provider) + ")"
 		}
@@ -256,7 +256,7 @@ func (h *Handler) changePassword(c *gin.Context) {
 	var ve *accounts.ValidationError
 	switch {
 	case errors.As(err, &le):
-		h.audit(c, &models.Event{Kind: models.EventPasswordChangeFailure, UserID: &u.ID, Email: u.Email, Method: "password", Detail: le.Reason})
+		h.audit(c, &models.Event{Kind: models.EventPasswordChangeFailure, UserID: &u.ID, Email: u.Email, Method: models.MethodPassword, Detail: le.Reason})
 		fail(http.StatusUnauthorized, "Your current password is not right, so the password was not changed.")
 		return
 	case errors.As(err, &ve):
@@ -270,7 +270,7 @@ func (h *Handler) changePassword(c *gin.Context) {
 	if !u.HasPassword() {
 		notice, detail = "password_set", "first password set from account page; other sessions ended"
 	}
-	h.audit(c, &models.Event{Kind: models.EventPasswordSet, UserID: &u.ID, Email: u.Email, Method: "password", Detail: detail})
+	h.audit(c, &models.Event{Kind: models.EventPasswordSet, UserID: &u.ID, Email: u.Email, Method: models.MethodPassword, Detail: detail})
 	c.Redirect(http.StatusSeeOther, "/account?notice="+notice)
 }
 
@@ -312,7 +312,7 @@ func (h *Handler) unlinkIdentity(c *gin.Context) {
 		h.serverError(c, "unlink identity", err)
 		return
 	}
-	h.audit(c, &models.Event{Kind: models.EventIdentityUnlinked, UserID: &u.ID, Email: u.Email, Method: "sso", ProviderID: ident.ProviderID, Detail: "from account page"})
+	h.audit(c, &models.Event{Kind: models.EventIdentityUnlinked, UserID: &u.ID, Email: u.Email, Method: models.MethodSSO, ProviderID: ident.ProviderID, Detail: "from account page"})
 	if cur != nil && cur.Issuer == ident.Issuer && cur.Subject == ident.Subject {
 		// This very session came from the identity and was ended with it.
 		if err := sessionstore.End(s); err != nil {

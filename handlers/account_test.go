@@ -102,7 +102,7 @@ func newAcctEnv(t *testing.T) *acctEnv {
 		e.ops = append(e.ops, op)
 		ps = append(ps, config.Provider{
 			ID: id, Name: acctProviderNames[i], Issuer: op.Issuer(),
-			ClientID: "gatehouse-" + id, ClientSecret: acctSecret, Link: config.LinkPassword,
+			ClientID: "gatehouse-" + id, ClientSecret: acctSecret, Link: accounts.LinkPassword,
 		})
 	}
 
@@ -201,7 +201,7 @@ func (e *acctEnv) identities(email string) []models.Identity {
 }
 
 // events returns the audit events of a kind, oldest first.
-func (e *acctEnv) events(kind string) []models.Event {
+func (e *acctEnv) events(kind models.EventKind) []models.Event {
 	e.t.Helper()
 	all, err := e.db.Events(context.Background(), 10000)
 	if err != nil {
@@ -217,7 +217,7 @@ func (e *acctEnv) events(kind string) []models.Event {
 }
 
 // wantEvent checks the newest event of kind was done by (and to) email.
-func (e *acctEnv) wantEvent(kind, email string, n int) models.Event {
+func (e *acctEnv) wantEvent(kind models.EventKind, email string, n int) models.Event {
 	e.t.Helper()
 	evs := e.events(kind)
 	if len(evs) != n {

@@ -332,7 +332,7 @@ func (h *Handler) adminCreateUser(c *gin.Context) {
 	if u.IsAdmin {
 		detail += ", administrator"
 	}
-	h.audit(c, &models.Event{Kind: models.EventUserCreated, UserID: &u.ID, Email: u.Email, Method: "admin", Detail: detail})
+	h.audit(c, &models.Event{Kind: models.EventUserCreated, UserID: &u.ID, Email: u.Email, Method: models.MethodAdmin, Detail: detail})
 	h.adminDone(c, u.ID, "created")
 }
 
@@ -359,12 +359,4 @@ func isoTime(t *time.Time) string {
 	return t.UTC().Format(time.RFC3339)
 }
 
-func methodLabel(m string) string {
-	switch m {
-	case "password":
-		return "password"
-	case "sso":
-		return "single sign-on"
-	}
-	return m
-}
+func methodLabel(m models.Method) string { return m.Label() }

@@ -16,7 +16,7 @@ import (
 )
 
 // auditKinds feeds the kind filter's suggestions.
-var auditKinds = []string{
+var auditKinds = []models.EventKind{
 	"login.", models.EventLoginSuccess, models.EventLoginFailure, models.EventLogout, models.EventBackchannel,
 	"reauth.", models.EventReauth, models.EventReauthFailure,
 	"user.", models.EventUserCreated, models.EventUserUpdated, models.EventUserDisabled, models.EventUserEnabled,
@@ -143,7 +143,7 @@ func auditRows(events []models.Event, emails map[int64]string) []auditRow {
 	for i, e := range events {
 		r := auditRow{
 			ID: e.ID, Time: e.CreatedAt.UTC().Format("2006-01-02 15:04:05 UTC"), TimeISO: isoTime(&e.CreatedAt),
-			Kind: e.Kind, Email: e.Email, Method: e.Method, Provider: e.ProviderID, IP: e.IP, Detail: e.Detail,
+			Kind: e.Kind.String(), Email: e.Email, Method: e.Method.String(), Provider: e.ProviderID, IP: e.IP, Detail: e.Detail,
 		}
 		if e.ActorID != nil {
 			r.ActorID, r.ActorEmail = *e.ActorID, emails[*e.ActorID]

@@ -106,7 +106,7 @@ func newAdmEnv(t testing.TB, o admOpts) *admEnv {
 		t.Cleanup(func() { e.op.Close() })
 		e.cfg.Providers = []config.Provider{{
 			ID: "acme", Name: "Acme SSO", Issuer: e.op.Issuer(), ClientID: "gatehouse", ClientSecret: "op-secret",
-			EmailDomains: []string{"example.com"}, Link: config.LinkVerifiedEmail,
+			EmailDomains: []string{"example.com"}, Link: accounts.LinkVerifiedEmail,
 		}}
 	}
 	if err := e.cfg.Finish(); err != nil {
@@ -178,7 +178,7 @@ func (e *admEnv) count(t testing.TB, table, where string, args ...any) int64 {
 }
 
 // events lists the events of a kind, oldest first.
-func (e *admEnv) events(t testing.TB, kind string) []models.Event {
+func (e *admEnv) events(t testing.TB, kind models.EventKind) []models.Event {
 	t.Helper()
 	var es []models.Event
 	if err := e.db.Gorm(context.Background()).Where("kind = ?", kind).Order("id").Find(&es).Error; err != nil {
@@ -188,7 +188,7 @@ func (e *admEnv) events(t testing.TB, kind string) []models.Event {
 }
 
 // wantEvent checks the newest event of kind has the actor and target.
-func (e *admEnv) wantEvent(t testing.TB, kind string, actor, target int64, detail string) models.Event {
+func (e *admEnv) wantEvent(t testing.TB, kind models.EventKind, actor, target int64, detail string) models.Event {
 	t.Helper()
 	es := e.events(t, kind)
 	if len(es) == 0 {
@@ -1182,7 +1182,7 @@ func TestAdminAuditLog(t *testing.T) {
 	e.clock.Advance(24 * time.Hour)
 	root.login(t, admRoot, admPW)
 	root.post(t, userPath(e.ann.ID, "/enable"), nil).want(t, http.StatusSeeOther, "")
-	if err := e.db.RecordEvent(ctx, &models.Event{Kind: models.EventLoginFailure, Email: "-2@example.com", IP: "=1+2", Detail: "@SUM(A1)", Method: "password"}); err != nil {
+	if err := e.db.RecordEvent(ctx, &models.Event{Kind: models.EventLoginFailure, Email: "-2@example.com", IP: "=1+2", Detail: "@SUM(A1)", Method: models.MethodPassword}); err != nil {
 		t.Fatal(err)
 	}
 

@@ -206,7 +206,7 @@ func (h *Handler) adminUpdateUser(c *gin.Context) {
 		h.adminDone(c, u.ID, "unchanged")
 		return
 	}
-	h.audit(c, &models.Event{Kind: models.EventUserUpdated, UserID: &u.ID, Email: updated.Email, Method: "admin", Detail: strings.Join(changed, "; ")})
+	h.audit(c, &models.Event{Kind: models.EventUserUpdated, UserID: &u.ID, Email: updated.Email, Method: models.MethodAdmin, Detail: strings.Join(changed, "; ")})
 	h.adminDone(c, u.ID, "updated")
 }
 
@@ -230,7 +230,7 @@ func (h *Handler) adminSetDisabled(c *gin.Context, disabled bool) {
 	if disabled {
 		kind, code = models.EventUserDisabled, "disabled"
 	}
-	h.audit(c, &models.Event{Kind: kind, UserID: &u.ID, Email: u.Email, Method: "admin"})
+	h.audit(c, &models.Event{Kind: kind, UserID: &u.ID, Email: u.Email, Method: models.MethodAdmin})
 	h.adminDone(c, u.ID, code)
 }
 
@@ -266,7 +266,7 @@ func (h *Handler) adminDelete(c *gin.Context) {
 		h.adminFailed(c, u, nil, "delete user", err)
 		return
 	}
-	h.audit(c, &models.Event{Kind: models.EventUserDeleted, UserID: &deleted.ID, Email: deleted.Email, Method: "admin",
+	h.audit(c, &models.Event{Kind: models.EventUserDeleted, UserID: &deleted.ID, Email: deleted.Email, Method: models.MethodAdmin,
 		Detail: "name: " + deleted.Name})
 	c.Redirect(http.StatusSeeOther, "/admin/users?done=deleted")
 }
@@ -294,7 +294,7 @@ func (h *Handler) adminSetPassword(c *gin.Context) {
 		h.adminFailed(c, u, nil, "set password", err)
 		return
 	}
-	h.audit(c, &models.Event{Kind: models.EventPasswordSet, UserID: &u.ID, Email: u.Email, Method: "admin", Detail: "sessions ended"})
+	h.audit(c, &models.Event{Kind: models.EventPasswordSet, UserID: &u.ID, Email: u.Email, Method: models.MethodAdmin, Detail: "sessions ended"})
 	h.adminDone(c, u.ID, "password_set")
 }
 
@@ -315,7 +315,7 @@ func (h *Handler) adminRemovePassword(c *gin.Context) {
 		h.adminFailed(c, u, nil, "remove password", err)
 		return
 	}
-	h.audit(c, &models.Event{Kind: models.EventPasswordRemoved, UserID: &u.ID, Email: u.Email, Method: "admin", Detail: "sessions ended"})
+	h.audit(c, &models.Event{Kind: models.EventPasswordRemoved, UserID: &u.ID, Email: u.Email, Method: models.MethodAdmin, Detail: "sessions ended"})
 	h.adminDone(c, u.ID, "password_removed")
 }
 
@@ -340,7 +340,7 @@ func (h *Handler) adminUnlink(c *gin.Context) {
 		h.adminFailed(c, u, nil, "unlink identity", err)
 		return
 	}
-	h.audit(c, &models.Event{Kind: models.EventIdentityUnlinked, UserID: &u.ID, Email: u.Email, Method: "admin",
+	h.audit(c, &models.Event{Kind: models.EventIdentityUnlinked, UserID: &u.ID, Email: u.Email, Method: models.MethodAdmin,
 		ProviderID: ident.ProviderID, Detail: "subject " + ident.Subject})
 	h.adminDone(c, u.ID, "unlinked")
 }
@@ -364,7 +364,7 @@ func (h *Handler) adminRevokeSession(c *gin.Context) {
 		h.adminDone(c, u.ID, "already_gone")
 		return
 	}
-	h.audit(c, &models.Event{Kind: models.EventSessionRevoked, UserID: &u.ID, Email: u.Email, Method: "admin",
+	h.audit(c, &models.Event{Kind: models.EventSessionRevoked, UserID: &u.ID, Email: u.Email, Method: models.MethodAdmin,
 		Detail: "session " + strconv.FormatInt(sid, 10)})
 	h.adminDone(c, u.ID, "session_revoked")
 }
@@ -379,7 +379,7 @@ func (h *Handler) adminRevokeAll(c *gin.Context) {
 		h.serverError(c, "revoke sessions", err)
 		return
 	}
-	h.audit(c, &models.Event{Kind: models.EventSessionRevoked, UserID: &u.ID, Email: u.Email, Method: "admin",
+	h.audit(c, &models.Event{Kind: models.EventSessionRevoked, UserID: &u.ID, Email: u.Email, Method: models.MethodAdmin,
 		Detail: fmt.Sprintf("all sessions (%d)", n)})
 	h.adminDone(c, u.ID, "sessions_revoked")
 }

@@ -49,7 +49,7 @@ func (h *Handler) backchannelLogout(c *gin.Context) {
 			c.String(http.StatusBadRequest, "logout failed\n") // §2.8: the OP may retry
 			return
 		}
-		h.audit(c, &models.Event{Kind: models.EventBackchannel, Method: "sso", ProviderID: p.ID(), Detail: plural(n, "session") + " ended"})
+		h.audit(c, &models.Event{Kind: models.EventBackchannel, Method: models.MethodSSO, ProviderID: p.ID(), Detail: plural(n, "session") + " ended"})
 		c.Status(http.StatusOK)
 		return
 	}

@@ -352,7 +352,7 @@ func (e *env) sessionRow(t *testing.T, token string) *models.Session {
 	return row
 }
 
-func (e *env) events(t *testing.T, kind string) []models.Event {
+func (e *env) events(t *testing.T, kind models.EventKind) []models.Event {
 	t.Helper()
 	all, err := e.db.Events(context.Background(), 10000)
 	if err != nil {

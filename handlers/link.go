@@ -112,7 +112,7 @@ func (h *Handler) link(c *gin.Context) {
 	var le *accounts.LoginError
 	switch {
 	case errors.As(err, &le):
-		h.audit(c, &models.Event{Kind: models.EventLinkFailure, UserID: &u.ID, Email: u.Email, Method: "sso", ProviderID: l.ProviderID, Detail: le.Reason})
+		h.audit(c, &models.Event{Kind: models.EventLinkFailure, UserID: &u.ID, Email: u.Email, Method: models.MethodSSO, ProviderID: l.ProviderID, Detail: le.Reason})
 		h.renderLink(c, http.StatusUnauthorized, token, l, u, "That password is not right.")
 		return
 	case errors.Is(err, models.ErrIdentityTaken):
@@ -124,8 +124,8 @@ func (h *Handler) link(c *gin.Context) {
 		return
 	}
 	_ = h.DB.DeletePendingLink(ctx, l.ID)
-	h.audit(c, &models.Event{Kind: models.EventIdentityLinked, UserID: &linked.ID, Email: linked.Email, Method: "sso", ProviderID: l.ProviderID, Detail: "password proof"})
-	in := sessionstore.SignIn{Method: "sso", ProviderID: l.ProviderID, Issuer: l.Issuer, Subject: l.Subject, SID: l.SID, IDToken: l.IDToken}
+	h.audit(c, &models.Event{Kind: models.EventIdentityLinked, UserID: &linked.ID, Email: linked.Email, Method: models.MethodSSO, ProviderID: l.ProviderID, Detail: "password proof"})
+	in := sessionstore.SignIn{Method: models.MethodSSO, ProviderID: l.ProviderID, Issuer: l.Issuer, Subject: l.Subject, SID: l.SID, IDToken: l.IDToken}
 	if l.AuthTime != nil {
 		in.AuthTime = *l.AuthTime
 	}

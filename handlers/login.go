@@ -94,7 +94,7 @@ func (h *Handler) login(c *gin.Context) {
 	var le *accounts.LoginError
 	switch {
 	case errors.As(err, &le):
-		h.audit(c, &models.Event{Kind: models.EventLoginFailure, UserID: userIDOf(le.User), Email: models.NormalizeEmail(f.Email), Method: "password", Detail: le.Reason})
+		h.audit(c, &models.Event{Kind: models.EventLoginFailure, UserID: userIDOf(le.User), Email: models.NormalizeEmail(f.Email), Method: models.MethodPassword, Detail: le.Reason})
 		f.Error = "Incorrect email or password."
 		h.renderLogin(c, http.StatusUnauthorized, f)
 		return
@@ -102,7 +102,7 @@ func (h *Handler) login(c *gin.Context) {
 		h.serverError(c, "authenticate", err)
 		return
 	}
-	if !h.signIn(c, u, sessionstore.SignIn{Method: "password"}) {
+	if !h.signIn(c, u, sessionstore.SignIn{Method: models.MethodPassword}) {
 		return
 	}
 	c.Redirect(http.StatusSeeOther, or(f.Next, "/dashboard"))
@@ -159,7 +159,7 @@ func (h *Handler) serverError(c *gin.Context, what string, err error) {
 func (h *Handler) audit(c *gin.Context, e *models.Event) {
 	switch e.Kind {
 	case models.EventLoginSuccess, models.EventLoginFailure:
-		h.Metrics.SignIn(e.Method, e.ProviderID, e.Kind == models.EventLoginSuccess)
+		h.Metrics.SignIn(e.Method.String(), e.ProviderID, e.Kind == models.EventLoginSuccess)
 	}
 	e.IP = c.ClientIP()
 	if e.ActorID == nil {

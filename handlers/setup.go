@@ -169,8 +169,8 @@ func (h *Handler) setup(c *gin.Context) {
 		return
 	}
 	s.live = false
-	h.audit(c, &models.Event{Kind: models.EventUserCreated, UserID: &u.ID, ActorID: &u.ID, Email: u.Email, Method: "setup", Detail: "first administrator, from the setup link"})
-	if !h.signIn(c, u, sessionstore.SignIn{Method: "password"}) {
+	h.audit(c, &models.Event{Kind: models.EventUserCreated, UserID: &u.ID, ActorID: &u.ID, Email: u.Email, Method: models.MethodSetup, Detail: "first administrator, from the setup link"})
+	if !h.signIn(c, u, sessionstore.SignIn{Method: models.MethodPassword}) {
 		return
 	}
 	c.Redirect(http.StatusSeeOther, "/admin/users")

@@ -189,17 +189,17 @@ func (h *Handler) finishSSO(c *gin.Context, p *sso.Provider, next string, id *ss
 		h.serverError(c, "resolve SSO identity", err)
 		return
 	}
-	ev := &models.Event{Email: id.Email, Method: "sso", ProviderID: p.ID()}
+	ev := &models.Event{Email: id.Email, Method: models.MethodSSO, ProviderID: p.ID()}
 	if res.User != nil {
 		ev.UserID = &res.User.ID
 	}
 	switch res.Outcome {
 	case accounts.OutcomeSignIn:
 		if res.Created {
-			h.audit(c, &models.Event{Kind: models.EventUserCreated, UserID: &res.User.ID, Email: res.User.Email, Method: "sso", ProviderID: p.ID(), Detail: "just-in-time"})
+			h.audit(c, &models.Event{Kind: models.EventUserCreated, UserID: &res.User.ID, Email: res.User.Email, Method: models.MethodSSO, ProviderID: p.ID(), Detail: "just-in-time"})
 		}
 		if res.Linked {
-			h.audit(c, &models.Event{Kind: models.EventIdentityLinked, UserID: &res.User.ID, Email: res.User.Email, Method: "sso", ProviderID: p.ID(), Detail: h.linkDetail(pc, res)})
+			h.audit(c, &models.Event{Kind: models.EventIdentityLinked, UserID: &res.User.ID, Email: res.User.Email, Method: models.MethodSSO, ProviderID: p.ID(), Detail: h.linkDetail(pc, res)})
 		}
 		if h.signIn(c, res.User, ssoSignIn(p, id)) {
 			c.Redirect(http.StatusSeeOther, or(next, "/dashboard"))
@@ -230,12 +230,12 @@ func (h *Handler) linkDetail(pc config.Provider, res *accounts.Resolution) strin
 	if res.Created {
 		return "just-in-time account"
 	}
-	return "automatic (" + pc.Link + ")"
+	return "automatic (" + pc.Link.String() + ")"
 }
 
 func ssoSignIn(p *sso.Provider, id *sso.Identity) sessionstore.SignIn {
 	return sessionstore.SignIn{
-		Method: "sso", ProviderID: p.ID(), Issuer: id.Issuer, Subject: id.Subject,
+		Method: models.MethodSSO, ProviderID: p.ID(), Issuer: id.Issuer, Subject: id.Subject,
 		SID: id.SID, IDToken: id.IDToken, AuthTime: id.AuthTime,
 	}
 }
@@ -266,7 +266,7 @@ func (h *Handler) ssoFailure(c *gin.Context, p *sso.Provider, stage string, err 
 		name, pid = p.Name(), p.ID()
 	}
 	h.log(c).WarnContext(ctx, "SSO sign-in failed", "provider", pid, "stage", stage, "err", err)
-	h.audit(c, &models.Event{Kind: models.EventLoginFailure, Method: "sso", ProviderID: pid, Detail: truncate(stage+": "+err.Error(), 500)})
+	h.audit(c, &models.Event{Kind: models.EventLoginFailure, Method: models.MethodSSO, ProviderID: pid, Detail: truncate(stage+": "+err.Error(), 500)})
 	data := gin.H{"Back": "/login", "BackLabel": "Back to sign in"}
 	var authErr *sso.AuthorizationError
 	switch {
@@ -298,7 +298,7 @@ func (h *Handler) provider(id string) config.Provider {
 			return p
 		}
 	}
-	return config.Provider{ID: id, Name: id, Link: config.LinkPassword}
+	return config.Provider{ID: id, Name: id, Link: accounts.LinkPassword}
 }
 
 // loggedOut is where providers send the browser back after RP-initiated

@@ -132,7 +132,7 @@ func newSSOEnv(t testing.TB, o ssoEnvOpts) *ssoEnv {
 		e.ops = append(e.ops, op)
 		p := config.Provider{
 			ID: ssoProviderIDs[i], Name: ssoProviderNames[i], Issuer: op.Issuer(),
-			EmailDomains: []string{ssoDomains[i]}, Link: config.LinkPassword, AutoCreate: true,
+			EmailDomains: []string{ssoDomains[i]}, Link: accounts.LinkPassword, AutoCreate: true,
 		}
 		if dynamic {
 			p.Registration = &config.Registration{InitialAccessToken: o.initialAccessToken}
@@ -235,7 +235,7 @@ func (e *ssoEnv) count(table, where string, args ...any) int64 {
 	return n
 }
 
-func (e *ssoEnv) events(kind string) []models.Event {
+func (e *ssoEnv) events(kind models.EventKind) []models.Event {
 	e.t.Helper()
 	all, err := e.db.Events(context.Background(), 10000)
 	if err != nil {
@@ -913,7 +913,7 @@ func TestSSOAuthorizeError(t *testing.T) {
 }
 
 func TestSSOLinking(t *testing.T) {
-	verifiedEmail := func(e *ssoEnv, ps []config.Provider) { ps[0].Link = config.LinkVerifiedEmail }
+	verifiedEmail := func(e *ssoEnv, ps []config.Provider) { ps[0].Link = accounts.LinkVerifiedEmail }
 
 	t.Run("password proof", func(t *testing.T) {
 		e := newSSOEnv(t, ssoEnvOpts{})
@@ -1020,7 +1020,7 @@ func TestSSOLinking(t *testing.T) {
 	})
 
 	t.Run("policy never", func(t *testing.T) {
-		e := newSSOEnv(t, ssoEnvOpts{providers: func(e *ssoEnv, ps []config.Provider) { ps[0].Link = config.LinkNever }})
+		e := newSSOEnv(t, ssoEnvOpts{providers: func(e *ssoEnv, ps []config.Provider) { ps[0].Link = accounts.LinkNever }})
 		e.createUser("alice@example.com", false)
 		e.op.SetLoginUser(&ssoAlice)
 		b := e.browser()
@@ -1050,7 +1050,7 @@ func TestSSOLinking(t *testing.T) {
 
 	t.Run("verified email outside the provider's domains needs the password", func(t *testing.T) {
 		e := newSSOEnv(t, ssoEnvOpts{providers: func(e *ssoEnv, ps []config.Provider) {
-			ps[0].Link, ps[0].EmailDomains = config.LinkVerifiedEmail, []string{"corp.test"}
+			ps[0].Link, ps[0].EmailDomains = accounts.LinkVerifiedEmail, []string{"corp.test"}
 		}})
 		e.createUser("alice@example.com", false)
 		e.op.SetLoginUser(&ssoAlice)

@@ -102,18 +102,18 @@ func (h *Handler) reauth(c *gin.Context) {
 	var le *accounts.LoginError
 	switch {
 	case errors.As(err, &le):
-		h.audit(c, &models.Event{Kind: models.EventReauthFailure, UserID: &u.ID, Email: u.Email, Method: "password", Detail: le.Reason})
+		h.audit(c, &models.Event{Kind: models.EventReauthFailure, UserID: &u.ID, Email: u.Email, Method: models.MethodPassword, Detail: le.Reason})
 		h.renderReauth(c, http.StatusUnauthorized, next, "That password is not right.")
 		return
 	case err != nil:
 		h.serverError(c, "re-authenticate", err)
 		return
 	}
-	h.markReauth(c, "password", "", next)
+	h.markReauth(c, models.MethodPassword, "", next)
 }
 
 // markReauth records a successful re-authentication and returns to next.
-func (h *Handler) markReauth(c *gin.Context, method, provider, next string) {
+func (h *Handler) markReauth(c *gin.Context, method models.Method, provider, next string) {
 	u := currentUser(c)
 	s := ginsessions.Default(c)
 	s.Set(keyReauthAt, h.DB.Now().UTC().Format(time.RFC3339))
@@ -138,7 +138,7 @@ func (h *Handler) finishReauth(c *gin.Context, p *sso.Provider, pending *models.
 		h.errorPage(c, http.StatusForbidden, "Not your account", "That "+p.Name()+" sign-in is not linked to the account you are signed in with.")
 		return
 	}
-	h.markReauth(c, "sso", p.ID(), pending.Next)
+	h.markReauth(c, models.MethodSSO, p.ID(), pending.Next)
 }
 
 // finishLink attaches an identity to the signed-in account (the account
@@ -163,7 +163,7 @@ func (h *Handler) finishLink(c *gin.Context, p *sso.Provider, pending *models.Pe
 		if known != nil && known.UserID == u.ID {
 			msg = "That " + p.Name() + " sign-in is already linked to your account."
 		}
-		h.audit(c, &models.Event{Kind: models.EventLinkFailure, UserID: &u.ID, Email: u.Email, Method: "sso", ProviderID: p.ID(), Detail: "identity linked elsewhere"})
+		h.audit(c, &models.Event{Kind: models.EventLinkFailure, UserID: &u.ID, Email: u.Email, Method: models.MethodSSO, ProviderID: p.ID(), Detail: "identity linked elsewhere"})
 		h.render(c, http.StatusConflict, "error", gin.H{"Title": "Not linked", "Message": msg, "Back": "/account", "BackLabel": "Back to your account"})
 		return
 	}
@@ -171,6 +171,6 @@ func (h *Handler) finishLink(c *gin.Context, p *sso.Provider, pending *models.Pe
 		h.serverError(c, "link identity", err)
 		return
 	}
-	h.audit(c, &models.Event{Kind: models.EventIdentityLinked, UserID: &u.ID, ActorID: &u.ID, Email: u.Email, Method: "sso", ProviderID: p.ID(), Detail: "from account page"})
+	h.audit(c, &models.Event{Kind: models.EventIdentityLinked, UserID: &u.ID, ActorID: &u.ID, Email: u.Email, Method: models.MethodSSO, ProviderID: p.ID(), Detail: "from account page"})
 	c.Redirect(http.StatusSeeOther, or(pending.Next, "/account"))
 }

@@ -6,15 +6,23 @@ import (
 	"time"
 )
 
+// EventKind names what an audit event records. Its values are stored and
+// filtered on (an exact kind, or a prefix such as "login."), so they never
+// change once written.
+type EventKind string
+
+// String returns the stored form.
+func (k EventKind) String() string { return string(k) }
+
 // Event kinds written to the audit log.
 const (
-	EventLoginSuccess = "login.success"
-	EventLoginFailure = "login.failure"
-	EventLogout       = "logout"
-	EventUserCreated  = "user.created"
-	EventUserDisabled = "user.disabled"
-	EventUserEnabled  = "user.enabled"
-	EventPasswordSet  = "user.password_set"
+	EventLoginSuccess EventKind = "login.success"
+	EventLoginFailure EventKind = "login.failure"
+	EventLogout       EventKind = "logout"
+	EventUserCreated  EventKind = "user.created"
+	EventUserDisabled EventKind = "user.disabled"
+	EventUserEnabled  EventKind = "user.enabled"
+	EventPasswordSet  EventKind = "user.password_set"
 )
 
 // Event is one audit log entry. It stores the email as it was, not a foreign
@@ -22,11 +30,11 @@ const (
 type Event struct {
 	ID         int64
 	CreatedAt  time.Time
-	Kind       string
+	Kind       EventKind
 	ActorID    *int64
 	UserID     *int64
 	Email      string
-	Method     string
+	Method     Method
 	ProviderID string
 	IP         string `gorm:"column:ip"`
 	Detail     string
@@ -52,24 +60,24 @@ func (db *DB) Events(ctx context.Context, limit int) ([]Event, error) {
 
 // SSO event kinds.
 const (
-	EventIdentityLinked   = "identity.linked"
-	EventIdentityUnlinked = "identity.unlinked"
-	EventLinkFailure      = "link.failure"
-	EventBackchannel      = "logout.backchannel"
+	EventIdentityLinked   EventKind = "identity.linked"
+	EventIdentityUnlinked EventKind = "identity.unlinked"
+	EventLinkFailure      EventKind = "link.failure"
+	EventBackchannel      EventKind = "logout.backchannel"
 )
 
 // Re-authentication (sudo mode) and admin event kinds.
 const (
-	EventReauth          = "reauth.success"
-	EventReauthFailure   = "reauth.failure"
-	EventUserUpdated     = "user.updated"
-	EventUserDeleted     = "user.deleted"
-	EventPasswordRemoved = "user.password_removed"
-	EventSessionRevoked  = "session.revoked"
+	EventReauth          EventKind = "reauth.success"
+	EventReauthFailure   EventKind = "reauth.failure"
+	EventUserUpdated     EventKind = "user.updated"
+	EventUserDeleted     EventKind = "user.deleted"
+	EventPasswordRemoved EventKind = "user.password_removed"
+	EventSessionRevoked  EventKind = "session.revoked"
 )
 
 // Account page (self-service) event kinds.
 const (
-	EventProfileUpdated        = "user.profile_updated"
-	EventPasswordChangeFailure = "user.password_change_failure"
+	EventProfileUpdated        EventKind = "user.profile_updated"
+	EventPasswordChangeFailure EventKind = "user.password_change_failure"
 )

@@ -600,7 +600,7 @@ func TestEvents(t *testing.T) {
 	db := openTestDB(t)
 	ctx := t.Context()
 	uid := int64(42)
-	for _, kind := range []string{EventLoginFailure, EventLoginSuccess, EventLogout} {
+	for _, kind := range []EventKind{EventLoginFailure, EventLoginSuccess, EventLogout} {
 		if err := db.RecordEvent(ctx, &Event{Kind: kind, UserID: &uid, Email: "e@example.com", IP: "127.0.0.1"}); err != nil {
 			t.Fatal(err)
 		}

@@ -21,7 +21,7 @@ type Session struct {
 	ExpiresAt     time.Time
 	IP            string `gorm:"column:ip"`
 	UserAgent     string
-	AuthMethod    string
+	AuthMethod    Method
 	AuthTime      *time.Time
 	ProviderID    string
 	Issuer        string

@@ -26,7 +26,7 @@ type User struct {
 	CreatedAt       time.Time
 	UpdatedAt       time.Time
 	LastLoginAt     *time.Time
-	LastLoginMethod string
+	LastLoginMethod Method
 }
 
 // Disabled reports whether the account may not sign in.
@@ -124,7 +124,7 @@ func (db *DB) SetPasswordHash(ctx context.Context, id int64, hash *string) error
 }
 
 // RecordLogin stamps the account's last sign-in time and method.
-func (db *DB) RecordLogin(ctx context.Context, id int64, method string) error {
+func (db *DB) RecordLogin(ctx context.Context, id int64, method Method) error {
 	return db.updateUser(ctx, id, map[string]any{"last_login_at": db.now(), "last_login_method": method})
 }
 

@@ -10,7 +10,7 @@ import (
 // SignIn describes a fresh authentication to start a session for.
 type SignIn struct {
 	UserID     int64
-	Method     string // "password" or "sso"
+	Method     models.Method
 	AuthTime   time.Time
 	ProviderID string
 	Issuer     string
@@ -27,7 +27,7 @@ func Start(s ginsessions.Session, in SignIn) error {
 	s.Clear()
 	s.Set(renewKey{}, true)
 	s.Set(KeyUserID, in.UserID)
-	s.Set(KeyAuthMethod, in.Method)
+	s.Set(KeyAuthMethod, string(in.Method))
 	s.Set(KeyAuthTime, in.AuthTime)
 	s.Set(KeyIP, in.IP)
 	s.Set(KeyUserAgent, in.UserAgent)

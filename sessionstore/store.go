@@ -263,7 +263,7 @@ func earliest(a, b time.Time) time.Time {
 // columns maps the string-valued keys to their columns.
 func columns(row *models.Session) map[string]*string {
 	return map[string]*string{
-		KeyAuthMethod: &row.AuthMethod, KeyProviderID: &row.ProviderID, KeyIssuer: &row.Issuer,
+		KeyAuthMethod: (*string)(&row.AuthMethod), KeyProviderID: &row.ProviderID, KeyIssuer: &row.Issuer,
 		KeySubject: &row.Subject, KeySID: &row.SID, KeyIDToken: &row.IDToken,
 	}
 }

@@ -130,7 +130,7 @@ func (e *env) serve(opts Options) {
 	r.POST("/start", func(c *gin.Context) {
 		id, _ := strconv.ParseInt(c.Query("user"), 10, 64)
 		in := SignIn{
-			UserID: id, Method: c.DefaultQuery("method", "password"), AuthTime: e.clock.Now(),
+			UserID: id, Method: models.Method(c.DefaultQuery("method", "password")), AuthTime: e.clock.Now(),
 			ProviderID: c.Query("provider"), Issuer: c.Query("issuer"), Subject: c.Query("sub"), SID: c.Query("sid"), IDToken: c.Query("id_token"),
 			IP: c.ClientIP(), UserAgent: c.Request.UserAgent(),
 		}
