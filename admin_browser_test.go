@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"github.com/gatehouse/gatehouse/app"
 	"image/png"
 	"log/slog"
 	"net"
@@ -80,7 +81,9 @@ func startAdminServe(t *testing.T) (string, *adminBrowserBuf, *adminBrowserBuf) 
 	stdout, logs := &adminBrowserBuf{}, &adminBrowserBuf{}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- serve(ctx, cfg, ln, slog.New(slog.NewTextHandler(logs, nil)), stdout) }()
+	go func() {
+		done <- serve(ctx, cfg, app.Options{Listener: ln, Logger: slog.New(slog.NewTextHandler(logs, nil)), Stdout: stdout})
+	}()
 	t.Cleanup(func() {
 		cancel()
 		select {

@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"github.com/gatehouse/gatehouse/app"
 	"image/png"
 	"log/slog"
 	"net"
@@ -130,7 +131,9 @@ providers:
 	a := &browserApp{base: base, logs: &syncBuffer{}}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- serve(ctx, cfg, ln, slog.New(slog.NewTextHandler(a.logs, nil)), &syncBuffer{}) }()
+	go func() {
+		done <- serve(ctx, cfg, app.Options{Listener: ln, Logger: slog.New(slog.NewTextHandler(a.logs, nil)), Stdout: &syncBuffer{}})
+	}()
 	t.Cleanup(func() {
 		cancel()
 		select {

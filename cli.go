@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/gatehouse/gatehouse/app"
 	"io"
 	"log/slog"
 	"strings"
@@ -55,19 +56,6 @@ func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
-}
-
-// openDB opens and migrates the database.
-func openDB(ctx context.Context, cfg config.Config) (*models.DB, error) {
-	db, err := models.Open(cfg.Database)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := db.Migrate(ctx); err != nil {
-		db.Close()
-		return nil, err
-	}
-	return db, nil
 }
 
 func cmdMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -125,7 +113,7 @@ func cmdUser(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	if err != nil {
 		return err
 	}
-	db, err := openDB(ctx, cfg)
+	db, err := app.OpenDB(ctx, cfg)
 	if err != nil {
 		return err
 	}

@@ -20,6 +20,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"github.com/gatehouse/gatehouse/app"
 	"io"
 	"log/slog"
 	"net/http"
@@ -429,7 +430,7 @@ func TestCrashKillMidLoad(t *testing.T) {
 // diskApp is the app wired by newApp (as serve wires it) over a database
 // file, served on a loopback port, with one password account.
 type diskApp struct {
-	a    *app
+	a    *app.App
 	base string
 	logs *syncBuffer
 }
@@ -445,21 +446,21 @@ func startDiskApp(t *testing.T, dbPath string) *diskApp {
 	}
 	cfg.Password.BcryptCost = bcrypt.MinCost // as the other HTTP tests: the database is under test, not bcrypt
 	logs := &syncBuffer{}
-	a, err := newApp(context.Background(), cfg, slog.New(slog.NewTextHandler(logs, nil)))
+	a, err := app.New(context.Background(), cfg, app.Options{Logger: slog.New(slog.NewTextHandler(logs, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(a.handler)
+	srv := httptest.NewServer(a.Handler())
 	t.Cleanup(func() {
 		srv.Close()
-		a.db.Close()
+		a.DB.Close()
 	})
 	hasher, err := password.New(bcrypt.MinCost, cfg.Password.MinLength)
 	if err != nil {
 		t.Fatal(err)
 	}
 	pw := crashPassword
-	svc := &accounts.Service{DB: a.db, Hasher: hasher, Logger: slog.New(slog.DiscardHandler)}
+	svc := &accounts.Service{DB: a.DB, Hasher: hasher, Logger: slog.New(slog.DiscardHandler)}
 	if _, err := svc.CreateUser(context.Background(), accounts.NewUser{Email: diskEmail, Password: &pw}); err != nil {
 		t.Fatal(err)
 	}
@@ -617,7 +618,7 @@ func diskScenario(t *testing.T, d *diskApp, cause string, breakDB, repair func()
 		}
 	}
 	var res string
-	if err := d.a.db.Gorm(context.Background()).Raw("PRAGMA integrity_check").Scan(&res).Error; err != nil || res != "ok" {
+	if err := d.a.DB.Gorm(context.Background()).Raw("PRAGMA integrity_check").Scan(&res).Error; err != nil || res != "ok" {
 		t.Errorf("integrity_check after the fault: %q %v", res, err)
 	}
 	wantNoCrash(t, d)
@@ -630,7 +631,7 @@ func TestDiskFullOrReadOnly(t *testing.T) {
 	// file is used up with throwaway session rows first.
 	t.Run("full", func(t *testing.T) {
 		d := startDiskApp(t, filepath.Join(t.TempDir(), "g.db"))
-		g := d.a.db.Gorm(context.Background())
+		g := d.a.DB.Gorm(context.Background())
 		var pages, orig int64
 		diskScenario(t, d, "database or disk is full", func() {
 			if err := g.Raw("PRAGMA page_count").Scan(&pages).Error; err != nil {
@@ -639,10 +640,10 @@ func TestDiskFullOrReadOnly(t *testing.T) {
 			if err := g.Raw("PRAGMA max_page_count").Scan(&orig).Error; err != nil {
 				t.Fatal(err)
 			}
-			pragmaOnEveryConn(t, d.a.db, "max_page_count", pages)
-			fillSessions(t, d.a.db)
+			pragmaOnEveryConn(t, d.a.DB, "max_page_count", pages)
+			fillSessions(t, d.a.DB)
 		}, func() {
-			pragmaOnEveryConn(t, d.a.db, "max_page_count", orig)
+			pragmaOnEveryConn(t, d.a.DB, "max_page_count", orig)
 			if err := g.Exec("DELETE FROM sessions WHERE ip = 'disk-filler'").Error; err != nil {
 				t.Fatal(err)
 			}
@@ -662,7 +663,7 @@ func TestDiskFullOrReadOnly(t *testing.T) {
 			if status, _, held = diskLogin(t, d.base); held == nil {
 				t.Fatalf("sign-in: %d", status)
 			}
-			pragmaOnEveryConn(t, d.a.db, "query_only", 1)
+			pragmaOnEveryConn(t, d.a.DB, "query_only", 1)
 		}, func() {
 			// Sign-out cannot delete the session either: same page, and
 			// the session is still there to sign out of afterwards.
@@ -675,7 +676,7 @@ func TestDiskFullOrReadOnly(t *testing.T) {
 			body, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
 			wantTryAgain(t, "sign-out while read-only", resp.StatusCode, string(body), d, "readonly database")
-			pragmaOnEveryConn(t, d.a.db, "query_only", 0)
+			pragmaOnEveryConn(t, d.a.DB, "query_only", 0)
 			if got := dashboardStatus(t, d.base, held); got != http.StatusOK {
 				t.Errorf("session after a failed sign-out: dashboard %d", got)
 			}

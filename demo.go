@@ -3,8 +3,8 @@ package main
 import (
 	"context"
 	"crypto/rand"
-	"encoding/base64"
 	"fmt"
+	"github.com/gatehouse/gatehouse/app"
 	"io"
 	"net"
 	"os"
@@ -13,7 +13,6 @@ import (
 	"github.com/gatehouse/gatehouse/accounts"
 	"github.com/gatehouse/gatehouse/config"
 	"github.com/gatehouse/gatehouse/models"
-	"github.com/gatehouse/gatehouse/password"
 	"github.com/gatehouse/gatehouse/testop"
 )
 
@@ -69,7 +68,13 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		ln.Close()
 		return err
 	}
-	adminPW, alicePW, err := seedDemo(ctx, cfg)
+	a, err := app.New(ctx, cfg, app.Options{Listener: ln, Logger: newLogger(cfg, stderr), Stdout: stdout, Version: version})
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer a.Close()
+	adminPW, alicePW, err := seedDemo(ctx, a)
 	if err != nil {
 		ln.Close()
 		return err
@@ -84,38 +89,24 @@ gatehouse demo: FOR DEVELOPMENT ONLY (throwaway database %s)
                   (sign in with SSO as Alice to see the "Link your account" page)
 
 `, cfg.Database, cfg.BaseURL, op.Issuer(), adminPW, alicePW)
-	return serve(ctx, cfg, ln, newLogger(cfg, stderr), stdout)
+	return a.Run(ctx)
 }
 
 // seedDemo creates the demo accounts with fresh random passwords.
-func seedDemo(ctx context.Context, cfg config.Config) (adminPW, alicePW string, err error) {
-	db, err := openDB(ctx, cfg)
-	if err != nil {
-		return "", "", err
-	}
-	defer db.Close()
-	hasher, err := password.New(cfg.Password.BcryptCost, cfg.Password.MinLength)
-	if err != nil {
-		return "", "", err
-	}
-	svc := &accounts.Service{DB: db, Hasher: hasher}
+func seedDemo(ctx context.Context, a *app.App) (adminPW, alicePW string, err error) {
 	adminPW, alicePW = randomWords(), randomWords()
 	for _, n := range []accounts.NewUser{
 		{Email: "admin@example.com", Name: "Demo Admin", Admin: true, Password: &adminPW},
 		{Email: "alice@example.com", Name: "Alice Local", Password: &alicePW},
 	} {
-		u, err := svc.CreateUser(ctx, n)
+		u, err := a.Accounts.CreateUser(ctx, n)
 		if err != nil {
 			return "", "", fmt.Errorf("seed %s: %w", n.Email, err)
 		}
-		_ = db.RecordEvent(ctx, &models.Event{Kind: models.EventUserCreated, UserID: &u.ID, Email: u.Email, Method: models.MethodDemo})
+		_ = a.DB.RecordEvent(ctx, &models.Event{Kind: models.EventUserCreated, UserID: &u.ID, Email: u.Email, Method: models.MethodDemo})
 	}
 	return adminPW, alicePW, nil
 }
 
-// randomWords is a random 16-character secret.
-func randomWords() string {
-	b := make([]byte, 12)
-	_, _ = rand.Read(b)
-	return base64.RawURLEncoding.EncodeToString(b)
-}
+// randomWords is a random secret of 26 characters (130 bits).
+func randomWords() string { return rand.Text() }

@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/gatehouse/gatehouse/app"
 	"io"
 	"log/slog"
 	"math/rand/v2"
@@ -112,7 +113,7 @@ func startLoadEnv(t *testing.T) *loadEnv {
 	cfg.Password.BcryptCost = bcrypt.MinCost // see above
 
 	ctx := context.Background()
-	db, err := openDB(ctx, cfg)
+	db, err := app.OpenDB(ctx, cfg)
 	if err != nil {
 		ln.Close()
 		t.Fatal(err)
@@ -134,7 +135,7 @@ func startLoadEnv(t *testing.T) *loadEnv {
 	sctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- serve(sctx, cfg, ln, slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelInfo})), io.Discard)
+		done <- serve(sctx, cfg, app.Options{Listener: ln, Logger: slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelInfo})), Stdout: io.Discard})
 	}()
 	e.stop = func() {
 		e.stopMu.Do(func() {

@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"github.com/gatehouse/gatehouse/app"
 	"io"
 	"log/slog"
 	"net"
@@ -155,12 +156,12 @@ func TestCLIUserLifecycle(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg.Password.BcryptCost = bcrypt.MinCost // the stored cost-10 hashes are still checked as they are
-	a, err := newApp(context.Background(), cfg, slog.New(slog.DiscardHandler))
+	a, err := app.New(context.Background(), cfg, app.Options{Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { a.db.Close() })
-	srv := httptest.NewServer(a.handler)
+	t.Cleanup(func() { a.DB.Close() })
+	srv := httptest.NewServer(a.Handler())
 	t.Cleanup(srv.Close)
 
 	c1, _ := postLogin(t, srv.URL, "alice@example.com", pw1)
@@ -203,7 +204,7 @@ func TestCLIUserLifecycle(t *testing.T) {
 		want(t, exitFailure, "", "nobody@example.com")
 
 	// The CLI recorded its actions in the audit log.
-	events, err := a.db.Events(context.Background(), 100)
+	events, err := a.DB.Events(context.Background(), 100)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -342,7 +343,9 @@ func startServe(t *testing.T, cfg config.Config, stdout io.Writer, logs io.Write
 	cfg.Password.BcryptCost = bcrypt.MinCost
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- serve(ctx, cfg, ln, slog.New(slog.NewTextHandler(logs, nil)), stdout) }()
+	go func() {
+		done <- serve(ctx, cfg, app.Options{Listener: ln, Logger: slog.New(slog.NewTextHandler(logs, nil)), Stdout: stdout})
+	}()
 	return base, cancel, done
 }
 

@@ -1,6 +1,6 @@
 package main
 
-// Operations tests (issue 5): the real app under serveWith() with a
+// Operations tests (issue 5): the real app under serve() with a
 // metrics listener beside the in-repo OpenID Provider. They check what an
 // operator sees: the Prometheus metrics, /readyz, and the logs, which must
 // never carry a secret and must tie every request to its X-Request-ID.
@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"github.com/gatehouse/gatehouse/app"
 	"io"
 	"log/slog"
 	"maps"
@@ -48,7 +49,7 @@ var opsBob = testop.User{Subject: "sub-ops-bob", Email: "bob@example.com", Name:
 // opsSecretParams are the URL and form parameters whose values are secrets.
 var opsSecretParams = []string{"state", "nonce", "code", "code_verifier", "id_token_hint", "logout_token", "password", "access_token", "id_token", "refresh_token", "client_secret"}
 
-// opsEnv is gatehouse under serveWith() with its test OP and metrics
+// opsEnv is gatehouse under serve() with its test OP and metrics
 // listener. It records every secret that crosses the wire (in either
 // direction, to gatehouse or from gatehouse to the OP) and every
 // X-Request-ID gatehouse answered with.
@@ -135,7 +136,7 @@ func startOpsEnv(t *testing.T, format string) *opsEnv {
 	cfg.Password.BcryptCost = bcrypt.MinCost // after validation, as startServe does
 
 	ctx := context.Background()
-	db, err := openDB(ctx, cfg)
+	db, err := app.OpenDB(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,7 +156,7 @@ func startOpsEnv(t *testing.T, format string) *opsEnv {
 	done := make(chan error, 1)
 	idp := &http.Client{Transport: &opsCapture{e: e, next: http.DefaultTransport}}
 	go func() {
-		done <- serveWith(sctx, cfg, ln, newLogger(cfg, e.logs), io.Discard, serveOptions{metricsListener: mln, idpClient: idp})
+		done <- serve(sctx, cfg, app.Options{Listener: ln, Logger: newLogger(cfg, e.logs), MetricsListener: mln, IDPClient: idp})
 	}()
 	var once sync.Once
 	e.stop = func() {
@@ -564,11 +565,11 @@ func TestReadyz(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg.Password.BcryptCost = bcrypt.MinCost
-	a, err := newApp(context.Background(), cfg, slog.New(slog.DiscardHandler))
+	a, err := app.New(context.Background(), cfg, app.Options{Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(a.handler)
+	srv := httptest.NewServer(a.Handler())
 	defer srv.Close()
 	get := func(path string) (int, string) {
 		t.Helper()
@@ -588,7 +589,7 @@ func TestReadyz(t *testing.T) {
 	}
 
 	// A database one migration behind the binary is not ready (but healthy).
-	gdb := a.db.Gorm(context.Background())
+	gdb := a.DB.Gorm(context.Background())
 	var last int64
 	if err := gdb.Raw("SELECT MAX(version_id) FROM goose_db_version").Scan(&last).Error; err != nil || last < 2 {
 		t.Fatalf("last migration %d: %v", last, err)
@@ -610,7 +611,7 @@ func TestReadyz(t *testing.T) {
 	}
 
 	// A closed database: neither ready nor healthy, and counted.
-	a.db.Close()
+	a.DB.Close()
 	if code, body := get("/readyz"); code != http.StatusServiceUnavailable || body != "not ready: database unavailable\n" {
 		t.Errorf("readyz with the database closed: %d %q", code, body)
 	}
@@ -626,8 +627,7 @@ func TestReadyz(t *testing.T) {
 		t.Errorf("sign-in with the database closed: %d, want 503", resp.StatusCode)
 	}
 	rec := httptest.NewRecorder()
-	metricsHandler := metricsServer(cfg, a, slog.New(slog.DiscardHandler)).Handler
-	metricsHandler.ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	a.MetricsHandler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
 	wantSamples(t, opsParseMetrics(t, rec.Body.String()), map[string]float64{
 		`gatehouse_db_errors_total{op="ping"}`:         2,
 		`gatehouse_db_errors_total{op="authenticate"}`: 1,

@@ -12,6 +12,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"github.com/gatehouse/gatehouse/app"
 	"io"
 	"log/slog"
 	"net"
@@ -166,7 +167,7 @@ func TestSSOBrowserFlow(t *testing.T) {
 	// through the link-by-password page.
 	const alicePW = "alice's local password"
 	ctx := context.Background()
-	db, err := openDB(ctx, cfg)
+	db, err := app.OpenDB(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -184,7 +185,7 @@ func TestSSOBrowserFlow(t *testing.T) {
 	serveCtx, stop := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- serve(serveCtx, cfg, ln, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})), io.Discard)
+		done <- serve(serveCtx, cfg, app.Options{Listener: ln, Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})), Stdout: io.Discard})
 	}()
 	t.Cleanup(func() {
 		stop()

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"github.com/gatehouse/gatehouse/app"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
@@ -27,7 +28,7 @@ func (b *bench) lookup(ctx context.Context) error {
 		name  string
 		n     int
 		tag   string
-		app   *app
+		app   *app.App
 		dash  []time.Duration
 		store []time.Duration
 	}
@@ -50,16 +51,15 @@ func (b *bench) lookup(ctx context.Context) error {
 		if err := cfg.Finish(); err != nil {
 			return err
 		}
-		a, err := newApp(ctx, cfg, nil)
+		a, err := newApp(ctx, cfg, func() time.Time { return now }, nil)
 		if err != nil {
 			return err
 		}
-		defer a.db.Close()
-		a.db.Now = func() time.Time { return now }
+		defer a.Close()
 		s.app = a
 		// The store finds what seeding wrote, first and last row alike.
 		for _, i := range []int{0, s.n - 1} {
-			if _, err := a.db.SessionByHash(ctx, sessionHash(s.tag, i)); err != nil {
+			if _, err := a.DB.SessionByHash(ctx, sessionHash(s.tag, i)); err != nil {
 				return fmt.Errorf("%s rows: session %d: %w", s.name, i, err)
 			}
 		}
@@ -73,7 +73,7 @@ func (b *bench) lookup(ctx context.Context) error {
 	dashboard := func(s *side) (time.Duration, error) {
 		req, rec := request(s), httptest.NewRecorder()
 		t0 := time.Now()
-		s.app.handler.ServeHTTP(rec, req)
+		s.app.Handler().ServeHTTP(rec, req)
 		d := time.Since(t0)
 		if rec.Code != http.StatusOK {
 			return 0, fmt.Errorf("GET /dashboard with %s rows: HTTP %d", s.name, rec.Code)
@@ -83,7 +83,7 @@ func (b *bench) lookup(ctx context.Context) error {
 	storeGet := func(s *side) (time.Duration, error) {
 		req := request(s)
 		t0 := time.Now()
-		sess, err := s.app.store.Get(req, cookie)
+		sess, err := s.app.Sessions.Get(req, cookie)
 		d := time.Since(t0)
 		if err != nil || sess.IsNew {
 			return 0, fmt.Errorf("store lookup with %s rows: session not found (%v)", s.name, err)

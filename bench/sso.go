@@ -136,24 +136,24 @@ func (b *bench) sso(ctx context.Context) error {
 	}
 	tt := &timingTransport{next: http.DefaultTransport.(*http.Transport).Clone(), hits: map[string]int{}}
 	tt.next.(*http.Transport).Proxy = nil
-	a, err := newApp(ctx, cfg, &http.Client{Transport: tt})
+	a, err := newApp(ctx, cfg, nil, &http.Client{Transport: tt})
 	if err != nil {
 		ln.Close()
 		return err
 	}
-	defer a.db.Close()
+	defer a.Close()
 
 	var mu sync.Mutex
 	var samples []callbackSample
 	timed := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/auth/callback" {
-			a.handler.ServeHTTP(w, r)
+			a.Handler().ServeHTTP(w, r)
 			return
 		}
 		acc := &provTime{}
 		r = r.WithContext(context.WithValue(r.Context(), provKey{}, acc))
 		start := time.Now()
-		a.handler.ServeHTTP(w, r)
+		a.Handler().ServeHTTP(w, r)
 		s := callbackSample{wall: time.Since(start), provider: time.Duration(acc.ns.Load()), calls: acc.calls.Load()}
 		mu.Lock()
 		samples = append(samples, s)

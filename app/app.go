@@ -1,0 +1,186 @@
+// Package app builds gatehouse once. New opens and migrates the database
+// and wires accounts, sessions, throttling, the OpenID Providers, metrics
+// and the HTTP handlers from one configuration; Run serves them. The serve
+// and demo commands, the benchmarks and the end-to-end tests all get their
+// application from New, so what they exercise is what production runs.
+package app
+
+import (
+	"context"
+	"crypto/rand"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/gatehouse/gatehouse/accounts"
+	"github.com/gatehouse/gatehouse/config"
+	"github.com/gatehouse/gatehouse/handlers"
+	"github.com/gatehouse/gatehouse/metrics"
+	"github.com/gatehouse/gatehouse/models"
+	"github.com/gatehouse/gatehouse/password"
+	"github.com/gatehouse/gatehouse/sessionstore"
+	"github.com/gatehouse/gatehouse/sso"
+	"github.com/gatehouse/gatehouse/throttle"
+	"github.com/gatehouse/gatehouse/views"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Options are New's inputs beyond the configuration: what an operator's
+// process, a benchmark or a test chooses. Every field is optional.
+type Options struct {
+	// Logger receives the application's log; nil discards it.
+	Logger *slog.Logger
+	// Now is the clock every component reads; nil is time.Now.
+	Now func() time.Time
+	// Rand is the source of every token and secret; nil is crypto/rand.
+	Rand io.Reader
+	// IDPClient is the base HTTP client for calls to OpenID Providers
+	// (each provider gets an instrumented copy with its own timeout); nil
+	// is a default client.
+	IDPClient *http.Client
+	// Listener is where Run serves; nil listens on the configured listen
+	// address.
+	Listener net.Listener
+	// MetricsListener is where Run serves /metrics; nil listens on
+	// metrics.listen when that is set.
+	MetricsListener net.Listener
+	// Stdout receives Run's messages to the operator (where gatehouse is
+	// running, the first-admin setup link); nil discards them.
+	Stdout io.Writer
+	// Version is logged at start.
+	Version string
+}
+
+// App is one wired gatehouse. Its fields are the components, exported so
+// the command line and tests reach the same instances the handlers use.
+type App struct {
+	Config   config.Config
+	DB       *models.DB
+	Accounts *accounts.Service
+	Sessions *sessionstore.Store
+	Throttle *throttle.Limiter
+	SSO      *sso.Set
+	// Setup holds the first-admin setup link Run offers while no
+	// administrator exists.
+	Setup    *handlers.Setup
+	Metrics  *metrics.Metrics
+	Registry *prometheus.Registry // served at /metrics
+	Logger   *slog.Logger
+
+	opts    Options
+	handler http.Handler
+}
+
+// New opens and migrates the database named by cfg and wires the
+// application. It makes no network call: providers are discovered on first
+// use, so gatehouse starts while an IdP is down. A provider configuration
+// that cannot work is an error matching sso.ErrConfig.
+func New(ctx context.Context, cfg config.Config, o Options) (*App, error) {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Rand == nil {
+		o.Rand = rand.Reader
+	}
+	if o.Stdout == nil {
+		o.Stdout = io.Discard
+	}
+	db, err := OpenDB(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	db.Now = o.Now
+	a, err := wire(cfg, db, o)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	return a, nil
+}
+
+// OpenDB opens the configured database and applies pending migrations.
+func OpenDB(ctx context.Context, cfg config.Config) (*models.DB, error) {
+	db, err := models.Open(cfg.Database)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := db.Migrate(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+// wire builds every component over an open database.
+func wire(cfg config.Config, db *models.DB, o Options) (*App, error) {
+	hasher, err := password.New(cfg.Password.BcryptCost, cfg.Password.MinLength)
+	if err != nil {
+		return nil, err
+	}
+	renderer, err := views.New(nil)
+	if err != nil {
+		return nil, err
+	}
+	a := &App{
+		Config:   cfg,
+		DB:       db,
+		Accounts: &accounts.Service{DB: db, Hasher: hasher, Logger: o.Logger},
+		Sessions: sessionstore.New(db, sessionstore.Options{
+			Secure: cfg.Secure(), IdleTimeout: cfg.Session.IdleTimeout, Lifetime: cfg.Session.Lifetime,
+			Permanent: cfg.Session.Permanent, Logger: o.Logger,
+		}),
+		Throttle: throttle.New(db, throttleRules(cfg.Throttle)),
+		Setup:    &handlers.Setup{},
+		Registry: metrics.NewRegistry(), // per app: no global registry
+		Logger:   o.Logger,
+		opts:     o,
+	}
+	a.Metrics = metrics.New(a.Registry)
+	a.Metrics.CountSessionsWith(db.CountActiveSessions)
+	if a.SSO, err = newSSOSet(cfg, db, o, a.Metrics); err != nil {
+		return nil, err
+	}
+	a.handler, err = handlers.New(handlers.Deps{
+		Config: cfg, DB: db, Sessions: a.Sessions, Views: renderer, Logger: o.Logger, SSO: a.SSO,
+		Throttle: a.Throttle, Setup: a.Setup, Metrics: a.Metrics, Accounts: a.Accounts,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// newSSOSet builds the configured OpenID Providers, each with its own copy
+// of the IdP client instrumented for the metrics (labelled with the
+// provider ID).
+func newSSOSet(cfg config.Config, db *models.DB, o Options, m *metrics.Metrics) (*sso.Set, error) {
+	return handlers.NewSSOSetWithMetrics(cfg, db, o.Logger, o.IDPClient, m)
+}
+
+// throttleRules converts the configured limits.
+func throttleRules(t config.Throttle) throttle.Rules {
+	rule := func(r config.ThrottleRule) throttle.Rule {
+		return throttle.Rule{Failures: r.Failures, Window: r.Window, MaxDelay: r.MaxDelay}
+	}
+	return throttle.Rules{AccountAddress: rule(t.AccountAddress), Account: rule(t.Account), Address: rule(t.Address)}
+}
+
+// Handler is the application's HTTP handler (the routes behind the
+// cross-origin check), for tests and benchmarks that serve it themselves.
+func (a *App) Handler() http.Handler { return a.handler }
+
+// MetricsHandler serves the app's registry at GET /metrics: what Run serves
+// on the metrics listener, which has no authentication of its own.
+func (a *App) MetricsHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", metrics.Handler(a.Registry, a.Logger))
+	return mux
+}
+
+// Close closes the database.
+func (a *App) Close() error { return a.DB.Close() }
