@@ -160,7 +160,7 @@ func cmdUser(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		if err != nil {
 			return fmt.Errorf("%s: %w", *email, err)
 		}
-		if err := db.SetDisabled(ctx, u.ID, true); err != nil {
+		if err := svc.DisableBreakGlass(ctx, u.ID); err != nil {
 			return err
 		}
 		_ = db.RecordEvent(ctx, &models.Event{Kind: models.EventUserDisabled, UserID: &u.ID, Email: u.Email, Method: models.MethodCLI})

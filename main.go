@@ -78,7 +78,8 @@ Commands:
   user create           create an account (--email E [--name N] [--admin] --password-stdin)
   user list             list accounts
   user set-password     set an account's password (--email E --password-stdin)
-  user disable          disable an account and end its sessions (--email E)
+  user disable          disable an account and end its sessions (--email E); a break-glass path:
+                        unlike the admin console it may disable the last administrator
   demo                  run gatehouse with a demo OpenID Provider on loopback (development only)
   version               print the version
 

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/gatehouse/gatehouse/models"
@@ -20,34 +21,34 @@ import (
 // the answer does not reveal which accounts exist.
 var ErrBadCredentials = errors.New("incorrect email or password")
 
-// Failure reasons recorded in the audit log (never shown to the user).
+// Failure reasons of a password sign-in, recorded in the audit log (never
+// shown to the user).
 const (
-	ReasonUnknownEmail  = "unknown_email"
-	ReasonWrongPassword = "wrong_password"
-	ReasonNoPassword    = "no_password"
-	ReasonDisabled      = "disabled"
+	ReasonUnknownEmail  Reason = "unknown_email"
+	ReasonWrongPassword Reason = "wrong_password"
+	ReasonNoPassword    Reason = "no_password"
+	ReasonDisabled      Reason = "disabled"
 )
 
 // LoginError is a failed sign-in; it matches ErrBadCredentials with errors.Is
 // and keeps the real reason for the log.
 type LoginError struct {
-	Reason string
+	Reason Reason
 	User   *models.User // nil for an unknown email
 }
 
-func (e *LoginError) Error() string        { return ErrBadCredentials.Error() + " (" + e.Reason + ")" }
+func (e *LoginError) Error() string {
+	return ErrBadCredentials.Error() + " (" + e.Reason.String() + ")"
+}
 func (e *LoginError) Is(target error) bool { return target == ErrBadCredentials }
-
-// ValidationError is a problem with what a person typed, safe to show them.
-type ValidationError struct{ Msg string }
-
-func (e *ValidationError) Error() string { return e.Msg }
 
 // Service applies account policy.
 type Service struct {
 	DB     *models.DB
 	Hasher *password.Hasher
 	Logger *slog.Logger
+	// Providers holds each OpenID Provider's SSO policy by provider ID.
+	Providers map[string]SSOPolicy
 }
 
 // Authenticate checks an email and password. Every failure costs one bcrypt
@@ -92,45 +93,90 @@ type NewUser struct {
 
 // CreateUser validates and creates an account.
 func (s *Service) CreateUser(ctx context.Context, n NewUser) (*models.User, error) {
-	email := models.NormalizeEmail(n.Email)
-	if !models.ValidEmail(email) {
-		return nil, &ValidationError{"Enter a valid email address."}
+	email, err := checkEmail(n.Email)
+	if err != nil {
+		return nil, err
 	}
-	name := strings.TrimSpace(n.Name)
-	if !utf8.ValidString(name) || utf8.RuneCountInString(name) > 200 {
-		return nil, &ValidationError{"Names are at most 200 characters of text."}
+	name, err := CheckName(n.Name)
+	if err != nil {
+		return nil, err
 	}
 	u := &models.User{Email: email, Name: name, IsAdmin: n.Admin}
 	if n.Password != nil {
-		h, err := s.Hasher.Hash(*n.Password)
+		h, err := s.hash(*n.Password)
 		if err != nil {
-			return nil, &ValidationError{policyMessage(err, s.Hasher)}
+			return nil, err
 		}
 		u.PasswordHash = &h
 	}
 	if err := s.DB.CreateUser(ctx, u); err != nil {
 		if errors.Is(err, models.ErrEmailTaken) {
-			return nil, &ValidationError{"An account with this email already exists."}
+			return nil, conflict("An account with this email already exists.")
 		}
 		return nil, err
 	}
 	return u, nil
 }
 
+// MaxNameLen is the longest display name, in characters.
+const MaxNameLen = 200
+
+// CheckName trims a display name and checks it is text of at most
+// MaxNameLen characters on one line. The admin console, the account page,
+// the command line and just-in-time creation all apply these rules.
+func CheckName(name string) (string, error) {
+	name = strings.TrimSpace(name)
+	switch {
+	case !utf8.ValidString(name) || utf8.RuneCountInString(name) > MaxNameLen:
+		return "", invalid(fmt.Sprintf("Names are at most %d characters of text.", MaxNameLen))
+	case strings.ContainsFunc(name, unicode.IsControl):
+		return "", invalid("Names cannot contain line breaks or control characters.")
+	}
+	return name, nil
+}
+
+// checkEmail normalises an email and checks its shape.
+func checkEmail(email string) (string, error) {
+	email = models.NormalizeEmail(email)
+	if !models.ValidEmail(email) {
+		return "", invalid("Enter a valid email address.")
+	}
+	return email, nil
+}
+
+// hash hashes a new password, refusing one the policy does not allow.
+func (s *Service) hash(pw string) (string, error) {
+	h, err := s.Hasher.Hash(pw)
+	if err != nil {
+		return "", invalid(policyMessage(err, s.Hasher))
+	}
+	return h, nil
+}
+
 // SetPassword replaces an account's password and ends all its sessions
 // (a password change must log out whoever else knew the old one).
 func (s *Service) SetPassword(ctx context.Context, userID int64, pw string) error {
-	h, err := s.Hasher.Hash(pw)
+	h, err := s.hash(pw)
 	if err != nil {
-		return &ValidationError{policyMessage(err, s.Hasher)}
-	}
-	if err := s.DB.SetPasswordHash(ctx, userID, &h); err != nil {
 		return err
 	}
-	if _, err := s.DB.DeleteUserSessions(ctx, userID, ""); err != nil {
-		return fmt.Errorf("end sessions after password change: %w", err)
-	}
-	return nil
+	return s.replacePassword(ctx, userID, &h, "")
+}
+
+// replacePassword stores a new password hash (nil: none) and ends every
+// session of the account but keep (a token hash; "" keeps none), in one
+// transaction: no session that knew the old password outlives it, and a
+// failure changes neither.
+func (s *Service) replacePassword(ctx context.Context, userID int64, hash *string, keep string) error {
+	return s.DB.Tx(ctx, func(tx *models.DB) error {
+		if err := tx.SetPasswordHash(ctx, userID, hash); err != nil {
+			return err
+		}
+		if _, err := tx.DeleteUserSessions(ctx, userID, keep); err != nil {
+			return fmt.Errorf("end sessions after password change: %w", err)
+		}
+		return nil
+	})
 }
 
 func policyMessage(err error, h *password.Hasher) string {

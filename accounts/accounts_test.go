@@ -88,7 +88,7 @@ func TestAuthenticate(t *testing.T) {
 		email    string
 		pw       string
 		wantUser int64  // on success
-		reason   string // on failure
+		reason   Reason // on failure
 		userSet  bool   // LoginError.User is set
 	}{
 		{"success", "alice@example.com", pw, alice.ID, "", false},
@@ -210,9 +210,9 @@ func TestCreateUserValidation(t *testing.T) {
 			if u != nil {
 				t.Fatalf("CreateUser returned a user: %+v", u)
 			}
-			var ve *ValidationError
+			var ve *Error
 			if !errors.As(err, &ve) {
-				t.Fatalf("CreateUser = %v (%T), want *ValidationError", err, err)
+				t.Fatalf("CreateUser = %v (%T), want *Error", err, err)
 			}
 			if ve.Error() != tt.msg {
 				t.Fatalf("message %q, want %q", ve.Error(), tt.msg)
@@ -266,7 +266,7 @@ func TestSetPasswordEndsSessions(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			err := s.SetPassword(ctx, u.ID, tt.pw)
-			var ve *ValidationError
+			var ve *Error
 			if !errors.As(err, &ve) || ve.Msg != tt.msg {
 				t.Fatalf("SetPassword = %v, want validation error %q", err, tt.msg)
 			}

@@ -3,17 +3,8 @@ package accounts
 import (
 	"context"
 	"errors"
-	"strings"
-	"unicode/utf8"
 
 	"github.com/gatehouse/gatehouse/models"
-)
-
-// Guard-rail refusals, shown to the administrator as they are.
-var (
-	ErrLastAdmin = &ValidationError{"This is the last enabled administrator: make another administrator first."}
-	ErrSelf      = &ValidationError{"You cannot do that to your own account."}
-	ErrLastLogin = &ValidationError{"This is the account's only way to sign in: add a password or another provider first."}
 )
 
 // guardLastAdmin refuses to take away the only enabled administrator.
@@ -34,16 +25,15 @@ func guardLastAdmin(ctx context.Context, tx *models.DB, target *models.User) err
 // UpdateUser edits name, email and the admin flag. Demoting the last
 // enabled administrator is refused.
 func (s *Service) UpdateUser(ctx context.Context, id int64, name, email string, admin bool) (*models.User, error) {
-	email = models.NormalizeEmail(email)
-	name = strings.TrimSpace(name)
-	switch {
-	case !models.ValidEmail(email):
-		return nil, &ValidationError{"Enter a valid email address."}
-	case !utf8.ValidString(name) || utf8.RuneCountInString(name) > 200:
-		return nil, &ValidationError{"Names are at most 200 characters of text."}
+	email, err := checkEmail(email)
+	if err != nil {
+		return nil, err
+	}
+	if name, err = CheckName(name); err != nil {
+		return nil, err
 	}
 	var out *models.User
-	err := s.DB.Tx(ctx, func(tx *models.DB) error {
+	err = s.DB.Tx(ctx, func(tx *models.DB) error {
 		u, err := tx.UserByID(ctx, id)
 		if err != nil {
 			return err
@@ -55,7 +45,7 @@ func (s *Service) UpdateUser(ctx context.Context, id int64, name, email string, 
 		}
 		if err := tx.UpdateUser(ctx, id, name, email, admin); err != nil {
 			if errors.Is(err, models.ErrEmailTaken) {
-				return &ValidationError{"Another account already uses " + email + "."}
+				return conflict("Another account already uses " + email + ".")
 			}
 			return err
 		}
@@ -108,11 +98,7 @@ func (s *Service) DeleteUser(ctx context.Context, actor *models.User, id int64) 
 
 // RemovePassword makes an account SSO-only and ends its sessions.
 func (s *Service) RemovePassword(ctx context.Context, id int64) error {
-	if err := s.DB.SetPasswordHash(ctx, id, nil); err != nil {
-		return err
-	}
-	_, err := s.DB.DeleteUserSessions(ctx, id, "")
-	return err
+	return s.replacePassword(ctx, id, nil, "")
 }
 
 // Unlink removes an identity and ends the sessions it started. With
@@ -154,13 +140,27 @@ func (s *Service) ChangePassword(ctx context.Context, u *models.User, current, n
 			return err
 		}
 	}
-	h, err := s.Hasher.Hash(next)
+	h, err := s.hash(next)
 	if err != nil {
-		return &ValidationError{policyMessage(err, s.Hasher)}
-	}
-	if err := s.DB.SetPasswordHash(ctx, u.ID, &h); err != nil {
 		return err
 	}
-	_, err = s.DB.DeleteUserSessions(ctx, u.ID, keep)
-	return err
+	return s.replacePassword(ctx, u.ID, &h, keep)
+}
+
+// UpdateName changes an account's display name (the account page), under
+// the rules of CheckName. It returns the name as stored.
+func (s *Service) UpdateName(ctx context.Context, id int64, name string) (string, error) {
+	name, err := CheckName(name)
+	if err != nil {
+		return "", err
+	}
+	return name, s.DB.UpdateUserName(ctx, id, name)
+}
+
+// DisableBreakGlass disables an account and ends its sessions without the
+// console's guard rails: it is the command line's path for an operator
+// with access to the server, who may need to stop even the last
+// administrator (a stolen password) and then create a new one.
+func (s *Service) DisableBreakGlass(ctx context.Context, id int64) error {
+	return s.DB.SetDisabled(ctx, id, true)
 }

@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"unicode"
 
 	"github.com/gatehouse/gatehouse/models"
+	"github.com/gatehouse/gatehouse/sso"
 )
 
 // LinkPolicy is a provider's rule for attaching a new SSO identity to an
@@ -33,12 +35,14 @@ func (p LinkPolicy) Valid() bool {
 	return false
 }
 
-// SSOPolicy is one provider's rules for SSO sign-in.
+// SSOPolicy is one provider's rules for SSO sign-in, built once at start-up
+// from its configuration.
 type SSOPolicy struct {
-	ProviderID   string
-	Link         LinkPolicy
-	EmailDomains []string // domains the provider is authoritative for
-	AutoCreate   bool
+	Link       LinkPolicy
+	AutoCreate bool
+	// Authoritative reports whether the provider may speak for an email's
+	// domain (sso.Provider.Authoritative); nil: for none.
+	Authoritative func(email string) bool
 }
 
 // trusts reports whether the provider may vouch for email: it says the
@@ -46,43 +50,61 @@ type SSOPolicy struct {
 // as authoritative for. A provider that lets users type any address must not
 // be able to claim someone else's account.
 func (p SSOPolicy) trusts(email string, verified bool) bool {
-	return verified && slices.Contains(p.EmailDomains, models.EmailDomain(email))
+	return verified && p.Authoritative != nil && p.Authoritative(email)
 }
 
-// SSOIdentity is what a validated SSO sign-in says about the person.
-type SSOIdentity struct {
-	Issuer, Subject string
-	Email           string // normalised
-	EmailVerified   bool
-	Name            string
-	Claims          string // JSON snapshot
-}
+// Outcome is what ResolveSSO decided.
+type Outcome int
 
 // Outcomes of ResolveSSO.
 const (
-	OutcomeSignIn       = "sign_in"       // User may be signed in
-	OutcomeNeedPassword = "need_password" // prove User's password to link
-	OutcomeUseLinked    = "use_linked"    // User is SSO-only: sign in with a provider already linked (Providers)
-	OutcomeRefused      = "refused"       // Reason says why
+	OutcomeRefused      Outcome = iota // Reason says why
+	OutcomeSignIn                      // User may be signed in
+	OutcomeNeedPassword                // prove User's password to link
+	OutcomeUseLinked                   // User is SSO-only: sign in with a provider already linked (Providers)
 )
 
-// Refusal reasons (also the audit detail).
+// String names the outcome for logs.
+func (o Outcome) String() string {
+	switch o {
+	case OutcomeSignIn:
+		return "sign_in"
+	case OutcomeNeedPassword:
+		return "need_password"
+	case OutcomeUseLinked:
+		return "use_linked"
+	}
+	return "refused"
+}
+
+// Reason is why a sign-in was refused. Its values are written to the audit
+// log as the event detail.
+type Reason string
+
+// String returns the audited form.
+func (r Reason) String() string { return string(r) }
+
+// Refusal reasons of ResolveSSO.
 const (
-	ReasonLinkNever      = "link_never"
-	ReasonNoAccount      = "no_account"
-	ReasonNoEmail        = "no_email"
-	ReasonAdminNoProof   = "admin_needs_password"
-	ReasonNotProvisioned = "sso_only_untrusted"
+	ReasonLinkNever      Reason = "link_never"
+	ReasonNoAccount      Reason = "no_account"
+	ReasonNoEmail        Reason = "no_email"
+	ReasonAdminNoProof   Reason = "admin_needs_password"
+	ReasonNotProvisioned Reason = "sso_only_untrusted"
 )
 
-// Resolution is the decision for one SSO sign-in.
+// Resolution is the decision for one SSO sign-in, with what the session
+// needs: the account, and the provider and identity it signed in through.
 type Resolution struct {
-	Outcome   string
-	User      *models.User
-	Reason    string
-	Created   bool     // the account was created just in time
-	Linked    bool     // the identity was linked just now
-	Providers []string // for OutcomeUseLinked: provider IDs linked to User
+	Outcome    Outcome
+	User       *models.User
+	Reason     Reason
+	Created    bool     // the account was created just in time
+	Linked     bool     // the identity was linked just now
+	Providers  []string // for OutcomeUseLinked: provider IDs linked to User
+	ProviderID string
+	Identity   *sso.Identity
+	Policy     SSOPolicy // the provider's policy that decided
 }
 
 // ResolveSSO decides who an SSO sign-in is. A known (issuer, subject) is its
@@ -93,15 +115,31 @@ type Resolution struct {
 // Concurrent first sign-ins of one person (two tabs, a double click) race to
 // create or link: the loser's insert fails on a unique key, and resolving
 // once more finds what the winner stored.
-func (s *Service) ResolveSSO(ctx context.Context, p SSOPolicy, id SSOIdentity) (*Resolution, error) {
-	r, err := s.resolveSSO(ctx, p, id)
+func (s *Service) ResolveSSO(ctx context.Context, providerID string, id *sso.Identity) (*Resolution, error) {
+	p := s.policy(providerID)
+	r, err := s.resolveSSO(ctx, p, providerID, id)
 	if errors.Is(err, models.ErrIdentityTaken) || errors.Is(err, models.ErrEmailTaken) {
-		r, err = s.resolveSSO(ctx, p, id)
+		r, err = s.resolveSSO(ctx, p, providerID, id)
+	}
+	if r != nil {
+		r.ProviderID, r.Identity, r.Policy = providerID, id, p
 	}
 	return r, err
 }
 
-func (s *Service) resolveSSO(ctx context.Context, p SSOPolicy, id SSOIdentity) (*Resolution, error) {
+// policy is the provider's SSO policy; a provider without one links by
+// password only and creates nothing.
+func (s *Service) policy(providerID string) SSOPolicy {
+	if p, ok := s.Providers[providerID]; ok {
+		if p.Link == "" {
+			p.Link = LinkPassword
+		}
+		return p
+	}
+	return SSOPolicy{Link: LinkPassword}
+}
+
+func (s *Service) resolveSSO(ctx context.Context, p SSOPolicy, providerID string, id *sso.Identity) (*Resolution, error) {
 	known, err := s.DB.IdentityBySubject(ctx, id.Issuer, id.Subject)
 	switch {
 	case err == nil:
@@ -116,7 +154,7 @@ func (s *Service) resolveSSO(ctx context.Context, p SSOPolicy, id SSOIdentity) (
 	u, err := s.DB.UserByEmail(ctx, email)
 	switch {
 	case errors.Is(err, models.ErrNotFound):
-		return s.createJIT(ctx, p, id, email)
+		return s.createJIT(ctx, p, providerID, id, email)
 	case err != nil:
 		return nil, err
 	}
@@ -135,16 +173,16 @@ func (s *Service) resolveSSO(ctx context.Context, p SSOPolicy, id SSOIdentity) (
 	}
 	trusted := p.trusts(email, id.EmailVerified)
 	if p.Link == LinkVerifiedEmail && trusted && !u.IsAdmin {
-		return s.link(ctx, p, u, id)
+		return s.link(ctx, providerID, u, id)
 	}
 	if u.HasPassword() {
 		return &Resolution{Outcome: OutcomeNeedPassword, User: u}, nil
 	}
-	return s.ssoOnly(ctx, p, u, id, trusted)
+	return s.ssoOnly(ctx, providerID, u, id, trusted)
 }
 
 // returning signs in the account an identity is already linked to.
-func (s *Service) returning(ctx context.Context, known *models.Identity, id SSOIdentity) (*Resolution, error) {
+func (s *Service) returning(ctx context.Context, known *models.Identity, id *sso.Identity) (*Resolution, error) {
 	u, err := s.DB.UserByID(ctx, known.UserID)
 	if err != nil {
 		return nil, err
@@ -152,7 +190,7 @@ func (s *Service) returning(ctx context.Context, known *models.Identity, id SSOI
 	if u.Disabled() {
 		return refused(u, ReasonDisabled), nil
 	}
-	if err := s.DB.TouchIdentity(ctx, known.ID, models.NormalizeEmail(id.Email), id.Claims); err != nil {
+	if err := s.DB.TouchIdentity(ctx, known.ID, models.NormalizeEmail(id.Email), string(id.Claims)); err != nil {
 		return nil, err
 	}
 	return &Resolution{Outcome: OutcomeSignIn, User: u}, nil
@@ -162,7 +200,7 @@ func (s *Service) returning(ctx context.Context, known *models.Identity, id SSOI
 // ownership with, so it links only an account pre-provisioned for SSO (no
 // identity yet) to a provider trusted for its email, and otherwise points to
 // the providers already linked.
-func (s *Service) ssoOnly(ctx context.Context, p SSOPolicy, u *models.User, id SSOIdentity, trusted bool) (*Resolution, error) {
+func (s *Service) ssoOnly(ctx context.Context, providerID string, u *models.User, id *sso.Identity, trusted bool) (*Resolution, error) {
 	linked, err := s.DB.UserIdentities(ctx, u.ID)
 	if err != nil {
 		return nil, err
@@ -182,11 +220,11 @@ func (s *Service) ssoOnly(ctx context.Context, p SSOPolicy, u *models.User, id S
 	case !trusted:
 		return refused(u, ReasonNotProvisioned), nil
 	}
-	return s.link(ctx, p, u, id)
+	return s.link(ctx, providerID, u, id)
 }
 
 // createJIT creates an account from the claims when the provider allows it.
-func (s *Service) createJIT(ctx context.Context, p SSOPolicy, id SSOIdentity, email string) (*Resolution, error) {
+func (s *Service) createJIT(ctx context.Context, p SSOPolicy, providerID string, id *sso.Identity, email string) (*Resolution, error) {
 	if !p.AutoCreate {
 		return refused(nil, ReasonNoAccount), nil
 	}
@@ -199,7 +237,7 @@ func (s *Service) createJIT(ctx context.Context, p SSOPolicy, id SSOIdentity, em
 			return err
 		}
 		var err error
-		r, err = (&Service{DB: tx}).link(ctx, p, u, id)
+		r, err = (&Service{DB: tx}).link(ctx, providerID, u, id)
 		return err
 	})
 	if err != nil {
@@ -209,23 +247,25 @@ func (s *Service) createJIT(ctx context.Context, p SSOPolicy, id SSOIdentity, em
 	return r, nil
 }
 
-// jitName fits the provider's display name to what an account name may be
-// (valid text, at most 200 characters, as CreateUser requires).
+// jitName fits the provider's display name to what CheckName accepts:
+// valid text on one line, at most MaxNameLen characters.
 func jitName(name string) string {
-	name = strings.ToValidUTF8(strings.TrimSpace(name), "\uFFFD")
-	if r := []rune(name); len(r) > 200 {
-		name = strings.TrimSpace(string(r[:200]))
+	name = strings.ToValidUTF8(name, "\uFFFD")
+	name = strings.TrimSpace(strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return ' '
+		}
+		return r
+	}, name))
+	if r := []rune(name); len(r) > MaxNameLen {
+		name = strings.TrimSpace(string(r[:MaxNameLen]))
 	}
 	return name
 }
 
 // link attaches the identity to u.
-func (s *Service) link(ctx context.Context, p SSOPolicy, u *models.User, id SSOIdentity) (*Resolution, error) {
-	err := s.DB.CreateIdentity(ctx, &models.Identity{
-		UserID: u.ID, ProviderID: p.ProviderID, Issuer: id.Issuer, Subject: id.Subject,
-		Email: models.NormalizeEmail(id.Email), Claims: id.Claims,
-	})
-	if err != nil {
+func (s *Service) link(ctx context.Context, providerID string, u *models.User, id *sso.Identity) (*Resolution, error) {
+	if err := s.DB.CreateIdentity(ctx, models.NewIdentity(u.ID, providerID, id)); err != nil {
 		return nil, err
 	}
 	return &Resolution{Outcome: OutcomeSignIn, User: u, Linked: true}, nil
@@ -242,15 +282,42 @@ func (s *Service) LinkWithPassword(ctx context.Context, l *models.PendingLink, p
 	if err != nil {
 		return nil, err
 	}
-	err = s.DB.CreateIdentity(ctx, &models.Identity{
-		UserID: u.ID, ProviderID: l.ProviderID, Issuer: l.Issuer, Subject: l.Subject, Email: l.Email, Claims: l.Claims,
-	})
-	if err != nil {
+	if err := s.DB.CreateIdentity(ctx, models.NewIdentity(u.ID, l.ProviderID, l.Identity())); err != nil {
 		return nil, err
 	}
 	return u, nil
 }
 
-func refused(u *models.User, reason string) *Resolution {
+// AttachIdentity links an SSO identity to the signed-in account u (the
+// account page's "link another provider"), never to another account. An
+// identity already linked is refused with ErrIdentityLinkedHere or
+// ErrIdentityLinkedElsewhere.
+func (s *Service) AttachIdentity(ctx context.Context, u *models.User, providerID string, id *sso.Identity) error {
+	err := s.DB.CreateIdentity(ctx, models.NewIdentity(u.ID, providerID, id))
+	if !errors.Is(err, models.ErrIdentityTaken) {
+		return err
+	}
+	known, lookup := s.DB.IdentityBySubject(ctx, id.Issuer, id.Subject)
+	if lookup == nil && known.UserID == u.ID {
+		return ErrIdentityLinkedHere
+	}
+	return ErrIdentityLinkedElsewhere
+}
+
+// OwnsIdentity reports whether the SSO identity is linked to the account
+// with userID: a re-authentication through SSO must come back as the same
+// person, not merely anyone the provider knows.
+func (s *Service) OwnsIdentity(ctx context.Context, userID int64, id *sso.Identity) (bool, error) {
+	known, err := s.DB.IdentityBySubject(ctx, id.Issuer, id.Subject)
+	switch {
+	case errors.Is(err, models.ErrNotFound):
+		return false, nil
+	case err != nil:
+		return false, err
+	}
+	return known.UserID == userID, nil
+}
+
+func refused(u *models.User, reason Reason) *Resolution {
 	return &Resolution{Outcome: OutcomeRefused, User: u, Reason: reason}
 }

@@ -6,6 +6,7 @@ package accounts_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -20,6 +21,7 @@ import (
 	"github.com/gatehouse/gatehouse/accounts"
 	"github.com/gatehouse/gatehouse/models"
 	"github.com/gatehouse/gatehouse/password"
+	"github.com/gatehouse/gatehouse/sso"
 	"golang.org/x/crypto/bcrypt"
 )
 
@@ -200,7 +202,8 @@ func (e *ssoEnv) userIdentities(t *testing.T, userID int64) []models.Identity {
 
 // ssoWant is an expected Resolution.
 type ssoWant struct {
-	outcome, reason string
+	outcome         accounts.Outcome
+	reason          accounts.Reason
 	linked, created bool
 	providers       []string
 }
@@ -225,7 +228,7 @@ var (
 	ssoUseLab       = ssoWant{outcome: accounts.OutcomeUseLinked, providers: []string{ssoOtherProvider}}
 )
 
-func ssoRefused(reason string) ssoWant {
+func ssoRefused(reason accounts.Reason) ssoWant {
 	return ssoWant{outcome: accounts.OutcomeRefused, reason: reason}
 }
 
@@ -298,11 +301,37 @@ func (e *ssoEnv) checkNew(t *testing.T, res *accounts.Resolution, err error, wan
 	}
 }
 
-func ssoNewIdentity(email string, verified bool) accounts.SSOIdentity {
-	return accounts.SSOIdentity{
-		Issuer: ssoIssuer, Subject: ssoSubject, Email: email, EmailVerified: verified,
-		Name: "Alice Example", Claims: `{"sub":"` + ssoSubject + `"}`,
+func ssoNewIdentity(email string, verified bool) *sso.Identity {
+	return &sso.Identity{
+		ProviderID: ssoProvider, Issuer: ssoIssuer, Subject: ssoSubject, Email: email, EmailVerified: verified,
+		Name: "Alice Example", Claims: json.RawMessage(`{"sub":"` + ssoSubject + `"}`),
 	}
+}
+
+// resolve is ResolveSSO for the test provider under policy p. It resolves
+// through a copy of the service holding p, so concurrent calls share nothing
+// but the database.
+func (e *ssoEnv) resolve(ctx context.Context, p accounts.SSOPolicy, id *sso.Identity) (*accounts.Resolution, error) {
+	svc := *e.svc
+	svc.Providers = map[string]accounts.SSOPolicy{ssoProvider: p}
+	return svc.ResolveSSO(ctx, ssoProvider, id)
+}
+
+// ssoAuthoritative is the Authoritative check of a real provider that
+// serves domains.
+func ssoAuthoritative(t *testing.T, domains []string) func(string) bool {
+	t.Helper()
+	p, err := sso.NewProvider(sso.ProviderConfig{
+		ID: ssoProvider, ClientID: "gatehouse", ClientSecret: "secret", RedirectURL: "https://rp.example/auth/callback",
+		Metadata: &sso.Metadata{
+			Issuer: ssoIssuer, AuthorizationEndpoint: ssoIssuer + "/authorize", TokenEndpoint: ssoIssuer + "/token", JWKSURI: ssoIssuer + "/jwks",
+		},
+		EmailDomains: domains,
+	}, sso.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p.Authoritative
 }
 
 // TestSSOResolveMatrix runs every link policy against every kind of account
@@ -408,12 +437,12 @@ func TestSSOResolveMatrix(t *testing.T) {
 						}
 						e.now = e.now.Add(time.Hour)
 						p := accounts.SSOPolicy{
-							ProviderID: ssoProvider, Link: policy, EmailDomains: d.domains,
+							Link: policy, Authoritative: ssoAuthoritative(t, d.domains),
 							// Auto-create is on wherever an account exists: it must
 							// never make a second one.
 							AutoCreate: ex.target != tNone,
 						}
-						res, err := e.svc.ResolveSSO(t.Context(), p, ssoNewIdentity(ssoIdPEmail, v.value))
+						res, err := e.resolve(t.Context(), p, ssoNewIdentity(ssoIdPEmail, v.value))
 						e.checkNew(t, res, err, want, target, usersBefore, idsBefore, targetIDs)
 						if err == nil && want.outcome == accounts.OutcomeUseLinked {
 							// The identity of the other provider is untouched.
@@ -460,8 +489,8 @@ func TestSSOEmailCase(t *testing.T) {
 			t.Run(fmt.Sprintf("%s/%q", tc.name, v), func(t *testing.T) {
 				e := newSSOEnv(t, tmpl)
 				target := e.user(t, tc.stored, ssoWithPassword)
-				p := accounts.SSOPolicy{ProviderID: ssoProvider, Link: tc.policy, EmailDomains: []string{"example.com"}, AutoCreate: true}
-				res, err := e.svc.ResolveSSO(t.Context(), p, ssoNewIdentity(v, true))
+				p := accounts.SSOPolicy{Link: tc.policy, Authoritative: ssoAuthoritative(t, []string{"example.com"}), AutoCreate: true}
+				res, err := e.resolve(t.Context(), p, ssoNewIdentity(v, true))
 				e.checkNew(t, res, err, tc.want, target, 1, 0, 0)
 			})
 		}
@@ -492,9 +521,9 @@ func TestSSOTrustedDomain(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newSSOEnv(t, tmpl)
 			target := e.user(t, tc.email, ssoWithPassword)
-			p := accounts.SSOPolicy{ProviderID: ssoProvider, Link: accounts.LinkVerifiedEmail, EmailDomains: tc.domains}
+			p := accounts.SSOPolicy{Link: accounts.LinkVerifiedEmail, Authoritative: ssoAuthoritative(t, tc.domains)}
 			id := ssoNewIdentity(tc.email, true)
-			res, err := e.svc.ResolveSSO(t.Context(), p, id)
+			res, err := e.resolve(t.Context(), p, id)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -525,8 +554,8 @@ func TestSSONoEmail(t *testing.T) {
 			t.Run(fmt.Sprintf("%s/%q", policy, email), func(t *testing.T) {
 				e := newSSOEnv(t, tmpl)
 				e.user(t, ssoEmail, ssoOnly)
-				p := accounts.SSOPolicy{ProviderID: ssoProvider, Link: policy, EmailDomains: []string{"example.com"}, AutoCreate: true}
-				res, err := e.svc.ResolveSSO(t.Context(), p, ssoNewIdentity(email, true))
+				p := accounts.SSOPolicy{Link: policy, Authoritative: ssoAuthoritative(t, []string{"example.com"}), AutoCreate: true}
+				res, err := e.resolve(t.Context(), p, ssoNewIdentity(email, true))
 				e.checkNew(t, res, err, ssoRefused(accounts.ReasonNoEmail), nil, 1, 0, 0)
 			})
 		}
@@ -571,10 +600,10 @@ func TestSSOKnownIdentity(t *testing.T) {
 				}
 			}
 			e.now = e.now.Add(time.Hour)
-			p := accounts.SSOPolicy{ProviderID: ssoProvider, Link: tc.policy, EmailDomains: []string{"example.com"}, AutoCreate: true}
+			p := accounts.SSOPolicy{Link: tc.policy, Authoritative: ssoAuthoritative(t, []string{"example.com"}), AutoCreate: true}
 			id := ssoNewIdentity(tc.email, tc.verified)
-			id.Claims = `{"new":true}`
-			res, err := e.svc.ResolveSSO(ctx, p, id)
+			id.Claims = json.RawMessage(`{"new":true}`)
+			res, err := e.resolve(ctx, p, id)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -621,8 +650,8 @@ func TestSSOUseLinkedProviders(t *testing.T) {
 	e.identity(t, u.ID, "partner", "https://partner.example", "s2")
 	e.now = e.now.Add(time.Minute)
 	e.identity(t, u.ID, "lab", ssoOtherIssuer, "s3")
-	p := accounts.SSOPolicy{ProviderID: ssoProvider, Link: accounts.LinkPassword, EmailDomains: []string{"example.com"}}
-	res, err := e.svc.ResolveSSO(t.Context(), p, ssoNewIdentity(ssoEmail, true))
+	p := accounts.SSOPolicy{Link: accounts.LinkPassword, Authoritative: ssoAuthoritative(t, []string{"example.com"})}
+	res, err := e.resolve(t.Context(), p, ssoNewIdentity(ssoEmail, true))
 	e.checkNew(t, res, err, ssoWant{outcome: accounts.OutcomeUseLinked, providers: []string{"lab", "partner"}}, u, 1, 3, 3)
 }
 
@@ -638,10 +667,10 @@ func TestSSOAutoCreateLongName(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newSSOEnv(t, tmpl)
-			p := accounts.SSOPolicy{ProviderID: ssoProvider, Link: accounts.LinkPassword, AutoCreate: true}
+			p := accounts.SSOPolicy{Link: accounts.LinkPassword, AutoCreate: true}
 			id := ssoNewIdentity(ssoEmail, false)
 			id.Name = tc.claim
-			res, err := e.svc.ResolveSSO(t.Context(), p, id)
+			res, err := e.resolve(t.Context(), p, id)
 			if err != nil {
 				t.Fatalf("ResolveSSO: %v", err)
 			}
@@ -728,7 +757,7 @@ func TestSSOLinkWithPassword(t *testing.T) {
 					t.Errorf("%d identities, want %d", n, idsBefore+1)
 				}
 				// The identity now resolves to the account.
-				res, err := e.svc.ResolveSSO(ctx, accounts.SSOPolicy{ProviderID: ssoProvider, Link: accounts.LinkNever}, ssoNewIdentity(ssoEmail, false))
+				res, err := e.resolve(ctx, accounts.SSOPolicy{Link: accounts.LinkNever}, ssoNewIdentity(ssoEmail, false))
 				if err != nil || res.Outcome != accounts.OutcomeSignIn || res.User.ID != target.ID {
 					t.Errorf("resolve after linking = %+v, %v", res, err)
 				}
@@ -762,10 +791,10 @@ func TestSSOConcurrentAutoCreate(t *testing.T) {
 		policy   accounts.SSOPolicy
 		verified bool
 	}{
-		{"password policy, untrusted", accounts.SSOPolicy{ProviderID: ssoProvider, Link: accounts.LinkPassword, AutoCreate: true}, false},
-		{"password policy, trusted", accounts.SSOPolicy{ProviderID: ssoProvider, Link: accounts.LinkPassword, EmailDomains: []string{"example.com"}, AutoCreate: true}, true},
-		{"verified_email, trusted", accounts.SSOPolicy{ProviderID: ssoProvider, Link: accounts.LinkVerifiedEmail, EmailDomains: []string{"example.com"}, AutoCreate: true}, true},
-		{"never", accounts.SSOPolicy{ProviderID: ssoProvider, Link: accounts.LinkNever, AutoCreate: true}, true},
+		{"password policy, untrusted", accounts.SSOPolicy{Link: accounts.LinkPassword, AutoCreate: true}, false},
+		{"password policy, trusted", accounts.SSOPolicy{Link: accounts.LinkPassword, Authoritative: ssoAuthoritative(t, []string{"example.com"}), AutoCreate: true}, true},
+		{"verified_email, trusted", accounts.SSOPolicy{Link: accounts.LinkVerifiedEmail, Authoritative: ssoAuthoritative(t, []string{"example.com"}), AutoCreate: true}, true},
+		{"never", accounts.SSOPolicy{Link: accounts.LinkNever, AutoCreate: true}, true},
 	}
 	const n = 8
 	for _, tc := range tests {
@@ -779,7 +808,7 @@ func TestSSOConcurrentAutoCreate(t *testing.T) {
 				for i := range n {
 					wg.Go(func() {
 						<-start
-						results[i], errs[i] = e.svc.ResolveSSO(context.Background(), tc.policy, ssoNewIdentity(ssoIdPEmail, tc.verified))
+						results[i], errs[i] = e.resolve(context.Background(), tc.policy, ssoNewIdentity(ssoIdPEmail, tc.verified))
 					})
 				}
 				close(start)
@@ -834,8 +863,8 @@ func TestSSOAutoCreateAtomic(t *testing.T) {
 			if err := e.db.Gorm(ctx).Exec(tc.trigger).Error; err != nil {
 				t.Fatal(err)
 			}
-			p := accounts.SSOPolicy{ProviderID: ssoProvider, Link: accounts.LinkPassword, AutoCreate: true}
-			res, err := e.svc.ResolveSSO(ctx, p, ssoNewIdentity(ssoEmail, false))
+			p := accounts.SSOPolicy{Link: accounts.LinkPassword, AutoCreate: true}
+			res, err := e.resolve(ctx, p, ssoNewIdentity(ssoEmail, false))
 			if err == nil {
 				t.Fatalf("ResolveSSO = %+v, want an error", res)
 			}
@@ -847,7 +876,7 @@ func TestSSOAutoCreateAtomic(t *testing.T) {
 			if err := e.db.Gorm(ctx).Exec("DROP TRIGGER sso_test_fail").Error; err != nil {
 				t.Fatal(err)
 			}
-			res, err = e.svc.ResolveSSO(ctx, p, ssoNewIdentity(ssoEmail, false))
+			res, err = e.resolve(ctx, p, ssoNewIdentity(ssoEmail, false))
 			e.checkNew(t, res, err, ssoCreates, nil, 0, 0, 0)
 		})
 	}

@@ -145,6 +145,7 @@ func wire(cfg config.Config, db *models.DB, o Options) (*App, error) {
 	if a.SSO, err = newSSOSet(cfg, db, o, a.Metrics); err != nil {
 		return nil, err
 	}
+	a.Accounts.Providers = ssoPolicies(cfg, a.SSO)
 	a.handler, err = handlers.New(handlers.Deps{
 		Config: cfg, DB: db, Sessions: a.Sessions, Views: renderer, Logger: o.Logger, SSO: a.SSO,
 		Throttle: a.Throttle, Setup: a.Setup, Metrics: a.Metrics, Accounts: a.Accounts,
@@ -160,6 +161,21 @@ func wire(cfg config.Config, db *models.DB, o Options) (*App, error) {
 // provider ID).
 func newSSOSet(cfg config.Config, db *models.DB, o Options, m *metrics.Metrics) (*sso.Set, error) {
 	return handlers.NewSSOSetWithMetrics(cfg, db, o.Logger, o.IDPClient, m)
+}
+
+// ssoPolicies is each provider's account policy: its configured linking
+// and creation rules, and the provider's own word on which email domains
+// it speaks for.
+func ssoPolicies(cfg config.Config, set *sso.Set) map[string]accounts.SSOPolicy {
+	out := make(map[string]accounts.SSOPolicy, len(cfg.Providers))
+	for _, pc := range cfg.Providers {
+		p, ok := set.ByID(pc.ID)
+		if !ok {
+			continue
+		}
+		out[pc.ID] = accounts.SSOPolicy{Link: pc.Link, AutoCreate: pc.AutoCreate, Authoritative: p.Authoritative}
+	}
+	return out
 }
 
 // throttleRules converts the configured limits.

@@ -7,18 +7,15 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode"
 	"unicode/utf8"
 
 	"github.com/gatehouse/gatehouse/accounts"
 	"github.com/gatehouse/gatehouse/models"
 	"github.com/gatehouse/gatehouse/sessionstore"
+	"github.com/gatehouse/gatehouse/sso"
 	ginsessions "github.com/gin-contrib/sessions"
 	"github.com/gin-gonic/gin"
 )
-
-// maxNameLen is the longest display name, in characters (as accounts').
-const maxNameLen = 200
 
 // accountNotices is the fixed table /account?notice=CODE reads from: raw
 // query text never reaches the page.
@@ -131,7 +128,7 @@ func (h *Handler) renderAccount(c *gin.Context, status int, f accountForm) {
 	ssoOnlyLocked := !u.HasPassword() && !h.recentAuth(c)
 	h.render(c, status, "account", gin.H{
 		"Form": f, "Name": name, "HasPassword": u.HasPassword(),
-		"MinPassword": h.Accounts.Hasher.MinLength(), "MaxName": maxNameLen,
+		"MinPassword": h.Accounts.Hasher.MinLength(), "MaxName": accounts.MaxNameLen,
 		"Identities": idents, "Linkable": linkable, "CanUnlink": u.HasPassword() || len(ids) > 1,
 		"Sessions": sessions, "OtherSessions": others,
 		"NeedReauth": ssoOnlyLocked, "SudoMinutes": int(h.Config.Admin.SudoWindow.Minutes()),
@@ -159,50 +156,19 @@ func (h *Handler) updateProfile(c *gin.Context) {
 	}
 	u := currentUser(c)
 	typed := c.PostForm("name")
-	name := strings.TrimSpace(typed)
-	if msg := nameProblem(name); msg != "" {
-		if !utf8.ValidString(typed) {
-			typed = strings.ToValidUTF8(typed, "")
-		}
-		h.renderAccount(c, http.StatusBadRequest, accountForm{Name: typed, ProfileError: msg})
+	name, err := accounts.CheckName(typed)
+	if msg, status, refused := refusal(err); refused {
+		h.renderAccount(c, status, accountForm{Name: strings.ToValidUTF8(typed, ""), ProfileError: msg})
 		return
 	}
 	if name != u.Name {
-		if err := h.setName(c, u.ID, name); err != nil {
+		if _, err := h.Accounts.UpdateName(c.Request.Context(), u.ID, name); err != nil {
 			h.serverError(c, "update name", err)
 			return
 		}
 		h.audit(c, &models.Event{Kind: models.EventProfileUpdated, UserID: &u.ID, Email: u.Email, Detail: "name changed from account page"})
 	}
 	c.Redirect(http.StatusSeeOther, "/account?notice=profile_saved")
-}
-
-// nameProblem explains why a (trimmed) name is refused, or returns "".
-func nameProblem(name string) string {
-	switch {
-	case !utf8.ValidString(name):
-		return "Names must be text."
-	case utf8.RuneCountInString(name) > maxNameLen:
-		return fmt.Sprintf("Use a name of at most %d characters.", maxNameLen)
-	case strings.ContainsFunc(name, unicode.IsControl):
-		return "Names cannot contain line breaks or control characters."
-	}
-	return ""
-}
-
-// setName changes only the name column: accounts.UpdateUser would also
-// write back the email and admin flag read at the start of this request,
-// undoing an administrator's concurrent change to them.
-func (h *Handler) setName(c *gin.Context, id int64, name string) error {
-	res := h.DB.Gorm(c.Request.Context()).Model(&models.User{}).Where("id = ?", id).
-		Updates(map[string]any{"name": name, "updated_at": h.DB.Now().UTC()})
-	if res.Error != nil {
-		return res.Error
-	}
-	if res.RowsAffected == 0 {
-		return models.ErrNotFound
-	}
-	return nil
 }
 
 // requireRecentAuthWithoutPassword puts setting a first password behind
@@ -253,14 +219,14 @@ func (h *Handler) changePassword(c *gin.Context) {
 		h.throttleRecord(c, u.Email, err)
 	}
 	var le *accounts.LoginError
-	var ve *accounts.ValidationError
+	msg, status, refused := refusal(err)
 	switch {
 	case errors.As(err, &le):
-		h.audit(c, &models.Event{Kind: models.EventPasswordChangeFailure, UserID: &u.ID, Email: u.Email, Method: models.MethodPassword, Detail: le.Reason})
+		h.audit(c, &models.Event{Kind: models.EventPasswordChangeFailure, UserID: &u.ID, Email: u.Email, Method: models.MethodPassword, Detail: le.Reason.String()})
 		fail(http.StatusUnauthorized, "Your current password is not right, so the password was not changed.")
 		return
-	case errors.As(err, &ve):
-		fail(http.StatusBadRequest, ve.Msg)
+	case refused:
+		fail(status, msg)
 		return
 	case err != nil:
 		h.serverError(c, "change password", err)
@@ -286,7 +252,35 @@ func (h *Handler) linkProvider(c *gin.Context) {
 		h.renderAccount(c, http.StatusBadRequest, accountForm{IdentityError: "Choose one of the sign-in providers listed."})
 		return
 	}
-	h.redirectToProvider(c, p, pendingStart{Mode: modeLink, UserID: &u.ID, Next: "/account?notice=identity_linked"}, loginForm{})
+	if msg, ok := h.redirectToProvider(c, p, pendingStart{Mode: modeLink, UserID: &u.ID, Next: "/account?notice=identity_linked"}); !ok && msg != "" {
+		h.renderAccount(c, http.StatusServiceUnavailable, accountForm{IdentityError: msg})
+	}
+}
+
+// finishLink attaches an identity to the signed-in account (the account
+// page's "link another provider"): never to another account.
+func (h *Handler) finishLink(c *gin.Context, p *sso.Provider, pending *models.PendingLogin, id *sso.Identity) {
+	u := currentUser(c)
+	if u == nil || pending.UserID == nil || *pending.UserID != u.ID {
+		h.errorPage(c, http.StatusForbidden, "Signed out", "You were signed out before the link finished. Sign in and try again.")
+		return
+	}
+	err := h.Accounts.AttachIdentity(c.Request.Context(), u, p.ID(), id)
+	if _, status, refused := refusal(err); refused {
+		msg := "That " + p.Name() + " sign-in is already linked to another account, so it was not linked to yours."
+		if errors.Is(err, accounts.ErrIdentityLinkedHere) {
+			msg = "That " + p.Name() + " sign-in is already linked to your account."
+		}
+		h.audit(c, &models.Event{Kind: models.EventLinkFailure, UserID: &u.ID, Email: u.Email, Method: models.MethodSSO, ProviderID: p.ID(), Detail: "identity linked elsewhere"})
+		h.render(c, status, "error", gin.H{"Title": "Not linked", "Message": msg, "Back": "/account", "BackLabel": "Back to your account"})
+		return
+	}
+	if err != nil {
+		h.serverError(c, "link identity", err)
+		return
+	}
+	h.audit(c, &models.Event{Kind: models.EventIdentityLinked, UserID: &u.ID, ActorID: &u.ID, Email: u.Email, Method: models.MethodSSO, ProviderID: p.ID(), Detail: "from account page"})
+	c.Redirect(http.StatusSeeOther, or(pending.Next, "/account"))
 }
 
 // unlinkIdentity removes one linked sign-in, unless it is the account's

@@ -11,12 +11,9 @@ import (
 	"errors"
 	"html"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
-	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -26,13 +23,9 @@ import (
 
 	"github.com/gatehouse/gatehouse/accounts"
 	"github.com/gatehouse/gatehouse/config"
-	"github.com/gatehouse/gatehouse/handlers"
 	"github.com/gatehouse/gatehouse/models"
-	"github.com/gatehouse/gatehouse/password"
 	"github.com/gatehouse/gatehouse/sessionstore"
 	"github.com/gatehouse/gatehouse/testop"
-	"github.com/gatehouse/gatehouse/views"
-	"golang.org/x/crypto/bcrypt"
 )
 
 const (
@@ -59,92 +52,43 @@ var (
 
 // acctEnv is a running gatehouse with two OPs and three accounts.
 type acctEnv struct {
-	t      *testing.T
-	clock  *clock
-	logs   *syncBuffer
-	db     *models.DB
-	cfg    config.Config
-	base   string
-	ops    []*testop.Provider
-	hasher *password.Hasher
-	users  map[string]*models.User
+	*server
+	t     *testing.T
+	ops   []*testop.Provider
+	users map[string]*models.User
 }
 
 func newAcctEnv(t *testing.T) *acctEnv {
 	t.Helper()
-	e := &acctEnv{t: t, clock: &clock{}, logs: &syncBuffer{}, users: map[string]*models.User{}}
-	e.clock.ns.Store(time.Now().Truncate(time.Second).UnixNano())
-	log := slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	var err error
-	if e.hasher, err = password.New(bcrypt.MinCost, 12); err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewUnstartedServer(nil)
-	srv.Config.ErrorLog = slog.NewLogLogger(log.Handler(), slog.LevelWarn)
-	e.base = "http://" + srv.Listener.Addr().String()
-	t.Cleanup(srv.Close)
-
-	var ps []config.Provider
-	for i, id := range acctProviderIDs {
-		op, err := testop.Start(testop.Options{
-			Now: e.clock.Now,
-			Clients: []testop.Client{{
-				ID: "gatehouse-" + id, Secret: acctSecret, Name: "gatehouse",
-				RedirectURIs:           []string{e.base + "/auth/callback"},
-				PostLogoutRedirectURIs: []string{e.base + "/auth/logged-out"},
-			}},
-			Users: []testop.User{acctSamAtAlpha, acctAliceAtAlpha, acctAliceAtBeta, acctBobAtBeta},
-		})
-		if err != nil {
-			t.Fatalf("start test OP: %v", err)
+	e := &acctEnv{t: t, users: map[string]*models.User{}}
+	clock := newClockAt(time.Now().Truncate(time.Second))
+	e.server = newServer(t, serverOpts{clock: clock, providers: func(base string) []config.Provider {
+		var ps []config.Provider
+		for i, id := range acctProviderIDs {
+			op, err := testop.Start(testop.Options{
+				Now: clock.Now,
+				Clients: []testop.Client{{
+					ID: "gatehouse-" + id, Secret: acctSecret, Name: "gatehouse",
+					RedirectURIs:           []string{base + "/auth/callback"},
+					PostLogoutRedirectURIs: []string{base + "/auth/logged-out"},
+				}},
+				Users: []testop.User{acctSamAtAlpha, acctAliceAtAlpha, acctAliceAtBeta, acctBobAtBeta},
+			})
+			if err != nil {
+				t.Fatalf("start test OP: %v", err)
+			}
+			t.Cleanup(func() { op.Close() })
+			e.ops = append(e.ops, op)
+			ps = append(ps, config.Provider{
+				ID: id, Name: acctProviderNames[i], Issuer: op.Issuer(),
+				ClientID: "gatehouse-" + id, ClientSecret: acctSecret, Link: accounts.LinkPassword,
+			})
 		}
-		t.Cleanup(func() { op.Close() })
-		e.ops = append(e.ops, op)
-		ps = append(ps, config.Provider{
-			ID: id, Name: acctProviderNames[i], Issuer: op.Issuer(),
-			ClientID: "gatehouse-" + id, ClientSecret: acctSecret, Link: accounts.LinkPassword,
-		})
-	}
-
-	e.cfg = config.Default()
-	e.cfg.Database = filepath.Join(t.TempDir(), "gatehouse.db")
-	e.cfg.BaseURL = e.base
-	e.cfg.Providers = ps
-	if err := e.cfg.Finish(); err != nil {
-		t.Fatalf("config: %v", err)
-	}
-	if e.db, err = models.Open(e.cfg.Database); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { e.db.Close() })
-	e.db.Now = e.clock.Now
-	if _, err := e.db.Migrate(context.Background()); err != nil {
-		t.Fatalf("migrate: %v", err)
-	}
-	renderer, err := views.New(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	store := sessionstore.New(e.db, sessionstore.Options{
-		Secure: e.cfg.Secure(), IdleTimeout: e.cfg.Session.IdleTimeout, Lifetime: e.cfg.Session.Lifetime,
-		Permanent: e.cfg.Session.Permanent, Logger: log,
-	})
-	set, err := handlers.NewSSOSet(e.cfg, e.db, log, nil)
-	if err != nil {
-		t.Fatalf("NewSSOSet: %v", err)
-	}
-	h, err := handlers.New(handlers.Deps{
-		Config: e.cfg, DB: e.db, Sessions: store, Views: renderer, Logger: log, SSO: set,
-		Accounts: &accounts.Service{DB: e.db, Hasher: e.hasher, Logger: log},
-	})
-	if err != nil {
-		t.Fatalf("handlers.New: %v", err)
-	}
-	srv.Config.Handler = h
-	srv.Start()
+		return ps
+	}})
 
 	pw := acctPW
-	svc := &accounts.Service{DB: e.db, Hasher: e.hasher, Logger: log}
+	svc := e.app.Accounts
 	for _, n := range []accounts.NewUser{
 		{Email: acctAlice, Name: "Alice", Password: &pw},
 		{Email: acctBob, Name: "Bob", Password: &pw},
@@ -544,7 +488,7 @@ func TestAccountChangePassword(t *testing.T) {
 			other.account(t) // the other session lives on
 		})
 	}
-	if evs := e.events(models.EventPasswordChangeFailure); len(evs) != 1 || evs[0].Detail != accounts.ReasonWrongPassword {
+	if evs := e.events(models.EventPasswordChangeFailure); len(evs) != 1 || evs[0].Detail != accounts.ReasonWrongPassword.String() {
 		t.Fatalf("password change failures: %+v, want one wrong_password", evs)
 	}
 	if n := len(e.events(models.EventPasswordSet)); n != 0 {

@@ -5,7 +5,6 @@ package handlers
 // administrators only; the destructive ones also need sudo mode.
 
 import (
-	"errors"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -311,14 +310,10 @@ func (h *Handler) adminCreateUser(c *gin.Context) {
 	}
 	ctx := c.Request.Context()
 	u, err := h.Accounts.CreateUser(ctx, n)
-	var ve *accounts.ValidationError
+	msg, status, refused := refusal(err)
 	switch {
-	case errors.As(err, &ve):
-		f.Error = ve.Msg
-		status := http.StatusBadRequest
-		if _, lookup := h.DB.UserByEmail(ctx, f.Email); lookup == nil {
-			status = http.StatusConflict
-		}
+	case refused:
+		f.Error = msg
 		h.renderNewUser(c, status, f)
 		return
 	case err != nil:

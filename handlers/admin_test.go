@@ -12,12 +12,9 @@ import (
 	"encoding/csv"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
-	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -30,11 +27,8 @@ import (
 	"github.com/gatehouse/gatehouse/config"
 	"github.com/gatehouse/gatehouse/handlers"
 	"github.com/gatehouse/gatehouse/models"
-	"github.com/gatehouse/gatehouse/password"
 	"github.com/gatehouse/gatehouse/sessionstore"
 	"github.com/gatehouse/gatehouse/testop"
-	"github.com/gatehouse/gatehouse/views"
-	"golang.org/x/crypto/bcrypt"
 )
 
 const (
@@ -47,12 +41,7 @@ const (
 
 // admEnv is one running handler stack.
 type admEnv struct {
-	cfg   config.Config
-	db    *models.DB
-	clock *clock
-	logs  *syncBuffer
-	srv   *httptest.Server
-	deps  handlers.Deps
+	*server
 	setup *handlers.Setup
 	op    *testop.Provider
 	svc   *accounts.Service
@@ -67,72 +56,32 @@ type admOpts struct {
 
 func newAdmEnv(t testing.TB, o admOpts) *admEnv {
 	t.Helper()
-	e := &admEnv{clock: newClockAt(time.Date(2030, 3, 4, 10, 0, 0, 0, time.UTC)), logs: &syncBuffer{}, setup: &handlers.Setup{}}
-	dbPath := filepath.Join(t.TempDir(), "admin.db")
-	db, err := models.Open(dbPath)
-	if err != nil {
-		t.Fatalf("open database: %v", err)
-	}
-	t.Cleanup(func() { db.Close() })
-	db.Now = e.clock.Now
-	if _, err := db.Migrate(context.Background()); err != nil {
-		t.Fatalf("migrate: %v", err)
-	}
-	e.db = db
-	hasher, err := password.New(bcrypt.MinCost, 12)
-	if err != nil {
-		t.Fatal(err)
-	}
-	log := slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	e.svc = &accounts.Service{DB: db, Hasher: hasher, Logger: log}
-
-	e.srv = httptest.NewUnstartedServer(nil)
-	base := "http://" + e.srv.Listener.Addr().String()
-	e.cfg = config.Default()
-	e.cfg.Database = dbPath
-	e.cfg.BaseURL = base
+	e := &admEnv{}
+	clock := newClockAt(time.Date(2030, 3, 4, 10, 0, 0, 0, time.UTC))
+	var providers func(string) []config.Provider
 	if !o.noOP {
-		e.op, err = testop.Start(testop.Options{
-			Now: e.clock.Now,
-			Clients: []testop.Client{{
-				ID: "gatehouse", Secret: "op-secret", Name: "gatehouse",
-				RedirectURIs:           []string{base + "/auth/callback"},
-				PostLogoutRedirectURIs: []string{base + "/auth/logged-out"},
-			}},
-		})
-		if err != nil {
-			t.Fatalf("start provider: %v", err)
+		providers = func(base string) []config.Provider {
+			var err error
+			e.op, err = testop.Start(testop.Options{
+				Now: clock.Now,
+				Clients: []testop.Client{{
+					ID: "gatehouse", Secret: "op-secret", Name: "gatehouse",
+					RedirectURIs:           []string{base + "/auth/callback"},
+					PostLogoutRedirectURIs: []string{base + "/auth/logged-out"},
+				}},
+			})
+			if err != nil {
+				t.Fatalf("start provider: %v", err)
+			}
+			t.Cleanup(func() { e.op.Close() })
+			return []config.Provider{{
+				ID: "acme", Name: "Acme SSO", Issuer: e.op.Issuer(), ClientID: "gatehouse", ClientSecret: "op-secret",
+				EmailDomains: []string{"example.com"}, Link: accounts.LinkVerifiedEmail,
+			}}
 		}
-		t.Cleanup(func() { e.op.Close() })
-		e.cfg.Providers = []config.Provider{{
-			ID: "acme", Name: "Acme SSO", Issuer: e.op.Issuer(), ClientID: "gatehouse", ClientSecret: "op-secret",
-			EmailDomains: []string{"example.com"}, Link: accounts.LinkVerifiedEmail,
-		}}
 	}
-	if err := e.cfg.Finish(); err != nil {
-		t.Fatalf("config: %v", err)
-	}
-	renderer, err := views.New(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	store := sessionstore.New(db, sessionstore.Options{
-		Secure: e.cfg.Secure(), IdleTimeout: e.cfg.Session.IdleTimeout, Lifetime: e.cfg.Session.Lifetime, Logger: log,
-	})
-	set, err := handlers.NewSSOSet(e.cfg, db, log, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.deps = handlers.Deps{
-		Config: e.cfg, DB: db, Sessions: store, Views: renderer, Logger: log, SSO: set, Setup: e.setup, Accounts: e.svc,
-	}
-	h, err := handlers.New(e.deps)
-	if err != nil {
-		t.Fatalf("handlers.New: %v", err)
-	}
-	e.srv.Config.Handler = h
-	e.srv.Start()
-	t.Cleanup(e.srv.Close)
+	e.server = newServer(t, serverOpts{clock: clock, providers: providers})
+	e.setup, e.svc = e.app.Setup, e.app.Accounts
 	if !o.noUsers {
 		e.root = e.mkUser(t, admRoot, "Root Admin", admPW, true)
 		e.ann = e.mkUser(t, admAnn, "Ann Example", admPW, false)
@@ -143,15 +92,7 @@ func newAdmEnv(t testing.TB, o admOpts) *admEnv {
 // mkUser creates an account directly; an empty pw makes it SSO-only.
 func (e *admEnv) mkUser(t testing.TB, email, name, pw string, admin bool) *models.User {
 	t.Helper()
-	n := accounts.NewUser{Email: email, Name: name, Admin: admin}
-	if pw != "" {
-		n.Password = &pw
-	}
-	u, err := e.svc.CreateUser(context.Background(), n)
-	if err != nil {
-		t.Fatalf("create %s: %v", email, err)
-	}
-	return u
+	return e.createUser(t, email, name, pw, admin)
 }
 
 // user reloads an account; nil when it is gone.
@@ -498,7 +439,7 @@ func TestAdminAuthorization(t *testing.T) {
 	}
 
 	var routes []string
-	for _, r := range handlers.AdminTestRoutes(e.deps) {
+	for _, r := range handlers.AdminTestRoutes() {
 		if r.Path == "/admin" || strings.HasPrefix(r.Path, "/admin/") || strings.HasPrefix(r.Path, "/admin.") {
 			routes = append(routes, r.Method+" "+r.Path)
 		}

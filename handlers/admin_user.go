@@ -136,16 +136,11 @@ func (h *Handler) adminUserPage(c *gin.Context) {
 // adminRefused shows a refusal on the user page: 409 for guard rails and
 // clashes, 400 for input problems.
 func (h *Handler) adminRefused(c *gin.Context, u *models.User, form *editForm, err error) bool {
-	var ve *accounts.ValidationError
-	if !errors.As(err, &ve) {
-		return false
+	msg, status, ok := refusal(err)
+	if ok {
+		h.renderAdminUser(c, status, u, form, msg)
 	}
-	status := http.StatusBadRequest
-	if ve == accounts.ErrLastAdmin || ve == accounts.ErrSelf || ve == accounts.ErrLastLogin || strings.HasPrefix(ve.Msg, "Another account") {
-		status = http.StatusConflict
-	}
-	h.renderAdminUser(c, status, u, form, ve.Msg)
-	return true
+	return ok
 }
 
 // adminFailed handles an action's error: a refusal shown on the page, a

@@ -117,7 +117,7 @@ func (e *ssoEnv) wantStartUnavailable(t *testing.T, r *ssoResp, m ssoMark) {
 
 // faultIdleConns closes the idle keep-alive connections of every client in
 // play: the browsers' and the sso package's (both on http.DefaultTransport,
-// as NewSSOSet gets a nil client).
+// as app.New gets no IdP client).
 func faultIdleConns() {
 	http.DefaultTransport.(*http.Transport).CloseIdleConnections()
 }
@@ -388,7 +388,7 @@ func TestFaultPendingLoginsCapped(t *testing.T) {
 func TestFaultBackchannelRateLimit(t *testing.T) {
 	const sessions, garbage = 30, 70 // 100 requests at once against a burst of 20
 	e := newSSOEnv(t, ssoEnvOpts{})
-	client := e.clientID(0)
+	client := ssoClientID(0)
 	type target struct {
 		b     *ssoBrowser
 		token string

@@ -463,7 +463,7 @@ func FuzzBackchannelLogout(f *testing.F) {
 	aliceBrowser := e.browser()
 	aliceRow := fuzzSSOSignIn(f, e, aliceBrowser, "alice@example.com")
 	aliceToken := aliceBrowser.cookie(e.cfg.CookieName())
-	valid, err := e.op.LogoutToken(e.clientID(0), "", aliceRow.SID, nil)
+	valid, err := e.op.LogoutToken(ssoClientID(0), "", aliceRow.SID, nil)
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -473,7 +473,7 @@ func FuzzBackchannelLogout(f *testing.F) {
 		_ = json.Unmarshal(h, &hd)
 		kid = hd.Kid
 	}
-	fill := strings.NewReplacer("{iss}", e.op.Issuer(), "{aud}", e.clientID(0), "{sub}", "sub-bob",
+	fill := strings.NewReplacer("{iss}", e.op.Issuer(), "{aud}", ssoClientID(0), "{sub}", "sub-bob",
 		"{sid}", bobRow.SID, "{kid}", kid, "{now}", fmt.Sprint(e.clock.Now().Unix()),
 		"{exp}", fmt.Sprint(e.clock.Now().Add(time.Minute).Unix()))
 

@@ -1,6 +1,6 @@
 package handlers_test
 
-// HTTP tests: the real handler stack (handlers.New with a real SQLite file,
+// HTTP tests: the real handler stack (app.New with a real SQLite file,
 // the real session store, views and account service) behind a real
 // httptest server, driven by a plain http.Client that manages cookies by
 // hand so every Set-Cookie and redirect is visible to the test.
@@ -13,13 +13,10 @@ import (
 	"fmt"
 	"html"
 	"io"
-	"log/slog"
 	"mime/multipart"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -29,13 +26,8 @@ import (
 
 	"github.com/gatehouse/gatehouse/accounts"
 	"github.com/gatehouse/gatehouse/config"
-	"github.com/gatehouse/gatehouse/handlers"
 	"github.com/gatehouse/gatehouse/models"
-	"github.com/gatehouse/gatehouse/password"
 	"github.com/gatehouse/gatehouse/sessionstore"
-	"github.com/gatehouse/gatehouse/throttle"
-	"github.com/gatehouse/gatehouse/views"
-	"golang.org/x/crypto/bcrypt"
 )
 
 const (
@@ -96,20 +88,13 @@ func (c *clock) Since(t time.Time) float64 { return c.Now().Sub(t).Minutes() }
 
 // env is one running gatehouse handler stack.
 type env struct {
-	cfg      config.Config
-	dbPath   string
-	db       *models.DB
-	clock    *clock
-	logs     *syncBuffer
-	srv      *httptest.Server
-	client   *http.Client
-	hasher   *password.Hasher
-	throttle bool
+	*server
+	client *http.Client
 }
 
 type envOpts struct {
 	https    bool
-	throttle bool     // wire the brute-force throttle with default rules
+	throttle bool     // keep the brute-force throttle's default rules
 	proxies  []string // trusted proxies (X-Forwarded-For)
 	dbPath   string   // reuse an existing database file ("restart")
 	clock    *clock
@@ -119,94 +104,24 @@ type envOpts struct {
 // Users alice and bob (enabled) and carol (disabled) exist in a fresh one.
 func newEnv(t testing.TB, o envOpts) *env {
 	t.Helper()
-	e := &env{logs: &syncBuffer{}, clock: o.clock, dbPath: o.dbPath, throttle: o.throttle}
-	if e.clock == nil {
-		e.clock = newClock()
-	}
-	fresh := e.dbPath == ""
-	if fresh {
-		e.dbPath = filepath.Join(t.TempDir(), "gatehouse.db")
-	}
-	db, err := models.Open(e.dbPath)
-	if err != nil {
-		t.Fatalf("open database: %v", err)
-	}
-	t.Cleanup(func() { db.Close() })
-	db.Now = e.clock.Now
-	if _, err := db.Migrate(context.Background()); err != nil {
-		t.Fatalf("migrate: %v", err)
-	}
-	e.db = db
-	if e.hasher, err = password.New(bcrypt.MinCost, 12); err != nil {
-		t.Fatal(err)
-	}
-
-	e.srv = httptest.NewUnstartedServer(nil)
-	scheme := "http"
-	if o.https {
-		scheme = "https"
-	}
-	e.cfg = config.Default()
-	e.cfg.Database = e.dbPath
-	e.cfg.TrustedProxies = o.proxies
-	e.cfg.BaseURL = scheme + "://" + e.srv.Listener.Addr().String()
-	log := slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	e.srv.Config.Handler = e.handler(t, log)
-	e.srv.Config.ErrorLog = slog.NewLogLogger(log.Handler(), slog.LevelWarn)
-	if o.https {
-		e.srv.StartTLS()
-	} else {
-		e.srv.Start()
-	}
-	t.Cleanup(e.srv.Close)
+	e := &env{server: newServer(t, serverOpts{https: o.https, throttle: o.throttle, proxies: o.proxies, dbPath: o.dbPath, clock: o.clock})}
 	e.client = e.srv.Client()
 	e.client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	e.client.Timeout = 30 * time.Second
-
-	if fresh {
+	if o.dbPath == "" {
 		e.createUser(t, alice, goodPW, false)
 		e.createUser(t, bob, goodPW, false)
 		u := e.createUser(t, carol, goodPW, false)
-		if err := db.SetDisabled(context.Background(), u.ID, true); err != nil {
+		if err := e.db.SetDisabled(context.Background(), u.ID, true); err != nil {
 			t.Fatal(err)
 		}
 	}
 	return e
 }
 
-// handler wires the real dependencies the way main does.
-func (e *env) handler(t testing.TB, log *slog.Logger) http.Handler {
-	t.Helper()
-	renderer, err := views.New(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	store := sessionstore.New(e.db, sessionstore.Options{
-		Secure: e.cfg.Secure(), IdleTimeout: e.cfg.Session.IdleTimeout, Lifetime: e.cfg.Session.Lifetime,
-		Permanent: e.cfg.Session.Permanent, Logger: log,
-	})
-	deps := handlers.Deps{
-		Config: e.cfg, DB: e.db, Sessions: store, Views: renderer, Logger: log,
-		Accounts: &accounts.Service{DB: e.db, Hasher: e.hasher, Logger: log},
-	}
-	if e.throttle {
-		deps.Throttle = throttle.New(e.db, throttle.DefaultRules())
-	}
-	h, err := handlers.New(deps)
-	if err != nil {
-		t.Fatalf("handlers.New: %v", err)
-	}
-	return h
-}
-
 func (e *env) createUser(t testing.TB, email, pw string, admin bool) *models.User {
 	t.Helper()
-	svc := &accounts.Service{DB: e.db, Hasher: e.hasher, Logger: slog.New(slog.DiscardHandler)}
-	u, err := svc.CreateUser(context.Background(), accounts.NewUser{Email: email, Password: &pw, Admin: admin})
-	if err != nil {
-		t.Fatalf("create user %s: %v", email, err)
-	}
-	return u
+	return e.server.createUser(t, email, "", pw, admin)
 }
 
 // response is a fully read HTTP response.
@@ -432,11 +347,11 @@ func TestLoginFailure(t *testing.T) {
 		name, email, pw, reason string
 		wantUser                bool
 	}{
-		{"wrong password", alice, "not the password at all", accounts.ReasonWrongPassword, true},
-		{"unknown email", "nobody@example.com", goodPW, accounts.ReasonUnknownEmail, false},
-		{"disabled account", carol, goodPW, accounts.ReasonDisabled, true},
-		{"password over bcrypt's 72 bytes", alice, goodPW + strings.Repeat("x", 80), accounts.ReasonWrongPassword, true},
-		{"html in the email is escaped", `x"><b>bold</b>@example.com`, goodPW, accounts.ReasonUnknownEmail, false},
+		{"wrong password", alice, "not the password at all", accounts.ReasonWrongPassword.String(), true},
+		{"unknown email", "nobody@example.com", goodPW, accounts.ReasonUnknownEmail.String(), false},
+		{"disabled account", carol, goodPW, accounts.ReasonDisabled.String(), true},
+		{"password over bcrypt's 72 bytes", alice, goodPW + strings.Repeat("x", 80), accounts.ReasonWrongPassword.String(), true},
+		{"html in the email is escaped", `x"><b>bold</b>@example.com`, goodPW, accounts.ReasonUnknownEmail.String(), false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -10,7 +10,6 @@ import (
 	"github.com/gatehouse/gatehouse/accounts"
 	"github.com/gatehouse/gatehouse/models"
 	"github.com/gatehouse/gatehouse/sessionstore"
-	"github.com/gatehouse/gatehouse/sso"
 	"github.com/gin-gonic/gin"
 )
 
@@ -19,18 +18,12 @@ const linkTTL = 10 * time.Minute
 
 // startLink parks a verified identity whose email matches an account with a
 // password, and sends the person to prove that password.
-func (h *Handler) startLink(c *gin.Context, p *sso.Provider, u *models.User, id *sso.Identity, next string) {
+func (h *Handler) startLink(c *gin.Context, res *accounts.Resolution, next string) {
 	b := make([]byte, 32)
 	_, _ = rand.Read(b)
 	token := base64.RawURLEncoding.EncodeToString(b)
-	l := &models.PendingLink{
-		TokenHash: sessionstore.Hash(token), BrowserHash: sessionstore.Hash(h.browserID(c)), UserID: u.ID,
-		ProviderID: p.ID(), Issuer: id.Issuer, Subject: id.Subject, Email: id.Email, Claims: string(id.Claims),
-		SID: id.SID, IDToken: id.IDToken, Next: next,
-	}
-	if !id.AuthTime.IsZero() {
-		l.AuthTime = &id.AuthTime
-	}
+	l := models.NewPendingLink(res.User.ID, res.ProviderID, res.Identity)
+	l.TokenHash, l.BrowserHash, l.Next = sessionstore.Hash(token), sessionstore.Hash(h.browserID(c)), next
 	if err := h.DB.CreatePendingLink(c.Request.Context(), l, linkTTL); err != nil {
 		h.serverError(c, "store pending link", err)
 		return
@@ -71,7 +64,7 @@ func (h *Handler) linkExpired(c *gin.Context) {
 }
 
 func (h *Handler) renderLink(c *gin.Context, status int, token string, l *models.PendingLink, u *models.User, msg string) {
-	h.render(c, status, "link", gin.H{"Token": token, "Email": u.Email, "Provider": h.providerName(l.ProviderID), "Error": msg})
+	h.render(c, status, "link", gin.H{"Token": token, "Email": u.Email, "Provider": h.SSO.Name(l.ProviderID), "Error": msg})
 }
 
 // linkPage asks for the local password before linking an SSO identity.
@@ -112,7 +105,7 @@ func (h *Handler) link(c *gin.Context) {
 	var le *accounts.LoginError
 	switch {
 	case errors.As(err, &le):
-		h.audit(c, &models.Event{Kind: models.EventLinkFailure, UserID: &u.ID, Email: u.Email, Method: models.MethodSSO, ProviderID: l.ProviderID, Detail: le.Reason})
+		h.audit(c, &models.Event{Kind: models.EventLinkFailure, UserID: &u.ID, Email: u.Email, Method: models.MethodSSO, ProviderID: l.ProviderID, Detail: le.Reason.String()})
 		h.renderLink(c, http.StatusUnauthorized, token, l, u, "That password is not right.")
 		return
 	case errors.Is(err, models.ErrIdentityTaken):
@@ -125,11 +118,7 @@ func (h *Handler) link(c *gin.Context) {
 	}
 	_ = h.DB.DeletePendingLink(ctx, l.ID)
 	h.audit(c, &models.Event{Kind: models.EventIdentityLinked, UserID: &linked.ID, Email: linked.Email, Method: models.MethodSSO, ProviderID: l.ProviderID, Detail: "password proof"})
-	in := sessionstore.SignIn{Method: models.MethodSSO, ProviderID: l.ProviderID, Issuer: l.Issuer, Subject: l.Subject, SID: l.SID, IDToken: l.IDToken}
-	if l.AuthTime != nil {
-		in.AuthTime = *l.AuthTime
-	}
-	if h.signIn(c, linked, in) {
+	if h.signIn(c, linked, sessionstore.SignIn{Method: models.MethodSSO, ProviderID: l.ProviderID, Identity: l.Identity()}) {
 		c.Redirect(http.StatusSeeOther, or(l.Next, "/dashboard"))
 	}
 }

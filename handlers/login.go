@@ -94,7 +94,7 @@ func (h *Handler) login(c *gin.Context) {
 	var le *accounts.LoginError
 	switch {
 	case errors.As(err, &le):
-		h.audit(c, &models.Event{Kind: models.EventLoginFailure, UserID: userIDOf(le.User), Email: models.NormalizeEmail(f.Email), Method: models.MethodPassword, Detail: le.Reason})
+		h.audit(c, &models.Event{Kind: models.EventLoginFailure, UserID: userIDOf(le.User), Email: models.NormalizeEmail(f.Email), Method: models.MethodPassword, Detail: le.Reason.String()})
 		f.Error = "Incorrect email or password."
 		h.renderLogin(c, http.StatusUnauthorized, f)
 		return

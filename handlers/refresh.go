@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"errors"
 	"net/http"
 	"time"
 
@@ -23,7 +24,7 @@ func (h *Handler) refreshSSO(c *gin.Context) {
 	s := ginsessions.Default(c)
 	u := currentUser(c)
 	pid, _ := s.Get(sessionstore.KeyProviderID).(string)
-	interval := h.provider(pid).RefreshInterval
+	interval := h.refreshInterval(pid)
 	p, ok := h.SSO.ByID(pid)
 	if u == nil || !ok || interval <= 0 || c.Request.Method != http.MethodGet {
 		c.Next()
@@ -39,25 +40,20 @@ func (h *Handler) refreshSSO(c *gin.Context) {
 		c.Next()
 		return
 	}
-	h.redirectToProvider(c, p, pendingStart{Mode: modeRefresh, Next: SafeNext(c.Request.URL.RequestURI()), Prompt: "none", UserID: &u.ID}, loginForm{})
+	if msg, ok := h.redirectToProvider(c, p, pendingStart{Mode: modeRefresh, Next: SafeNext(c.Request.URL.RequestURI()), Prompt: "none", UserID: &u.ID}); !ok && msg != "" {
+		h.renderLogin(c, http.StatusServiceUnavailable, loginForm{SSOMode: true, Error: msg})
+	}
 	c.Abort()
 }
 
 // finishRefresh completes a prompt=none check: the same person at the
 // provider keeps the session; login_required or any error ends it.
-func (h *Handler) finishRefresh(c *gin.Context, p *sso.Provider, pending *models.PendingLogin, id *sso.Identity, err error) {
+func (h *Handler) finishRefresh(c *gin.Context, p *sso.Provider, pending *models.PendingLogin, id *sso.Identity) {
 	s := ginsessions.Default(c)
 	u := currentUser(c)
 	subject, _ := s.Get(sessionstore.KeySubject).(string)
-	same := err == nil && u != nil && pending.UserID != nil && *pending.UserID == u.ID &&
-		id.Issuer == p.Issuer() && id.Subject == subject
-	if !same {
-		h.log(c).InfoContext(c.Request.Context(), "SSO session check failed; signing out", "provider", p.ID(), "err", err)
-		if endErr := sessionstore.End(s); endErr != nil {
-			h.serverError(c, "end session", endErr)
-			return
-		}
-		c.Redirect(http.StatusSeeOther, "/login?error=session_expired")
+	if u == nil || pending.UserID == nil || *pending.UserID != u.ID || id.Issuer != p.Issuer() || id.Subject != subject {
+		h.refreshFailed(c, p, errors.New("another person at the provider"))
 		return
 	}
 	s.Set(keyCheckedAt, h.DB.Now().UTC().Format(time.RFC3339))
@@ -66,4 +62,26 @@ func (h *Handler) finishRefresh(c *gin.Context, p *sso.Provider, pending *models
 		return
 	}
 	c.Redirect(http.StatusSeeOther, or(pending.Next, "/dashboard"))
+}
+
+// refreshFailed ends a session whose provider check failed: the provider
+// no longer signs this person in (login_required), or could not say.
+func (h *Handler) refreshFailed(c *gin.Context, p *sso.Provider, err error) {
+	h.log(c).InfoContext(c.Request.Context(), "SSO session check failed; signing out", "provider", p.ID(), "err", err)
+	if endErr := sessionstore.End(ginsessions.Default(c)); endErr != nil {
+		h.serverError(c, "end session", endErr)
+		return
+	}
+	c.Redirect(http.StatusSeeOther, "/login?error=session_expired")
+}
+
+// refreshInterval is how often sessions from the provider are re-checked
+// (0: never).
+func (h *Handler) refreshInterval(providerID string) time.Duration {
+	for _, p := range h.Config.Providers {
+		if p.ID == providerID {
+			return p.RefreshInterval
+		}
+	}
+	return 0
 }

@@ -9,7 +9,6 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
-	"errors"
 	"net/http"
 	"strings"
 	"sync"
@@ -158,11 +157,11 @@ func (h *Handler) setup(c *gin.Context) {
 		return
 	}
 	u, err := h.Accounts.CreateUser(c.Request.Context(), accounts.NewUser{Email: f.Email, Name: f.Name, Admin: true, Password: &pw})
-	var ve *accounts.ValidationError
+	msg, status, refused := refusal(err)
 	switch {
-	case errors.As(err, &ve):
-		f.Error = ve.Msg
-		h.renderSetup(c, http.StatusBadRequest, f)
+	case refused:
+		f.Error = msg
+		h.renderSetup(c, status, f)
 		return
 	case err != nil:
 		h.serverError(c, "create first administrator", err)

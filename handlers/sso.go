@@ -6,10 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/gatehouse/gatehouse/accounts"
-	"github.com/gatehouse/gatehouse/config"
 	"github.com/gatehouse/gatehouse/models"
 	"github.com/gatehouse/gatehouse/sessionstore"
 	"github.com/gatehouse/gatehouse/sso"
@@ -28,13 +28,20 @@ const (
 	maxIssLen   = 2048
 )
 
-// Sign-in modes stored with a pending login.
+// mode is what a round trip to a provider is for; it is stored with the
+// pending sign-in and decides how the callback finishes.
+type mode string
+
+// Sign-in modes.
 const (
-	modeLogin   = "login"
-	modeRefresh = "refresh" // prompt=none check of the provider session
-	modeReauth  = "reauth"  // sudo mode through the provider
-	modeLink    = "link"    // attach another provider from the account page
+	modeLogin   mode = "login"
+	modeRefresh mode = "refresh" // prompt=none check of the provider session
+	modeReauth  mode = "reauth"  // sudo mode through the provider
+	modeLink    mode = "link"    // attach another provider from the account page
 )
+
+// String returns the stored form.
+func (m mode) String() string { return string(m) }
 
 // startSSO begins "Sign in with SSO": pick the provider, remember the
 // request server side, and send the browser to the provider.
@@ -65,38 +72,44 @@ func (h *Handler) startSSO(c *gin.Context, f loginForm) {
 		h.renderLogin(c, status, f)
 		return
 	}
-	h.redirectToProvider(c, p, pendingStart{Mode: modeLogin, Next: f.Next, LoginHint: email}, f)
+	if msg, ok := h.redirectToProvider(c, p, pendingStart{Mode: modeLogin, Next: f.Next, LoginHint: email}); !ok && msg != "" {
+		f.SSOMode, f.Error = true, msg
+		h.renderLogin(c, http.StatusServiceUnavailable, f)
+	}
 }
 
 // pendingStart is what a redirect to a provider should come back to.
 type pendingStart struct {
-	Mode, Next, LoginHint, Prompt string
-	UserID                        *int64
+	Mode                    mode
+	Next, LoginHint, Prompt string
+	UserID                  *int64
 }
 
-func (h *Handler) redirectToProvider(c *gin.Context, p *sso.Provider, ps pendingStart, f loginForm) {
+// redirectToProvider remembers ps server side and sends the browser to p.
+// When p cannot be reached it returns false and the message the page the
+// person is on should show (a 503 for the caller to render); a failure it
+// has answered itself returns false and "".
+func (h *Handler) redirectToProvider(c *gin.Context, p *sso.Provider, ps pendingStart) (string, bool) {
 	ctx := c.Request.Context()
 	req, err := p.AuthCodeURL(ctx, sso.AuthOptions{LoginHint: ps.LoginHint, Prompt: ps.Prompt})
 	if err != nil {
-		h.log(c).WarnContext(ctx, "start SSO", "provider", p.ID(), "err", err)
-		f.SSOMode = true
-		f.Error = fmt.Sprintf("%s is not answering right now. Please try again in a moment.", p.Name())
-		if !errors.Is(err, sso.ErrUnavailable) {
-			f.Error = fmt.Sprintf("Sign-in with %s is not working right now. Please tell your administrator.", p.Name())
+		h.log(c).WarnContext(ctx, "start SSO", "provider", p.ID(), "mode", ps.Mode, "err", err)
+		if errors.Is(err, sso.ErrUnavailable) {
+			return fmt.Sprintf("%s is not answering right now. Please try again in a moment.", p.Name()), false
 		}
-		h.renderLogin(c, http.StatusServiceUnavailable, f)
-		return
+		return fmt.Sprintf("Sign-in with %s is not working right now. Please tell your administrator.", p.Name()), false
 	}
 	pending := &models.PendingLogin{
 		StateHash: sso.HashState(req.State), BrowserHash: sessionstore.Hash(h.browserID(c)),
 		ProviderID: p.ID(), Nonce: req.Nonce, CodeVerifier: req.CodeVerifier,
-		Next: ps.Next, Mode: ps.Mode, UserID: ps.UserID,
+		Next: ps.Next, Mode: ps.Mode.String(), UserID: ps.UserID,
 	}
 	if err := h.DB.CreatePendingLogin(ctx, pending, pendingTTL, maxPendingPerBrowser); err != nil {
 		h.serverError(c, "store pending login", err)
-		return
+		return "", false
 	}
 	c.Redirect(http.StatusSeeOther, req.URL)
+	return "", true
 }
 
 // browserID returns this browser's binding cookie, setting one when absent.
@@ -156,35 +169,50 @@ func (h *Handler) callback(c *gin.Context) {
 	id, err := p.Exchange(ctx, sso.CallbackParams{
 		Code: code, Iss: iss, Error: truncate(q.Get("error"), 256), ErrorDescription: truncate(q.Get("error_description"), 1024),
 	}, sso.Pending{Nonce: pending.Nonce, CodeVerifier: pending.CodeVerifier})
-	switch pending.Mode {
-	case modeRefresh:
-		h.finishRefresh(c, p, pending, id, err)
-		return
-	case modeReauth:
-		h.finishReauth(c, p, pending, id, err)
-		return
-	case modeLink:
-		h.finishLink(c, p, pending, id, err)
-		return
-	}
+	m := mode(pending.Mode)
 	if err != nil {
-		h.ssoFailure(c, p, "exchange", err)
+		h.exchangeFailed(c, p, m, pending, err)
 		return
 	}
-	h.finishSSO(c, p, pending.Next, id)
+	switch m {
+	case modeRefresh:
+		h.finishRefresh(c, p, pending, id)
+	case modeReauth:
+		h.finishReauth(c, p, pending, id)
+	case modeLink:
+		h.finishLink(c, p, pending, id)
+	default:
+		h.finishLogin(c, p, pending.Next, id)
+	}
 }
 
-// finishSSO decides who the verified identity is and signs them in, sends
+// exchangeFailed answers a callback whose code exchange or token
+// validation failed, on the page the round trip started from: a failed
+// session check signs out, a failed re-authentication or account-page link
+// shows that page's error, a failed sign-in the login error page.
+func (h *Handler) exchangeFailed(c *gin.Context, p *sso.Provider, m mode, pending *models.PendingLogin, err error) {
+	signedIn := currentUser(c) != nil && pending.UserID != nil && *pending.UserID == currentUser(c).ID
+	switch {
+	case m == modeRefresh:
+		h.refreshFailed(c, p, err)
+	case m == modeReauth && signedIn:
+		h.logSSOFailure(c, p, m.String(), err)
+		status, _, msg := ssoProblem(p, err)
+		h.renderReauth(c, status, pending.Next, msg)
+	case m == modeLink && signedIn:
+		h.logSSOFailure(c, p, m.String(), err)
+		status, _, msg := ssoProblem(p, err)
+		h.renderAccount(c, status, accountForm{IdentityError: msg})
+	default:
+		h.ssoFailure(c, p, "exchange", err)
+	}
+}
+
+// finishLogin decides who the verified identity is and signs them in, sends
 // them to prove their password, or explains the refusal.
-func (h *Handler) finishSSO(c *gin.Context, p *sso.Provider, next string, id *sso.Identity) {
+func (h *Handler) finishLogin(c *gin.Context, p *sso.Provider, next string, id *sso.Identity) {
 	ctx := c.Request.Context()
-	pc := h.provider(p.ID())
-	res, err := h.Accounts.ResolveSSO(ctx, accounts.SSOPolicy{
-		ProviderID: p.ID(), Link: pc.Link, EmailDomains: pc.EmailDomains, AutoCreate: pc.AutoCreate,
-	}, accounts.SSOIdentity{
-		Issuer: id.Issuer, Subject: id.Subject, Email: id.Email, EmailVerified: id.EmailVerified,
-		Name: id.Name, Claims: string(id.Claims),
-	})
+	res, err := h.Accounts.ResolveSSO(ctx, p.ID(), id)
 	if err != nil {
 		h.serverError(c, "resolve SSO identity", err)
 		return
@@ -199,49 +227,40 @@ func (h *Handler) finishSSO(c *gin.Context, p *sso.Provider, next string, id *ss
 			h.audit(c, &models.Event{Kind: models.EventUserCreated, UserID: &res.User.ID, Email: res.User.Email, Method: models.MethodSSO, ProviderID: p.ID(), Detail: "just-in-time"})
 		}
 		if res.Linked {
-			h.audit(c, &models.Event{Kind: models.EventIdentityLinked, UserID: &res.User.ID, Email: res.User.Email, Method: models.MethodSSO, ProviderID: p.ID(), Detail: h.linkDetail(pc, res)})
+			h.audit(c, &models.Event{Kind: models.EventIdentityLinked, UserID: &res.User.ID, Email: res.User.Email, Method: models.MethodSSO, ProviderID: p.ID(), Detail: linkDetail(res)})
 		}
-		if h.signIn(c, res.User, ssoSignIn(p, id)) {
+		if h.signIn(c, res.User, sessionstore.SignIn{Method: models.MethodSSO, ProviderID: res.ProviderID, Identity: res.Identity}) {
 			c.Redirect(http.StatusSeeOther, or(next, "/dashboard"))
 		}
 	case accounts.OutcomeNeedPassword:
-		h.startLink(c, p, res.User, id, next)
+		h.startLink(c, res, next)
 	case accounts.OutcomeUseLinked:
 		ev.Kind, ev.Detail = models.EventLoginFailure, "use_linked_provider"
 		h.audit(c, ev)
-		names := ""
+		names := make([]string, len(res.Providers))
 		for i, pid := range res.Providers {
-			if i > 0 {
-				names += ", "
-			}
-			names += h.providerName(pid)
+			names[i] = h.SSO.Name(pid)
 		}
 		h.renderLogin(c, http.StatusConflict, loginForm{Email: res.User.Email, SSOMode: true,
-			Error: fmt.Sprintf("An account for %s already exists and signs in with %s. Use that to sign in.", res.User.Email, names)})
+			Error: fmt.Sprintf("An account for %s already exists and signs in with %s. Use that to sign in.", res.User.Email, strings.Join(names, ", "))})
 	default:
-		ev.Kind, ev.Detail = models.EventLoginFailure, res.Reason
+		ev.Kind, ev.Detail = models.EventLoginFailure, res.Reason.String()
 		h.audit(c, ev)
 		h.log(c).InfoContext(ctx, "SSO sign-in refused", "provider", p.ID(), "reason", res.Reason)
 		h.errorPage(c, http.StatusForbidden, "Sign-in refused", refusalMessage(res.Reason, id.Email, p.Name()))
 	}
 }
 
-func (h *Handler) linkDetail(pc config.Provider, res *accounts.Resolution) string {
+// linkDetail is the audit detail of an identity linked without a password.
+func linkDetail(res *accounts.Resolution) string {
 	if res.Created {
 		return "just-in-time account"
 	}
-	return "automatic (" + pc.Link.String() + ")"
-}
-
-func ssoSignIn(p *sso.Provider, id *sso.Identity) sessionstore.SignIn {
-	return sessionstore.SignIn{
-		Method: models.MethodSSO, ProviderID: p.ID(), Issuer: id.Issuer, Subject: id.Subject,
-		SID: id.SID, IDToken: id.IDToken, AuthTime: id.AuthTime,
-	}
+	return "automatic (" + res.Policy.Link.String() + ")"
 }
 
 // refusalMessage explains a refused SSO sign-in to the person.
-func refusalMessage(reason, email, provider string) string {
+func refusalMessage(reason accounts.Reason, email, provider string) string {
 	switch reason {
 	case accounts.ReasonNoAccount:
 		return fmt.Sprintf("There is no account for %s. Ask your administrator to create one.", email)
@@ -260,45 +279,50 @@ func refusalMessage(reason, email, provider string) string {
 // provider's error and description are shown (escaped), as the provider
 // meant them for the user; validation details stay in the log.
 func (h *Handler) ssoFailure(c *gin.Context, p *sso.Provider, stage string, err error) {
-	ctx := c.Request.Context()
-	name, pid := "the sign-in provider", ""
-	if p != nil {
-		name, pid = p.Name(), p.ID()
-	}
-	h.log(c).WarnContext(ctx, "SSO sign-in failed", "provider", pid, "stage", stage, "err", err)
-	h.audit(c, &models.Event{Kind: models.EventLoginFailure, Method: models.MethodSSO, ProviderID: pid, Detail: truncate(stage+": "+err.Error(), 500)})
+	h.logSSOFailure(c, p, stage, err)
 	data := gin.H{"Back": "/login", "BackLabel": "Back to sign in"}
+	status, title, msg := ssoProblem(p, err)
+	data["Title"], data["Message"] = title, msg
 	var authErr *sso.AuthorizationError
 	switch {
 	case errors.As(err, &authErr):
-		data["Title"] = "Sign-in with " + name + " failed"
-		data["Message"] = name + " did not sign you in."
 		data["Detail"] = authErr.Code
 		if authErr.Description != "" {
 			data["Detail"] = authErr.Code + ": " + authErr.Description
 		}
-		h.render(c, http.StatusBadRequest, "error", data)
-	case errors.Is(err, sso.ErrUnavailable):
-		data["Title"], data["Message"] = "Provider unavailable", name+" is not answering right now. Please try again in a moment."
-		h.render(c, http.StatusServiceUnavailable, "error", data)
 	case stage == "no_pending":
 		data["Title"], data["Message"] = "Sign-in expired", "This sign-in has expired, was already used, or was started in another browser. Please start again."
-		h.render(c, http.StatusBadRequest, "error", data)
-	default:
-		data["Title"], data["Message"] = "Sign-in failed", "The answer from "+name+" could not be verified, so you were not signed in. Please try again."
-		h.render(c, http.StatusBadRequest, "error", data)
 	}
+	h.render(c, status, "error", data)
 	c.Abort()
 }
 
-// provider returns the configuration of a provider by ID.
-func (h *Handler) provider(id string) config.Provider {
-	for _, p := range h.Config.Providers {
-		if p.ID == id {
-			return p
-		}
+// logSSOFailure logs and audits why a round trip to a provider failed;
+// validation details stay in the log.
+func (h *Handler) logSSOFailure(c *gin.Context, p *sso.Provider, stage string, err error) {
+	pid := ""
+	if p != nil {
+		pid = p.ID()
 	}
-	return config.Provider{ID: id, Name: id, Link: accounts.LinkPassword}
+	h.log(c).WarnContext(c.Request.Context(), "SSO sign-in failed", "provider", pid, "stage", stage, "err", err)
+	h.audit(c, &models.Event{Kind: models.EventLoginFailure, Method: models.MethodSSO, ProviderID: pid, Detail: truncate(stage+": "+err.Error(), 500)})
+}
+
+// ssoProblem is how a failed round trip to p is explained: the status, a
+// title and a message for the person.
+func ssoProblem(p *sso.Provider, err error) (status int, title, msg string) {
+	name := "the sign-in provider"
+	if p != nil {
+		name = p.Name()
+	}
+	var authErr *sso.AuthorizationError
+	switch {
+	case errors.As(err, &authErr):
+		return http.StatusBadRequest, "Sign-in with " + name + " failed", name + " did not sign you in."
+	case errors.Is(err, sso.ErrUnavailable):
+		return http.StatusServiceUnavailable, "Provider unavailable", name + " is not answering right now. Please try again in a moment."
+	}
+	return http.StatusBadRequest, "Sign-in failed", "The answer from " + name + " could not be verified, so you were not signed in. Please try again."
 }
 
 // loggedOut is where providers send the browser back after RP-initiated

@@ -1,6 +1,6 @@
 package handlers_test
 
-// SSO end-to-end tests: the real handler stack (handlers.New with a real
+// SSO end-to-end tests: the real handler stack (app.New with a real
 // SQLite file, the real session store, views, account service and sso
 // package) behind an httptest server, signing in against the in-repo test
 // OpenID Provider (testop) over loopback. Each "browser" is an http.Client
@@ -18,28 +18,20 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
-	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/gatehouse/gatehouse/accounts"
 	"github.com/gatehouse/gatehouse/config"
-	"github.com/gatehouse/gatehouse/handlers"
 	"github.com/gatehouse/gatehouse/models"
-	"github.com/gatehouse/gatehouse/password"
 	"github.com/gatehouse/gatehouse/sessionstore"
 	"github.com/gatehouse/gatehouse/testop"
-	"github.com/gatehouse/gatehouse/views"
-	"golang.org/x/crypto/bcrypt"
 )
 
 const (
@@ -72,19 +64,9 @@ type ssoEnvOpts struct {
 
 // ssoEnv is a running gatehouse plus its test OPs.
 type ssoEnv struct {
-	t       testing.TB // a *testing.F for fuzz tests: use it only outside the fuzz function
-	clock   *clock
-	logs    *syncBuffer
-	log     *slog.Logger
-	hasher  *password.Hasher
-	dbPath  string
-	db      *models.DB
-	cfg     config.Config
-	srv     *httptest.Server
-	base    string
-	handler atomic.Pointer[http.Handler]
-	ops     []*testop.Provider
-	op      *testop.Provider // ops[0]
+	*server
+	ops []*testop.Provider
+	op  *testop.Provider // ops[0]
 }
 
 // newSSOEnv starts the OPs and gatehouse. The app's listener exists before
@@ -95,67 +77,49 @@ func newSSOEnv(t testing.TB, o ssoEnvOpts) *ssoEnv {
 	if o.ops == 0 {
 		o.ops = 1
 	}
-	e := &ssoEnv{t: t, clock: newClockAt(time.Now().Truncate(time.Second)), logs: &syncBuffer{}}
-	e.log = slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	var err error
-	if e.hasher, err = password.New(bcrypt.MinCost, 12); err != nil {
-		t.Fatal(err)
+	e := &ssoEnv{}
+	clock := newClockAt(time.Now().Truncate(time.Second))
+	providers := func(base string) []config.Provider {
+		var ps []config.Provider
+		for i := range o.ops {
+			opts := testop.Options{
+				Users: []testop.User{ssoBob, ssoAlice, ssoAdmin, ssoCarol},
+				Now:   clock.Now, InitialAccessToken: o.initialAccessToken,
+			}
+			dynamic := o.dynamic && i == 0
+			if !dynamic {
+				opts.Clients = []testop.Client{{
+					ID: ssoClientID(i), Secret: ssoSecret, Name: "gatehouse",
+					RedirectURIs:           []string{base + "/auth/callback"},
+					PostLogoutRedirectURIs: []string{base + "/auth/logged-out"},
+					BackchannelLogoutURI:   base + "/auth/backchannel-logout",
+				}}
+			}
+			op, err := testop.Start(opts)
+			if err != nil {
+				t.Fatalf("start test OP: %v", err)
+			}
+			t.Cleanup(func() { op.Close() })
+			op.SetLoginUser(&ssoBob)
+			e.ops = append(e.ops, op)
+			p := config.Provider{
+				ID: ssoProviderIDs[i], Name: ssoProviderNames[i], Issuer: op.Issuer(),
+				EmailDomains: []string{ssoDomains[i]}, Link: accounts.LinkPassword, AutoCreate: true,
+			}
+			if dynamic {
+				p.Registration = &config.Registration{InitialAccessToken: o.initialAccessToken}
+			} else {
+				p.ClientID, p.ClientSecret = ssoClientID(i), ssoSecret
+			}
+			ps = append(ps, p)
+		}
+		e.op = e.ops[0]
+		if o.providers != nil {
+			o.providers(e, ps)
+		}
+		return ps
 	}
-	e.srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		(*e.handler.Load()).ServeHTTP(w, r)
-	}))
-	e.srv.Config.ErrorLog = slog.NewLogLogger(e.log.Handler(), slog.LevelWarn)
-	e.base = "http://" + e.srv.Listener.Addr().String()
-	t.Cleanup(e.srv.Close)
-
-	var ps []config.Provider
-	for i := range o.ops {
-		opts := testop.Options{
-			Users: []testop.User{ssoBob, ssoAlice, ssoAdmin, ssoCarol},
-			Now:   e.clock.Now, InitialAccessToken: o.initialAccessToken,
-		}
-		dynamic := o.dynamic && i == 0
-		if !dynamic {
-			opts.Clients = []testop.Client{{
-				ID: e.clientID(i), Secret: ssoSecret, Name: "gatehouse",
-				RedirectURIs:           []string{e.base + "/auth/callback"},
-				PostLogoutRedirectURIs: []string{e.base + "/auth/logged-out"},
-				BackchannelLogoutURI:   e.base + "/auth/backchannel-logout",
-			}}
-		}
-		op, err := testop.Start(opts)
-		if err != nil {
-			t.Fatalf("start test OP: %v", err)
-		}
-		t.Cleanup(func() { op.Close() })
-		op.SetLoginUser(&ssoBob)
-		e.ops = append(e.ops, op)
-		p := config.Provider{
-			ID: ssoProviderIDs[i], Name: ssoProviderNames[i], Issuer: op.Issuer(),
-			EmailDomains: []string{ssoDomains[i]}, Link: accounts.LinkPassword, AutoCreate: true,
-		}
-		if dynamic {
-			p.Registration = &config.Registration{InitialAccessToken: o.initialAccessToken}
-		} else {
-			p.ClientID, p.ClientSecret = e.clientID(i), ssoSecret
-		}
-		ps = append(ps, p)
-	}
-	e.op = e.ops[0]
-
-	e.cfg = config.Default()
-	e.dbPath = filepath.Join(t.TempDir(), "gatehouse.db")
-	e.cfg.Database = e.dbPath
-	e.cfg.BaseURL = e.base
-	if o.providers != nil {
-		o.providers(e, ps)
-	}
-	e.cfg.Providers = ps
-	if err := e.cfg.Finish(); err != nil {
-		t.Fatalf("config: %v", err)
-	}
-	e.boot()
-	e.srv.Start()
+	e.server = newServer(t, serverOpts{clock: clock, providers: providers})
 	t.Cleanup(func() {
 		if logs := e.logs.String(); strings.Contains(logs, "level=ERROR") || strings.Contains(logs, "panic") {
 			t.Errorf("server logged an error or panic")
@@ -167,59 +131,11 @@ func newSSOEnv(t testing.TB, o ssoEnvOpts) *ssoEnv {
 	return e
 }
 
-func (e *ssoEnv) clientID(i int) string { return "gatehouse-" + ssoProviderIDs[i] }
-
-// boot opens the database and builds the whole handler stack the way main
-// does, replacing the one being served: calling it again is a restart.
-func (e *ssoEnv) boot() {
-	t := e.t
-	t.Helper()
-	db, err := models.Open(e.dbPath)
-	if err != nil {
-		t.Fatalf("open database: %v", err)
-	}
-	db.Now = e.clock.Now
-	if _, err := db.Migrate(context.Background()); err != nil {
-		t.Fatalf("migrate: %v", err)
-	}
-	renderer, err := views.New(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	store := sessionstore.New(db, sessionstore.Options{
-		Secure: e.cfg.Secure(), IdleTimeout: e.cfg.Session.IdleTimeout, Lifetime: e.cfg.Session.Lifetime,
-		Permanent: e.cfg.Session.Permanent, Logger: e.log,
-	})
-	set, err := handlers.NewSSOSet(e.cfg, db, e.log, nil)
-	if err != nil {
-		t.Fatalf("NewSSOSet: %v", err)
-	}
-	h, err := handlers.New(handlers.Deps{
-		Config: e.cfg, DB: db, Sessions: store, Views: renderer, Logger: e.log, SSO: set,
-		Accounts: &accounts.Service{DB: db, Hasher: e.hasher, Logger: e.log},
-	})
-	if err != nil {
-		t.Fatalf("handlers.New: %v", err)
-	}
-	old := e.db
-	e.db = db
-	e.handler.Store(&h)
-	if old != nil {
-		old.Close()
-	} else {
-		t.Cleanup(func() { e.db.Close() })
-	}
-}
+func ssoClientID(i int) string { return "gatehouse-" + ssoProviderIDs[i] }
 
 func (e *ssoEnv) createUser(email string, admin bool) *models.User {
 	e.t.Helper()
-	pw := ssoPassword
-	svc := &accounts.Service{DB: e.db, Hasher: e.hasher, Logger: e.log}
-	u, err := svc.CreateUser(context.Background(), accounts.NewUser{Email: email, Name: "Local " + email, Password: &pw, Admin: admin})
-	if err != nil {
-		e.t.Fatalf("create user %s: %v", email, err)
-	}
-	return u
+	return e.server.createUser(e.t, email, "Local "+email, ssoPassword, admin)
 }
 
 func (e *ssoEnv) count(table, where string, args ...any) int64 {
@@ -534,7 +450,7 @@ func TestSSOHappyPath(t *testing.T) {
 	}
 	q := authz.Query()
 	for k, want := range map[string]string{
-		"response_type": "code", "client_id": e.clientID(0), "redirect_uri": e.base + "/auth/callback",
+		"response_type": "code", "client_id": ssoClientID(0), "redirect_uri": e.base + "/auth/callback",
 		"code_challenge_method": "S256", "login_hint": "bob@example.com",
 	} {
 		if got := q.Get(k); got != want {
@@ -638,20 +554,20 @@ func TestSSOProviderChoice(t *testing.T) {
 		}
 	})
 	t.Run("by email domain", func(t *testing.T) {
-		wantOP(t, e.browser().start(t, ssoForm("someone@globex.test")), globex, e.clientID(1))
-		wantOP(t, e.browser().start(t, ssoForm("bob@example.com")), acme, e.clientID(0))
+		wantOP(t, e.browser().start(t, ssoForm("someone@globex.test")), globex, ssoClientID(1))
+		wantOP(t, e.browser().start(t, ssoForm("bob@example.com")), acme, ssoClientID(0))
 	})
 	t.Run("domain wins over a posted button", func(t *testing.T) {
 		f := ssoForm("bob@example.com")
 		f.Set("provider", "globex")
-		wantOP(t, e.browser().start(t, f), acme, e.clientID(0))
+		wantOP(t, e.browser().start(t, f), acme, ssoClientID(0))
 	})
 	t.Run("posted provider button", func(t *testing.T) {
 		f := url.Values{"email": {""}, "provider": {"globex"}}
-		wantOP(t, e.browser().start(t, f), globex, e.clientID(1))
+		wantOP(t, e.browser().start(t, f), globex, ssoClientID(1))
 		f = url.Values{"email": {"x@other.test"}, "provider": {"acme"}}
 		u := e.browser().start(t, f)
-		wantOP(t, u, acme, e.clientID(0))
+		wantOP(t, u, acme, ssoClientID(0))
 		if u.Query().Get("login_hint") != "x@other.test" {
 			t.Errorf("login_hint %q", u.Query().Get("login_hint"))
 		}
@@ -829,7 +745,7 @@ func TestSSOIssParameter(t *testing.T) {
 
 func TestSSOIDTokenRules(t *testing.T) {
 	e := newSSOEnv(t, ssoEnvOpts{})
-	client := e.clientID(0)
+	client := ssoClientID(0)
 	now := func() int64 { return e.clock.Now().Unix() }
 	claims := func(f func(c map[string]any)) testop.Behavior { return testop.Behavior{IDTokenClaims: f} }
 	for _, tc := range []struct {
@@ -973,7 +889,7 @@ func TestSSOLinking(t *testing.T) {
 		}
 		// The session made by linking carries the provider's sid, so a
 		// back-channel logout for that sid ends it.
-		if status, err := e.op.SendBackchannelLogout(context.Background(), e.clientID(0), "", row.SID, nil); err != nil || status != http.StatusOK {
+		if status, err := e.op.SendBackchannelLogout(context.Background(), ssoClientID(0), "", row.SID, nil); err != nil || status != http.StatusOK {
 			t.Errorf("back-channel logout: %d %v", status, err)
 		}
 		if b.session(t) != nil {
@@ -1028,7 +944,7 @@ func TestSSOLinking(t *testing.T) {
 		m := e.mark()
 		e.wantRefused(t, b.get(t, cb), m, http.StatusForbidden, "Sign-in refused",
 			"An account for alice@example.com already exists, and Acme SSO may not sign in to it.")
-		if ev := e.events(models.EventLoginFailure); len(ev) == 0 || ev[0].Detail != accounts.ReasonLinkNever {
+		if ev := e.events(models.EventLoginFailure); len(ev) == 0 || ev[0].Detail != accounts.ReasonLinkNever.String() {
 			t.Errorf("login.failure events %+v", ev)
 		}
 	})
@@ -1151,7 +1067,7 @@ func TestSSOLogout(t *testing.T) {
 		}
 		end, _ := url.Parse(r.loc)
 		q := end.Query()
-		if q.Get("id_token_hint") != row.IDToken || q.Get("client_id") != e.clientID(0) ||
+		if q.Get("id_token_hint") != row.IDToken || q.Get("client_id") != ssoClientID(0) ||
 			q.Get("post_logout_redirect_uri") != e.base+"/auth/logged-out" || q.Get("state") == "" {
 			t.Errorf("end_session query %v", q)
 		}
@@ -1217,7 +1133,7 @@ func ssoSignRS256(t *testing.T, key *rsa.PrivateKey, header, claims map[string]a
 func TestSSOBackchannelLogout(t *testing.T) {
 	e := newSSOEnv(t, ssoEnvOpts{})
 	ctx := context.Background()
-	client := e.clientID(0)
+	client := ssoClientID(0)
 	post := func(t *testing.T, tok string, header map[string]string) *ssoResp {
 		t.Helper()
 		b := e.browser() // a fresh client: server to server, no cookies
@@ -1384,7 +1300,7 @@ func TestSSOStaticMetadata(t *testing.T) {
 	// Back-channel logout finds the provider by its static issuer.
 	b2 := e.browser()
 	row = b2.signIn(t, "bob@example.com")
-	if status, err := e.op.SendBackchannelLogout(context.Background(), e.clientID(0), "", row.SID, nil); err != nil || status != http.StatusOK {
+	if status, err := e.op.SendBackchannelLogout(context.Background(), ssoClientID(0), "", row.SID, nil); err != nil || status != http.StatusOK {
 		t.Errorf("back-channel logout: %d %v", status, err)
 	}
 	// The static metadata promises iss (RFC 9207), so its absence is refused.

@@ -86,7 +86,9 @@ func (h *Handler) reauth(c *gin.Context) {
 			h.renderReauth(c, http.StatusBadRequest, next, "Choose one of your sign-in providers.")
 			return
 		}
-		h.redirectToProvider(c, p, pendingStart{Mode: modeReauth, Next: next, Prompt: "login", UserID: &u.ID, LoginHint: u.Email}, loginForm{})
+		if msg, ok := h.redirectToProvider(c, p, pendingStart{Mode: modeReauth, Next: next, Prompt: "login", UserID: &u.ID, LoginHint: u.Email}); !ok && msg != "" {
+			h.renderReauth(c, http.StatusServiceUnavailable, next, msg)
+		}
 		return
 	}
 	pw := c.PostForm("password")
@@ -102,7 +104,7 @@ func (h *Handler) reauth(c *gin.Context) {
 	var le *accounts.LoginError
 	switch {
 	case errors.As(err, &le):
-		h.audit(c, &models.Event{Kind: models.EventReauthFailure, UserID: &u.ID, Email: u.Email, Method: models.MethodPassword, Detail: le.Reason})
+		h.audit(c, &models.Event{Kind: models.EventReauthFailure, UserID: &u.ID, Email: u.Email, Method: models.MethodPassword, Detail: le.Reason.String()})
 		h.renderReauth(c, http.StatusUnauthorized, next, "That password is not right.")
 		return
 	case err != nil:
@@ -127,50 +129,23 @@ func (h *Handler) markReauth(c *gin.Context, method models.Method, provider, nex
 
 // finishReauth completes an SSO re-authentication: the identity must be one
 // linked to the signed-in account.
-func (h *Handler) finishReauth(c *gin.Context, p *sso.Provider, pending *models.PendingLogin, id *sso.Identity, err error) {
+func (h *Handler) finishReauth(c *gin.Context, p *sso.Provider, pending *models.PendingLogin, id *sso.Identity) {
 	u := currentUser(c)
-	if err != nil {
-		h.ssoFailure(c, p, "reauth", err)
+	if u == nil || pending.UserID == nil || *pending.UserID != u.ID {
+		h.notYourAccount(c, p)
 		return
 	}
-	known, lookupErr := h.DB.IdentityBySubject(c.Request.Context(), id.Issuer, id.Subject)
-	if u == nil || pending.UserID == nil || *pending.UserID != u.ID || lookupErr != nil || known.UserID != u.ID {
-		h.errorPage(c, http.StatusForbidden, "Not your account", "That "+p.Name()+" sign-in is not linked to the account you are signed in with.")
-		return
+	owns, err := h.Accounts.OwnsIdentity(c.Request.Context(), u.ID, id)
+	switch {
+	case err != nil:
+		h.serverError(c, "find identity", err)
+	case !owns:
+		h.notYourAccount(c, p)
+	default:
+		h.markReauth(c, models.MethodSSO, p.ID(), pending.Next)
 	}
-	h.markReauth(c, models.MethodSSO, p.ID(), pending.Next)
 }
 
-// finishLink attaches an identity to the signed-in account (the account
-// page's "link another provider"): never to another account.
-func (h *Handler) finishLink(c *gin.Context, p *sso.Provider, pending *models.PendingLogin, id *sso.Identity, err error) {
-	u := currentUser(c)
-	if err != nil {
-		h.ssoFailure(c, p, "link", err)
-		return
-	}
-	if u == nil || pending.UserID == nil || *pending.UserID != u.ID {
-		h.errorPage(c, http.StatusForbidden, "Signed out", "You were signed out before the link finished. Sign in and try again.")
-		return
-	}
-	ctx := c.Request.Context()
-	err = h.DB.CreateIdentity(ctx, &models.Identity{
-		UserID: u.ID, ProviderID: p.ID(), Issuer: id.Issuer, Subject: id.Subject, Email: id.Email, Claims: string(id.Claims),
-	})
-	if errors.Is(err, models.ErrIdentityTaken) {
-		known, _ := h.DB.IdentityBySubject(ctx, id.Issuer, id.Subject)
-		msg := "That " + p.Name() + " sign-in is already linked to another account, so it was not linked to yours."
-		if known != nil && known.UserID == u.ID {
-			msg = "That " + p.Name() + " sign-in is already linked to your account."
-		}
-		h.audit(c, &models.Event{Kind: models.EventLinkFailure, UserID: &u.ID, Email: u.Email, Method: models.MethodSSO, ProviderID: p.ID(), Detail: "identity linked elsewhere"})
-		h.render(c, http.StatusConflict, "error", gin.H{"Title": "Not linked", "Message": msg, "Back": "/account", "BackLabel": "Back to your account"})
-		return
-	}
-	if err != nil {
-		h.serverError(c, "link identity", err)
-		return
-	}
-	h.audit(c, &models.Event{Kind: models.EventIdentityLinked, UserID: &u.ID, ActorID: &u.ID, Email: u.Email, Method: models.MethodSSO, ProviderID: p.ID(), Detail: "from account page"})
-	c.Redirect(http.StatusSeeOther, or(pending.Next, "/account"))
+func (h *Handler) notYourAccount(c *gin.Context, p *sso.Provider) {
+	h.errorPage(c, http.StatusForbidden, "Not your account", "That "+p.Name()+" sign-in is not linked to the account you are signed in with.")
 }

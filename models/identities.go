@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/gatehouse/gatehouse/sso"
 	"gorm.io/gorm"
 )
 
@@ -25,6 +26,15 @@ type Identity struct {
 	Claims      string
 	CreatedAt   time.Time
 	LastLoginAt *time.Time
+}
+
+// NewIdentity is the row linking the verified identity id, signed in
+// through providerID, to the account userID.
+func NewIdentity(userID int64, providerID string, id *sso.Identity) *Identity {
+	return &Identity{
+		UserID: userID, ProviderID: providerID, Issuer: id.Issuer, Subject: id.Subject,
+		Email: NormalizeEmail(id.Email), Claims: string(id.Claims),
+	}
 }
 
 // IdentityBySubject finds the identity for (issuer, subject).

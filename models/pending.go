@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/gatehouse/gatehouse/sso"
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
 )
@@ -80,6 +81,32 @@ type PendingLink struct {
 	Next        string
 	CreatedAt   time.Time
 	ExpiresAt   time.Time
+}
+
+// NewPendingLink parks the verified identity id, signed in through
+// providerID, until the person proves the password of account userID.
+func NewPendingLink(userID int64, providerID string, id *sso.Identity) *PendingLink {
+	l := &PendingLink{
+		UserID: userID, ProviderID: providerID, Issuer: id.Issuer, Subject: id.Subject,
+		Email: NormalizeEmail(id.Email), Claims: string(id.Claims), SID: id.SID, IDToken: id.IDToken,
+	}
+	if !id.AuthTime.IsZero() {
+		t := id.AuthTime.UTC()
+		l.AuthTime = &t
+	}
+	return l
+}
+
+// Identity is the parked identity, as the provider verified it.
+func (l *PendingLink) Identity() *sso.Identity {
+	id := &sso.Identity{
+		ProviderID: l.ProviderID, Issuer: l.Issuer, Subject: l.Subject, Email: l.Email,
+		Claims: []byte(l.Claims), SID: l.SID, IDToken: l.IDToken,
+	}
+	if l.AuthTime != nil {
+		id.AuthTime = *l.AuthTime
+	}
+	return id
 }
 
 // CreatePendingLink stores l for ttl.

@@ -162,3 +162,9 @@ func (db *DB) updateUser(ctx context.Context, id int64, fields map[string]any) e
 	}
 	return nil
 }
+
+// UpdateUserName changes only the name: an edit of one field must not
+// write back others read earlier, undoing a concurrent change to them.
+func (db *DB) UpdateUserName(ctx context.Context, id int64, name string) error {
+	return db.updateUser(ctx, id, map[string]any{"name": name})
+}

@@ -4,19 +4,23 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse/models"
+	"github.com/gatehouse/gatehouse/sso"
 	ginsessions "github.com/gin-contrib/sessions"
 )
 
 // SignIn describes a fresh authentication to start a session for.
 type SignIn struct {
-	UserID     int64
-	Method     models.Method
-	AuthTime   time.Time
+	UserID int64
+	Method models.Method
+	// AuthTime is when the person authenticated; zero is now. An SSO
+	// sign-in takes the provider's auth_time from Identity when it has one.
+	AuthTime time.Time
+	// ProviderID and Identity are the provider and the verified identity of
+	// an SSO sign-in (nil for a password): the session keeps its issuer,
+	// subject and sid for back-channel logout, and the ID token as
+	// id_token_hint for RP-initiated logout.
 	ProviderID string
-	Issuer     string
-	Subject    string
-	SID        string
-	IDToken    string
+	Identity   *sso.Identity
 	IP         string
 	UserAgent  string
 }
@@ -28,10 +32,17 @@ func Start(s ginsessions.Session, in SignIn) error {
 	s.Set(renewKey{}, true)
 	s.Set(KeyUserID, in.UserID)
 	s.Set(KeyAuthMethod, string(in.Method))
-	s.Set(KeyAuthTime, in.AuthTime)
 	s.Set(KeyIP, in.IP)
 	s.Set(KeyUserAgent, in.UserAgent)
-	for k, v := range map[string]string{KeyProviderID: in.ProviderID, KeyIssuer: in.Issuer, KeySubject: in.Subject, KeySID: in.SID, KeyIDToken: in.IDToken} {
+	values := map[string]string{KeyProviderID: in.ProviderID}
+	if id := in.Identity; id != nil {
+		values[KeyIssuer], values[KeySubject], values[KeySID], values[KeyIDToken] = id.Issuer, id.Subject, id.SID, id.IDToken
+		if !id.AuthTime.IsZero() {
+			in.AuthTime = id.AuthTime
+		}
+	}
+	s.Set(KeyAuthTime, in.AuthTime)
+	for k, v := range values {
 		if v != "" {
 			s.Set(k, v)
 		}

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse/models"
+	"github.com/gatehouse/gatehouse/sso"
 	ginsessions "github.com/gin-contrib/sessions"
 	"github.com/gin-gonic/gin"
 )
@@ -131,8 +132,9 @@ func (e *env) serve(opts Options) {
 		id, _ := strconv.ParseInt(c.Query("user"), 10, 64)
 		in := SignIn{
 			UserID: id, Method: models.Method(c.DefaultQuery("method", "password")), AuthTime: e.clock.Now(),
-			ProviderID: c.Query("provider"), Issuer: c.Query("issuer"), Subject: c.Query("sub"), SID: c.Query("sid"), IDToken: c.Query("id_token"),
-			IP: c.ClientIP(), UserAgent: c.Request.UserAgent(),
+			ProviderID: c.Query("provider"),
+			Identity:   &sso.Identity{Issuer: c.Query("issuer"), Subject: c.Query("sub"), SID: c.Query("sid"), IDToken: c.Query("id_token")},
+			IP:         c.ClientIP(), UserAgent: c.Request.UserAgent(),
 		}
 		if err := Start(ginsessions.Default(c), in); err != nil {
 			fail(c, err)

@@ -90,6 +90,15 @@ func (s *Set) ByID(id string) (*Provider, bool) {
 	return p, ok
 }
 
+// Name returns the display name of the provider with the given id, or the
+// id itself when no such provider is configured (any more).
+func (s *Set) Name(id string) string {
+	if p, ok := s.ByID(id); ok {
+		return p.Name()
+	}
+	return id
+}
+
 // ForEmail picks the provider for an email address: the one whose
 // EmailDomains contain its domain (exact match, no subdomains); otherwise
 // the only provider if there is exactly one; otherwise none.

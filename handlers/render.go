@@ -2,8 +2,10 @@ package handlers
 
 import (
 	"bytes"
+	"errors"
 	"net/http"
 
+	"github.com/gatehouse/gatehouse/accounts"
 	"github.com/gin-gonic/gin"
 )
 
@@ -25,6 +27,32 @@ func (h *Handler) render(c *gin.Context, status int, page string, data gin.H) {
 func (h *Handler) errorPage(c *gin.Context, status int, title, message string) {
 	h.render(c, status, "error", gin.H{"Title": title, "Message": message})
 	c.Abort()
+}
+
+// refusal returns the refusal from accounts in err's chain: a message for
+// the person and the status it is answered with (errorStatuses).
+func refusal(err error) (msg string, status int, ok bool) {
+	var e *accounts.Error
+	if !errors.As(err, &e) {
+		return "", 0, false
+	}
+	return e.Msg, errorStatus(e.Code), true
+}
+
+// errorStatuses is how the HTTP layer answers each kind of refusal.
+var errorStatuses = map[accounts.Code]int{
+	accounts.CodeInvalid:   http.StatusBadRequest,
+	accounts.CodeConflict:  http.StatusConflict,
+	accounts.CodeNotFound:  http.StatusNotFound,
+	accounts.CodeForbidden: http.StatusForbidden,
+}
+
+// errorStatus is the status of a refusal code.
+func errorStatus(code accounts.Code) int {
+	if s, ok := errorStatuses[code]; ok {
+		return s
+	}
+	return http.StatusInternalServerError
 }
 
 // renderStandalone renders the error page outside Gin (the CSRF deny

@@ -1,0 +1,135 @@
+package handlers_test
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+
+	"github.com/gatehouse/gatehouse/accounts"
+	"github.com/gatehouse/gatehouse/app"
+	"github.com/gatehouse/gatehouse/config"
+	"github.com/gatehouse/gatehouse/models"
+	"golang.org/x/crypto/bcrypt"
+)
+
+// server is gatehouse as app.New builds it for production, over a SQLite
+// file, behind a loopback httptest server. Every handler test gets its
+// stack from newServer, so each one exercises the real wiring.
+type server struct {
+	t      testing.TB // a *testing.F for fuzz tests: use it only outside the fuzz function
+	app    *app.App   // replaced by restart
+	db     *models.DB // app.DB
+	cfg    config.Config
+	dbPath string
+	clock  *clock
+	logs   *syncBuffer
+	log    *slog.Logger
+	srv    *httptest.Server
+	base   string
+
+	handler atomic.Pointer[http.Handler] // what srv serves: swapped by restart
+}
+
+type serverOpts struct {
+	https   bool
+	proxies []string // trusted proxies (X-Forwarded-For)
+	dbPath  string   // reuse an existing database file ("restart")
+	clock   *clock   // default newClock()
+	// throttle keeps the default brute-force limits; otherwise they are
+	// set so high that tests not about throttling never meet them.
+	throttle bool
+	// providers returns the configured OpenID Providers; it runs once the
+	// base URL is known, so test OPs can register gatehouse's redirect URIs.
+	providers func(base string) []config.Provider
+	// configure edits the configuration after it is validated.
+	configure func(*config.Config)
+}
+
+// newServer builds and starts gatehouse. Passwords are hashed at bcrypt's
+// minimum cost: the handlers are under test, not bcrypt.
+func newServer(t testing.TB, o serverOpts) *server {
+	t.Helper()
+	s := &server{t: t, clock: o.clock, logs: &syncBuffer{}, dbPath: o.dbPath}
+	if s.clock == nil {
+		s.clock = newClock()
+	}
+	if s.dbPath == "" {
+		s.dbPath = filepath.Join(t.TempDir(), "gatehouse.db")
+	}
+	s.log = slog.New(slog.NewTextHandler(s.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	s.srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		(*s.handler.Load()).ServeHTTP(w, r)
+	}))
+	s.srv.Config.ErrorLog = slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)
+	scheme := "http"
+	if o.https {
+		scheme = "https"
+	}
+	s.base = scheme + "://" + s.srv.Listener.Addr().String()
+
+	s.cfg = config.Default()
+	s.cfg.Database = s.dbPath
+	s.cfg.BaseURL = s.base
+	s.cfg.TrustedProxies = o.proxies
+	if o.providers != nil {
+		s.cfg.Providers = o.providers(s.base)
+	}
+	if err := s.cfg.Finish(); err != nil {
+		t.Fatalf("config: %v", err)
+	}
+	s.cfg.Password.BcryptCost = bcrypt.MinCost
+	if !o.throttle {
+		for _, r := range []*config.ThrottleRule{&s.cfg.Throttle.AccountAddress, &s.cfg.Throttle.Account, &s.cfg.Throttle.Address} {
+			r.Failures = 1 << 30
+		}
+	}
+	if o.configure != nil {
+		o.configure(&s.cfg)
+	}
+	s.boot()
+	if o.https {
+		s.srv.StartTLS()
+	} else {
+		s.srv.Start()
+	}
+	t.Cleanup(s.srv.Close)
+	return s
+}
+
+// boot builds the application over the database and serves it instead of
+// the one before: calling it again is a restart.
+func (s *server) boot() {
+	s.t.Helper()
+	a, err := app.New(context.Background(), s.cfg, app.Options{Logger: s.log, Now: s.clock.Now})
+	if err != nil {
+		s.t.Fatalf("app.New: %v", err)
+	}
+	old := s.app
+	s.app, s.db = a, a.DB
+	h := a.Handler()
+	s.handler.Store(&h)
+	if old != nil {
+		old.Close()
+	} else {
+		s.t.Cleanup(func() { s.app.Close() })
+	}
+}
+
+// createUser creates an account through the accounts service; an empty pw
+// makes it SSO-only.
+func (s *server) createUser(t testing.TB, email, name, pw string, admin bool) *models.User {
+	t.Helper()
+	n := accounts.NewUser{Email: email, Name: name, Admin: admin}
+	if pw != "" {
+		n.Password = &pw
+	}
+	u, err := s.app.Accounts.CreateUser(context.Background(), n)
+	if err != nil {
+		t.Fatalf("create user %s: %v", email, err)
+	}
+	return u
+}
