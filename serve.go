@@ -74,7 +74,7 @@ func buildApp(ctx context.Context, cfg config.Config, log *slog.Logger, idpClien
 		Secure: cfg.Secure(), IdleTimeout: cfg.Session.IdleTimeout, Lifetime: cfg.Session.Lifetime,
 		Permanent: cfg.Session.Permanent, Logger: log,
 	})
-	limiter := throttle.New(db, throttleRules(cfg.Throttle))
+	limiter := throttle.New(db, cfg.Throttle)
 	reg := metrics.NewRegistry() // per app: no global registry
 	m := metrics.New(reg)
 	m.CountSessionsWith(db.CountActiveSessions)
@@ -239,12 +239,4 @@ func offerSetup(ctx context.Context, cfg config.Config, a *app, log *slog.Logger
 	log.Warn(msg+"; create the first administrator at the one-time setup link (valid for 1 hour, once), "+
 		"or with: echo 'a-long-password' | gatehouse user create --admin --email you@example.com --password-stdin", "url", link)
 	fmt.Fprintf(stdout, "No administrator yet. Create the first one at this one-time link (valid for 1 hour):\n  %s\n", link)
-}
-
-// throttleRules converts the configured limits.
-func throttleRules(t config.Throttle) throttle.Rules {
-	rule := func(r config.ThrottleRule) throttle.Rule {
-		return throttle.Rule{Failures: r.Failures, Window: r.Window, MaxDelay: r.MaxDelay}
-	}
-	return throttle.Rules{AccountAddress: rule(t.AccountAddress), Account: rule(t.Account), Address: rule(t.Address)}
 }

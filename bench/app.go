@@ -50,11 +50,7 @@ func newApp(ctx context.Context, cfg config.Config, sso *http.Client) (*app, err
 		Secure: cfg.Secure(), IdleTimeout: cfg.Session.IdleTimeout, Lifetime: cfg.Session.Lifetime,
 		Permanent: cfg.Session.Permanent, Logger: log,
 	})
-	rule := func(r config.ThrottleRule) throttle.Rule {
-		return throttle.Rule{Failures: r.Failures, Window: r.Window, MaxDelay: r.MaxDelay}
-	}
-	t := cfg.Throttle
-	limiter := throttle.New(db, throttle.Rules{AccountAddress: rule(t.AccountAddress), Account: rule(t.Account), Address: rule(t.Address)})
+	limiter := throttle.New(db, cfg.Throttle)
 	set, err := handlers.NewSSOSet(cfg, db, log, sso)
 	if err != nil {
 		db.Close()

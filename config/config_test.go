@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gatehouse/gatehouse/throttle"
 )
 
 // mapEnv is an environment lookup over a fixed map, so no test reads or
@@ -410,6 +412,9 @@ func TestInvalidValues(t *testing.T) {
 		{"sudo window below a minute", "admin:\n  sudo_window: 30s\n", nil, "admin.sudo_window"},
 		{"metrics listen without port", "metrics:\n  listen: 127.0.0.1\n", nil, "metrics.listen"},
 		{"metrics listen same as listen", "listen: 127.0.0.1:9100\nmetrics:\n  listen: 127.0.0.1:9100\n", nil, "metrics.listen"},
+		{"throttle failures 0", "throttle:\n  account: {failures: 0, window: 1m, max_delay: 1m}\n", nil, "throttle.account"},
+		{"throttle window under a second", "throttle:\n  address: {window: 500ms}\n", nil, "throttle.address"},
+		{"throttle max delay 0", "throttle:\n  account_address: {max_delay: 0s}\n", nil, "throttle.account_address"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -582,6 +587,19 @@ func TestProviderDefaults(t *testing.T) {
 	}
 }
 
+func TestThrottleDecoded(t *testing.T) {
+	cfg, err := loadYAML(t, "throttle:\n  account_address: {failures: 3, window: 10m, max_delay: 1h}\n  address: {failures: 50}\n", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := throttle.DefaultRules()
+	want.AccountAddress = throttle.Rule{Failures: 3, Window: 10 * time.Minute, MaxDelay: time.Hour}
+	want.Address.Failures = 50
+	if cfg.Throttle != want {
+		t.Fatalf("throttle = %+v, want %+v", cfg.Throttle, want)
+	}
+}
+
 func TestSSOJetEnvironment(t *testing.T) {
 	ssojet := map[string]string{
 		"SSOJET_ISSUER_URL":    "https://tenant.ssojet.example",
@@ -672,6 +690,7 @@ func TestShippedConfig(t *testing.T) {
 		{"password", cfg.Password, def.Password},
 		{"admin", cfg.Admin, def.Admin},
 		{"metrics", cfg.Metrics, def.Metrics},
+		{"throttle", cfg.Throttle, def.Throttle},
 	}
 	for _, c := range checks {
 		if !reflect.DeepEqual(c.got, c.want) {
