@@ -30,6 +30,7 @@ import (
 	"github.com/gatehouse/gatehouse/models"
 	"github.com/gatehouse/gatehouse/password"
 	"github.com/gatehouse/gatehouse/sessionstore"
+	"github.com/gatehouse/gatehouse/sso"
 	"github.com/gatehouse/gatehouse/testop"
 	"github.com/gatehouse/gatehouse/views"
 	"golang.org/x/crypto/bcrypt"
@@ -101,8 +102,11 @@ func newAcctEnv(t *testing.T) *acctEnv {
 		t.Cleanup(func() { op.Close() })
 		e.ops = append(e.ops, op)
 		ps = append(ps, config.Provider{
-			ID: id, Name: acctProviderNames[i], Issuer: op.Issuer(),
-			ClientID: "gatehouse-" + id, ClientSecret: acctSecret, Link: accounts.LinkPassword,
+			ProviderConfig: sso.ProviderConfig{
+				ID: id, Name: acctProviderNames[i], Issuer: op.Issuer(),
+				ClientID: "gatehouse-" + id, ClientSecret: acctSecret,
+			},
+			Link: accounts.LinkPassword,
 		})
 	}
 

@@ -32,6 +32,7 @@ import (
 	"github.com/gatehouse/gatehouse/models"
 	"github.com/gatehouse/gatehouse/password"
 	"github.com/gatehouse/gatehouse/sessionstore"
+	"github.com/gatehouse/gatehouse/sso"
 	"github.com/gatehouse/gatehouse/testop"
 	"github.com/gatehouse/gatehouse/views"
 	"golang.org/x/crypto/bcrypt"
@@ -105,8 +106,11 @@ func newAdmEnv(t testing.TB, o admOpts) *admEnv {
 		}
 		t.Cleanup(func() { e.op.Close() })
 		e.cfg.Providers = []config.Provider{{
-			ID: "acme", Name: "Acme SSO", Issuer: e.op.Issuer(), ClientID: "gatehouse", ClientSecret: "op-secret",
-			EmailDomains: []string{"example.com"}, Link: accounts.LinkVerifiedEmail,
+			ProviderConfig: sso.ProviderConfig{
+				ID: "acme", Name: "Acme SSO", Issuer: e.op.Issuer(), ClientID: "gatehouse", ClientSecret: "op-secret",
+				EmailDomains: []string{"example.com"},
+			},
+			Link: accounts.LinkVerifiedEmail,
 		}}
 	}
 	if err := e.cfg.Finish(); err != nil {

@@ -298,7 +298,7 @@ func (h *Handler) provider(id string) config.Provider {
 			return p
 		}
 	}
-	return config.Provider{ID: id, Name: id, Link: accounts.LinkPassword}
+	return config.Provider{ProviderConfig: sso.ProviderConfig{ID: id, Name: id}, Link: accounts.LinkPassword}
 }
 
 // loggedOut is where providers send the browser back after RP-initiated

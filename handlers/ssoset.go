@@ -24,7 +24,7 @@ func NewSSOSet(cfg config.Config, db *models.DB, log *slog.Logger, client *http.
 func NewSSOSetWithMetrics(cfg config.Config, db *models.DB, log *slog.Logger, client *http.Client, m *metrics.Metrics) (*sso.Set, error) {
 	var ps []*sso.Provider
 	for i, pc := range cfg.Providers {
-		p, err := sso.NewProvider(providerConfig(cfg.BaseURL, pc), sso.Options{
+		p, err := sso.NewProvider(pc.ProviderConfig, sso.Options{
 			HTTPClient: m.InstrumentClient(pc.ID, client), Now: db.Now, Logger: log,
 			Registrations: db, Replays: db,
 		})
@@ -34,31 +34,4 @@ func NewSSOSetWithMetrics(cfg config.Config, db *models.DB, log *slog.Logger, cl
 		ps = append(ps, p)
 	}
 	return sso.NewSet(ps...)
-}
-
-func providerConfig(baseURL string, pc config.Provider) sso.ProviderConfig {
-	out := sso.ProviderConfig{
-		ID: pc.ID, Name: pc.Name, Issuer: pc.Issuer,
-		ClientID: pc.ClientID, ClientSecret: pc.ClientSecret,
-		TokenEndpointAuthMethod: pc.TokenEndpointAuthMethod,
-		RedirectURL:             pc.RedirectURL,
-		PostLogoutRedirectURL:   pc.PostLogoutRedirectURL,
-		BackchannelLogoutURL:    baseURL + "/auth/backchannel-logout",
-		Scopes:                  pc.Scopes,
-		AuthParams:              pc.AuthParams,
-		EmailDomains:            pc.EmailDomains,
-		Timeout:                 pc.Timeout,
-	}
-	if m := pc.Metadata; m != nil {
-		out.Metadata = &sso.Metadata{
-			Issuer: m.Issuer, AuthorizationEndpoint: m.AuthorizationEndpoint, TokenEndpoint: m.TokenEndpoint,
-			UserinfoEndpoint: m.UserinfoEndpoint, JWKSURI: m.JWKSURI, EndSessionEndpoint: m.EndSessionEndpoint,
-			RegistrationEndpoint: m.RegistrationEndpoint, IDTokenSigningAlgs: m.IDTokenSigningAlgs,
-			AuthorizationResponseISSParameterSupported: m.ISSParameterSupported,
-		}
-	}
-	if r := pc.Registration; r != nil {
-		out.Registration = &sso.RegistrationConfig{Endpoint: r.Endpoint, InitialAccessToken: r.InitialAccessToken}
-	}
-	return out
 }
