@@ -13,6 +13,7 @@ import (
 	"github.com/gatehouse/gatehouse/accounts"
 	"github.com/gatehouse/gatehouse/config"
 	"github.com/gatehouse/gatehouse/models"
+	"github.com/gatehouse/gatehouse/sso"
 	"github.com/gatehouse/gatehouse/testop"
 )
 
@@ -61,8 +62,11 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	defer op.Close()
 	cfg.Providers = []config.Provider{{
-		ID: "demo", Name: "Demo SSO", Issuer: op.Issuer(), ClientID: "gatehouse-demo", ClientSecret: secret,
-		EmailDomains: []string{"example.com"}, Link: accounts.LinkPassword, AutoCreate: true,
+		ProviderConfig: sso.ProviderConfig{
+			ID: "demo", Name: "Demo SSO", Issuer: op.Issuer(), ClientID: "gatehouse-demo", ClientSecret: secret,
+			EmailDomains: []string{"example.com"},
+		},
+		Link: accounts.LinkPassword, AutoCreate: true,
 	}}
 	if err := cfg.Finish(); err != nil {
 		ln.Close()

@@ -33,6 +33,7 @@ import (
 	"github.com/gatehouse/gatehouse/models"
 	"github.com/gatehouse/gatehouse/password"
 	"github.com/gatehouse/gatehouse/sessionstore"
+	"github.com/gatehouse/gatehouse/sso"
 	"github.com/gatehouse/gatehouse/testop"
 	"golang.org/x/crypto/bcrypt"
 )
@@ -103,8 +104,11 @@ func startLoadEnv(t *testing.T) *loadEnv {
 	cfg.Database = filepath.Join(t.TempDir(), "load.db")
 	cfg.Log.Level = "info"
 	cfg.Providers = []config.Provider{{
-		ID: "loadop", Name: "Load SSO", Issuer: op.Issuer(), ClientID: clientID, ClientSecret: secret,
-		EmailDomains: []string{"example.com"}, Link: accounts.LinkPassword, AutoCreate: true,
+		ProviderConfig: sso.ProviderConfig{
+			ID: "loadop", Name: "Load SSO", Issuer: op.Issuer(), ClientID: clientID, ClientSecret: secret,
+			EmailDomains: []string{"example.com"},
+		},
+		Link: accounts.LinkPassword, AutoCreate: true,
 	}}
 	if err := cfg.Finish(); err != nil {
 		ln.Close()

@@ -31,6 +31,7 @@ import (
 	"github.com/gatehouse/gatehouse/accounts"
 	"github.com/gatehouse/gatehouse/config"
 	"github.com/gatehouse/gatehouse/password"
+	"github.com/gatehouse/gatehouse/sso"
 	"github.com/gatehouse/gatehouse/testop"
 	"golang.org/x/crypto/bcrypt"
 )
@@ -127,8 +128,11 @@ func startOpsEnv(t *testing.T, format string) *opsEnv {
 	cfg.Metrics.Listen = mln.Addr().String()
 	cfg.Log.Level, cfg.Log.Format = "debug", format
 	cfg.Providers = []config.Provider{{
-		ID: opsProvider, Name: "Ops IdP", Issuer: e.op.Issuer(), ClientID: opsClientID, ClientSecret: opsSecret,
-		EmailDomains: []string{"example.com"}, Link: accounts.LinkPassword, AutoCreate: true,
+		ProviderConfig: sso.ProviderConfig{
+			ID: opsProvider, Name: "Ops IdP", Issuer: e.op.Issuer(), ClientID: opsClientID, ClientSecret: opsSecret,
+			EmailDomains: []string{"example.com"},
+		},
+		Link: accounts.LinkPassword, AutoCreate: true,
 	}}
 	if err := cfg.Finish(); err != nil {
 		t.Fatal(err)

@@ -31,6 +31,7 @@ import (
 	"github.com/gatehouse/gatehouse/config"
 	"github.com/gatehouse/gatehouse/models"
 	"github.com/gatehouse/gatehouse/password"
+	"github.com/gatehouse/gatehouse/sso"
 	"github.com/gatehouse/gatehouse/testop"
 	"golang.org/x/crypto/bcrypt"
 )
@@ -155,9 +156,12 @@ func TestSSOBrowserFlow(t *testing.T) {
 	cfg.Password.BcryptCost = 10 // the lowest the configuration allows
 	cfg.Log.Level = "debug"
 	cfg.Providers = []config.Provider{{
-		ID: "demo", Name: "Demo SSO", Issuer: op.Issuer(),
-		ClientID: "gatehouse-browser", ClientSecret: "browser-test-secret-0123456789",
-		EmailDomains: []string{"example.com"}, Link: accounts.LinkPassword, AutoCreate: true,
+		ProviderConfig: sso.ProviderConfig{
+			ID: "demo", Name: "Demo SSO", Issuer: op.Issuer(),
+			ClientID: "gatehouse-browser", ClientSecret: "browser-test-secret-0123456789",
+			EmailDomains: []string{"example.com"},
+		},
+		Link: accounts.LinkPassword, AutoCreate: true,
 	}}
 	if err := cfg.Finish(); err != nil {
 		t.Fatal(err)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 	"unicode"
 
 	"github.com/gatehouse/gatehouse/models"
@@ -43,6 +44,9 @@ type SSOPolicy struct {
 	// Authoritative reports whether the provider may speak for an email's
 	// domain (sso.Provider.Authoritative); nil: for none.
 	Authoritative func(email string) bool
+	// RefreshInterval is how often a session signed in through the
+	// provider is re-checked with it (prompt=none); 0 never.
+	RefreshInterval time.Duration
 }
 
 // trusts reports whether the provider may vouch for email: it says the
@@ -116,7 +120,7 @@ type Resolution struct {
 // create or link: the loser's insert fails on a unique key, and resolving
 // once more finds what the winner stored.
 func (s *Service) ResolveSSO(ctx context.Context, providerID string, id *sso.Identity) (*Resolution, error) {
-	p := s.policy(providerID)
+	p := s.Policy(providerID)
 	r, err := s.resolveSSO(ctx, p, providerID, id)
 	if errors.Is(err, models.ErrIdentityTaken) || errors.Is(err, models.ErrEmailTaken) {
 		r, err = s.resolveSSO(ctx, p, providerID, id)
@@ -127,9 +131,9 @@ func (s *Service) ResolveSSO(ctx context.Context, providerID string, id *sso.Ide
 	return r, err
 }
 
-// policy is the provider's SSO policy; a provider without one links by
+// Policy is the provider's SSO policy; a provider without one links by
 // password only and creates nothing.
-func (s *Service) policy(providerID string) SSOPolicy {
+func (s *Service) Policy(providerID string) SSOPolicy {
 	if p, ok := s.Providers[providerID]; ok {
 		if p.Link == "" {
 			p.Link = LinkPassword

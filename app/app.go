@@ -8,6 +8,7 @@ package app
 import (
 	"context"
 	"crypto/rand"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -134,7 +135,7 @@ func wire(cfg config.Config, db *models.DB, o Options) (*App, error) {
 			Secure: cfg.Secure(), IdleTimeout: cfg.Session.IdleTimeout, Lifetime: cfg.Session.Lifetime,
 			Permanent: cfg.Session.Permanent, Logger: o.Logger,
 		}),
-		Throttle: throttle.New(db, throttleRules(cfg.Throttle)),
+		Throttle: throttle.New(db, cfg.Throttle),
 		Setup:    &handlers.Setup{},
 		Registry: metrics.NewRegistry(), // per app: no global registry
 		Logger:   o.Logger,
@@ -158,9 +159,21 @@ func wire(cfg config.Config, db *models.DB, o Options) (*App, error) {
 
 // newSSOSet builds the configured OpenID Providers, each with its own copy
 // of the IdP client instrumented for the metrics (labelled with the
-// provider ID).
+// provider ID), the app's clock and randomness, and the database for
+// dynamic registrations and logout-token replays.
 func newSSOSet(cfg config.Config, db *models.DB, o Options, m *metrics.Metrics) (*sso.Set, error) {
-	return handlers.NewSSOSetWithMetrics(cfg, db, o.Logger, o.IDPClient, m)
+	var ps []*sso.Provider
+	for i, pc := range cfg.Providers {
+		p, err := sso.NewProvider(pc.ProviderConfig, sso.Options{
+			HTTPClient: m.InstrumentClient(pc.ID, o.IDPClient), Now: o.Now, Rand: o.Rand, Logger: o.Logger,
+			Registrations: db, Replays: db,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("providers[%d] (%s): %w", i, pc.ID, err)
+		}
+		ps = append(ps, p)
+	}
+	return sso.NewSet(ps...)
 }
 
 // ssoPolicies is each provider's account policy: its configured linking
@@ -173,17 +186,11 @@ func ssoPolicies(cfg config.Config, set *sso.Set) map[string]accounts.SSOPolicy 
 		if !ok {
 			continue
 		}
-		out[pc.ID] = accounts.SSOPolicy{Link: pc.Link, AutoCreate: pc.AutoCreate, Authoritative: p.Authoritative}
+		out[pc.ID] = accounts.SSOPolicy{
+			Link: pc.Link, AutoCreate: pc.AutoCreate, Authoritative: p.Authoritative, RefreshInterval: pc.RefreshInterval,
+		}
 	}
 	return out
-}
-
-// throttleRules converts the configured limits.
-func throttleRules(t config.Throttle) throttle.Rules {
-	rule := func(r config.ThrottleRule) throttle.Rule {
-		return throttle.Rule{Failures: r.Failures, Window: r.Window, MaxDelay: r.MaxDelay}
-	}
-	return throttle.Rules{AccountAddress: rule(t.AccountAddress), Account: rule(t.Account), Address: rule(t.Address)}
 }
 
 // Handler is the application's HTTP handler (the routes behind the

@@ -16,6 +16,7 @@ import (
 
 	"github.com/gatehouse/gatehouse/accounts"
 	"github.com/gatehouse/gatehouse/config"
+	"github.com/gatehouse/gatehouse/sso"
 	"github.com/gatehouse/gatehouse/testop"
 )
 
@@ -127,8 +128,11 @@ func (b *bench) sso(ctx context.Context) error {
 	cfg := config.Default()
 	cfg.Listen, cfg.BaseURL, cfg.Database = ln.Addr().String(), base, filepath.Join(b.dir, "sso.db")
 	cfg.Providers = []config.Provider{{
-		ID: "bench", Name: "Bench SSO", Issuer: op.Issuer(), ClientID: "gatehouse-bench", ClientSecret: secret,
-		EmailDomains: []string{"sso.bench.example"}, Link: accounts.LinkVerifiedEmail, AutoCreate: true,
+		ProviderConfig: sso.ProviderConfig{
+			ID: "bench", Name: "Bench SSO", Issuer: op.Issuer(), ClientID: "gatehouse-bench", ClientSecret: secret,
+			EmailDomains: []string{"sso.bench.example"},
+		},
+		Link: accounts.LinkVerifiedEmail, AutoCreate: true,
 	}}
 	if err := cfg.Finish(); err != nil {
 		ln.Close()

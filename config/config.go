@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gatehouse/gatehouse/throttle"
 	"github.com/joho/godotenv"
 	"go.yaml.in/yaml/v3"
 )
@@ -33,14 +34,15 @@ type Config struct {
 	// is believed; empty means the peer address is the client address.
 	TrustedProxies []string `yaml:"trusted_proxies"`
 
-	Log       Log        `yaml:"log"`
-	Server    Server     `yaml:"server"`
-	Session   Session    `yaml:"session"`
-	Password  Password   `yaml:"password"`
-	Admin     Admin      `yaml:"admin"`
-	Throttle  Throttle   `yaml:"throttle"`
-	Metrics   Metrics    `yaml:"metrics"`
-	Providers []Provider `yaml:"providers"`
+	Log      Log      `yaml:"log"`
+	Server   Server   `yaml:"server"`
+	Session  Session  `yaml:"session"`
+	Password Password `yaml:"password"`
+	Admin    Admin    `yaml:"admin"`
+	// Throttle limits password guessing (login, link-by-password, re-auth).
+	Throttle  throttle.Rules `yaml:"throttle"`
+	Metrics   Metrics        `yaml:"metrics"`
+	Providers []Provider     `yaml:"providers"`
 }
 
 // Metrics configures the Prometheus endpoint.
@@ -92,25 +94,6 @@ type Admin struct {
 	SudoWindow time.Duration `yaml:"sudo_window"`
 }
 
-// Throttle limits password guessing (login, link-by-password, re-auth).
-type Throttle struct {
-	// AccountAddress: one account from one client address (the tight limit).
-	AccountAddress ThrottleRule `yaml:"account_address"`
-	// Account: one account from anywhere (looser, short cap, so nobody is
-	// locked out of their own account for long).
-	Account ThrottleRule `yaml:"account"`
-	// Address: one client address across accounts (password spraying).
-	Address ThrottleRule `yaml:"address"`
-}
-
-// ThrottleRule allows Failures in Window; past it each failure doubles a
-// delay from 1s up to MaxDelay, answered with 429 and Retry-After.
-type ThrottleRule struct {
-	Failures int           `yaml:"failures"`
-	Window   time.Duration `yaml:"window"`
-	MaxDelay time.Duration `yaml:"max_delay"`
-}
-
 // Default returns the built-in configuration: enough to run `gatehouse serve`
 // with no file at all.
 func Default() Config {
@@ -132,11 +115,7 @@ func Default() Config {
 		},
 		Password: Password{BcryptCost: 12, MinLength: 12},
 		Admin:    Admin{SudoWindow: 10 * time.Minute},
-		Throttle: Throttle{
-			AccountAddress: ThrottleRule{Failures: 5, Window: 5 * time.Minute, MaxDelay: 15 * time.Minute},
-			Account:        ThrottleRule{Failures: 20, Window: 5 * time.Minute, MaxDelay: time.Minute},
-			Address:        ThrottleRule{Failures: 20, Window: time.Minute, MaxDelay: time.Minute},
-		},
+		Throttle: throttle.DefaultRules(),
 	}
 }
 
@@ -281,6 +260,7 @@ func (c *Config) finish(env lookupFunc) error {
 }
 
 func (c *Config) validate() error {
+	throttleErr := c.Throttle.Validate() // its message starts with the rule's key
 	u, err := url.Parse(c.BaseURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return fmt.Errorf("base_url: %q must be an absolute http or https URL", c.BaseURL)
@@ -301,9 +281,7 @@ func (c *Config) validate() error {
 		{c.Session.Lifetime >= c.Session.IdleTimeout, "session.lifetime: must be at least session.idle_timeout"},
 		{c.Password.BcryptCost >= 10 && c.Password.BcryptCost <= 31, "password.bcrypt_cost: must be between 10 and 31"},
 		{c.Admin.SudoWindow >= time.Minute, "admin.sudo_window: must be at least 1m"},
-		{c.Throttle.AccountAddress.valid(), "throttle.account_address: failures >= 1, window and max_delay >= 1s"},
-		{c.Throttle.Account.valid(), "throttle.account: failures >= 1, window and max_delay >= 1s"},
-		{c.Throttle.Address.valid(), "throttle.address: failures >= 1, window and max_delay >= 1s"},
+		{throttleErr == nil, fmt.Sprintf("throttle.%v", throttleErr)},
 		{c.Password.MinLength >= 8 && c.Password.MinLength <= 72, "password.min_length: must be between 8 and 72"},
 		{c.Server.ReadHeaderTimeout > 0 && c.Server.ReadTimeout > 0 && c.Server.WriteTimeout > 0 && c.Server.IdleTimeout > 0, "server: timeouts must be positive"},
 		{c.Metrics.Listen == "" || validAddr(c.Metrics.Listen) && c.Metrics.Listen != c.Listen, "metrics.listen: must be empty (off) or a host:port other than listen"},
@@ -328,10 +306,6 @@ func isToken(s string) bool {
 	return s != "" && !strings.ContainsFunc(s, func(r rune) bool {
 		return r <= ' ' || r >= 0x7f || strings.ContainsRune("\"(),/:;<=>?@[\\]{}", r)
 	})
-}
-
-func (r ThrottleRule) valid() bool {
-	return r.Failures >= 1 && r.Window >= time.Second && r.MaxDelay >= time.Second
 }
 
 // Secure reports whether gatehouse is served over https, which switches on

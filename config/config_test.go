@@ -7,6 +7,10 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gatehouse/gatehouse/accounts"
+	"github.com/gatehouse/gatehouse/sso"
+	"github.com/gatehouse/gatehouse/throttle"
 )
 
 // mapEnv is an environment lookup over a fixed map, so no test reads or
@@ -410,6 +414,9 @@ func TestInvalidValues(t *testing.T) {
 		{"sudo window below a minute", "admin:\n  sudo_window: 30s\n", nil, "admin.sudo_window"},
 		{"metrics listen without port", "metrics:\n  listen: 127.0.0.1\n", nil, "metrics.listen"},
 		{"metrics listen same as listen", "listen: 127.0.0.1:9100\nmetrics:\n  listen: 127.0.0.1:9100\n", nil, "metrics.listen"},
+		{"throttle failures 0", "throttle:\n  account: {failures: 0, window: 1m, max_delay: 1m}\n", nil, "throttle.account"},
+		{"throttle window under a second", "throttle:\n  address: {window: 500ms}\n", nil, "throttle.address"},
+		{"throttle max delay 0", "throttle:\n  account_address: {max_delay: 0s}\n", nil, "throttle.account_address"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -544,6 +551,24 @@ func TestProviders(t *testing.T) {
 		{"auth_params prompt allowed", fmtProvider("s") + "    auth_params:\n      prompt: login\n", nil},
 		{"bad email domain", fmtProvider("s") + "    email_domains: [\"user@example.com\"]\n", []string{"providers[0] (acme).email_domains[0]"}},
 		{"negative timeout", fmtProvider("s") + "    timeout: -1s\n", []string{"providers[0] (acme).timeout"}},
+		{"negative refresh_interval", fmtProvider("s") + "    refresh_interval: -1s\n", []string{"providers[0] (acme).refresh_interval"}},
+		{"http issuer off loopback", "providers:\n  - id: acme\n    issuer: http://idp.example.com\n    client_id: a\n    client_secret: b\n", []string{"providers[0] (acme).issuer", "https"}},
+		{"http issuer on loopback", "providers:\n  - id: acme\n    issuer: http://127.0.0.1:5556\n    client_id: a\n    client_secret: b\n", nil},
+		{"auth_params overriding response_mode", fmtProvider("s") + "    auth_params:\n      response_mode: form_post\n", []string{"providers[0] (acme).auth_params.response_mode"}},
+		{"auth_params max_age not a number", fmtProvider("s") + "    auth_params:\n      max_age: soon\n", []string{"providers[0] (acme).auth_params.max_age"}},
+		{"email domain with @", fmtProvider("s") + "    email_domains: [\"@example.com\"]\n", []string{"providers[0] (acme).email_domains[0]"}},
+		{"relative redirect_url", fmtProvider("s") + "    redirect_url: /auth/callback\n", []string{"providers[0] (acme).redirect_url"}},
+		{"static metadata endpoint downgraded to http", `providers:
+  - id: acme
+    metadata:
+      issuer: https://idp.example.com
+      authorization_endpoint: http://idp.example.com/auth
+      token_endpoint: https://idp.example.com/token
+      jwks_uri: https://idp.example.com/jwks
+    client_id: a
+    client_secret: b
+`, []string{"providers[0] (acme).metadata.authorization_endpoint", "https"}},
+		{"back-channel logout URL is not a key", fmtProvider("s") + "    backchannel_logout_url: https://x.example.com\n", []string{"providers[0].backchannel_logout_url (line 6)", "unknown key"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -579,6 +604,86 @@ func TestProviderDefaults(t *testing.T) {
 		if c.got != c.want {
 			t.Errorf("%s = %q, want %q", c.name, c.got, c.want)
 		}
+	}
+}
+
+// TestProviderKeysDecoded: every provider key reaches its field, the
+// OpenID Connect ones through the embedded sso.ProviderConfig.
+func TestProviderKeysDecoded(t *testing.T) {
+	cfg, err := loadYAML(t, `base_url: https://login.example.com
+providers:
+  - id: dex
+    name: Dex
+    metadata:
+      issuer: https://dex.example.com
+      authorization_endpoint: https://dex.example.com/auth
+      token_endpoint: https://dex.example.com/token
+      userinfo_endpoint: https://dex.example.com/userinfo
+      jwks_uri: https://dex.example.com/keys
+      end_session_endpoint: https://dex.example.com/logout
+      registration_endpoint: https://dex.example.com/register
+      id_token_signing_alg_values_supported: [ES256]
+      authorization_response_iss_parameter_supported: true
+    registration:
+      endpoint: https://dex.example.com/register2
+      initial_access_token: iat
+    token_endpoint_auth_method: client_secret_post
+    redirect_url: https://login.example.com/cb
+    post_logout_redirect_url: https://login.example.com/bye
+    scopes: [openid, email]
+    auth_params: {prompt: login}
+    email_domains: [dex.example]
+    link: never
+    auto_create: true
+    refresh_interval: 5m
+    timeout: 3s
+`, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := cfg.Providers[0]
+	want := Provider{
+		ProviderConfig: sso.ProviderConfig{
+			ID: "dex", Name: "Dex",
+			Metadata: &sso.Metadata{
+				Issuer:                "https://dex.example.com",
+				AuthorizationEndpoint: "https://dex.example.com/auth",
+				TokenEndpoint:         "https://dex.example.com/token",
+				UserinfoEndpoint:      "https://dex.example.com/userinfo",
+				JWKSURI:               "https://dex.example.com/keys",
+				EndSessionEndpoint:    "https://dex.example.com/logout",
+				RegistrationEndpoint:  "https://dex.example.com/register",
+				IDTokenSigningAlgs:    []string{"ES256"},
+				AuthorizationResponseISSParameterSupported: true,
+			},
+			Registration:            &sso.RegistrationConfig{Endpoint: "https://dex.example.com/register2", InitialAccessToken: "iat"},
+			TokenEndpointAuthMethod: "client_secret_post",
+			RedirectURL:             "https://login.example.com/cb",
+			PostLogoutRedirectURL:   "https://login.example.com/bye",
+			BackchannelLogoutURL:    "https://login.example.com/auth/backchannel-logout",
+			Scopes:                  []string{"openid", "email"},
+			AuthParams:              map[string]string{"prompt": "login"},
+			EmailDomains:            []string{"dex.example"},
+			Timeout:                 3 * time.Second,
+			MaxResponseBytes:        sso.DefaultMaxResponseBytes,
+		},
+		Link: accounts.LinkNever, AutoCreate: true, RefreshInterval: 5 * time.Minute,
+	}
+	if !reflect.DeepEqual(p, want) {
+		t.Fatalf("got\n%+v\nwant\n%+v", p, want)
+	}
+}
+
+func TestThrottleDecoded(t *testing.T) {
+	cfg, err := loadYAML(t, "throttle:\n  account_address: {failures: 3, window: 10m, max_delay: 1h}\n  address: {failures: 50}\n", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := throttle.DefaultRules()
+	want.AccountAddress = throttle.Rule{Failures: 3, Window: 10 * time.Minute, MaxDelay: time.Hour}
+	want.Address.Failures = 50
+	if cfg.Throttle != want {
+		t.Fatalf("throttle = %+v, want %+v", cfg.Throttle, want)
 	}
 }
 
@@ -672,6 +777,7 @@ func TestShippedConfig(t *testing.T) {
 		{"password", cfg.Password, def.Password},
 		{"admin", cfg.Admin, def.Admin},
 		{"metrics", cfg.Metrics, def.Metrics},
+		{"throttle", cfg.Throttle, def.Throttle},
 	}
 	for _, c := range checks {
 		if !reflect.DeepEqual(c.got, c.want) {

@@ -94,15 +94,15 @@ func (h *Handler) renderAccount(c *gin.Context, status int, f accountForm) {
 	for _, id := range ids {
 		linked[id.ProviderID] = true
 		idents = append(idents, accountIdentity{
-			ID: id.ID, Provider: h.providerName(id.ProviderID), Email: id.Email,
+			ID: id.ID, Provider: h.SSO.Name(id.ProviderID), Email: id.Email,
 			LinkedAt: id.CreatedAt, LastUsed: id.LastLoginAt,
 			ThisDevice: cur != nil && cur.Issuer == id.Issuer && cur.Subject == id.Subject && cur.Subject != "",
 		})
 	}
 	var linkable []gin.H
-	for _, pc := range h.Config.Providers {
-		if _, ok := h.SSO.ByID(pc.ID); ok && !linked[pc.ID] {
-			linkable = append(linkable, gin.H{"ID": pc.ID, "Name": pc.Name})
+	for _, p := range h.SSO.All() {
+		if !linked[p.ID()] {
+			linkable = append(linkable, gin.H{"ID": p.ID(), "Name": p.Name()})
 		}
 	}
 	var sessions []accountSession
@@ -142,7 +142,7 @@ func (h *Handler) sessionMethod(method models.Method, provider string) string {
 		return "Password"
 	case models.MethodSSO:
 		if provider != "" {
-			return "SSO (" + h.providerName(provider) + ")"
+			return "SSO (" + h.SSO.Name(provider) + ")"
 		}
 		return "SSO"
 	}

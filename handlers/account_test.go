@@ -25,6 +25,7 @@ import (
 	"github.com/gatehouse/gatehouse/config"
 	"github.com/gatehouse/gatehouse/models"
 	"github.com/gatehouse/gatehouse/sessionstore"
+	"github.com/gatehouse/gatehouse/sso"
 	"github.com/gatehouse/gatehouse/testop"
 )
 
@@ -80,8 +81,11 @@ func newAcctEnv(t *testing.T) *acctEnv {
 			t.Cleanup(func() { op.Close() })
 			e.ops = append(e.ops, op)
 			ps = append(ps, config.Provider{
-				ID: id, Name: acctProviderNames[i], Issuer: op.Issuer(),
-				ClientID: "gatehouse-" + id, ClientSecret: acctSecret, Link: accounts.LinkPassword,
+				ProviderConfig: sso.ProviderConfig{
+					ID: id, Name: acctProviderNames[i], Issuer: op.Issuer(),
+					ClientID: "gatehouse-" + id, ClientSecret: acctSecret,
+				},
+				Link: accounts.LinkPassword,
 			})
 		}
 		return ps

@@ -28,6 +28,7 @@ import (
 	"github.com/gatehouse/gatehouse/handlers"
 	"github.com/gatehouse/gatehouse/models"
 	"github.com/gatehouse/gatehouse/sessionstore"
+	"github.com/gatehouse/gatehouse/sso"
 	"github.com/gatehouse/gatehouse/testop"
 )
 
@@ -75,8 +76,11 @@ func newAdmEnv(t testing.TB, o admOpts) *admEnv {
 			}
 			t.Cleanup(func() { e.op.Close() })
 			return []config.Provider{{
-				ID: "acme", Name: "Acme SSO", Issuer: e.op.Issuer(), ClientID: "gatehouse", ClientSecret: "op-secret",
-				EmailDomains: []string{"example.com"}, Link: accounts.LinkVerifiedEmail,
+				ProviderConfig: sso.ProviderConfig{
+					ID: "acme", Name: "Acme SSO", Issuer: e.op.Issuer(), ClientID: "gatehouse", ClientSecret: "op-secret",
+					EmailDomains: []string{"example.com"},
+				},
+				Link: accounts.LinkVerifiedEmail,
 			}}
 		}
 	}

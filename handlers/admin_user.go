@@ -92,7 +92,7 @@ func (h *Handler) renderAdminUser(c *gin.Context, status int, u *models.User, fo
 	iv := make([]identityView, len(ids))
 	for i, id := range ids {
 		iv[i] = identityView{
-			ID: id.ID, Provider: h.providerName(id.ProviderID), Subject: id.Subject, Email: id.Email,
+			ID: id.ID, Provider: h.SSO.Name(id.ProviderID), Subject: id.Subject, Email: id.Email,
 			Linked: formatWhen(&id.CreatedAt), LinkedISO: isoTime(&id.CreatedAt),
 			LastUsed: formatWhen(id.LastLoginAt), LastUsedISO: isoTime(id.LastLoginAt),
 		}
@@ -105,7 +105,7 @@ func (h *Handler) renderAdminUser(c *gin.Context, status int, u *models.User, fo
 	for i, s := range sess {
 		method := methodLabel(s.AuthMethod)
 		if s.ProviderID != "" {
-			method += " (" + h.providerName(s.ProviderID) + ")"
+			method += " (" + h.SSO.Name(s.ProviderID) + ")"
 		}
 		sv[i] = sessionView{
 			ID: s.ID, Created: formatWhen(&s.CreatedAt), CreatedISO: isoTime(&s.CreatedAt),

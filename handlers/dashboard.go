@@ -14,18 +14,10 @@ func (h *Handler) dashboard(c *gin.Context) {
 	if m, _ := s.Get(sessionstore.KeyAuthMethod).(string); m == "sso" {
 		method = "Single sign-on"
 		if p, _ := s.Get(sessionstore.KeyProviderID).(string); p != "" {
-			method += " (" + h.providerName(p) + ")"
+			method += " (" + h.SSO.Name(p) + ")"
 		}
 	}
 	h.render(c, http.StatusOK, "dashboard", gin.H{"Method": method, "AuthTime": s.Get(sessionstore.KeyAuthTime)})
 }
 
 // providerName is a provider's display name, or its ID when unknown.
-func (h *Handler) providerName(id string) string {
-	for _, p := range h.Config.Providers {
-		if p.ID == id {
-			return p.Name
-		}
-	}
-	return id
-}

@@ -34,7 +34,7 @@ type Deps struct {
 	Sessions *sessionstore.Store
 	Views    *views.Renderer
 	Logger   *slog.Logger
-	// SSO is the configured OpenID Providers (see NewSSOSet); nil means none.
+	// SSO is the configured OpenID Providers; nil means none.
 	SSO *sso.Set
 	// Throttle slows password guessing; nil turns throttling off (tests
 	// that are not about it).

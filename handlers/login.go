@@ -48,7 +48,7 @@ func (h *Handler) loginPage(c *gin.Context) {
 func (h *Handler) renderLogin(c *gin.Context, status int, f loginForm) {
 	h.render(c, status, "login", gin.H{
 		"Email": f.Email, "Next": f.Next, "Error": f.Error, "Notice": f.Notice, "SSOMode": f.SSOMode,
-		"SSOEnabled": h.SSO.Len() > 0, "Providers": h.Config.Providers,
+		"SSOEnabled": h.SSO.Len() > 0, "Providers": h.SSO.All(),
 	})
 }
 

@@ -24,7 +24,7 @@ func (h *Handler) refreshSSO(c *gin.Context) {
 	s := ginsessions.Default(c)
 	u := currentUser(c)
 	pid, _ := s.Get(sessionstore.KeyProviderID).(string)
-	interval := h.refreshInterval(pid)
+	interval := h.Accounts.Policy(pid).RefreshInterval
 	p, ok := h.SSO.ByID(pid)
 	if u == nil || !ok || interval <= 0 || c.Request.Method != http.MethodGet {
 		c.Next()
@@ -73,15 +73,4 @@ func (h *Handler) refreshFailed(c *gin.Context, p *sso.Provider, err error) {
 		return
 	}
 	c.Redirect(http.StatusSeeOther, "/login?error=session_expired")
-}
-
-// refreshInterval is how often sessions from the provider are re-checked
-// (0: never).
-func (h *Handler) refreshInterval(providerID string) time.Duration {
-	for _, p := range h.Config.Providers {
-		if p.ID == providerID {
-			return p.RefreshInterval
-		}
-	}
-	return 0
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/gatehouse/gatehouse/app"
 	"github.com/gatehouse/gatehouse/config"
 	"github.com/gatehouse/gatehouse/models"
+	"github.com/gatehouse/gatehouse/throttle"
 	"golang.org/x/crypto/bcrypt"
 )
 
@@ -83,7 +84,7 @@ func newServer(t testing.TB, o serverOpts) *server {
 	}
 	s.cfg.Password.BcryptCost = bcrypt.MinCost
 	if !o.throttle {
-		for _, r := range []*config.ThrottleRule{&s.cfg.Throttle.AccountAddress, &s.cfg.Throttle.Account, &s.cfg.Throttle.Address} {
+		for _, r := range []*throttle.Rule{&s.cfg.Throttle.AccountAddress, &s.cfg.Throttle.Account, &s.cfg.Throttle.Address} {
 			r.Failures = 1 << 30
 		}
 	}

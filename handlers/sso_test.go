@@ -31,6 +31,7 @@ import (
 	"github.com/gatehouse/gatehouse/config"
 	"github.com/gatehouse/gatehouse/models"
 	"github.com/gatehouse/gatehouse/sessionstore"
+	"github.com/gatehouse/gatehouse/sso"
 	"github.com/gatehouse/gatehouse/testop"
 )
 
@@ -103,11 +104,14 @@ func newSSOEnv(t testing.TB, o ssoEnvOpts) *ssoEnv {
 			op.SetLoginUser(&ssoBob)
 			e.ops = append(e.ops, op)
 			p := config.Provider{
-				ID: ssoProviderIDs[i], Name: ssoProviderNames[i], Issuer: op.Issuer(),
-				EmailDomains: []string{ssoDomains[i]}, Link: accounts.LinkPassword, AutoCreate: true,
+				ProviderConfig: sso.ProviderConfig{
+					ID: ssoProviderIDs[i], Name: ssoProviderNames[i], Issuer: op.Issuer(),
+					EmailDomains: []string{ssoDomains[i]},
+				},
+				Link: accounts.LinkPassword, AutoCreate: true,
 			}
 			if dynamic {
-				p.Registration = &config.Registration{InitialAccessToken: o.initialAccessToken}
+				p.Registration = &sso.RegistrationConfig{InitialAccessToken: o.initialAccessToken}
 			} else {
 				p.ClientID, p.ClientSecret = ssoClientID(i), ssoSecret
 			}
@@ -1281,10 +1285,10 @@ func TestSSOStaticMetadata(t *testing.T) {
 	e := newSSOEnv(t, ssoEnvOpts{providers: func(e *ssoEnv, ps []config.Provider) {
 		iss := ps[0].Issuer
 		ps[0].Issuer = ""
-		ps[0].Metadata = &config.Metadata{
+		ps[0].Metadata = &sso.Metadata{
 			Issuer: iss, AuthorizationEndpoint: iss + "/authorize", TokenEndpoint: iss + "/token",
 			UserinfoEndpoint: iss + "/userinfo", JWKSURI: iss + "/jwks", EndSessionEndpoint: iss + "/end_session",
-			ISSParameterSupported: true,
+			AuthorizationResponseISSParameterSupported: true,
 		}
 	}})
 	b := e.browser()
@@ -1364,7 +1368,7 @@ func TestSSODynamicRegistration(t *testing.T) {
 
 func TestSSODynamicRegistrationRefused(t *testing.T) {
 	e := newSSOEnv(t, ssoEnvOpts{dynamic: true, initialAccessToken: "right-token", providers: func(e *ssoEnv, ps []config.Provider) {
-		ps[0].Registration = &config.Registration{InitialAccessToken: "wrong-token"} // not what the OP expects
+		ps[0].Registration = &sso.RegistrationConfig{InitialAccessToken: "wrong-token"} // not what the OP expects
 	}})
 	r := e.browser().post(t, "/auth/login", ssoForm("bob@example.com"))
 	if r.status == http.StatusInternalServerError || r.status < 400 || r.loc != "" {
@@ -1494,7 +1498,7 @@ func TestSSOLogoutWithoutEndSessionEndpoint(t *testing.T) {
 	e := newSSOEnv(t, ssoEnvOpts{providers: func(e *ssoEnv, ps []config.Provider) {
 		iss := ps[0].Issuer
 		ps[0].Issuer = ""
-		ps[0].Metadata = &config.Metadata{
+		ps[0].Metadata = &sso.Metadata{
 			Issuer: iss, AuthorizationEndpoint: iss + "/authorize", TokenEndpoint: iss + "/token",
 			UserinfoEndpoint: iss + "/userinfo", JWKSURI: iss + "/jwks",
 		}

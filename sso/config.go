@@ -3,9 +3,11 @@ package sso
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -18,93 +20,133 @@ const (
 	AuthMethodPost  = "client_secret_post"
 )
 
-// Defaults applied by NewProvider to zero-valued settings.
+// Defaults applied by Normalize (and so by NewProvider) to zero-valued
+// settings.
 const (
 	DefaultTimeout          = 10 * time.Second
 	DefaultMaxResponseBytes = 1 << 20
 	DefaultClockSkew        = 2 * time.Minute
 )
 
-// ProviderConfig is one configured OpenID Provider. The config package
-// validates and defaults it; NewProvider validates it again because a
-// Provider must never run with a configuration that cannot be secure.
+// Paths of the relying party's own endpoints, joined to the base URL given
+// to Normalize when the corresponding URL is not configured.
+const (
+	CallbackPath          = "/auth/callback"
+	LoggedOutPath         = "/auth/logged-out"
+	BackchannelLogoutPath = "/auth/backchannel-logout"
+)
+
+// ProviderConfig is one configured OpenID Provider. The yaml tags are the
+// keys of one entry of the configuration file's providers list, so the
+// config package decodes straight into it. Normalize validates it and
+// applies defaults; NewProvider normalizes it again because a Provider must
+// never run with a configuration that cannot be secure.
 type ProviderConfig struct {
-	// ID is the stable identifier used in URLs, storage keys and logs.
-	ID string
-	// Name is shown on the "Sign in with ..." button.
-	Name string
+	// ID is the stable identifier used in URLs, storage keys and logs:
+	// lower-case letters, digits, - and _.
+	ID string `yaml:"id"`
+	// Name is shown on the "Sign in with ..." button; default ID.
+	Name string `yaml:"name"`
 
 	// Issuer selects discovery mode: the discovery document is fetched from
 	// Issuer + "/.well-known/openid-configuration" and its issuer must equal
 	// Issuer exactly (OIDC Discovery §4.3).
-	Issuer string
-	// Metadata selects static mode: no discovery request is ever made. If
-	// Issuer is also set it must equal Metadata.Issuer.
-	Metadata *Metadata
+	Issuer string `yaml:"issuer"`
+	// Metadata selects static mode instead: no discovery request is ever
+	// made and Metadata.Issuer is the issuer. Exactly one of Issuer and
+	// Metadata is set.
+	Metadata *Metadata `yaml:"metadata"`
 
 	// ClientID and ClientSecret identify a statically registered client.
-	ClientID, ClientSecret string
+	ClientID     string `yaml:"client_id"`
+	ClientSecret string `yaml:"client_secret"`
 	// Registration registers the client dynamically (RFC 7591) instead of
 	// using ClientID; exactly one of the two must be set.
-	Registration *RegistrationConfig
+	Registration *RegistrationConfig `yaml:"registration"`
 
 	// TokenEndpointAuthMethod is AuthMethodBasic (default) or
 	// AuthMethodPost. It is never auto-detected: trying both would send the
 	// secret to the OP in a way it did not ask for.
-	TokenEndpointAuthMethod string
+	TokenEndpointAuthMethod string `yaml:"token_endpoint_auth_method"`
 
-	// RedirectURL is the registered redirect_uri of the callback handler.
-	RedirectURL string
+	// RedirectURL is the registered redirect_uri of the callback handler;
+	// default base URL + CallbackPath.
+	RedirectURL string `yaml:"redirect_url"`
 	// PostLogoutRedirectURL, when set, is sent as post_logout_redirect_uri
-	// (RP-Initiated Logout 1.0 §2) and registered dynamically.
-	PostLogoutRedirectURL string
+	// (RP-Initiated Logout 1.0 §2) and registered dynamically; default
+	// base URL + LoggedOutPath.
+	PostLogoutRedirectURL string `yaml:"post_logout_redirect_url"`
 	// BackchannelLogoutURL, when set, is registered dynamically as the
-	// backchannel_logout_uri (Back-Channel Logout 1.0 §2.2).
-	BackchannelLogoutURL string
+	// backchannel_logout_uri (Back-Channel Logout 1.0 §2.2); default base
+	// URL + BackchannelLogoutPath. It is where gatehouse serves the
+	// endpoint, so it is not a configuration key.
+	BackchannelLogoutURL string `yaml:"-"`
 
 	// Scopes requested; default "openid profile email". Must contain openid.
-	Scopes []string
+	Scopes []string `yaml:"scopes"`
 	// AuthParams are extra authorization request parameters (prompt,
 	// acr_values, domain_hint, max_age...). They must not name a protocol
 	// parameter this package sets itself (see AuthCodeURL).
-	AuthParams map[string]string
+	AuthParams map[string]string `yaml:"auth_params"`
 
-	// EmailDomains are the lower-case email domains this provider serves
-	// and is authoritative for; Set.ForEmail routes on them.
-	EmailDomains []string
+	// EmailDomains are the email domains this provider serves and is
+	// authoritative for, lower-cased by Normalize; Set.ForEmail routes on
+	// them.
+	EmailDomains []string `yaml:"email_domains"`
 
 	// Timeout bounds every outbound call; default DefaultTimeout.
-	Timeout time.Duration
+	Timeout time.Duration `yaml:"timeout"`
 	// MaxResponseBytes caps every response body read from the OP; default
 	// DefaultMaxResponseBytes. Larger bodies are an error, never truncated.
-	MaxResponseBytes int64
+	MaxResponseBytes int64 `yaml:"-"`
 }
 
 // Metadata is the subset of OP metadata (OIDC Discovery §3, RFC 8414,
 // RP-Initiated Logout §2.1, RFC 9207 §3) this package uses. The JSON tags
-// let a discovery document decode straight into it.
+// let a discovery document decode straight into it; the yaml tags, which
+// are the same names, let the configuration file give it statically.
 type Metadata struct {
-	Issuer                string `json:"issuer"`
-	AuthorizationEndpoint string `json:"authorization_endpoint"`
-	TokenEndpoint         string `json:"token_endpoint"`
-	UserinfoEndpoint      string `json:"userinfo_endpoint"`
-	JWKSURI               string `json:"jwks_uri"`
-	EndSessionEndpoint    string `json:"end_session_endpoint"`
-	RegistrationEndpoint  string `json:"registration_endpoint"`
+	Issuer                string `json:"issuer" yaml:"issuer"`
+	AuthorizationEndpoint string `json:"authorization_endpoint" yaml:"authorization_endpoint"`
+	TokenEndpoint         string `json:"token_endpoint" yaml:"token_endpoint"`
+	UserinfoEndpoint      string `json:"userinfo_endpoint" yaml:"userinfo_endpoint"`
+	JWKSURI               string `json:"jwks_uri" yaml:"jwks_uri"`
+	EndSessionEndpoint    string `json:"end_session_endpoint" yaml:"end_session_endpoint"`
+	RegistrationEndpoint  string `json:"registration_endpoint" yaml:"registration_endpoint"`
 	// IDTokenSigningAlgs is id_token_signing_alg_values_supported; only
 	// asymmetric algorithms in it are accepted (RS256 when empty).
-	IDTokenSigningAlgs []string `json:"id_token_signing_alg_values_supported"`
+	IDTokenSigningAlgs []string `json:"id_token_signing_alg_values_supported" yaml:"id_token_signing_alg_values_supported"`
 	// AuthorizationResponseISSParameterSupported (RFC 9207 §3): when true
 	// an authorization response without iss is rejected.
-	AuthorizationResponseISSParameterSupported bool `json:"authorization_response_iss_parameter_supported"`
+	AuthorizationResponseISSParameterSupported bool `json:"authorization_response_iss_parameter_supported" yaml:"authorization_response_iss_parameter_supported"`
 }
 
 // RegistrationConfig enables dynamic client registration (RFC 7591).
 type RegistrationConfig struct {
 	// Endpoint defaults to the metadata's registration_endpoint.
-	Endpoint string
+	Endpoint string `yaml:"endpoint"`
 	// InitialAccessToken, when set, is sent as a Bearer token (RFC 7591 §3).
-	InitialAccessToken string
+	InitialAccessToken string `yaml:"initial_access_token"`
+}
+
+// ConfigError is a provider setting that cannot work. Key is the setting's
+// configuration file key relative to the provider ("issuer",
+// "auth_params.state", "email_domains[0]"), so the message can point the
+// operator at the line to fix. It matches ErrConfig with errors.Is.
+type ConfigError struct {
+	Key string
+	Msg string
+}
+
+// Error returns "key: reason".
+func (e *ConfigError) Error() string { return e.Key + ": " + e.Msg }
+
+// Is makes every *ConfigError match ErrConfig.
+func (e *ConfigError) Is(target error) bool { return target == ErrConfig }
+
+// badKey builds a *ConfigError with a formatted reason.
+func badKey(key, format string, args ...any) error {
+	return &ConfigError{Key: key, Msg: fmt.Sprintf(format, args...)}
 }
 
 // defaultScopes returns a fresh copy of the default scopes.
@@ -124,11 +166,22 @@ func isProtocolParam(name string) bool {
 	return false
 }
 
-// normalize validates c and returns a copy with defaults applied. The copy
-// shares nothing mutable with c.
-func (c ProviderConfig) normalize() (ProviderConfig, error) {
+// Normalize validates c and returns a copy with defaults applied that
+// shares nothing mutable with c. baseURL is the relying party's public
+// origin: it supplies the default redirect, post-logout redirect and
+// back-channel logout URLs. With an empty baseURL those URLs are left as
+// given, and RedirectURL is then required.
+//
+// Normalizing a normalized configuration returns an equal one, so a program
+// may edit a loaded configuration and normalize it again. Every error is a
+// *ConfigError naming the offending key.
+func (c ProviderConfig) Normalize(baseURL string) (ProviderConfig, error) {
+	c = c.clone()
 	if c.ID == "" {
-		return c, configErr("id is required")
+		return c, badKey("id", "required")
+	}
+	if strings.Trim(c.ID, "abcdefghijklmnopqrstuvwxyz0123456789-_") != "" {
+		return c, badKey("id", "%q must be lower-case letters, digits, - or _", c.ID)
 	}
 	if c.Name == "" {
 		c.Name = c.ID
@@ -139,23 +192,20 @@ func (c ProviderConfig) normalize() (ProviderConfig, error) {
 	if err := c.normalizeClient(); err != nil {
 		return c, err
 	}
-	if err := c.normalizeURLs(); err != nil {
+	if err := c.normalizeURLs(baseURL); err != nil {
 		return c, err
 	}
 	if err := c.normalizeRequest(); err != nil {
 		return c, err
 	}
-	domains := make([]string, 0, len(c.EmailDomains))
-	for _, d := range c.EmailDomains {
-		d = strings.TrimPrefix(strings.ToLower(strings.TrimSpace(d)), "@")
-		if d == "" || strings.Contains(d, "@") {
-			return c, configErr("invalid email domain %q", d)
-		}
-		domains = append(domains, d)
+	if err := c.normalizeDomains(); err != nil {
+		return c, err
 	}
-	c.EmailDomains = domains
-	if c.Timeout < 0 || c.MaxResponseBytes < 0 {
-		return c, configErr("timeout and max response bytes must not be negative")
+	if c.Timeout < 0 {
+		return c, badKey("timeout", "must not be negative")
+	}
+	if c.MaxResponseBytes < 0 {
+		return c, badKey("max_response_bytes", "must not be negative")
 	}
 	if c.Timeout == 0 {
 		c.Timeout = DefaultTimeout
@@ -166,26 +216,30 @@ func (c ProviderConfig) normalize() (ProviderConfig, error) {
 	return c, nil
 }
 
+// issuer returns the issuer identifier in force: Issuer in discovery mode,
+// the static metadata's issuer in static mode.
+func (c *ProviderConfig) issuer() string {
+	if c.Metadata != nil {
+		return c.Metadata.Issuer
+	}
+	return c.Issuer
+}
+
 // normalizeIssuer checks that exactly one of discovery and static metadata
-// is configured and that the issuer is a valid Issuer Identifier.
+// is configured, that the issuer is a valid Issuer Identifier and that
+// static metadata is complete.
 func (c *ProviderConfig) normalizeIssuer() error {
+	if (c.Issuer == "") == (c.Metadata == nil) {
+		return badKey("issuer", "set exactly one of issuer (discovery) or metadata (static)")
+	}
 	if c.Metadata == nil {
-		if c.Issuer == "" {
-			return configErr("issuer or static metadata is required")
-		}
-		return checkIssuerURL(c.Issuer)
+		return checkIssuerURL("issuer", c.Issuer)
 	}
-	m := *c.Metadata
-	m.IDTokenSigningAlgs = slices.Clone(m.IDTokenSigningAlgs)
-	c.Metadata = &m
-	if c.Issuer == "" {
-		c.Issuer = m.Issuer
-	}
-	if err := checkIssuerURL(c.Issuer); err != nil {
+	if err := checkIssuerURL("metadata.issuer", c.Metadata.Issuer); err != nil {
 		return err
 	}
-	if err := m.validate(c.Issuer); err != nil {
-		return fmt.Errorf("%w: static metadata: %w", ErrConfig, err)
+	if key, err := c.Metadata.check(c.Metadata.Issuer); err != nil {
+		return &ConfigError{Key: "metadata." + key, Msg: err.Error()}
 	}
 	return nil
 }
@@ -193,20 +247,19 @@ func (c *ProviderConfig) normalizeIssuer() error {
 // normalizeClient checks the client credentials and auth method.
 func (c *ProviderConfig) normalizeClient() error {
 	switch {
-	case c.Registration != nil && c.ClientID != "":
-		return configErr("client_id and dynamic registration are mutually exclusive")
-	case c.Registration == nil && c.ClientID == "":
-		return configErr("client_id or dynamic registration is required")
-	case c.Registration == nil && c.ClientSecret == "":
-		return configErr("client_secret is required for a confidential client")
+	case (c.ClientID == "") == (c.Registration == nil):
+		return badKey("client_id", "set exactly one of client_id (static client) or registration (dynamic)")
+	case c.ClientID != "" && c.ClientSecret == "":
+		return badKey("client_secret", "required with client_id: gatehouse is a confidential client")
 	}
-	if c.Registration != nil {
-		r := *c.Registration
-		c.Registration = &r
-		if r.Endpoint != "" {
-			if err := checkEndpoint("registration endpoint", r.Endpoint, c.Issuer); err != nil {
-				return fmt.Errorf("%w: %w", ErrConfig, err)
+	if r := c.Registration; r != nil {
+		switch {
+		case r.Endpoint != "":
+			if err := checkEndpoint("registration endpoint", r.Endpoint, c.issuer()); err != nil {
+				return &ConfigError{Key: "registration.endpoint", Msg: err.Error()}
 			}
+		case c.Metadata != nil && c.Metadata.RegistrationEndpoint == "":
+			return badKey("registration.endpoint", "required when the static metadata has no registration_endpoint")
 		}
 	}
 	switch c.TokenEndpointAuthMethod {
@@ -214,27 +267,35 @@ func (c *ProviderConfig) normalizeClient() error {
 		c.TokenEndpointAuthMethod = AuthMethodBasic
 	case AuthMethodBasic, AuthMethodPost:
 	default:
-		return configErr("unsupported token endpoint auth method %q", c.TokenEndpointAuthMethod)
+		return badKey("token_endpoint_auth_method", "%q must be %s or %s", c.TokenEndpointAuthMethod, AuthMethodBasic, AuthMethodPost)
 	}
 	return nil
 }
 
-// normalizeURLs checks the RP's own URLs.
-func (c *ProviderConfig) normalizeURLs() error {
-	if c.RedirectURL == "" {
-		return configErr("redirect URL is required")
+// normalizeURLs defaults and checks the RP's own URLs.
+func (c *ProviderConfig) normalizeURLs(baseURL string) error {
+	urls := []struct {
+		key, name string
+		value     *string
+		path      string
+	}{
+		{"redirect_url", "redirect URL", &c.RedirectURL, CallbackPath},
+		{"post_logout_redirect_url", "post-logout redirect URL", &c.PostLogoutRedirectURL, LoggedOutPath},
+		{"backchannel_logout_url", "back-channel logout URL", &c.BackchannelLogoutURL, BackchannelLogoutPath},
 	}
-	for _, u := range []struct{ name, value string }{
-		{"redirect URL", c.RedirectURL},
-		{"post-logout redirect URL", c.PostLogoutRedirectURL},
-		{"back-channel logout URL", c.BackchannelLogoutURL},
-	} {
-		if u.value == "" {
+	for _, u := range urls {
+		if *u.value == "" && baseURL != "" {
+			*u.value = baseURL + u.path
+		}
+		if *u.value == "" {
 			continue
 		}
-		if err := checkURL(u.name, u.value); err != nil {
-			return fmt.Errorf("%w: %w", ErrConfig, err)
+		if err := checkURL(u.name, *u.value); err != nil {
+			return &ConfigError{Key: u.key, Msg: err.Error()}
 		}
+	}
+	if c.RedirectURL == "" {
+		return badKey("redirect_url", "required")
 	}
 	return nil
 }
@@ -243,23 +304,49 @@ func (c *ProviderConfig) normalizeURLs() error {
 func (c *ProviderConfig) normalizeRequest() error {
 	if len(c.Scopes) == 0 {
 		c.Scopes = defaultScopes()
-	} else {
-		c.Scopes = slices.Clone(c.Scopes)
 	}
 	// OIDC Core §3.1.2.1: "OpenID Connect requests MUST contain the openid
 	// scope value."
 	if !slices.Contains(c.Scopes, "openid") {
-		return configErr("scopes must include openid")
+		return badKey("scopes", "must include openid")
 	}
-	params := make(map[string]string, len(c.AuthParams))
-	for k, v := range c.AuthParams {
+	for _, k := range slices.Sorted(maps.Keys(c.AuthParams)) {
 		if isProtocolParam(k) {
-			return configErr("auth param %q is set by the protocol and cannot be configured", k)
+			return badKey("auth_params."+k, "protocol parameters cannot be overridden")
 		}
-		params[k] = v
 	}
-	c.AuthParams = params
+	if _, _, err := maxAge(c.AuthParams); err != nil {
+		return err
+	}
 	return nil
+}
+
+// normalizeDomains lower-cases the email domains and checks that each is a
+// bare domain, since Set.ForEmail compares them with the part of an
+// address after its "@".
+func (c *ProviderConfig) normalizeDomains() error {
+	for i, d := range c.EmailDomains {
+		norm := strings.ToLower(strings.TrimSpace(d))
+		if norm == "" || strings.ContainsAny(norm, "@/ ") {
+			return badKey(fmt.Sprintf("email_domains[%d]", i), "%q is not a domain", d)
+		}
+		c.EmailDomains[i] = norm
+	}
+	return nil
+}
+
+// maxAge returns the max_age authorization parameter (OIDC Core §3.1.2.1)
+// as a duration, if it is set.
+func maxAge(params map[string]string) (time.Duration, bool, error) {
+	v, ok := params["max_age"]
+	if !ok {
+		return 0, false, nil
+	}
+	secs, err := strconv.ParseUint(v, 10, 31)
+	if err != nil {
+		return 0, false, badKey("auth_params.max_age", "%q is not a number of seconds", v)
+	}
+	return time.Duration(secs) * time.Second, true, nil
 }
 
 // clone returns a deep copy so callers cannot mutate a Provider's config.
@@ -275,11 +362,7 @@ func (c ProviderConfig) clone() ProviderConfig {
 	}
 	c.Scopes = slices.Clone(c.Scopes)
 	c.EmailDomains = slices.Clone(c.EmailDomains)
-	params := make(map[string]string, len(c.AuthParams))
-	for k, v := range c.AuthParams {
-		params[k] = v
-	}
-	c.AuthParams = params
+	c.AuthParams = maps.Clone(c.AuthParams)
 	return c
 }
 
@@ -287,8 +370,15 @@ func (c ProviderConfig) clone() ProviderConfig {
 // match exactly (OIDC Discovery §4.3) and the endpoints this package calls
 // must be present and use https when the issuer does.
 func (m *Metadata) validate(issuer string) error {
+	_, err := m.check(issuer)
+	return err
+}
+
+// check is validate that also returns the metadata key at fault, which
+// names the setting in the configuration file when the metadata is static.
+func (m *Metadata) check(issuer string) (key string, err error) {
 	if m.Issuer != issuer {
-		return fmt.Errorf("%w: metadata issuer %q, configured %q", ErrIssuerMismatch, m.Issuer, issuer)
+		return "issuer", fmt.Errorf("%w: metadata issuer %q, configured %q", ErrIssuerMismatch, m.Issuer, issuer)
 	}
 	required := []struct{ name, value string }{
 		{"authorization_endpoint", m.AuthorizationEndpoint},
@@ -297,7 +387,7 @@ func (m *Metadata) validate(issuer string) error {
 	}
 	for _, e := range required {
 		if e.value == "" {
-			return fmt.Errorf("metadata lacks %s", e.name)
+			return e.name, fmt.Errorf("metadata lacks %s", e.name)
 		}
 	}
 	optional := []struct{ name, value string }{
@@ -310,31 +400,32 @@ func (m *Metadata) validate(issuer string) error {
 			continue
 		}
 		if err := checkEndpoint(e.name, e.value, issuer); err != nil {
-			return err
+			return e.name, err
 		}
 	}
 	if _, err := allowedAlgs(m.IDTokenSigningAlgs); err != nil {
-		return err
+		return "id_token_signing_alg_values_supported", err
 	}
-	return nil
+	return "", nil
 }
 
-// checkIssuerURL enforces OIDC Discovery §3: the issuer is a URL using the
-// https scheme with no query or fragment. Plain http is tolerated only for
-// loopback hosts so development and tests work without TLS.
-func checkIssuerURL(issuer string) error {
+// checkIssuerURL enforces OIDC Discovery §3 on the issuer configured under
+// key: a URL using the https scheme with no query or fragment. Plain http
+// is tolerated only for loopback hosts so development and tests work
+// without TLS.
+func checkIssuerURL(key, issuer string) error {
 	u, err := url.Parse(issuer)
 	if err != nil || !u.IsAbs() || u.Host == "" {
-		return configErr("issuer %q is not an absolute URL", issuer)
+		return badKey(key, "%q is not an absolute URL", issuer)
 	}
 	if u.RawQuery != "" || u.Fragment != "" || u.User != nil {
-		return configErr("issuer %q must not have a query, fragment or userinfo", issuer)
+		return badKey(key, "%q must not have a query, fragment or userinfo", issuer)
 	}
 	switch {
 	case u.Scheme == "https":
 	case u.Scheme == "http" && isLoopback(u.Hostname()):
 	default:
-		return configErr("issuer %q must use https", issuer)
+		return badKey(key, "%q must use https (plain http only on loopback)", issuer)
 	}
 	return nil
 }

@@ -6,6 +6,8 @@ import (
 	"encoding/base64"
 	"errors"
 	"net/url"
+	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -229,5 +231,163 @@ func TestHashState(t *testing.T) {
 		if got := HashState(tt.in); got != tt.want {
 			t.Errorf("HashState(%q) = %s, want %s", tt.in, got, tt.want)
 		}
+	}
+}
+
+// TestNormalizeNamesKey: every rule reports a *ConfigError whose Key is the
+// configuration file key to fix, and which matches ErrConfig.
+func TestNormalizeNamesKey(t *testing.T) {
+	valid := func() ProviderConfig {
+		return ProviderConfig{ID: "corp", Issuer: "https://idp.example.com", ClientID: "c", ClientSecret: "s"}
+	}
+	static := Metadata{
+		Issuer:                "https://idp.example.com",
+		AuthorizationEndpoint: "https://idp.example.com/auth",
+		TokenEndpoint:         "https://idp.example.com/token",
+		JWKSURI:               "https://idp.example.com/jwks",
+	}
+	withStatic := func(edit func(m *Metadata)) func(c *ProviderConfig) {
+		return func(c *ProviderConfig) {
+			m := static
+			edit(&m)
+			c.Issuer, c.Metadata = "", &m
+		}
+	}
+	tests := []struct {
+		name   string
+		mutate func(c *ProviderConfig)
+		key    string
+	}{
+		{"missing id", func(c *ProviderConfig) { c.ID = "" }, "id"},
+		{"upper-case id", func(c *ProviderConfig) { c.ID = "Corp" }, "id"},
+		{"id with space", func(c *ProviderConfig) { c.ID = "a b" }, "id"},
+		{"neither issuer nor metadata", func(c *ProviderConfig) { c.Issuer = "" }, "issuer"},
+		{"issuer and metadata", func(c *ProviderConfig) { m := static; c.Metadata = &m }, "issuer"},
+		{"http issuer", func(c *ProviderConfig) { c.Issuer = "http://idp.example.com" }, "issuer"},
+		{"issuer with fragment", func(c *ProviderConfig) { c.Issuer = "https://idp.example.com#x" }, "issuer"},
+		{"http static issuer", withStatic(func(m *Metadata) { m.Issuer = "http://idp.example.com" }), "metadata.issuer"},
+		{"static without authorization endpoint", withStatic(func(m *Metadata) { m.AuthorizationEndpoint = "" }), "metadata.authorization_endpoint"},
+		{"static without token endpoint", withStatic(func(m *Metadata) { m.TokenEndpoint = "" }), "metadata.token_endpoint"},
+		{"static without jwks", withStatic(func(m *Metadata) { m.JWKSURI = "" }), "metadata.jwks_uri"},
+		{"static http userinfo", withStatic(func(m *Metadata) { m.UserinfoEndpoint = "http://idp.example.com/u" }), "metadata.userinfo_endpoint"},
+		{"static HS256 only", withStatic(func(m *Metadata) { m.IDTokenSigningAlgs = []string{"HS256"} }), "metadata.id_token_signing_alg_values_supported"},
+		{"no client", func(c *ProviderConfig) { c.ClientID = "" }, "client_id"},
+		{"client and registration", func(c *ProviderConfig) { c.Registration = &RegistrationConfig{} }, "client_id"},
+		{"no secret", func(c *ProviderConfig) { c.ClientSecret = "" }, "client_secret"},
+		{"http registration endpoint", func(c *ProviderConfig) {
+			c.ClientID, c.ClientSecret, c.Registration = "", "", &RegistrationConfig{Endpoint: "http://idp.example.com/reg"}
+		}, "registration.endpoint"},
+		{"registration without any endpoint", func(c *ProviderConfig) {
+			withStatic(func(*Metadata) {})(c)
+			c.ClientID, c.ClientSecret, c.Registration = "", "", &RegistrationConfig{}
+		}, "registration.endpoint"},
+		{"auth method", func(c *ProviderConfig) { c.TokenEndpointAuthMethod = "private_key_jwt" }, "token_endpoint_auth_method"},
+		{"relative redirect", func(c *ProviderConfig) { c.RedirectURL = "/cb" }, "redirect_url"},
+		{"post-logout with fragment", func(c *ProviderConfig) { c.PostLogoutRedirectURL = "https://app.example.com/out#x" }, "post_logout_redirect_url"},
+		{"scopes without openid", func(c *ProviderConfig) { c.Scopes = []string{"email"} }, "scopes"},
+		{"auth param state", func(c *ProviderConfig) { c.AuthParams = map[string]string{"state": "x"} }, "auth_params.state"},
+		{"auth param client_secret", func(c *ProviderConfig) { c.AuthParams = map[string]string{"client_secret": "x"} }, "auth_params.client_secret"},
+		{"first bad auth param in key order", func(c *ProviderConfig) { c.AuthParams = map[string]string{"state": "x", "nonce": "y"} }, "auth_params.nonce"},
+		{"bad max_age", func(c *ProviderConfig) { c.AuthParams = map[string]string{"max_age": "soon"} }, "auth_params.max_age"},
+		{"email address as domain", func(c *ProviderConfig) { c.EmailDomains = []string{"ok.example", "a@b.example"} }, "email_domains[1]"},
+		{"domain with @", func(c *ProviderConfig) { c.EmailDomains = []string{"@example.com"} }, "email_domains[0]"},
+		{"empty domain", func(c *ProviderConfig) { c.EmailDomains = []string{" "} }, "email_domains[0]"},
+		{"domain with path", func(c *ProviderConfig) { c.EmailDomains = []string{"example.com/x"} }, "email_domains[0]"},
+		{"negative timeout", func(c *ProviderConfig) { c.Timeout = -time.Second }, "timeout"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := valid()
+			tt.mutate(&c)
+			_, err := c.Normalize("https://app.example.com")
+			var ce *ConfigError
+			if !errors.As(err, &ce) || ce.Key != tt.key || !errors.Is(err, ErrConfig) {
+				t.Fatalf("Normalize error = %v, want a *ConfigError for key %q matching ErrConfig", err, tt.key)
+			}
+			if !strings.HasPrefix(err.Error(), tt.key+": ") || strings.ContainsAny(err.Error(), "\r\n") {
+				t.Errorf("message %q does not start with %q or is not one line", err, tt.key+": ")
+			}
+		})
+	}
+}
+
+// TestNormalizeDefaults: the base URL supplies gatehouse's own endpoints,
+// the input is left alone, and normalizing again changes nothing.
+func TestNormalizeDefaults(t *testing.T) {
+	in := ProviderConfig{
+		ID: "corp", Issuer: "https://idp.example.com", ClientID: "c", ClientSecret: "s",
+		EmailDomains: []string{" Example.COM "}, AuthParams: map[string]string{"prompt": "login"},
+	}
+	c, err := in.Normalize("https://login.example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	checks := []struct{ name, got, want string }{
+		{"name", c.Name, "corp"},
+		{"redirect_url", c.RedirectURL, "https://login.example.com/auth/callback"},
+		{"post_logout_redirect_url", c.PostLogoutRedirectURL, "https://login.example.com/auth/logged-out"},
+		{"back-channel logout URL", c.BackchannelLogoutURL, "https://login.example.com/auth/backchannel-logout"},
+		{"scopes", strings.Join(c.Scopes, " "), "openid profile email"},
+		{"token_endpoint_auth_method", c.TokenEndpointAuthMethod, AuthMethodBasic},
+		{"email_domains", strings.Join(c.EmailDomains, ","), "example.com"},
+		{"timeout", c.Timeout.String(), DefaultTimeout.String()},
+		{"max response bytes", strconv.FormatInt(c.MaxResponseBytes, 10), strconv.Itoa(DefaultMaxResponseBytes)},
+	}
+	for _, ch := range checks {
+		if ch.got != ch.want {
+			t.Errorf("%s = %q, want %q", ch.name, ch.got, ch.want)
+		}
+	}
+	if in.EmailDomains[0] != " Example.COM " || in.Name != "" {
+		t.Errorf("Normalize changed its input: %+v", in)
+	}
+	c.AuthParams["prompt"] = "none"
+	if in.AuthParams["prompt"] != "login" {
+		t.Error("Normalize result shares AuthParams with its input")
+	}
+	c.AuthParams["prompt"] = "login"
+	again, err := c.Normalize("https://other.example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(again, c) {
+		t.Errorf("Normalize of a normalized config changed it:\n%+v\nwas\n%+v", again, c)
+	}
+
+	explicit := in
+	explicit.RedirectURL, explicit.PostLogoutRedirectURL = "https://app.example.com/cb", "https://app.example.com/bye"
+	c, err = explicit.Normalize("https://login.example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.RedirectURL != explicit.RedirectURL || c.PostLogoutRedirectURL != explicit.PostLogoutRedirectURL {
+		t.Errorf("configured URLs replaced by defaults: %+v", c)
+	}
+
+	if _, err := in.Normalize(""); err == nil {
+		t.Error("no redirect URL and no base URL accepted")
+	}
+}
+
+// TestNewProviderStaticConfigRoundTrips: the configuration a static-mode
+// Provider reports is accepted by NewProvider again.
+func TestNewProviderStaticConfigRoundTrips(t *testing.T) {
+	p, err := NewProvider(ProviderConfig{
+		ID: "corp", ClientID: "c", ClientSecret: "s", RedirectURL: "https://app.example.com/cb",
+		Metadata: &Metadata{
+			Issuer:                "https://idp.example.com",
+			AuthorizationEndpoint: "https://idp.example.com/auth",
+			TokenEndpoint:         "https://idp.example.com/token",
+			JWKSURI:               "https://idp.example.com/jwks",
+		},
+	}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Issuer() != "https://idp.example.com" {
+		t.Errorf("Issuer() = %q, want the static metadata's", p.Issuer())
+	}
+	if _, err := NewProvider(p.Config(), Options{}); err != nil {
+		t.Errorf("NewProvider(p.Config()): %v", err)
 	}
 }

@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -84,12 +83,15 @@ type resolved struct {
 }
 
 // NewProvider validates cfg and returns a Provider. It makes no network
-// call, so the application starts while the OP is down.
+// call, so the application starts while the OP is down. cfg is normalized
+// with no base URL: the redirect URL must be set (Normalize with the base
+// URL fills it).
 func NewProvider(cfg ProviderConfig, opts Options) (*Provider, error) {
-	cfg, err := cfg.normalize()
+	cfg, err := cfg.Normalize("")
 	if err != nil {
 		return nil, fmt.Errorf("provider %q: %w", cfg.ID, err)
 	}
+	cfg.Issuer = cfg.issuer() // the rest of the package reads the issuer in force from Issuer
 	if cfg.Registration != nil && opts.Registrations == nil {
 		return nil, fmt.Errorf("provider %q: %w: dynamic registration needs a RegistrationStore", cfg.ID, ErrConfig)
 	}
@@ -107,12 +109,8 @@ func NewProvider(cfg ProviderConfig, opts Options) (*Provider, error) {
 		skew:          opts.ClockSkew,
 		setup:         make(chan struct{}, 1),
 	}
-	if v, ok := cfg.AuthParams["max_age"]; ok {
-		secs, err := strconv.ParseUint(v, 10, 31)
-		if err != nil {
-			return nil, fmt.Errorf("provider %q: %w: max_age %q is not a number of seconds", cfg.ID, ErrConfig, v)
-		}
-		p.maxAge, p.hasMaxAge = time.Duration(secs)*time.Second, true
+	if p.maxAge, p.hasMaxAge, err = maxAge(cfg.AuthParams); err != nil {
+		return nil, fmt.Errorf("provider %q: %w", cfg.ID, err)
 	}
 	if p.now == nil {
 		p.now = time.Now
@@ -141,8 +139,14 @@ func (p *Provider) Name() string { return p.cfg.Name }
 func (p *Provider) Issuer() string { return p.cfg.Issuer }
 
 // Config returns a copy of the provider's configuration with defaults
-// applied.
-func (p *Provider) Config() ProviderConfig { return p.cfg.clone() }
+// applied, fit to be given to NewProvider again.
+func (p *Provider) Config() ProviderConfig {
+	c := p.cfg.clone()
+	if c.Metadata != nil {
+		c.Issuer = "" // static mode: the issuer is Metadata.Issuer
+	}
+	return c
+}
 
 // ClientID returns the client_id in use, registering dynamically first if
 // needed.

@@ -19,30 +19,6 @@ import (
 	"gorm.io/gorm"
 )
 
-// Rule limits failures for one kind of key.
-type Rule struct {
-	Failures int           // failures allowed in Window before delays start
-	Window   time.Duration // counting window
-	MaxDelay time.Duration // cap of the growing delay
-}
-
-// Rules are the limits in force.
-type Rules struct {
-	AccountAddress Rule // one account from one client address
-	Account        Rule // one account from anywhere
-	Address        Rule // one client address, any account
-}
-
-// DefaultRules: 5 failures per account and address per 5 minutes, 20 per
-// account per 5 minutes (delay capped at 1 minute), 20 per address per minute.
-func DefaultRules() Rules {
-	return Rules{
-		AccountAddress: Rule{Failures: 5, Window: 5 * time.Minute, MaxDelay: 15 * time.Minute},
-		Account:        Rule{Failures: 20, Window: 5 * time.Minute, MaxDelay: time.Minute},
-		Address:        Rule{Failures: 20, Window: time.Minute, MaxDelay: time.Minute},
-	}
-}
-
 // Limiter counts failures and says how long to wait.
 type Limiter struct {
 	db    *models.DB

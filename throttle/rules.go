@@ -1,0 +1,60 @@
+package throttle
+
+import (
+	"fmt"
+	"time"
+)
+
+// Rule allows Failures in Window; past it each failure doubles a delay from
+// 1s up to MaxDelay. The yaml tags are the configuration file's keys.
+type Rule struct {
+	// Failures allowed in Window before delays start.
+	Failures int `yaml:"failures"`
+	// Window is the counting window.
+	Window time.Duration `yaml:"window"`
+	// MaxDelay caps the growing delay.
+	MaxDelay time.Duration `yaml:"max_delay"`
+}
+
+// Rules are the limits in force, the throttle section of the configuration
+// file.
+type Rules struct {
+	// AccountAddress: one account from one client address (the tight limit).
+	AccountAddress Rule `yaml:"account_address"`
+	// Account: one account from anywhere (looser, short cap, so nobody is
+	// locked out of their own account for long).
+	Account Rule `yaml:"account"`
+	// Address: one client address across accounts (password spraying).
+	Address Rule `yaml:"address"`
+}
+
+// DefaultRules: 5 failures per account and address per 5 minutes (delay
+// capped at 15 minutes), 20 per account per 5 minutes (capped at 1 minute),
+// 20 per address per minute (capped at 1 minute).
+func DefaultRules() Rules {
+	return Rules{
+		AccountAddress: Rule{Failures: 5, Window: 5 * time.Minute, MaxDelay: 15 * time.Minute},
+		Account:        Rule{Failures: 20, Window: 5 * time.Minute, MaxDelay: time.Minute},
+		Address:        Rule{Failures: 20, Window: time.Minute, MaxDelay: time.Minute},
+	}
+}
+
+// Validate reports the first rule that cannot work: a rule must allow at
+// least one failure, and a window or delay under a second would make the
+// delays, counted in whole seconds, meaningless. The error starts with the
+// rule's key ("account: ...").
+func (r Rules) Validate() error {
+	for _, rule := range []struct {
+		key string
+		r   Rule
+	}{
+		{"account_address", r.AccountAddress},
+		{"account", r.Account},
+		{"address", r.Address},
+	} {
+		if rule.r.Failures < 1 || rule.r.Window < time.Second || rule.r.MaxDelay < time.Second {
+			return fmt.Errorf("%s: failures >= 1, window and max_delay >= 1s", rule.key)
+		}
+	}
+	return nil
+}
