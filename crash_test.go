@@ -54,7 +54,7 @@ func buildGatehouse(t *testing.T) string {
 	t.Helper()
 	goTool, err := exec.LookPath("go") // go test puts GOROOT/bin on PATH
 	if err != nil {
-		goTool = filepath.Join(runtime.GOROOT(), "bin", "go")
+		t.Fatalf("no go tool on PATH: %v", err)
 	}
 	bin := filepath.Join(t.TempDir(), "gatehouse")
 	cmd := exec.Command(goTool, "build", "-o", bin, ".")

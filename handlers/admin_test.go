@@ -664,6 +664,7 @@ func TestAdminCreateUser(t *testing.T) {
 	if err != nil || !sa.IsAdmin {
 		t.Fatalf("admin not created: %v %+v", err, sa)
 	}
+	r.want(t, http.StatusSeeOther, done(sa.ID, "created"))
 	e.wantEvent(t, models.EventUserCreated, e.root.ID, sa.ID, "administrator")
 
 	before := e.snapshot(t)

@@ -7,7 +7,6 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -454,9 +453,6 @@ func atHash(accessToken string) string {
 	sum := sha256.Sum256([]byte(accessToken))
 	return b64(sum[:16])
 }
-
-// drain discards a request body, for handlers that ignore it.
-func drain(r *http.Request) { io.Copy(io.Discard, r.Body) }
 
 // jwkOf is the public JWK of key under kid.
 func jwkOf(key *rsa.PrivateKey, kid string) jose.JSONWebKey {

@@ -10,7 +10,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 
 	jose "github.com/go-jose/go-jose/v4"
 )
@@ -189,11 +188,6 @@ func audiences(claims map[string]any) []string {
 		return out
 	}
 	return nil
-}
-
-// hasAudience reports whether claims are addressed to clientID.
-func hasAudience(claims map[string]any, clientID string) bool {
-	return slices.Contains(audiences(claims), clientID)
 }
 
 // halfHash is the at_hash value for token (OIDC Core §3.1.3.6, checked by
