@@ -3,7 +3,7 @@ GO      ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 
-.PHONY: run build test vet fmt bench fuzz clean
+.PHONY: run build test vet lint fmt bench fuzz clean
 
 run:
 	$(GO) run . serve
@@ -11,13 +11,19 @@ run:
 build:
 	CGO_ENABLED=1 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o gatehouse .
 
-test: vet
+test: vet lint
 	$(GO) test -race -count=1 -timeout 20m ./...
 	@$(MAKE) --no-print-directory fuzz
 
 vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); echo 'gofmt needed'; exit 1)
 	$(GO) vet ./...
+
+# staticcheck at a pinned version (fetched through the Go module proxy on
+# first use, then cached).
+STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
+lint:
+	$(GO) run $(STATICCHECK) ./...
 
 # Benchmarks (docs/benchmarks.md): the Go benchmarks, then the load generator
 # and measurement program, which prints a metric | measured | target | verdict

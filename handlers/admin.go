@@ -293,15 +293,8 @@ func (h *Handler) adminCreateUser(c *gin.Context) {
 	}
 	n := accounts.NewUser{Email: f.Email, Name: f.Name, Admin: f.Admin}
 	if !f.NoPassword {
-		pw, again := c.PostForm("password"), c.PostForm("password_again")
-		switch {
-		case pw == "":
-			f.Error = "Enter an initial password, or choose single sign-on only."
-		case len(pw) > maxPasswordLen:
-			f.Error = "Use a password of at most 72 bytes."
-		case pw != again:
-			f.Error = "The two passwords do not match."
-		}
+		var pw string
+		pw, f.Error = newPassword(c, "Enter an initial password, or choose single sign-on only.")
 		if f.Error != "" {
 			h.renderNewUser(c, http.StatusBadRequest, f)
 			return

@@ -271,16 +271,7 @@ func (h *Handler) adminSetPassword(c *gin.Context) {
 	if !ok || !h.parseForm(c) {
 		return
 	}
-	pw, again := c.PostForm("password"), c.PostForm("password_again")
-	var msg string
-	switch {
-	case pw == "":
-		msg = "Enter the new password."
-	case len(pw) > maxPasswordLen:
-		msg = "Use a password of at most 72 bytes."
-	case pw != again:
-		msg = "The two passwords do not match."
-	}
+	pw, msg := newPassword(c, "Enter the new password.")
 	if msg != "" {
 		h.renderAdminUser(c, http.StatusBadRequest, u, nil, msg)
 		return

@@ -14,12 +14,6 @@ import (
 	"github.com/gin-gonic/gin"
 )
 
-// Field limits: longer input is refused before any work is done.
-const (
-	maxEmailLen    = 254
-	maxPasswordLen = 1024 // far above bcrypt's 72 bytes, so the policy message can say why
-)
-
 // loginForm is what the login page is rendered from.
 type loginForm struct {
 	Email, Next, Error, Notice string
@@ -127,73 +121,4 @@ func (h *Handler) signIn(c *gin.Context, u *models.User, in sessionstore.SignIn)
 	}
 	h.audit(c, &models.Event{Kind: models.EventLoginSuccess, UserID: &u.ID, Email: u.Email, Method: in.Method, ProviderID: in.ProviderID})
 	return true
-}
-
-// parseForm reads the form body, answering 413 or 400 itself on failure.
-func (h *Handler) parseForm(c *gin.Context) bool {
-	err := c.Request.ParseForm()
-	if err == nil {
-		return true
-	}
-	var tooBig *http.MaxBytesError
-	if errors.As(err, &tooBig) {
-		h.errorPage(c, http.StatusRequestEntityTooLarge, "Request too large", "That form was larger than gatehouse accepts.")
-		return false
-	}
-	h.errorPage(c, http.StatusBadRequest, "Bad request", "That form could not be read. Go back and try again.")
-	return false
-}
-
-// serverError logs the cause and shows a page that asks to try again.
-// what is a constant naming the failed operation; it is also the op label
-// of gatehouse_db_errors_total.
-func (h *Handler) serverError(c *gin.Context, what string, err error) {
-	h.Metrics.DBError(what)
-	h.log(c).ErrorContext(c.Request.Context(), what, "err", err)
-	h.errorPage(c, http.StatusServiceUnavailable, "Please try again", "gatehouse could not complete that just now. Please try again in a moment.")
-}
-
-// audit appends an event; a failed audit write is logged, not shown. It is
-// also where sign-ins are counted: every sign-in success and failure is
-// audited, and only here.
-func (h *Handler) audit(c *gin.Context, e *models.Event) {
-	switch e.Kind {
-	case models.EventLoginSuccess, models.EventLoginFailure:
-		h.Metrics.SignIn(e.Method.String(), e.ProviderID, e.Kind == models.EventLoginSuccess)
-	}
-	e.IP = c.ClientIP()
-	if e.ActorID == nil {
-		if u := currentUser(c); u != nil {
-			e.ActorID = &u.ID
-		}
-	}
-	if err := h.DB.RecordEvent(c.Request.Context(), e); err != nil {
-		h.Metrics.DBError("write audit event")
-		h.log(c).ErrorContext(c.Request.Context(), "write audit event", "kind", e.Kind, "err", err)
-	}
-}
-
-func userIDOf(u *models.User) *int64 {
-	if u == nil {
-		return nil
-	}
-	return &u.ID
-}
-
-func or(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	s = s[:n]
-	for !utf8.ValidString(s) && len(s) > 0 {
-		s = s[:len(s)-1]
-	}
-	return s
 }

@@ -29,6 +29,15 @@ func (h *Handler) errorPage(c *gin.Context, status int, title, message string) {
 	c.Abort()
 }
 
+// serverError logs the cause and shows a page that asks to try again.
+// what is a constant naming the failed operation; it is also the op label
+// of gatehouse_db_errors_total.
+func (h *Handler) serverError(c *gin.Context, what string, err error) {
+	h.Metrics.DBError(what)
+	h.log(c).ErrorContext(c.Request.Context(), what, "err", err)
+	h.errorPage(c, http.StatusServiceUnavailable, "Please try again", "gatehouse could not complete that just now. Please try again in a moment.")
+}
+
 // refusal returns the refusal from accounts in err's chain: a message for
 // the person and the status it is answered with (errorStatuses).
 func refusal(err error) (msg string, status int, ok bool) {

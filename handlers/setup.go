@@ -141,16 +141,12 @@ func (h *Handler) setup(c *gin.Context) {
 		h.setupInvalid(c)
 		return
 	}
-	pw, again := c.PostForm("password"), c.PostForm("password_again")
+	pw, problem := newPassword(c, "Choose a password.")
 	switch {
 	case !utf8.ValidString(f.Email) || !utf8.ValidString(f.Name):
 		f.Email, f.Name, f.Error = "", "", "Names and emails must be text."
-	case pw == "":
-		f.Error = "Choose a password."
-	case len(pw) > maxPasswordLen:
-		f.Error = "Use a password of at most 72 bytes."
-	case pw != again:
-		f.Error = "The two passwords do not match."
+	case problem != "":
+		f.Error = problem
 	}
 	if f.Error != "" {
 		h.renderSetup(c, http.StatusBadRequest, f)
