@@ -49,9 +49,12 @@ func Open(path string) (*DB, error) {
 	// planned again, about a quarter of a signed-in page's CPU.
 	q.Set("_stmt_cache_size", "64")
 	dsn := "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + q.Encode()
+	db := &DB{Now: time.Now}
 	g, err := gorm.Open(sqlite.Open(dsn), &gorm.Config{
-		Logger:                 logger.Discard,
-		NowFunc:                func() time.Time { return time.Now().UTC() },
+		Logger: logger.Discard,
+		// gorm stamps a zero CreatedAt (and UpdatedAt) itself: from the same
+		// clock as every other time, so a test moving Now moves those too.
+		NowFunc:                db.now,
 		SkipDefaultTransaction: true,
 		// No gorm statement cache: it waits for a statement being prepared
 		// on the pool while holding its lock, so a transaction holding
@@ -76,7 +79,8 @@ func Open(path string) (*DB, error) {
 		sqlDB.Close()
 		return nil, fmt.Errorf("open database %s: %w", path, err)
 	}
-	return &DB{gorm: g, sql: sqlDB, Now: time.Now}, nil
+	db.gorm, db.sql = g, sqlDB
+	return db, nil
 }
 
 // now is the injectable clock in UTC, the only zone the database stores.
