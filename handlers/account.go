@@ -194,15 +194,7 @@ func nameProblem(name string) string {
 // write back the email and admin flag read at the start of this request,
 // undoing an administrator's concurrent change to them.
 func (h *Handler) setName(c *gin.Context, id int64, name string) error {
-	res := h.DB.Gorm(c.Request.Context()).Model(&models.User{}).Where("id = ?", id).
-		Updates(map[string]any{"name": name, "updated_at": h.DB.Now().UTC()})
-	if res.Error != nil {
-		return res.Error
-	}
-	if res.RowsAffected == 0 {
-		return models.ErrNotFound
-	}
-	return nil
+	return h.DB.UpdateUserName(c.Request.Context(), id, name)
 }
 
 // requireRecentAuthWithoutPassword puts setting a first password behind
