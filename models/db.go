@@ -110,9 +110,6 @@ func (db *DB) Close() error { return db.sql.Close() }
 // Ping checks the database answers.
 func (db *DB) Ping(ctx context.Context) error { return db.sql.PingContext(ctx) }
 
-// Gorm exposes the gorm handle for packages that keep their own tables.
-func (db *DB) Gorm(ctx context.Context) *gorm.DB { return db.gorm.WithContext(ctx) }
-
 // SetConnPragma sets the integer pragma name on every connection the pool
 // may hold and reads it back. Some pragmas (query_only, max_page_count)
 // belong to a connection, not the file, so making a running database
