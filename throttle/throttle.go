@@ -6,6 +6,9 @@
 // the tight limit is per (account, address), so the real person signing in
 // from elsewhere is unaffected; the account-wide limit is looser and its
 // delay is capped short.
+//
+// Bucket is the in-memory guard for endpoints that must not be flooded,
+// such as the back-channel logout providers post to.
 package throttle
 
 import (
