@@ -144,13 +144,6 @@ func (db *DB) SetPasswordHash(ctx context.Context, id int64, hash *string) error
 	return db.updateUser(ctx, id, map[string]any{"password_hash": hash})
 }
 
-// UpdateUserName changes only the account's name, leaving every other
-// column as it is in the row (not as a caller last read it), or returns
-// ErrNotFound.
-func (db *DB) UpdateUserName(ctx context.Context, id int64, name string) error {
-	return db.updateUser(ctx, id, map[string]any{"name": name})
-}
-
 // RecordLogin stamps the account's last sign-in time and method.
 func (db *DB) RecordLogin(ctx context.Context, id int64, method Method) error {
 	return db.updateUser(ctx, id, map[string]any{"last_login_at": db.now(), "last_login_method": method})
@@ -189,4 +182,10 @@ func (db *DB) updateUser(ctx context.Context, id int64, fields map[string]any) e
 		return ErrNotFound
 	}
 	return nil
+}
+
+// UpdateUserName changes only the name: an edit of one field must not
+// write back others read earlier, undoing a concurrent change to them.
+func (db *DB) UpdateUserName(ctx context.Context, id int64, name string) error {
+	return db.updateUser(ctx, id, map[string]any{"name": name})
 }
