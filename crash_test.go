@@ -311,26 +311,58 @@ func checkIntegrity(t *testing.T, path string) {
 	if st, err := os.Stat(path + "-wal"); err == nil {
 		t.Logf("the crash left a %d-byte WAL to recover", st.Size())
 	}
-	db, err := models.Open(path)
+	db, err := models.OpenSQL(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	g := db.Gorm(context.Background())
-	var res []string
-	if err := g.Raw("PRAGMA integrity_check").Scan(&res).Error; err != nil {
-		t.Fatal(err)
-	}
-	if len(res) != 1 || res[0] != "ok" {
+	if res := pragmaRows(t, db, "integrity_check"); len(res) != 1 || res[0] != "ok" {
 		t.Fatalf("integrity_check: %q", res)
 	}
-	var fk []map[string]any
-	if err := g.Raw("PRAGMA foreign_key_check").Scan(&fk).Error; err != nil {
-		t.Fatal(err)
-	}
-	if len(fk) > 0 {
+	if fk := pragmaRows(t, db, "foreign_key_check"); len(fk) > 0 {
 		t.Fatalf("foreign_key_check: %v", fk)
 	}
+}
+
+// pragmaRows runs PRAGMA name and prints each row it returns, its columns
+// separated by spaces.
+func pragmaRows(t *testing.T, db *sql.DB, name string) []string {
+	t.Helper()
+	rows, err := db.Query("PRAGMA " + name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	cols, err := rows.Columns()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for rows.Next() {
+		vals := make([]any, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			t.Fatal(err)
+		}
+		var b strings.Builder
+		for i, v := range vals {
+			if i > 0 {
+				b.WriteByte(' ')
+			}
+			if s, ok := v.([]byte); ok {
+				v = string(s)
+			}
+			fmt.Fprint(&b, v)
+		}
+		out = append(out, b.String())
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
 
 // checkSurvivors asserts every acknowledged account exists and every
@@ -431,6 +463,7 @@ func TestCrashKillMidLoad(t *testing.T) {
 // file, served on a loopback port, with one password account.
 type diskApp struct {
 	a    *app.App
+	path string // the database file
 	base string
 	logs *syncBuffer
 }
@@ -464,60 +497,36 @@ func startDiskApp(t *testing.T, dbPath string) *diskApp {
 	if _, err := svc.CreateUser(context.Background(), accounts.NewUser{Email: diskEmail, Password: &pw}); err != nil {
 		t.Fatal(err)
 	}
-	return &diskApp{a: a, base: srv.URL, logs: logs}
+	return &diskApp{a: a, path: dbPath, base: srv.URL, logs: logs}
 }
 
-// onEveryConn runs fn on each connection of the app's pool: it takes as many
-// connections as the pool may open (so every pooled one, plus new ones up
-// to the limit, each exactly once) and then gives them back. Pragmas such as
-// query_only and max_page_count belong to a connection, not the file.
-func onEveryConn(t *testing.T, db *models.DB, fn func(context.Context, *sql.Conn) error) {
+// pragmaOnEveryConn sets a pragma on every connection of the app's pool
+// (every pooled one, plus new ones up to the limit) and checks it took.
+// Pragmas such as query_only and max_page_count belong to a connection, not
+// the file.
+func pragmaOnEveryConn(t *testing.T, db *models.DB, name string, value int64) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	pool, err := db.Gorm(ctx).DB()
-	if err != nil {
+	if err := db.SetConnPragma(ctx, name, value); err != nil {
 		t.Fatal(err)
-	}
-	n := pool.Stats().MaxOpenConnections
-	if n <= 0 || n > 64 {
-		t.Fatalf("pool has no usable connection limit (%d): cannot reach every connection", n)
-	}
-	conns := make([]*sql.Conn, 0, n)
-	defer func() {
-		for _, c := range conns {
-			c.Close()
-		}
-	}()
-	for range n {
-		c, err := pool.Conn(ctx)
-		if err != nil {
-			t.Fatalf("take connection %d of %d: %v", len(conns)+1, n, err)
-		}
-		conns = append(conns, c)
-		if err := fn(ctx, c); err != nil {
-			t.Fatalf("connection %d: %v", len(conns), err)
-		}
 	}
 }
 
-// pragmaOnEveryConn sets a pragma on every pooled connection and checks it
-// took.
-func pragmaOnEveryConn(t *testing.T, db *models.DB, name string, value int64) {
+// pragmaOnConn sets a pragma on one connection and checks it took.
+func pragmaOnConn(t *testing.T, c *sql.Conn, name string, value int64) {
 	t.Helper()
-	onEveryConn(t, db, func(ctx context.Context, c *sql.Conn) error {
-		if _, err := c.ExecContext(ctx, fmt.Sprintf("PRAGMA %s = %d", name, value)); err != nil {
-			return err
-		}
-		var got int64
-		if err := c.QueryRowContext(ctx, "PRAGMA "+name).Scan(&got); err != nil {
-			return err
-		}
-		if got != value {
-			return fmt.Errorf("PRAGMA %s is %d after setting %d", name, got, value)
-		}
-		return nil
-	})
+	ctx := context.Background()
+	if _, err := c.ExecContext(ctx, fmt.Sprintf("PRAGMA %s = %d", name, value)); err != nil {
+		t.Fatal(err)
+	}
+	var got int64
+	if err := c.QueryRowContext(ctx, "PRAGMA "+name).Scan(&got); err != nil {
+		t.Fatal(err)
+	}
+	if got != value {
+		t.Fatalf("PRAGMA %s is %d after setting %d", name, got, value)
+	}
 }
 
 // diskLogin posts the login form and returns status, body and session cookie.
@@ -618,7 +627,7 @@ func diskScenario(t *testing.T, d *diskApp, cause string, breakDB, repair func()
 		}
 	}
 	var res string
-	if err := d.a.DB.Gorm(context.Background()).Raw("PRAGMA integrity_check").Scan(&res).Error; err != nil || res != "ok" {
+	if err := rawSQL(t, d.path).QueryRow("PRAGMA integrity_check").Scan(&res); err != nil || res != "ok" {
 		t.Errorf("integrity_check after the fault: %q %v", res, err)
 	}
 	wantNoCrash(t, d)
@@ -631,20 +640,28 @@ func TestDiskFullOrReadOnly(t *testing.T) {
 	// file is used up with throwaway session rows first.
 	t.Run("full", func(t *testing.T) {
 		d := startDiskApp(t, filepath.Join(t.TempDir(), "g.db"))
-		g := d.a.DB.Gorm(context.Background())
+		// The filler rows go in on a connection of the test's own, held
+		// so the limit set on it stays in force for every row.
+		g, err := rawSQL(t, d.path).Conn(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer g.Close()
 		var pages, orig int64
 		diskScenario(t, d, "database or disk is full", func() {
-			if err := g.Raw("PRAGMA page_count").Scan(&pages).Error; err != nil {
+			if err := g.QueryRowContext(context.Background(), "PRAGMA page_count").Scan(&pages); err != nil {
 				t.Fatal(err)
 			}
-			if err := g.Raw("PRAGMA max_page_count").Scan(&orig).Error; err != nil {
+			if err := g.QueryRowContext(context.Background(), "PRAGMA max_page_count").Scan(&orig); err != nil {
 				t.Fatal(err)
 			}
 			pragmaOnEveryConn(t, d.a.DB, "max_page_count", pages)
-			fillSessions(t, d.a.DB)
+			pragmaOnConn(t, g, "max_page_count", pages)
+			fillSessions(t, g)
 		}, func() {
 			pragmaOnEveryConn(t, d.a.DB, "max_page_count", orig)
-			if err := g.Exec("DELETE FROM sessions WHERE ip = 'disk-filler'").Error; err != nil {
+			pragmaOnConn(t, g, "max_page_count", orig)
+			if _, err := g.ExecContext(context.Background(), "DELETE FROM sessions WHERE ip = 'disk-filler'"); err != nil {
 				t.Fatal(err)
 			}
 		})
@@ -687,17 +704,16 @@ func TestDiskFullOrReadOnly(t *testing.T) {
 // fillSessions inserts throwaway session rows (ip 'disk-filler', already
 // expired) of shrinking size until even the smallest no longer fits: the
 // free pages and the room left in the sessions table's pages are used up.
-func fillSessions(t *testing.T, db *models.DB) {
+func fillSessions(t *testing.T, g *sql.Conn) {
 	t.Helper()
-	g := db.Gorm(context.Background())
 	past := time.Now().UTC().Add(-time.Hour)
 	rows, fails := 0, 0
 	for size := 64 << 10; size >= 1; size /= 2 {
 		for fails = 0; fails < 20; {
 			tok := make([]byte, 32)
 			_, _ = rand.Read(tok)
-			err := g.Exec(`INSERT INTO sessions (token_hash, created_at, last_seen_at, idle_expires_at, expires_at, ip, data)
-				VALUES (?, ?, ?, ?, ?, 'disk-filler', ?)`, fmt.Sprintf("%x", tok), past, past, past, past, strings.Repeat("x", size)).Error
+			_, err := g.ExecContext(context.Background(), `INSERT INTO sessions (token_hash, created_at, last_seen_at, idle_expires_at, expires_at, ip, data)
+				VALUES (?, ?, ?, ?, ?, 'disk-filler', ?)`, fmt.Sprintf("%x", tok), past, past, past, past, strings.Repeat("x", size))
 			switch {
 			case err == nil:
 				rows++

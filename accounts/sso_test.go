@@ -6,6 +6,7 @@ package accounts_test
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -43,6 +44,7 @@ const (
 type ssoEnv struct {
 	svc  *accounts.Service
 	db   *models.DB
+	raw  *sql.DB   // the same file, for SQL below the models API
 	hash string    // of ssoPassword
 	now  time.Time // the database clock; change it only between calls
 }
@@ -59,7 +61,7 @@ func ssoTemplate(t *testing.T) string {
 	if _, err := db.Migrate(t.Context()); err != nil {
 		t.Fatalf("migrate: %v", err)
 	}
-	if err := db.Gorm(t.Context()).Exec("PRAGMA wal_checkpoint(TRUNCATE)").Error; err != nil {
+	if _, err := rawSQL(t, path).ExecContext(t.Context(), "PRAGMA wal_checkpoint(TRUNCATE)"); err != nil {
 		t.Fatal(err)
 	}
 	if err := db.Close(); err != nil {
@@ -118,7 +120,7 @@ func newSSOEnv(t *testing.T, template string) *ssoEnv {
 		t.Fatalf("migrate: %d migrations ran, %v", n, err)
 	}
 	h, hash := ssoHasher(t)
-	e := &ssoEnv{hash: hash, db: db, now: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)}
+	e := &ssoEnv{hash: hash, db: db, raw: rawSQL(t, path), now: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)}
 	db.Now = func() time.Time { return e.now }
 	e.svc = &accounts.Service{DB: db, Hasher: h, Logger: slog.New(slog.DiscardHandler)}
 	return e
@@ -185,7 +187,7 @@ func (e *ssoEnv) users(t *testing.T) int64 {
 func (e *ssoEnv) identities(t *testing.T) int64 {
 	t.Helper()
 	var n int64
-	if err := e.db.Gorm(t.Context()).Table("identities").Count(&n).Error; err != nil {
+	if err := e.raw.QueryRowContext(t.Context(), "SELECT COUNT(*) FROM identities").Scan(&n); err != nil {
 		t.Fatal(err)
 	}
 	return n
@@ -723,7 +725,7 @@ func TestSSOLinkWithPassword(t *testing.T) {
 				t.Fatal(err)
 			}
 			if tc.deleted {
-				if err := e.db.Gorm(ctx).Exec("DELETE FROM users WHERE id = ?", target.ID).Error; err != nil {
+				if err := e.db.DeleteUser(ctx, target.ID); err != nil {
 					t.Fatal(err)
 				}
 				l.UserID = target.ID // the caller still holds the old row
@@ -860,7 +862,7 @@ func TestSSOAutoCreateAtomic(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newSSOEnv(t, tmpl)
 			ctx := t.Context()
-			if err := e.db.Gorm(ctx).Exec(tc.trigger).Error; err != nil {
+			if _, err := e.raw.ExecContext(ctx, tc.trigger); err != nil {
 				t.Fatal(err)
 			}
 			p := accounts.SSOPolicy{Link: accounts.LinkPassword, AutoCreate: true}
@@ -873,7 +875,7 @@ func TestSSOAutoCreateAtomic(t *testing.T) {
 			}
 			// Once identities can be stored again, the same sign-in creates
 			// the account rather than being refused as not provisioned.
-			if err := e.db.Gorm(ctx).Exec("DROP TRIGGER sso_test_fail").Error; err != nil {
+			if _, err := e.raw.ExecContext(ctx, "DROP TRIGGER sso_test_fail"); err != nil {
 				t.Fatal(err)
 			}
 			res, err = e.resolve(ctx, p, ssoNewIdentity(ssoEmail, false))

@@ -45,8 +45,9 @@ func tokenFor(tag string, i int) string {
 
 // seed creates and migrates the database, then inserts the accounts and
 // sessions with batched multi-row INSERTs, each table in one transaction, on
-// its own connection with a large page cache. The handle is closed after, so
-// no seeding state (cache, prepared statements) leaks into a measurement.
+// a connection of its own (models.OpenSQL) with a large page cache. Both
+// handles are closed after, so no seeding state (cache, prepared statements)
+// leaks into a measurement.
 func seed(ctx context.Context, s seedSpec) error {
 	db, err := models.Open(s.path)
 	if err != nil {
@@ -56,10 +57,11 @@ func seed(ctx context.Context, s seedSpec) error {
 	if _, err := db.Migrate(ctx); err != nil {
 		return err
 	}
-	sqlDB, err := db.Gorm(ctx).DB()
+	sqlDB, err := models.OpenSQL(s.path)
 	if err != nil {
 		return err
 	}
+	defer sqlDB.Close()
 	conn, err := sqlDB.Conn(ctx)
 	if err != nil {
 		return err

@@ -120,20 +120,10 @@ func (h *Handler) auditEmails(c *gin.Context, events []models.Event) map[int64]s
 			}
 		}
 	}
-	out := map[int64]string{}
-	if len(ids) == 0 {
-		return out
-	}
-	var rows []struct {
-		ID    int64
-		Email string
-	}
-	if err := h.DB.Gorm(c.Request.Context()).Table("users").Select("id, email").Where("id IN ?", ids).Scan(&rows).Error; err != nil {
+	out, err := h.DB.UserEmails(c.Request.Context(), ids)
+	if err != nil {
 		h.log(c).WarnContext(c.Request.Context(), "look up audit emails", "err", err)
-		return out
-	}
-	for _, r := range rows {
-		out[r.ID] = r.Email
+		return map[int64]string{}
 	}
 	return out
 }

@@ -1,14 +1,12 @@
 package handlers_test
 
 import (
-	"context"
+	"database/sql"
 	"fmt"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
-
-	"gorm.io/gorm"
 )
 
 // admBenchUsers is how many accounts the users-list benchmark searches.
@@ -22,7 +20,7 @@ func seedBenchUsers(tb testing.TB, e *admEnv, first int64, n int) {
 	const batch = 500
 	base := e.clock.Now().Add(-365 * 24 * time.Hour)
 	hash := "$2a$04$abcdefghijklmnopqrstuuJ5gq6Jb6b7y8i5M3v2vX3cW1n0Z9K9e" // never checked
-	err := e.db.Gorm(context.Background()).Transaction(func(tx *gorm.DB) error {
+	err := inRawTx(rawSQL(tb, e.cfg.Database), func(tx *sql.Tx) error {
 		for start := 0; start < n; start += batch {
 			end := min(start+batch, n)
 			var users, idents strings.Builder
@@ -60,11 +58,11 @@ func seedBenchUsers(tb testing.TB, e *admEnv, first int64, n int) {
 					iargs = append(iargs, id, "acme", "https://idp.bench.example", fmt.Sprintf("sub-%d", i), email, "{}", created, last)
 				}
 			}
-			if err := tx.Exec(users.String(), uargs...).Error; err != nil {
+			if _, err := tx.Exec(users.String(), uargs...); err != nil {
 				return err
 			}
 			if len(iargs) > 0 {
-				if err := tx.Exec(idents.String(), iargs...).Error; err != nil {
+				if _, err := tx.Exec(idents.String(), iargs...); err != nil {
 					return err
 				}
 			}

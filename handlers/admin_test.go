@@ -115,20 +115,17 @@ func (e *admEnv) user(t testing.TB, id int64) *models.User {
 // count runs SELECT COUNT(*) FROM table WHERE where.
 func (e *admEnv) count(t testing.TB, table, where string, args ...any) int64 {
 	t.Helper()
-	var n int64
-	if err := e.db.Gorm(context.Background()).Table(table).Where(where, args...).Count(&n).Error; err != nil {
-		t.Fatal(err)
-	}
-	return n
+	return countRows(t, e.cfg.Database, table, where, args...)
 }
 
 // events lists the events of a kind, oldest first.
 func (e *admEnv) events(t testing.TB, kind models.EventKind) []models.Event {
 	t.Helper()
-	var es []models.Event
-	if err := e.db.Gorm(context.Background()).Where("kind = ?", kind).Order("id").Find(&es).Error; err != nil {
+	es, _, err := e.db.SearchEvents(context.Background(), models.EventFilter{Kind: kind.String()})
+	if err != nil {
 		t.Fatal(err)
 	}
+	slices.Reverse(es) // SearchEvents lists newest first
 	return es
 }
 
@@ -384,28 +381,40 @@ func rowCount(body, prefix string) int { return strings.Count(body, `<tr id="`+p
 func (e *admEnv) snapshot(t testing.TB) string {
 	t.Helper()
 	var b strings.Builder
-	var users []models.User
-	if err := e.db.Gorm(context.Background()).Order("id").Find(&users).Error; err != nil {
-		t.Fatal(err)
+	db := rawSQL(t, e.cfg.Database)
+	each := func(query string, dest []any, line func()) {
+		rows, err := db.Query(query)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			if err := rows.Scan(dest...); err != nil {
+				t.Fatal(err)
+			}
+			line()
+		}
+		if err := rows.Err(); err != nil {
+			t.Fatal(err)
+		}
 	}
-	for _, u := range users {
-		fmt.Fprintf(&b, "user %d %s %q admin=%t disabled=%v pw=%v\n", u.ID, u.Email, u.Name, u.IsAdmin, u.DisabledAt, ptrStr(u.PasswordHash))
-	}
-	var ids []models.Identity
-	e.db.Gorm(context.Background()).Order("id").Find(&ids)
-	for _, id := range ids {
+	var u models.User
+	each("SELECT id, email, name, is_admin, disabled_at, password_hash FROM users ORDER BY id",
+		[]any{&u.ID, &u.Email, &u.Name, &u.IsAdmin, &u.DisabledAt, &u.PasswordHash}, func() {
+			fmt.Fprintf(&b, "user %d %s %q admin=%t disabled=%v pw=%v\n", u.ID, u.Email, u.Name, u.IsAdmin, u.DisabledAt, ptrStr(u.PasswordHash))
+		})
+	var id models.Identity
+	each("SELECT id, user_id, subject FROM identities ORDER BY id", []any{&id.ID, &id.UserID, &id.Subject}, func() {
 		fmt.Fprintf(&b, "identity %d user %d %s\n", id.ID, id.UserID, id.Subject)
-	}
-	var ss []models.Session
-	e.db.Gorm(context.Background()).Order("id").Find(&ss)
-	for _, s := range ss {
+	})
+	var s models.Session
+	each("SELECT id, user_id FROM sessions ORDER BY id", []any{&s.ID, &s.UserID}, func() {
 		fmt.Fprintf(&b, "session %d user %s\n", s.ID, ptrText(s.UserID))
-	}
-	var es []models.Event
-	e.db.Gorm(context.Background()).Where("kind NOT LIKE 'login.%' AND kind NOT LIKE 'reauth.%'").Order("id").Find(&es)
-	for _, ev := range es {
+	})
+	var ev models.Event
+	each("SELECT id, kind FROM events WHERE kind NOT LIKE 'login.%' AND kind NOT LIKE 'reauth.%' ORDER BY id", []any{&ev.ID, &ev.Kind}, func() {
 		fmt.Fprintf(&b, "event %d %s\n", ev.ID, ev.Kind)
-	}
+	})
 	return b.String()
 }
 

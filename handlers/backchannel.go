@@ -2,8 +2,6 @@ package handlers
 
 import (
 	"net/http"
-	"sync"
-	"time"
 
 	"github.com/gatehouse/gatehouse/models"
 	"github.com/gin-gonic/gin"
@@ -17,7 +15,7 @@ const maxLogoutTokenLen = 16 << 10
 // is no-store; any failure is a bare 400 (§2.8).
 func (h *Handler) backchannelLogout(c *gin.Context) {
 	c.Header("Cache-Control", "no-store")
-	if !h.bcLimit.allow() {
+	if !h.bcLimit.Allow() {
 		c.String(http.StatusTooManyRequests, "slow down\n")
 		return
 	}
@@ -55,32 +53,6 @@ func (h *Handler) backchannelLogout(c *gin.Context) {
 	}
 	h.log(c).WarnContext(ctx, "back-channel logout from an unknown issuer")
 	c.String(http.StatusBadRequest, "unknown issuer\n")
-}
-
-// limiter is a small token bucket: rate tokens per interval, burst = rate.
-type limiter struct {
-	mu     sync.Mutex
-	tokens float64
-	rate   float64
-	per    time.Duration
-	last   time.Time
-}
-
-func newLimiter(rate int, per time.Duration) *limiter {
-	return &limiter{tokens: float64(rate), rate: float64(rate), per: per, last: time.Now()}
-}
-
-func (l *limiter) allow() bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	now := time.Now()
-	l.tokens = min(l.rate, l.tokens+now.Sub(l.last).Seconds()/l.per.Seconds()*l.rate)
-	l.last = now
-	if l.tokens < 1 {
-		return false
-	}
-	l.tokens--
-	return true
 }
 
 func plural(n int64, word string) string {

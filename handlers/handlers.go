@@ -50,14 +50,14 @@ type Deps struct {
 type Handler struct {
 	Deps
 	engine  *gin.Engine
-	bcLimit *limiter // back-channel logout requests
+	bcLimit *throttle.Bucket // back-channel logout requests
 }
 
 // New builds the application's http.Handler: Gin routes behind the
 // cross-origin (CSRF) check.
 func New(d Deps) (http.Handler, error) {
 	gin.SetMode(gin.ReleaseMode)
-	h := &Handler{Deps: d, engine: gin.New(), bcLimit: newLimiter(20, time.Second)}
+	h := &Handler{Deps: d, engine: gin.New(), bcLimit: throttle.NewBucket(20, time.Second, time.Now)}
 	e := h.engine
 	e.HTMLRender = d.Views
 	e.HandleMethodNotAllowed = true

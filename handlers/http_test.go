@@ -248,11 +248,7 @@ func (e *env) wantSignedOut(t *testing.T, c *http.Cookie) {
 
 func (e *env) sessionRows(t *testing.T) int64 {
 	t.Helper()
-	var n int64
-	if err := e.db.Gorm(context.Background()).Model(&models.Session{}).Count(&n).Error; err != nil {
-		t.Fatal(err)
-	}
-	return n
+	return countRows(t, e.dbPath, "sessions", "")
 }
 
 func (e *env) sessionRow(t *testing.T, token string) *models.Session {

@@ -144,15 +144,7 @@ func (e *ssoEnv) createUser(email string, admin bool) *models.User {
 
 func (e *ssoEnv) count(table, where string, args ...any) int64 {
 	e.t.Helper()
-	q := e.db.Gorm(context.Background()).Table(table)
-	if where != "" {
-		q = q.Where(where, args...)
-	}
-	var n int64
-	if err := q.Count(&n).Error; err != nil {
-		e.t.Fatalf("count %s: %v", table, err)
-	}
-	return n
+	return countRows(e.t, e.dbPath, table, where, args...)
 }
 
 func (e *ssoEnv) events(kind models.EventKind) []models.Event {

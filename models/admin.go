@@ -10,15 +10,6 @@ import (
 	"gorm.io/gorm"
 )
 
-// Tx runs fn in one transaction. With _txlock=immediate it holds the write
-// lock from the start, so a check and the write it guards (the last admin,
-// say) cannot interleave with another request's.
-func (db *DB) Tx(ctx context.Context, fn func(tx *DB) error) error {
-	return db.gorm.WithContext(ctx).Transaction(func(g *gorm.DB) error {
-		return fn(&DB{gorm: g, sql: db.sql, Now: db.Now})
-	})
-}
-
 // UserFilter selects and orders the admin users list.
 type UserFilter struct {
 	Query       string // substring of email or name

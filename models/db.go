@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/gatehouse/gatehouse/migrations"
@@ -30,28 +31,19 @@ type DB struct {
 	Now func() time.Time
 }
 
-// Open opens (creating when needed) the SQLite file at path. The pragmas sit
-// in the DSN so every pooled connection gets them, not just the first.
+// Open opens (creating when needed) the SQLite file at path.
 func Open(path string) (*DB, error) {
 	if dir := filepath.Dir(path); dir != "" {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return nil, fmt.Errorf("create database directory: %w", err)
 		}
 	}
-	q := url.Values{}
-	q.Set("_journal_mode", "WAL")
-	q.Set("_busy_timeout", "10000")
-	q.Set("_txlock", "immediate") // writers take the lock up front: no deadlocked upgrades
-	q.Set("_foreign_keys", "on")
-	q.Set("_synchronous", "NORMAL")
-	// The driver's own per-connection statement cache (no pool lock, unlike
-	// gorm's; see PrepareStmt below): without it every query is parsed and
-	// planned again, about a quarter of a signed-in page's CPU.
-	q.Set("_stmt_cache_size", "64")
-	dsn := "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + q.Encode()
-	g, err := gorm.Open(sqlite.Open(dsn), &gorm.Config{
-		Logger:                 logger.Discard,
-		NowFunc:                func() time.Time { return time.Now().UTC() },
+	db := &DB{Now: time.Now}
+	g, err := gorm.Open(sqlite.Open(dsn(path)), &gorm.Config{
+		Logger: logger.Discard,
+		// gorm stamps a zero CreatedAt (and UpdatedAt) itself: from the same
+		// clock as every other time, so a test moving Now moves those too.
+		NowFunc:                db.now,
 		SkipDefaultTransaction: true,
 		// No gorm statement cache: it waits for a statement being prepared
 		// on the pool while holding its lock, so a transaction holding
@@ -76,7 +68,37 @@ func Open(path string) (*DB, error) {
 		sqlDB.Close()
 		return nil, fmt.Errorf("open database %s: %w", path, err)
 	}
-	return &DB{gorm: g, sql: sqlDB, Now: time.Now}, nil
+	db.gorm, db.sql = g, sqlDB
+	return db, nil
+}
+
+// dsn is the data source name of the SQLite file at path. The pragmas sit
+// in it so every pooled connection gets them, not just the first.
+func dsn(path string) string {
+	q := url.Values{}
+	q.Set("_journal_mode", "WAL")
+	q.Set("_busy_timeout", "10000")
+	q.Set("_txlock", "immediate") // writers take the lock up front: no deadlocked upgrades
+	q.Set("_foreign_keys", "on")
+	q.Set("_synchronous", "NORMAL")
+	// The driver's own per-connection statement cache (no pool lock, unlike
+	// gorm's; see PrepareStmt in Open): without it every query is parsed and
+	// planned again, about a quarter of a signed-in page's CPU.
+	q.Set("_stmt_cache_size", "64")
+	return "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + q.Encode()
+}
+
+// OpenSQL opens a database/sql pool of its own on the SQLite file at path,
+// with the pragmas Open sets, for tools and tests that need SQL no DB method
+// offers: seeding in bulk, checking any table, breaking rows on purpose. It
+// shares no connection (and no clock) with a DB open on the same file, and
+// neither creates the file's directory nor migrates it.
+func OpenSQL(path string) (*sql.DB, error) {
+	pool, err := sql.Open(sqlite.DriverName, dsn(path))
+	if err != nil {
+		return nil, fmt.Errorf("open database %s: %w", path, err)
+	}
+	return pool, nil
 }
 
 // now is the injectable clock in UTC, the only zone the database stores.
@@ -88,8 +110,45 @@ func (db *DB) Close() error { return db.sql.Close() }
 // Ping checks the database answers.
 func (db *DB) Ping(ctx context.Context) error { return db.sql.PingContext(ctx) }
 
-// Gorm exposes the gorm handle for packages that keep their own tables.
-func (db *DB) Gorm(ctx context.Context) *gorm.DB { return db.gorm.WithContext(ctx) }
+// SetConnPragma sets the integer pragma name on every connection the pool
+// may hold and reads it back. Some pragmas (query_only, max_page_count)
+// belong to a connection, not the file, so making a running database
+// read-only or full, as the fault drills do, has to reach each one. It
+// holds every connection at once, so it waits for requests to give theirs
+// back; connections opened after it returns do not get the pragma.
+func (db *DB) SetConnPragma(ctx context.Context, name string, value int64) error {
+	if name == "" || strings.ContainsFunc(name, func(r rune) bool { return r != '_' && (r < 'a' || r > 'z') }) {
+		return fmt.Errorf("pragma %q: not a pragma name", name)
+	}
+	n := db.sql.Stats().MaxOpenConnections
+	if n <= 0 {
+		return errors.New("set pragma: the pool has no connection limit, so no way to reach every connection")
+	}
+	conns := make([]*sql.Conn, 0, n)
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	for range n {
+		c, err := db.sql.Conn(ctx)
+		if err != nil {
+			return fmt.Errorf("pragma %s: take connection %d of %d: %w", name, len(conns)+1, n, err)
+		}
+		conns = append(conns, c)
+		if _, err := c.ExecContext(ctx, fmt.Sprintf("PRAGMA %s = %d", name, value)); err != nil {
+			return fmt.Errorf("pragma %s on connection %d: %w", name, len(conns), err)
+		}
+		var got int64
+		if err := c.QueryRowContext(ctx, "PRAGMA "+name).Scan(&got); err != nil {
+			return fmt.Errorf("pragma %s on connection %d: %w", name, len(conns), err)
+		}
+		if got != value {
+			return fmt.Errorf("pragma %s on connection %d is %d after setting %d", name, len(conns), got, value)
+		}
+	}
+	return nil
+}
 
 func (db *DB) migrator() (*goose.Provider, error) {
 	p, err := goose.NewProvider(goose.DialectSQLite3, db.sql, mustSub(migrations.SQLite, "sqlite"))

@@ -190,7 +190,7 @@ func TestPragmasThroughGorm(t *testing.T) {
 	ready.Add(n)
 	for i := range n {
 		wg.Go(func() {
-			err := db.Gorm(t.Context()).Connection(func(tx *gorm.DB) error {
+			err := db.gorm.WithContext(t.Context()).Connection(func(tx *gorm.DB) error {
 				var (
 					fk, busy int
 					journal  string

@@ -105,6 +105,27 @@ func (db *DB) ListUsers(ctx context.Context) ([]User, error) {
 	return users, nil
 }
 
+// UserEmails maps each of ids that names an account to its current email,
+// in one query (the audit log shows who events are about as they are now).
+// IDs of deleted accounts are left out.
+func (db *DB) UserEmails(ctx context.Context, ids []int64) (map[int64]string, error) {
+	out := make(map[int64]string, len(ids))
+	if len(ids) == 0 {
+		return out, nil
+	}
+	var rows []struct {
+		ID    int64
+		Email string
+	}
+	if err := db.gorm.WithContext(ctx).Model(&User{}).Select("id, email").Where("id IN ?", ids).Scan(&rows).Error; err != nil {
+		return nil, fmt.Errorf("look up user emails: %w", err)
+	}
+	for _, r := range rows {
+		out[r.ID] = r.Email
+	}
+	return out, nil
+}
+
 // CountUsers counts accounts; adminsOnly counts enabled admins.
 func (db *DB) CountUsers(ctx context.Context, adminsOnly bool) (int64, error) {
 	q := db.gorm.WithContext(ctx).Model(&User{})

@@ -245,7 +245,7 @@ func (e *env) whoami(cookie string) string {
 func (e *env) rowCount() int {
 	e.t.Helper()
 	var n int64
-	if err := e.db.Gorm(e.t.Context()).Raw("SELECT count(*) FROM sessions").Scan(&n).Error; err != nil {
+	if err := rawSQL(e.t, e.path).QueryRowContext(e.t.Context(), "SELECT count(*) FROM sessions").Scan(&n); err != nil {
 		e.t.Fatal(err)
 	}
 	return int(n)
@@ -331,7 +331,7 @@ func TestTokenOnlyHashStored(t *testing.T) {
 		}
 	}
 	// No column of any row holds a raw token.
-	rows, err := e.db.Gorm(t.Context()).Raw("SELECT * FROM sessions").Rows()
+	rows, err := rawSQL(t, e.path).QueryContext(t.Context(), "SELECT * FROM sessions")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -623,7 +623,7 @@ func TestGarbageCookiesSignedOut(t *testing.T) {
 func TestCorruptDataSignedOut(t *testing.T) {
 	e := newEnv(t, defaultOpts())
 	token := e.start(e.user, "")
-	if err := e.db.Gorm(t.Context()).Exec("UPDATE sessions SET data = 'not json'").Error; err != nil {
+	if _, err := rawSQL(t, e.path).ExecContext(t.Context(), "UPDATE sessions SET data = 'not json'"); err != nil {
 		t.Fatal(err)
 	}
 	if got := e.whoami(token); got != "signed out" {
@@ -731,9 +731,9 @@ func TestCleanup(t *testing.T) {
 	// A backlog larger than several batches of expired rows.
 	const expired = 2*cleanupBatch + 37
 	past := t0.Add(-time.Minute)
-	err := e.db.Gorm(ctx).Exec(`INSERT INTO sessions (token_hash, created_at, last_seen_at, idle_expires_at, expires_at)
+	_, err := rawSQL(t, e.path).ExecContext(ctx, `INSERT INTO sessions (token_hash, created_at, last_seen_at, idle_expires_at, expires_at)
 		WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < ?)
-		SELECT 'expired-' || x, ?, ?, ?, ? FROM c`, expired, past.Add(-time.Hour), past, past, past.Add(time.Hour)).Error
+		SELECT 'expired-' || x, ?, ?, ?, ? FROM c`, expired, past.Add(-time.Hour), past, past, past.Add(time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}

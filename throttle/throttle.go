@@ -6,17 +6,21 @@
 // the tight limit is per (account, address), so the real person signing in
 // from elsewhere is unaffected; the account-wide limit is looser and its
 // delay is capped short.
+//
+// Bucket is the in-memory guard for endpoints that must not be flooded,
+// such as the back-channel logout providers post to.
 package throttle
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
+	"slices"
 	"time"
 
 	"github.com/gatehouse/gatehouse/models"
-	"gorm.io/gorm"
 )
 
 // Limiter counts failures and says how long to wait.
@@ -30,16 +34,6 @@ func New(db *models.DB, rules Rules) *Limiter { return &Limiter{db: db, rules: r
 
 // ErrThrottled is returned by Check while a key is locked.
 var ErrThrottled = errors.New("too many failed attempts")
-
-// counter is one row of the throttle table.
-type counter struct {
-	Key         string `gorm:"primaryKey"`
-	Failures    int
-	WindowStart time.Time
-	LockedUntil *time.Time
-}
-
-func (counter) TableName() string { return "throttle" }
 
 func (l *Limiter) keys(account, addr string) map[string]Rule {
 	account = models.NormalizeEmail(account)
@@ -56,9 +50,8 @@ func (l *Limiter) Check(ctx context.Context, account, addr string) (time.Duratio
 	now := l.db.Now().UTC()
 	var wait time.Duration
 	for key := range l.keys(account, addr) {
-		var c counter
-		err := l.db.Gorm(ctx).Where("key = ?", key).Take(&c).Error
-		if errors.Is(err, gorm.ErrRecordNotFound) {
+		c, err := l.db.ThrottleCounter(ctx, key)
+		if errors.Is(err, models.ErrNotFound) {
 			continue
 		}
 		if err != nil {
@@ -75,35 +68,30 @@ func (l *Limiter) Check(ctx context.Context, account, addr string) (time.Duratio
 // locks the key for a delay that doubles (1s, 2s, 4s, ...) up to MaxDelay.
 func (l *Limiter) Fail(ctx context.Context, account, addr string) error {
 	now := l.db.Now().UTC()
-	return l.db.Tx(ctx, func(tx *models.DB) error {
-		for key, rule := range l.keys(account, addr) {
-			var c counter
-			err := tx.Gorm(ctx).Where("key = ?", key).Take(&c).Error // the immediate transaction serialises writers
-			switch {
-			case errors.Is(err, gorm.ErrRecordNotFound), err == nil && now.Sub(c.WindowStart) >= rule.Window:
-				c = counter{Key: key, WindowStart: now}
-			case err != nil:
-				return fmt.Errorf("throttle fail: %w", err)
-			}
-			c.Failures++
-			if over := c.Failures - rule.Failures; over > 0 {
-				d := min(rule.MaxDelay, time.Duration(math.Pow(2, float64(min(over-1, 30))))*time.Second)
-				until := now.Add(d)
-				c.LockedUntil = &until
-			}
-			if err := tx.Gorm(ctx).Save(&c).Error; err != nil {
-				return fmt.Errorf("throttle fail: %w", err)
-			}
+	rules := l.keys(account, addr)
+	err := l.db.UpdateThrottleCounters(ctx, slices.Collect(maps.Keys(rules)), func(c *models.ThrottleCounter, found bool) {
+		rule := rules[c.Key]
+		if !found || now.Sub(c.WindowStart) >= rule.Window {
+			*c = models.ThrottleCounter{Key: c.Key, WindowStart: now}
 		}
-		return nil
+		c.Failures++
+		if over := c.Failures - rule.Failures; over > 0 {
+			d := min(rule.MaxDelay, time.Duration(math.Pow(2, float64(min(over-1, 30))))*time.Second)
+			until := now.Add(d)
+			c.LockedUntil = &until
+		}
 	})
+	if err != nil {
+		return fmt.Errorf("throttle fail: %w", err)
+	}
+	return nil
 }
 
 // Succeed clears the (account, address) counter after a correct password,
 // so the person's own typos do not linger.
 func (l *Limiter) Succeed(ctx context.Context, account, addr string) error {
 	key := "acctip:" + models.NormalizeEmail(account) + "|" + addr
-	if err := l.db.Gorm(ctx).Where("key = ?", key).Delete(&counter{}).Error; err != nil {
+	if err := l.db.DeleteThrottleCounter(ctx, key); err != nil {
 		return fmt.Errorf("throttle reset: %w", err)
 	}
 	return nil
@@ -111,11 +99,8 @@ func (l *Limiter) Succeed(ctx context.Context, account, addr string) error {
 
 // Cleanup deletes counters whose window and lock are over.
 func (l *Limiter) Cleanup(ctx context.Context) error {
-	now := l.db.Now().UTC()
 	longest := max(l.rules.AccountAddress.Window, l.rules.Account.Window, l.rules.Address.Window)
-	err := l.db.Gorm(ctx).Where("window_start < ? AND (locked_until IS NULL OR locked_until < ?)", now.Add(-longest), now).
-		Delete(&counter{}).Error
-	if err != nil {
+	if _, err := l.db.DeleteOldThrottleCounters(ctx, longest); err != nil {
 		return fmt.Errorf("throttle cleanup: %w", err)
 	}
 	return nil

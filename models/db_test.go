@@ -1,0 +1,112 @@
+package models
+
+import (
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestGormStampsFromTheDBClock: the times gorm fills in itself (a zero
+// CreatedAt on insert, UpdatedAt on an update that leaves it out) come from
+// DB.Now, as in a transaction, so a test moving the clock moves them too.
+func TestGormStampsFromTheDBClock(t *testing.T) {
+	db := openTestDB(t)
+	t0 := time.Date(2031, 5, 6, 7, 8, 9, 0, time.FixedZone("east", 3*3600))
+	set := fixedClock(db, t0)
+	ctx := t.Context()
+
+	e := &Event{Kind: EventLogout}
+	if err := db.gorm.WithContext(ctx).Create(e).Error; err != nil {
+		t.Fatal(err)
+	}
+	if !e.CreatedAt.Equal(t0) || e.CreatedAt.Location() != time.UTC {
+		t.Errorf("gorm stamped CreatedAt %v, want the DB clock's %v in UTC", e.CreatedAt, t0.UTC())
+	}
+
+	u := mustCreateUser(t, db, "stamp@example.com")
+	t1 := t0.Add(time.Hour)
+	set(t1)
+	err := db.Tx(ctx, func(tx *DB) error {
+		return tx.gorm.Model(&User{}).Where("id = ?", u.ID).Updates(map[string]any{"name": "Stamped"}).Error
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := db.UserByID(ctx, u.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !got.UpdatedAt.Equal(t1) {
+		t.Errorf("gorm stamped UpdatedAt %v, want the DB clock's %v", got.UpdatedAt, t1.UTC())
+	}
+}
+
+// TestOpenSQL: the pool of its own sees the DB's rows and gets Open's
+// pragmas, foreign keys included (a raw DELETE cascades as DeleteUser's).
+func TestOpenSQL(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "raw.db")
+	db, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if _, err := db.Migrate(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	u := mustCreateUser(t, db, "raw@example.com")
+	if err := db.CreateIdentity(t.Context(), &Identity{UserID: u.ID, ProviderID: "p", Issuer: "https://idp.example", Subject: "s"}); err != nil {
+		t.Fatal(err)
+	}
+	pool, err := OpenSQL(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	var fk, busy int
+	var journal string
+	if err := pool.QueryRow("PRAGMA foreign_keys").Scan(&fk); err != nil {
+		t.Fatal(err)
+	}
+	if err := pool.QueryRow("PRAGMA busy_timeout").Scan(&busy); err != nil {
+		t.Fatal(err)
+	}
+	if err := pool.QueryRow("PRAGMA journal_mode").Scan(&journal); err != nil {
+		t.Fatal(err)
+	}
+	if fk != 1 || busy != 10000 || journal != "wal" {
+		t.Errorf("OpenSQL pragmas: foreign_keys=%d busy_timeout=%d journal_mode=%q; want 1 10000 wal", fk, busy, journal)
+	}
+	if _, err := pool.Exec("DELETE FROM users WHERE id = ?", u.ID); err != nil {
+		t.Fatal(err)
+	}
+	if ids, err := db.UserIdentities(t.Context(), u.ID); err != nil || len(ids) != 0 {
+		t.Errorf("identities after a raw DELETE of their account: %v, %v; want none (cascade)", ids, err)
+	}
+}
+
+// TestSetConnPragma: query_only on every connection fails every write
+// until it is turned off again, whichever connection the write gets.
+func TestSetConnPragma(t *testing.T) {
+	db := openTestDB(t)
+	ctx := t.Context()
+	for _, bad := range []string{"", "query_only = 0; DROP TABLE users", "Query_Only"} {
+		if err := db.SetConnPragma(ctx, bad, 1); err == nil {
+			t.Errorf("SetConnPragma(%q) accepted", bad)
+		}
+	}
+	if err := db.SetConnPragma(ctx, "query_only", 1); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 20 {
+		err := db.CreateUser(ctx, &User{Email: fmt.Sprintf("ro%d@example.com", i)})
+		if err == nil || !strings.Contains(err.Error(), "readonly database") {
+			t.Fatalf("write %d with query_only on: %v, want a readonly database error", i, err)
+		}
+	}
+	if err := db.SetConnPragma(ctx, "query_only", 0); err != nil {
+		t.Fatal(err)
+	}
+	mustCreateUser(t, db, "rw@example.com")
+}

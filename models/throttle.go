@@ -1,0 +1,84 @@
+package models
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"gorm.io/gorm"
+)
+
+// ThrottleCounter is one row of the throttle table: the failed password
+// checks counted for one key since WindowStart, and the lock they earned.
+// What a key names and when it locks is the throttle package's policy.
+type ThrottleCounter struct {
+	Key         string `gorm:"primaryKey"`
+	Failures    int
+	WindowStart time.Time
+	LockedUntil *time.Time
+}
+
+// TableName is the table the counters live in.
+func (ThrottleCounter) TableName() string { return "throttle" }
+
+// ThrottleCounter returns the counter of key, or ErrNotFound when no
+// failure is counted for it.
+func (db *DB) ThrottleCounter(ctx context.Context, key string) (*ThrottleCounter, error) {
+	var c ThrottleCounter
+	err := db.gorm.WithContext(ctx).Where("key = ?", key).Take(&c).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read throttle counter: %w", err)
+	}
+	return &c, nil
+}
+
+// UpdateThrottleCounters reads the counter of each key, lets update change
+// it and stores the result, all in one immediate transaction (see Tx), so
+// concurrent failures for one key are counted one after the other and none
+// is lost. update may change every field but Key; it gets found false and
+// a zero counter with only Key set when the key has none yet.
+func (db *DB) UpdateThrottleCounters(ctx context.Context, keys []string, update func(c *ThrottleCounter, found bool)) error {
+	return db.Tx(ctx, func(tx *DB) error {
+		for _, key := range keys {
+			c, err := tx.ThrottleCounter(ctx, key)
+			found := err == nil
+			switch {
+			case errors.Is(err, ErrNotFound):
+				c = &ThrottleCounter{Key: key}
+			case err != nil:
+				return err
+			}
+			update(c, found)
+			c.Key = key
+			if err := tx.gorm.WithContext(ctx).Save(c).Error; err != nil {
+				return fmt.Errorf("save throttle counter: %w", err)
+			}
+		}
+		return nil
+	})
+}
+
+// DeleteThrottleCounter forgets the failures counted for key, if any.
+func (db *DB) DeleteThrottleCounter(ctx context.Context, key string) error {
+	if err := db.gorm.WithContext(ctx).Where("key = ?", key).Delete(&ThrottleCounter{}).Error; err != nil {
+		return fmt.Errorf("delete throttle counter: %w", err)
+	}
+	return nil
+}
+
+// DeleteOldThrottleCounters deletes the counters whose window began more
+// than window ago and whose lock, if any, is over by the DB's clock: they
+// count nothing any more. It returns how many went.
+func (db *DB) DeleteOldThrottleCounters(ctx context.Context, window time.Duration) (int64, error) {
+	now := db.now()
+	res := db.gorm.WithContext(ctx).Where("window_start < ? AND (locked_until IS NULL OR locked_until < ?)", now.Add(-window), now).
+		Delete(&ThrottleCounter{})
+	if res.Error != nil {
+		return 0, fmt.Errorf("delete old throttle counters: %w", res.Error)
+	}
+	return res.RowsAffected, nil
+}

@@ -1,0 +1,125 @@
+package models
+
+import (
+	"errors"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+)
+
+func TestThrottleCounters(t *testing.T) {
+	db := openTestDB(t)
+	t0 := time.Date(2030, 1, 1, 12, 0, 0, 0, time.UTC)
+	set := fixedClock(db, t0)
+	ctx := t.Context()
+
+	if _, err := db.ThrottleCounter(ctx, "ip:a"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("ThrottleCounter of an unknown key: %v, want ErrNotFound", err)
+	}
+	var founds []bool
+	count := func(c *ThrottleCounter, found bool) {
+		founds = append(founds, found)
+		if !found {
+			c.WindowStart = db.now()
+		}
+		c.Failures++
+	}
+	for range 2 {
+		if err := db.UpdateThrottleCounters(ctx, []string{"ip:a", "ip:b"}, count); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if want := []bool{false, false, true, true}; !slices.Equal(founds, want) {
+		t.Fatalf("update saw found = %v, want %v", founds, want)
+	}
+	c, err := db.ThrottleCounter(ctx, "ip:a")
+	if err != nil || c.Key != "ip:a" || c.Failures != 2 || !c.WindowStart.Equal(t0) || c.LockedUntil != nil {
+		t.Fatalf("ThrottleCounter = %+v, %v; want ip:a, 2 failures since %v, no lock", c, err, t0)
+	}
+
+	// A counter's key is its identity: update cannot move it elsewhere.
+	err = db.UpdateThrottleCounters(ctx, []string{"ip:b"}, func(c *ThrottleCounter, _ bool) { c.Key = "ip:z" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.ThrottleCounter(ctx, "ip:z"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("update renamed a counter: %v", err)
+	}
+
+	if err := db.DeleteThrottleCounter(ctx, "ip:b"); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.DeleteThrottleCounter(ctx, "ip:b"); err != nil {
+		t.Fatalf("deleting a missing counter: %v", err)
+	}
+	if _, err := db.ThrottleCounter(ctx, "ip:b"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("deleted counter: %v", err)
+	}
+
+	// Ten minutes on: ip:a's window (from t0) is old and unlocked, ip:locked
+	// is old but still locked, ip:recent began a minute ago.
+	set(t0.Add(9 * time.Minute))
+	lock := t0.Add(time.Hour)
+	for key, start := range map[string]time.Time{"ip:locked": t0, "ip:recent": t0.Add(9 * time.Minute)} {
+		err := db.UpdateThrottleCounters(ctx, []string{key}, func(c *ThrottleCounter, _ bool) {
+			c.WindowStart, c.Failures = start, 1
+			if key == "ip:locked" {
+				c.LockedUntil = &lock
+			}
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	set(t0.Add(10 * time.Minute))
+	n, err := db.DeleteOldThrottleCounters(ctx, 5*time.Minute)
+	if err != nil || n != 1 {
+		t.Fatalf("DeleteOldThrottleCounters = %d, %v; want 1 (ip:a)", n, err)
+	}
+	for key, want := range map[string]bool{"ip:a": false, "ip:locked": true, "ip:recent": true} {
+		if _, err := db.ThrottleCounter(ctx, key); (err == nil) != want {
+			t.Errorf("after cleanup %s: %v, want kept %t", key, err, want)
+		}
+	}
+}
+
+// TestThrottleCountersAtomic: an update that fails stores none of the
+// counters it read, and concurrent updates of one key all count.
+func TestThrottleCountersAtomic(t *testing.T) {
+	db := openTestDB(t)
+	ctx := t.Context()
+	inc := func(c *ThrottleCounter, _ bool) { c.Failures++ }
+	err := db.gorm.WithContext(ctx).Exec(`CREATE TRIGGER throttle_test_fail BEFORE INSERT ON throttle
+		WHEN NEW.key = 'ip:b' BEGIN SELECT RAISE(ABORT, 'no ip:b today'); END`).Error
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.UpdateThrottleCounters(ctx, []string{"ip:a", "ip:b"}, inc); err == nil {
+		t.Fatal("UpdateThrottleCounters with a failing insert succeeded")
+	}
+	if _, err := db.ThrottleCounter(ctx, "ip:a"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("ip:a stored by a failed update: %v", err)
+	}
+
+	const workers, each = 6, 10
+	var wg sync.WaitGroup
+	errs := make(chan error, workers*each)
+	for range workers {
+		wg.Go(func() {
+			for range each {
+				errs <- db.UpdateThrottleCounters(ctx, []string{"ip:a"}, inc)
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if c, err := db.ThrottleCounter(ctx, "ip:a"); err != nil || c.Failures != workers*each {
+		t.Fatalf("after %d concurrent updates: %+v, %v", workers*each, c, err)
+	}
+}
