@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/gatehouse/gatehouse/sso"
 	"log/slog"
 	"strings"
 	"unicode"
@@ -137,7 +138,7 @@ func CheckName(name string) (string, error) {
 
 // checkEmail normalises an email and checks its shape.
 func checkEmail(email string) (string, error) {
-	email = models.NormalizeEmail(email)
+	email = sso.NormalizeEmail(email)
 	if !models.ValidEmail(email) {
 		return "", invalid("Enter a valid email address.")
 	}

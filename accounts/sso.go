@@ -151,7 +151,7 @@ func (s *Service) resolveSSO(ctx context.Context, p SSOPolicy, providerID string
 	case !errors.Is(err, models.ErrNotFound):
 		return nil, err
 	}
-	email := models.NormalizeEmail(id.Email)
+	email := sso.NormalizeEmail(id.Email)
 	if !models.ValidEmail(email) {
 		return refused(nil, ReasonNoEmail), nil
 	}
@@ -194,7 +194,7 @@ func (s *Service) returning(ctx context.Context, known *models.Identity, id *sso
 	if u.Disabled() {
 		return refused(u, ReasonDisabled), nil
 	}
-	if err := s.DB.TouchIdentity(ctx, known.ID, models.NormalizeEmail(id.Email), string(id.Claims)); err != nil {
+	if err := s.DB.TouchIdentity(ctx, known.ID, sso.NormalizeEmail(id.Email), string(id.Claims)); err != nil {
 		return nil, err
 	}
 	return &Resolution{Outcome: OutcomeSignIn, User: u}, nil

@@ -5,6 +5,7 @@ package handlers
 import (
 	"encoding/csv"
 	"errors"
+	"github.com/gatehouse/gatehouse/sso"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -42,7 +43,7 @@ func (h *Handler) readAuditQuery(c *gin.Context) (auditQuery, error) {
 	if u := strings.TrimSpace(c.Query("user")); u != "" && len(u) <= maxEmailLen {
 		if id, err := strconv.ParseInt(u, 10, 64); err == nil && id > 0 {
 			q.User, q.Filter.UserID = u, &id
-		} else if email := models.NormalizeEmail(u); models.ValidEmail(email) {
+		} else if email := sso.NormalizeEmail(u); models.ValidEmail(email) {
 			q.User = email
 			found, err := h.DB.UserByEmail(c.Request.Context(), email)
 			switch {

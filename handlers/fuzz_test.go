@@ -17,6 +17,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/gatehouse/gatehouse/sso"
 	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
@@ -258,7 +259,7 @@ func FuzzLoginForm(f *testing.F) {
 
 		// What the handler reads, read the same way.
 		email, pw, next, ok := fuzzLoginFields(body, ctype)
-		right := ok && pw == goodPW && accountsOK[models.NormalizeEmail(email)]
+		right := ok && pw == goodPW && accountsOK[sso.NormalizeEmail(email)]
 		session := r.cookie(e.cfg.CookieName())
 		if r.status < 300 || r.status >= 400 {
 			if session != nil && session.Value != "" && session.MaxAge >= 0 {

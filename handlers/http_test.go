@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/gatehouse/gatehouse/sso"
 	"html"
 	"io"
 	"mime/multipart"
@@ -376,8 +377,8 @@ func TestLoginFailure(t *testing.T) {
 				t.Fatalf("%d login.failure events, want %d", len(ev), before+1)
 			}
 			got := ev[0] // newest first
-			if got.Detail != tt.reason || got.Email != models.NormalizeEmail(tt.email) || got.Method != "password" || (got.UserID != nil) != tt.wantUser {
-				t.Errorf("event = %+v, want reason %q email %q user set %v", got, tt.reason, models.NormalizeEmail(tt.email), tt.wantUser)
+			if got.Detail != tt.reason || got.Email != sso.NormalizeEmail(tt.email) || got.Method != "password" || (got.UserID != nil) != tt.wantUser {
+				t.Errorf("event = %+v, want reason %q email %q user set %v", got, tt.reason, sso.NormalizeEmail(tt.email), tt.wantUser)
 			}
 		})
 	}

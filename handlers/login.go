@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"errors"
+	"github.com/gatehouse/gatehouse/sso"
 	"net/http"
 	"slices"
 	"strings"
@@ -88,7 +89,7 @@ func (h *Handler) login(c *gin.Context) {
 	var le *accounts.LoginError
 	switch {
 	case errors.As(err, &le):
-		h.audit(c, &models.Event{Kind: models.EventLoginFailure, UserID: userIDOf(le.User), Email: models.NormalizeEmail(f.Email), Method: models.MethodPassword, Detail: le.Reason.String()})
+		h.audit(c, &models.Event{Kind: models.EventLoginFailure, UserID: userIDOf(le.User), Email: sso.NormalizeEmail(f.Email), Method: models.MethodPassword, Detail: le.Reason.String()})
 		f.Error = "Incorrect email or password."
 		h.renderLogin(c, http.StatusUnauthorized, f)
 		return

@@ -51,7 +51,7 @@ func (h *Handler) startSSO(c *gin.Context, f loginForm) {
 		h.renderLogin(c, http.StatusBadRequest, f)
 		return
 	}
-	email := models.NormalizeEmail(f.Email)
+	email := sso.NormalizeEmail(f.Email)
 	p, choice := h.SSO.ForEmail(email)
 	if choice != sso.ChoiceDomain {
 		if posted := c.PostForm("provider"); posted != "" {
@@ -66,7 +66,7 @@ func (h *Handler) startSSO(c *gin.Context, f loginForm) {
 	if p == nil {
 		f.Error = "Choose how to sign in."
 		status := http.StatusOK
-		if d := models.EmailDomain(email); d != "" {
+		if d := sso.EmailDomain(email); d != "" {
 			f.Error, status = fmt.Sprintf("SSO is not set up for %s. Choose a provider below or sign in with your password.", d), http.StatusBadRequest
 		}
 		h.renderLogin(c, status, f)

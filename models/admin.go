@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/gatehouse/gatehouse/sso"
 	"strings"
 	"time"
 
@@ -83,7 +84,7 @@ func escapeLike(s string) string {
 
 // UpdateUser changes an account's name, email and admin flag.
 func (db *DB) UpdateUser(ctx context.Context, id int64, name, email string, admin bool) error {
-	email = NormalizeEmail(email)
+	email = sso.NormalizeEmail(email)
 	if !ValidEmail(email) {
 		return fmt.Errorf("update user: invalid email %q", email)
 	}

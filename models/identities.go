@@ -33,7 +33,7 @@ type Identity struct {
 func NewIdentity(userID int64, providerID string, id *sso.Identity) *Identity {
 	return &Identity{
 		UserID: userID, ProviderID: providerID, Issuer: id.Issuer, Subject: id.Subject,
-		Email: NormalizeEmail(id.Email), Claims: string(id.Claims),
+		Email: sso.NormalizeEmail(id.Email), Claims: string(id.Claims),
 	}
 }
 

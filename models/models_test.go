@@ -4,6 +4,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"github.com/gatehouse/gatehouse/sso"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -286,11 +287,11 @@ func TestNormalizeEmail(t *testing.T) {
 		{"bob@example.com", "bob@example.com"},
 	}
 	for _, tt := range tests {
-		if got := NormalizeEmail(tt.in); got != tt.want {
-			t.Errorf("NormalizeEmail(%q) = %q, want %q", tt.in, got, tt.want)
+		if got := sso.NormalizeEmail(tt.in); got != tt.want {
+			t.Errorf("sso.NormalizeEmail(%q) = %q, want %q", tt.in, got, tt.want)
 		}
 	}
-	if got := EmailDomain("alice@example.com"); got != "example.com" {
+	if got := sso.EmailDomain("alice@example.com"); got != "example.com" {
 		t.Errorf("EmailDomain = %q", got)
 	}
 }

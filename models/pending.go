@@ -88,7 +88,7 @@ type PendingLink struct {
 func NewPendingLink(userID int64, providerID string, id *sso.Identity) *PendingLink {
 	l := &PendingLink{
 		UserID: userID, ProviderID: providerID, Issuer: id.Issuer, Subject: id.Subject,
-		Email: NormalizeEmail(id.Email), Claims: string(id.Claims), SID: id.SID, IDToken: id.IDToken,
+		Email: sso.NormalizeEmail(id.Email), Claims: string(id.Claims), SID: id.SID, IDToken: id.IDToken,
 	}
 	if !id.AuthTime.IsZero() {
 		t := id.AuthTime.UTC()

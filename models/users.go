@@ -9,6 +9,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/gatehouse/gatehouse/sso"
 	"gorm.io/gorm"
 )
 
@@ -35,9 +36,6 @@ func (u *User) Disabled() bool { return u.DisabledAt != nil }
 // HasPassword reports whether the account can sign in with a password.
 func (u *User) HasPassword() bool { return u.PasswordHash != nil && *u.PasswordHash != "" }
 
-// NormalizeEmail is the one canonical form emails are stored and compared in.
-func NormalizeEmail(s string) string { return strings.ToLower(strings.TrimSpace(s)) }
-
 // ValidEmail checks the shape of an already normalised email: one @, a
 // non-empty local part and a dotted-or-not domain, no spaces or controls.
 func ValidEmail(email string) bool {
@@ -51,15 +49,9 @@ func ValidEmail(email string) bool {
 	return !strings.ContainsFunc(email, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) })
 }
 
-// EmailDomain returns the part after the @ of a normalised email.
-func EmailDomain(email string) string {
-	_, d, _ := strings.Cut(email, "@")
-	return d
-}
-
 // CreateUser inserts u (email normalised) and fills its ID and times.
 func (db *DB) CreateUser(ctx context.Context, u *User) error {
-	u.Email = NormalizeEmail(u.Email)
+	u.Email = sso.NormalizeEmail(u.Email)
 	if !ValidEmail(u.Email) {
 		return fmt.Errorf("create user: invalid email %q", u.Email)
 	}
@@ -76,7 +68,7 @@ func (db *DB) CreateUser(ctx context.Context, u *User) error {
 
 // UserByEmail finds an account by email (normalised here).
 func (db *DB) UserByEmail(ctx context.Context, email string) (*User, error) {
-	return db.findUser(ctx, "email = ?", NormalizeEmail(email))
+	return db.findUser(ctx, "email = ?", sso.NormalizeEmail(email))
 }
 
 // UserByID finds an account by ID.

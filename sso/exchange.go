@@ -187,7 +187,7 @@ func mergeUserinfo(claims, info map[string]json.RawMessage) {
 		if _, ok := claims[k]; ok {
 			continue
 		}
-		if k == "email_verified" && idHasEmail && normalizeEmail(stringClaim(idEmail)) != normalizeEmail(stringClaim(info["email"])) {
+		if k == "email_verified" && idHasEmail && NormalizeEmail(stringClaim(idEmail)) != NormalizeEmail(stringClaim(info["email"])) {
 			continue
 		}
 		claims[k] = v
@@ -262,7 +262,7 @@ func newIdentity(cfg ProviderConfig, c *idTokenClaims, rawID string, merged map[
 		ProviderID:    cfg.ID,
 		Issuer:        c.Issuer,
 		Subject:       c.Subject,
-		Email:         normalizeEmail(stringClaim(merged["email"])),
+		Email:         NormalizeEmail(stringClaim(merged["email"])),
 		EmailVerified: trueClaim(merged["email_verified"]),
 		Name:          strings.TrimSpace(stringClaim(merged["name"])),
 		SID:           c.SID,
@@ -292,8 +292,8 @@ func trueClaim(raw json.RawMessage) bool {
 	return raw != nil && json.Unmarshal(raw, &b) == nil && b
 }
 
-// normalizeEmail trims and lower-cases an email address for comparison
-// and storage.
-func normalizeEmail(email string) string {
+// NormalizeEmail is the one form emails are compared and stored in:
+// trimmed and lower-cased.
+func NormalizeEmail(email string) string {
 	return strings.ToLower(strings.TrimSpace(email))
 }

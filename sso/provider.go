@@ -172,7 +172,7 @@ func (p *Provider) Metadata(ctx context.Context) (Metadata, error) {
 // Authoritative reports whether email's domain is one of EmailDomains,
 // i.e. whether this provider may speak for that address.
 func (p *Provider) Authoritative(email string) bool {
-	d := emailDomain(email)
+	d := EmailDomain(email)
 	for _, want := range p.cfg.EmailDomains {
 		if d != "" && d == want {
 			return true

@@ -106,7 +106,7 @@ func (s *Set) ForEmail(email string) (*Provider, Choice) {
 	if s == nil {
 		return nil, ChoiceNone
 	}
-	if p, ok := s.byDomain[emailDomain(email)]; ok {
+	if p, ok := s.byDomain[EmailDomain(email)]; ok {
 		return p, ChoiceDomain
 	}
 	if len(s.providers) == 1 {
@@ -115,10 +115,10 @@ func (s *Set) ForEmail(email string) (*Provider, Choice) {
 	return nil, ChoiceNone
 }
 
-// emailDomain returns the normalised domain of an address, or "" if it has
+// EmailDomain returns the normalised domain of an address, or "" if it has
 // none.
-func emailDomain(email string) string {
-	email = normalizeEmail(email)
+func EmailDomain(email string) string {
+	email = NormalizeEmail(email)
 	at := strings.LastIndexByte(email, '@')
 	if at < 1 || at == len(email)-1 {
 		return ""

@@ -15,6 +15,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/gatehouse/gatehouse/sso"
 	"maps"
 	"math"
 	"slices"
@@ -36,7 +37,7 @@ func New(db *models.DB, rules Rules) *Limiter { return &Limiter{db: db, rules: r
 var ErrThrottled = errors.New("too many failed attempts")
 
 func (l *Limiter) keys(account, addr string) map[string]Rule {
-	account = models.NormalizeEmail(account)
+	account = sso.NormalizeEmail(account)
 	return map[string]Rule{
 		"acctip:" + account + "|" + addr: l.rules.AccountAddress,
 		"acct:" + account:                l.rules.Account,
@@ -90,7 +91,7 @@ func (l *Limiter) Fail(ctx context.Context, account, addr string) error {
 // Succeed clears the (account, address) counter after a correct password,
 // so the person's own typos do not linger.
 func (l *Limiter) Succeed(ctx context.Context, account, addr string) error {
-	key := "acctip:" + models.NormalizeEmail(account) + "|" + addr
+	key := "acctip:" + sso.NormalizeEmail(account) + "|" + addr
 	if err := l.db.DeleteThrottleCounter(ctx, key); err != nil {
 		return fmt.Errorf("throttle reset: %w", err)
 	}
