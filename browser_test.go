@@ -9,6 +9,7 @@ import (
 	"context"
 	"fmt"
 	"github.com/gatehouse/gatehouse/app"
+	"github.com/gatehouse/gatehouse/testkit"
 	"image/png"
 	"log/slog"
 	"net"
@@ -68,7 +69,7 @@ func requireChromium(t *testing.T) {
 // browserApp is gatehouse served for a browser test.
 type browserApp struct {
 	base string
-	logs *syncBuffer
+	logs *testkit.LogBuffer
 }
 
 // startBrowserApp runs the real app with serve() on a loopback listener, with
@@ -128,11 +129,11 @@ providers:
 	}
 	db.Close()
 
-	a := &browserApp{base: base, logs: &syncBuffer{}}
+	a := &browserApp{base: base, logs: &testkit.LogBuffer{}}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- serve(ctx, cfg, app.Options{Listener: ln, Logger: slog.New(slog.NewTextHandler(a.logs, nil)), Stdout: &syncBuffer{}})
+		done <- serve(ctx, cfg, app.Options{Listener: ln, Logger: slog.New(slog.NewTextHandler(a.logs, nil)), Stdout: &testkit.LogBuffer{}})
 	}()
 	t.Cleanup(func() {
 		cancel()
@@ -196,7 +197,7 @@ func newBrowser(t *testing.T) (context.Context, *consoleLog) {
 	for _, f := range browserFlags {
 		opts = append(opts, chromedp.Flag(f, true))
 	}
-	var output, cdpErrors syncBuffer
+	var output, cdpErrors testkit.LogBuffer
 	opts = append(opts, chromedp.CombinedOutput(&output))
 
 	ctx, cancel := context.WithTimeout(context.Background(), browserTimeout)

@@ -21,6 +21,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/gatehouse/gatehouse/app"
+	"github.com/gatehouse/gatehouse/testkit"
 	"io"
 	"log/slog"
 	"net/http"
@@ -71,7 +72,7 @@ func buildGatehouse(t *testing.T) string {
 type crashServer struct {
 	cmd    *exec.Cmd
 	base   string
-	stderr *syncBuffer
+	stderr *testkit.LogBuffer
 	exited chan struct{} // closed when Wait returned
 	state  *os.ProcessState
 }
@@ -82,7 +83,7 @@ var listeningRE = regexp.MustCompile(`msg="gatehouse listening" addr=(\S+)`)
 // logs its address and answers /healthz.
 func startCrashServer(t *testing.T, bin, cfgPath string) *crashServer {
 	t.Helper()
-	s := &crashServer{cmd: exec.Command(bin, "serve", "--config", cfgPath), stderr: &syncBuffer{}, exited: make(chan struct{})}
+	s := &crashServer{cmd: exec.Command(bin, "serve", "--config", cfgPath), stderr: &testkit.LogBuffer{}, exited: make(chan struct{})}
 	s.cmd.Stdout, s.cmd.Stderr = io.Discard, s.stderr
 	s.cmd.Env = append(os.Environ(), "GATEHOUSE_CONFIG=", "GATEHOUSE_DATABASE=", "GATEHOUSE_LISTEN=", "GATEHOUSE_BASE_URL=", "SSOJET_ISSUER_URL=")
 	if err := s.cmd.Start(); err != nil {
@@ -465,7 +466,7 @@ type diskApp struct {
 	a    *app.App
 	path string // the database file
 	base string
-	logs *syncBuffer
+	logs *testkit.LogBuffer
 }
 
 const diskEmail = "disk@example.com"
@@ -478,7 +479,7 @@ func startDiskApp(t *testing.T, dbPath string) *diskApp {
 		t.Fatal(err)
 	}
 	cfg.Password.BcryptCost = bcrypt.MinCost // as the other HTTP tests: the database is under test, not bcrypt
-	logs := &syncBuffer{}
+	logs := &testkit.LogBuffer{}
 	a, err := app.New(context.Background(), cfg, app.Options{Logger: slog.New(slog.NewTextHandler(logs, nil))})
 	if err != nil {
 		t.Fatal(err)

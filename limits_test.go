@@ -1,6 +1,7 @@
 package main
 
 import (
+	"github.com/gatehouse/gatehouse/testkit"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -16,7 +17,7 @@ import (
 func TestServeLimits(t *testing.T) {
 	cfg := config.Default()
 	cfg.Database = filepath.Join(t.TempDir(), "g.db")
-	var stdout, logs syncBuffer
+	var stdout, logs testkit.LogBuffer
 	base, cancel, _ := startServe(t, cfg, &stdout, &logs)
 	defer cancel()
 

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/gatehouse/gatehouse/app"
+	"github.com/gatehouse/gatehouse/testkit"
 	"io"
 	"log/slog"
 	"math/rand/v2"
@@ -58,7 +59,7 @@ type loadEnv struct {
 	base   string
 	op     *testop.Provider
 	cfg    config.Config
-	logs   *syncBuffer
+	logs   *testkit.LogBuffer
 	stop   func() // stops serve and reports its error
 	stopMu sync.Once
 }
@@ -135,7 +136,7 @@ func startLoadEnv(t *testing.T) *loadEnv {
 	}
 	db.Close()
 
-	e := &loadEnv{base: base, op: op, cfg: cfg, logs: &syncBuffer{}}
+	e := &loadEnv{base: base, op: op, cfg: cfg, logs: &testkit.LogBuffer{}}
 	sctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {

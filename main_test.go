@@ -8,6 +8,7 @@ import (
 	"context"
 	"fmt"
 	"github.com/gatehouse/gatehouse/app"
+	"github.com/gatehouse/gatehouse/testkit"
 	"io"
 	"log/slog"
 	"net"
@@ -18,7 +19,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -26,24 +26,6 @@ import (
 	"github.com/gatehouse/gatehouse/models"
 	"golang.org/x/crypto/bcrypt"
 )
-
-// syncBuffer is an io.Writer safe for concurrent writers (loggers, servers).
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // hermetic clears the environment variables that would override a test's
 // configuration file.
@@ -352,7 +334,7 @@ func startServe(t *testing.T, cfg config.Config, stdout io.Writer, logs io.Write
 func TestServeGraceful(t *testing.T) {
 	cfg := config.Default()
 	cfg.Database = filepath.Join(t.TempDir(), "g.db")
-	var stdout, logs syncBuffer
+	var stdout, logs testkit.LogBuffer
 	base, cancel, done := startServe(t, cfg, &stdout, &logs)
 	defer cancel()
 
@@ -425,7 +407,7 @@ func TestCLIServe(t *testing.T) {
 	if err := os.WriteFile(cfgPath, bytes.Replace(must(os.ReadFile(cfgPath)), []byte("level: warn"), []byte("level: info"), 1), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	var stdout, stderr syncBuffer
+	var stdout, stderr testkit.LogBuffer
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	code := make(chan int, 1)

@@ -10,6 +10,7 @@ import (
 	"context"
 	"encoding/json"
 	"github.com/gatehouse/gatehouse/app"
+	"github.com/gatehouse/gatehouse/testkit"
 	"io"
 	"log/slog"
 	"maps"
@@ -21,8 +22,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
-	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -59,7 +58,7 @@ type opsEnv struct {
 	base       string
 	metricsURL string
 	op         *testop.Provider
-	logs       *syncBuffer
+	logs       *testkit.LogBuffer
 	stop       func()
 
 	mu      sync.Mutex
@@ -102,7 +101,7 @@ func startOpsEnv(t *testing.T, format string) *opsEnv {
 	}
 	e := &opsEnv{
 		t: t, base: "http://" + ln.Addr().String(), metricsURL: "http://" + mln.Addr().String() + "/metrics",
-		logs: &syncBuffer{}, secrets: map[string]map[string]bool{},
+		logs: &testkit.LogBuffer{}, secrets: map[string]map[string]bool{},
 	}
 	e.op, err = testop.Start(testop.Options{
 		Clients: []testop.Client{{
@@ -392,36 +391,7 @@ func (e *opsEnv) scrape(t *testing.T) map[string]float64 {
 	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/plain") {
 		t.Fatalf("GET /metrics: %d %s\n%s", resp.StatusCode, resp.Header.Get("Content-Type"), b)
 	}
-	return opsParseMetrics(t, string(b))
-}
-
-var opsLabelRE = regexp.MustCompile(`(\w+)="((?:[^"\\]|\\.)*)"`)
-
-func opsParseMetrics(t *testing.T, text string) map[string]float64 {
-	t.Helper()
-	out := map[string]float64{}
-	for line := range strings.Lines(text) {
-		line = strings.TrimSpace(line)
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		i := strings.LastIndexByte(line, ' ')
-		v, err := strconv.ParseFloat(line[i+1:], 64)
-		if err != nil {
-			t.Fatalf("sample %q: %v", line, err)
-		}
-		key := line[:i]
-		if j := strings.IndexByte(key, '{'); j >= 0 {
-			var labels []string
-			for _, m := range opsLabelRE.FindAllStringSubmatch(key[j:], -1) {
-				labels = append(labels, m[1]+`="`+m[2]+`"`)
-			}
-			sort.Strings(labels)
-			key = key[:j] + "{" + strings.Join(labels, ",") + "}"
-		}
-		out[key] = v
-	}
-	return out
+	return testkit.ParseMetrics(t, string(b))
 }
 
 func wantSamples(t *testing.T, got map[string]float64, want map[string]float64) {
@@ -509,7 +479,7 @@ func TestServeMetricsListen(t *testing.T) {
 	cfg := config.Default()
 	cfg.Database = filepath.Join(t.TempDir(), "g.db")
 	cfg.Metrics.Listen = addr
-	var logs syncBuffer
+	var logs testkit.LogBuffer
 	base, cancel, done := startServe(t, cfg, io.Discard, &logs)
 	defer cancel()
 	if resp, err := noRedirect.Get(base + "/healthz"); err != nil || resp.StatusCode != http.StatusOK {
@@ -632,7 +602,7 @@ func TestReadyz(t *testing.T) {
 	}
 	rec := httptest.NewRecorder()
 	a.MetricsHandler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
-	wantSamples(t, opsParseMetrics(t, rec.Body.String()), map[string]float64{
+	wantSamples(t, testkit.ParseMetrics(t, rec.Body.String()), map[string]float64{
 		`gatehouse_db_errors_total{op="ping"}`:         2,
 		`gatehouse_db_errors_total{op="authenticate"}`: 1,
 	})

@@ -9,6 +9,7 @@ package handlers_test
 import (
 	"context"
 	"errors"
+	"github.com/gatehouse/gatehouse/testkit"
 	"html"
 	"io"
 	"net/http"
@@ -62,7 +63,7 @@ type acctEnv struct {
 func newAcctEnv(t *testing.T) *acctEnv {
 	t.Helper()
 	e := &acctEnv{t: t, users: map[string]*models.User{}}
-	clock := newClockAt(time.Now().Truncate(time.Second))
+	clock := testkit.NewClock(time.Now().Truncate(time.Second))
 	e.server = newServer(t, serverOpts{clock: clock, providers: func(base string) []config.Provider {
 		var ps []config.Provider
 		for i, id := range acctProviderIDs {

@@ -12,6 +12,7 @@ import (
 	"encoding/csv"
 	"errors"
 	"fmt"
+	"github.com/gatehouse/gatehouse/testkit"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
@@ -58,7 +59,7 @@ type admOpts struct {
 func newAdmEnv(t testing.TB, o admOpts) *admEnv {
 	t.Helper()
 	e := &admEnv{}
-	clock := newClockAt(time.Date(2030, 3, 4, 10, 0, 0, 0, time.UTC))
+	clock := testkit.NewClock(time.Date(2030, 3, 4, 10, 0, 0, 0, time.UTC))
 	var providers func(string) []config.Provider
 	if !o.noOP {
 		providers = func(base string) []config.Provider {

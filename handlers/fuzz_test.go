@@ -24,7 +24,6 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 	"unicode"
@@ -131,16 +130,6 @@ func checkSameSite(t *testing.T, target string) {
 			t.Fatalf("%q (round %d: %q) resolves to %q, off this site", target, round, s, r)
 		}
 	}
-}
-
-// fuzzLogDrain returns what the server logged since the last call and
-// forgets it, so a long fuzzing run does not accumulate its logs.
-func fuzzLogDrain(mu sync.Locker, b *bytes.Buffer) string {
-	mu.Lock()
-	defer mu.Unlock()
-	s := b.String()
-	b.Reset()
-	return s
 }
 
 // fuzzLogErrorRE finds a line logged at ERROR (a panic recovered by Gin is
@@ -250,7 +239,7 @@ func FuzzLoginForm(f *testing.F) {
 		if err != nil {
 			t.Fatalf("POST /auth/login: %v", err)
 		}
-		if logs := fuzzLogDrain(&e.logs.mu, &e.logs.b); fuzzLogErrorRE.MatchString(logs) {
+		if logs := e.logs.Drain(); fuzzLogErrorRE.MatchString(logs) {
 			t.Fatalf("server logged an error: %s", fuzzLogErrorRE.FindString(logs))
 		}
 		if r.status >= 500 {
@@ -426,7 +415,7 @@ func FuzzCallbackQuery(f *testing.F) {
 		page := new(bytes.Buffer)
 		_, _ = page.ReadFrom(resp.Body)
 		resp.Body.Close()
-		if logs := fuzzLogDrain(&e.logs.mu, &e.logs.b); fuzzLogErrorRE.MatchString(logs) {
+		if logs := e.logs.Drain(); fuzzLogErrorRE.MatchString(logs) {
 			t.Fatalf("server logged an error: %s", fuzzLogErrorRE.FindString(logs))
 		}
 		if resp.StatusCode >= 500 {
@@ -557,7 +546,7 @@ func FuzzBackchannelLogout(f *testing.F) {
 			}
 			time.Sleep(60 * time.Millisecond)
 		}
-		if logs := fuzzLogDrain(&e.logs.mu, &e.logs.b); fuzzLogErrorRE.MatchString(logs) {
+		if logs := e.logs.Drain(); fuzzLogErrorRE.MatchString(logs) {
 			t.Fatalf("server logged an error: %s", fuzzLogErrorRE.FindString(logs))
 		}
 		if cc := resp.Header.Get("Cache-Control"); cc != "no-store" {

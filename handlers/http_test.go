@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/gatehouse/gatehouse/sso"
+	"github.com/gatehouse/gatehouse/testkit"
 	"html"
 	"io"
 	"mime/multipart"
@@ -21,7 +22,6 @@ import (
 	"regexp"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -39,24 +39,6 @@ const (
 	badCredMsg = "Incorrect email or password."
 )
 
-// syncBuffer is an io.Writer safe for the concurrent slog writes of a server.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 var (
 	tagRE   = regexp.MustCompile(`<[^>]*>`)
 	spaceRE = regexp.MustCompile(`\s+`)
@@ -67,25 +49,6 @@ var (
 func pageText(body string) string {
 	return strings.TrimSpace(spaceRE.ReplaceAllString(html.UnescapeString(tagRE.ReplaceAllString(body, " ")), " "))
 }
-
-// clock is a settable clock installed as models.DB.Now before the server
-// starts; it is atomic because server goroutines read it while the test
-// moves it.
-type clock struct{ ns atomic.Int64 }
-
-func newClock() *clock { return newClockAt(time.Date(2030, 1, 2, 9, 0, 0, 0, time.UTC)) }
-
-// newClockAt is a clock starting at t.
-func newClockAt(t time.Time) *clock {
-	c := &clock{}
-	c.Set(t)
-	return c
-}
-
-func (c *clock) Now() time.Time            { return time.Unix(0, c.ns.Load()).UTC() }
-func (c *clock) Advance(d time.Duration)   { c.ns.Add(int64(d)) }
-func (c *clock) Set(t time.Time)           { c.ns.Store(t.UnixNano()) }
-func (c *clock) Since(t time.Time) float64 { return c.Now().Sub(t).Minutes() }
 
 // env is one running gatehouse handler stack.
 type env struct {
@@ -98,7 +61,7 @@ type envOpts struct {
 	throttle bool     // keep the brute-force throttle's default rules
 	proxies  []string // trusted proxies (X-Forwarded-For)
 	dbPath   string   // reuse an existing database file ("restart")
-	clock    *clock
+	clock    *testkit.Clock
 }
 
 // newEnv starts a handler stack over a fresh (or the given) SQLite file.
@@ -515,7 +478,7 @@ func TestSessionExpiry(t *testing.T) {
 				if i != len(tt.steps)-1 {
 					t.Fatal("test table: expiry must be the last step")
 				}
-				t.Logf("expired after %.0f minutes", e.clock.Since(start))
+				t.Logf("expired after %.0f minutes", e.clock.Now().Sub(start).Minutes())
 			}
 			e.noServerErrors(t)
 		})

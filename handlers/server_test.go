@@ -2,12 +2,14 @@ package handlers_test
 
 import (
 	"context"
+	"github.com/gatehouse/gatehouse/testkit"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/gatehouse/gatehouse/accounts"
 	"github.com/gatehouse/gatehouse/app"
@@ -26,8 +28,8 @@ type server struct {
 	db     *models.DB // app.DB
 	cfg    config.Config
 	dbPath string
-	clock  *clock
-	logs   *syncBuffer
+	clock  *testkit.Clock
+	logs   *testkit.LogBuffer
 	log    *slog.Logger
 	srv    *httptest.Server
 	base   string
@@ -37,9 +39,9 @@ type server struct {
 
 type serverOpts struct {
 	https   bool
-	proxies []string // trusted proxies (X-Forwarded-For)
-	dbPath  string   // reuse an existing database file ("restart")
-	clock   *clock   // default newClock()
+	proxies []string       // trusted proxies (X-Forwarded-For)
+	dbPath  string         // reuse an existing database file ("restart")
+	clock   *testkit.Clock // default newClock()
 	// throttle keeps the default brute-force limits; otherwise they are
 	// set so high that tests not about throttling never meet them.
 	throttle bool
@@ -54,9 +56,9 @@ type serverOpts struct {
 // minimum cost: the handlers are under test, not bcrypt.
 func newServer(t testing.TB, o serverOpts) *server {
 	t.Helper()
-	s := &server{t: t, clock: o.clock, logs: &syncBuffer{}, dbPath: o.dbPath}
+	s := &server{t: t, clock: o.clock, logs: &testkit.LogBuffer{}, dbPath: o.dbPath}
 	if s.clock == nil {
-		s.clock = newClock()
+		s.clock = testkit.NewClock(time.Date(2030, 1, 2, 9, 0, 0, 0, time.UTC))
 	}
 	if s.dbPath == "" {
 		s.dbPath = filepath.Join(t.TempDir(), "gatehouse.db")

@@ -17,6 +17,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"github.com/gatehouse/gatehouse/testkit"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -79,7 +80,7 @@ func newSSOEnv(t testing.TB, o ssoEnvOpts) *ssoEnv {
 		o.ops = 1
 	}
 	e := &ssoEnv{}
-	clock := newClockAt(time.Now().Truncate(time.Second))
+	clock := testkit.NewClock(time.Now().Truncate(time.Second))
 	providers := func(base string) []config.Provider {
 		var ps []config.Provider
 		for i := range o.ops {

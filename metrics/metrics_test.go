@@ -3,13 +3,11 @@ package metrics
 import (
 	"context"
 	"errors"
+	"github.com/gatehouse/gatehouse/testkit"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"regexp"
-	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -27,36 +25,7 @@ func scrape(t *testing.T, reg *prometheus.Registry) map[string]float64 {
 	if rec.Code != http.StatusOK {
 		t.Fatalf("scrape: %d %s", rec.Code, rec.Body)
 	}
-	return parse(t, rec.Body.String())
-}
-
-var labelRE = regexp.MustCompile(`(\w+)="((?:[^"\\]|\\.)*)"`)
-
-func parse(t *testing.T, text string) map[string]float64 {
-	t.Helper()
-	out := map[string]float64{}
-	for line := range strings.Lines(text) {
-		line = strings.TrimSpace(line)
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		i := strings.LastIndexByte(line, ' ')
-		v, err := strconv.ParseFloat(line[i+1:], 64)
-		if err != nil {
-			t.Fatalf("sample %q: %v", line, err)
-		}
-		key := line[:i]
-		if j := strings.IndexByte(key, '{'); j >= 0 {
-			var labels []string
-			for _, m := range labelRE.FindAllStringSubmatch(key[j:], -1) {
-				labels = append(labels, m[1]+`="`+m[2]+`"`)
-			}
-			sort.Strings(labels)
-			key = key[:j] + "{" + strings.Join(labels, ",") + "}"
-		}
-		out[key] = v
-	}
-	return out
+	return testkit.ParseMetrics(t, rec.Body.String())
 }
 
 func TestNilMetricsIsANoOp(t *testing.T) {

@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"github.com/gatehouse/gatehouse/testkit"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -48,35 +49,17 @@ var testKeys = sync.OnceValues(func() (*rsa.PrivateKey, *rsa.PrivateKey) {
 	return op, foreign
 })
 
-// fakeClock is a settable clock safe for concurrent use.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
 // newFakeClock starts in the past, so code that consults the real clock
 // instead of Options.Now sees every test token as expired.
-func newFakeClock() *fakeClock {
-	return &fakeClock{now: time.Date(2021, 1, 2, 3, 4, 5, 0, time.UTC)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
+func newFakeClock() *testkit.Clock {
+	return testkit.NewClock(time.Date(2021, 1, 2, 3, 4, 5, 0, time.UTC))
 }
 
 // testOP is the fake OpenID Provider.
 type testOP struct {
 	t     *testing.T
 	srv   *httptest.Server
-	clock *fakeClock
+	clock *testkit.Clock
 	key   *rsa.PrivateKey
 
 	mu         sync.Mutex
@@ -96,7 +79,7 @@ type testOP struct {
 }
 
 // newTestOP starts a fake OP; it is closed when the test ends.
-func newTestOP(t *testing.T, clock *fakeClock) *testOP {
+func newTestOP(t *testing.T, clock *testkit.Clock) *testOP {
 	t.Helper()
 	key, _ := testKeys()
 	op := &testOP{t: t, clock: clock, key: key, hits: map[string]int{}, handlers: map[string]http.HandlerFunc{}}

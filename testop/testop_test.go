@@ -5,13 +5,13 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"github.com/gatehouse/gatehouse/testkit"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -38,19 +38,6 @@ var (
 		Extra: map[string]any{"groups": []any{"admins"}}}
 	bob = testop.User{Subject: "bob", Email: "bob@example.com", Name: "Bob"}
 )
-
-// clock is an adjustable time source for Options.Now.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 // start runs a provider with the standard clients and users for one test.
 func start(t *testing.T, mutate func(*testop.Options)) *testop.Provider {
@@ -250,44 +237,44 @@ func retrieveError(t *testing.T, err error, status int, code string) {
 func TestTokenErrors(t *testing.T) {
 	tests := []struct {
 		name       string
-		exchange   func(t *testing.T, f *flow, clk *clock, code, verifier string) error
+		exchange   func(t *testing.T, f *flow, clk *testkit.Clock, code, verifier string) error
 		wantStatus int
 		wantCode   string
 	}{
-		{"wrong PKCE verifier", func(t *testing.T, f *flow, _ *clock, code, _ string) error {
+		{"wrong PKCE verifier", func(t *testing.T, f *flow, _ *testkit.Clock, code, _ string) error {
 			_, err := f.cfg.Exchange(t.Context(), code, oauth2.VerifierOption(oauth2.GenerateVerifier()))
 			return err
 		}, 400, "invalid_grant"},
-		{"missing PKCE verifier", func(t *testing.T, f *flow, _ *clock, code, _ string) error {
+		{"missing PKCE verifier", func(t *testing.T, f *flow, _ *testkit.Clock, code, _ string) error {
 			_, err := f.cfg.Exchange(t.Context(), code)
 			return err
 		}, 400, "invalid_grant"},
-		{"code reuse", func(t *testing.T, f *flow, _ *clock, code, verifier string) error {
+		{"code reuse", func(t *testing.T, f *flow, _ *testkit.Clock, code, verifier string) error {
 			if _, err := f.cfg.Exchange(t.Context(), code, oauth2.VerifierOption(verifier)); err != nil {
 				t.Fatalf("first exchange: %v", err)
 			}
 			_, err := f.cfg.Exchange(t.Context(), code, oauth2.VerifierOption(verifier))
 			return err
 		}, 400, "invalid_grant"},
-		{"expired code", func(t *testing.T, f *flow, clk *clock, code, verifier string) error {
-			clk.Add(testop.CodeTTL + time.Second)
+		{"expired code", func(t *testing.T, f *flow, clk *testkit.Clock, code, verifier string) error {
+			clk.Advance(testop.CodeTTL + time.Second)
 			_, err := f.cfg.Exchange(t.Context(), code, oauth2.VerifierOption(verifier))
 			return err
 		}, 400, "invalid_grant"},
-		{"other redirect_uri", func(t *testing.T, f *flow, _ *clock, code, verifier string) error {
+		{"other redirect_uri", func(t *testing.T, f *flow, _ *testkit.Clock, code, verifier string) error {
 			cfg := f.cfg
 			cfg.RedirectURL = redirectURI2
 			_, err := cfg.Exchange(t.Context(), code, oauth2.VerifierOption(verifier))
 			return err
 		}, 400, "invalid_grant"},
-		{"code of another client", func(t *testing.T, f *flow, _ *clock, code, verifier string) error {
+		{"code of another client", func(t *testing.T, f *flow, _ *testkit.Clock, code, verifier string) error {
 			cfg := f.cfg
 			cfg.ClientID, cfg.ClientSecret = postClient.ID, postClient.Secret
 			cfg.Endpoint.AuthStyle = oauth2.AuthStyleInParams
 			_, err := cfg.Exchange(t.Context(), code, oauth2.VerifierOption(verifier))
 			return err
 		}, 400, "invalid_grant"},
-		{"wrong secret does not burn the code", func(t *testing.T, f *flow, _ *clock, code, verifier string) error {
+		{"wrong secret does not burn the code", func(t *testing.T, f *flow, _ *testkit.Clock, code, verifier string) error {
 			cfg := f.cfg
 			cfg.ClientSecret = "wrong"
 			_, err := cfg.Exchange(t.Context(), code, oauth2.VerifierOption(verifier))
@@ -296,13 +283,13 @@ func TestTokenErrors(t *testing.T) {
 			}
 			return err
 		}, 401, "invalid_client"},
-		{"secret in form for a basic client", func(t *testing.T, f *flow, _ *clock, code, verifier string) error {
+		{"secret in form for a basic client", func(t *testing.T, f *flow, _ *testkit.Clock, code, verifier string) error {
 			cfg := f.cfg
 			cfg.Endpoint.AuthStyle = oauth2.AuthStyleInParams
 			_, err := cfg.Exchange(t.Context(), code, oauth2.VerifierOption(verifier))
 			return err
 		}, 401, "invalid_client"},
-		{"TokenError behaviour", func(t *testing.T, f *flow, _ *clock, code, verifier string) error {
+		{"TokenError behaviour", func(t *testing.T, f *flow, _ *testkit.Clock, code, verifier string) error {
 			f.op.SetBehavior(testop.Behavior{TokenError: "temporarily_unavailable"})
 			_, err := f.cfg.Exchange(t.Context(), code, oauth2.VerifierOption(verifier))
 			return err
@@ -310,7 +297,7 @@ func TestTokenErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			clk := &clock{t: time.Now()}
+			clk := testkit.NewClock(time.Now())
 			op := start(t, func(o *testop.Options) { o.Now = clk.Now })
 			f := newFlow(t, op, basicClient)
 			verifier, back := f.authorize(t)
