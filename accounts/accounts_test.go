@@ -66,6 +66,7 @@ func hashCost(t *testing.T, s *Service, id int64) int {
 }
 
 func TestAuthenticate(t *testing.T) {
+	t.Parallel()
 	s := newService(t, bcrypt.MinCost)
 	ctx := t.Context()
 	const pw = "correct horse battery"
@@ -139,6 +140,7 @@ func TestAuthenticate(t *testing.T) {
 }
 
 func TestAuthenticateRehashesWhenCostRose(t *testing.T) {
+	t.Parallel()
 	s := newService(t, bcrypt.MinCost)
 	ctx := t.Context()
 	const pw = "an adequately long pw"
@@ -186,6 +188,7 @@ func TestAuthenticateRehashesWhenCostRose(t *testing.T) {
 }
 
 func TestCreateUserValidation(t *testing.T) {
+	t.Parallel()
 	s := newService(t, bcrypt.MinCost)
 	mustCreate(t, s, NewUser{Email: "taken@example.com", Password: ptr("long enough pw")})
 	tests := []struct {
@@ -225,6 +228,7 @@ func TestCreateUserValidation(t *testing.T) {
 }
 
 func TestCreateUserStoresAccount(t *testing.T) {
+	t.Parallel()
 	s := newService(t, bcrypt.MinCost)
 	ctx := t.Context()
 	name := strings.Repeat("é", 200) // 200 characters, 400 bytes: allowed
@@ -242,6 +246,7 @@ func TestCreateUserStoresAccount(t *testing.T) {
 }
 
 func TestSetPasswordEndsSessions(t *testing.T) {
+	t.Parallel()
 	s := newService(t, bcrypt.MinCost)
 	ctx := t.Context()
 	u := mustCreate(t, s, NewUser{Email: "p@example.com", Password: ptr("old password here")})
@@ -310,6 +315,7 @@ func mustSessions(t *testing.T, s *Service, userID int64) []models.Session {
 // SSO-only account does not answer faster. Counting comparisons instead of
 // timing them keeps the test deterministic on a noisy machine.
 func TestAuthenticateSpendsOneComparison(t *testing.T) {
+	t.Parallel()
 	s := newService(t, bcrypt.MinCost)
 	ctx := t.Context()
 	mustCreate(t, s, NewUser{Email: "known@example.com", Password: ptr("the real password")})

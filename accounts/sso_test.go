@@ -340,6 +340,7 @@ func ssoAuthoritative(t *testing.T, domains []string) func(string) bool {
 // with the same email, for each state of email_verified and with the email's
 // domain in or out of the provider's EmailDomains.
 func TestSSOResolveMatrix(t *testing.T) {
+	t.Parallel()
 	tmpl := ssoTemplate(t)
 	const (
 		tUser           = "user with password"
@@ -473,6 +474,7 @@ func ssoOr(s, def string) string {
 // TestSSOEmailCase: the provider's email is compared in its normalised
 // form, so case and surrounding spaces never make a second account.
 func TestSSOEmailCase(t *testing.T) {
+	t.Parallel()
 	tmpl := ssoTemplate(t)
 	variants := []string{"alice@example.com", "ALICE@EXAMPLE.COM", "Alice@Example.Com", " alice@example.com\t", "\nAlIcE@eXaMpLe.CoM  "}
 	tests := []struct {
@@ -502,6 +504,7 @@ func TestSSOEmailCase(t *testing.T) {
 // TestSSOTrustedDomain: the domain must be one of EmailDomains exactly; no
 // subdomain, parent or lookalike counts.
 func TestSSOTrustedDomain(t *testing.T) {
+	t.Parallel()
 	tmpl := ssoTemplate(t)
 	tests := []struct {
 		name    string
@@ -548,6 +551,7 @@ func TestSSOTrustedDomain(t *testing.T) {
 
 // TestSSONoEmail: without a usable email nothing can be found or created.
 func TestSSONoEmail(t *testing.T) {
+	t.Parallel()
 	tmpl := ssoTemplate(t)
 	emails := []string{"", "   ", "alice", "alice@", "@example.com", "alice@@example.com", "a@b@example.com",
 		"alice@.example.com", "alice@example.com.", "al ice@example.com", "alice@exa\x00mple.com", "alice@example.com\u2028x"}
@@ -568,6 +572,7 @@ func TestSSONoEmail(t *testing.T) {
 // the email says now and whatever the policy; the stored email, claims and
 // last sign-in follow the provider.
 func TestSSOKnownIdentity(t *testing.T) {
+	t.Parallel()
 	tmpl := ssoTemplate(t)
 	const carol = "carol@example.com"
 	tests := []struct {
@@ -645,6 +650,7 @@ func TestSSOKnownIdentity(t *testing.T) {
 // TestSSOUseLinkedProviders: an SSO-only account lists each linked provider
 // once, in the order they were linked.
 func TestSSOUseLinkedProviders(t *testing.T) {
+	t.Parallel()
 	e := newSSOEnv(t, "")
 	u := e.user(t, ssoEmail, ssoOnly)
 	e.identity(t, u.ID, "lab", ssoOtherIssuer, "s1")
@@ -660,6 +666,7 @@ func TestSSOUseLinkedProviders(t *testing.T) {
 // TestSSOAutoCreateLongName: a display name longer than an account name may
 // be must not stop the sign-in.
 func TestSSOAutoCreateLongName(t *testing.T) {
+	t.Parallel()
 	tmpl := ssoTemplate(t)
 	tests := []struct{ name, claim, want string }{
 		{"short", "  Alice Example ", "Alice Example"},
@@ -687,6 +694,7 @@ func TestSSOAutoCreateLongName(t *testing.T) {
 }
 
 func TestSSOLinkWithPassword(t *testing.T) {
+	t.Parallel()
 	tmpl := ssoTemplate(t)
 	tests := []struct {
 		name     string
@@ -787,6 +795,7 @@ func TestSSOLinkWithPassword(t *testing.T) {
 // requests at once (two tabs, a double click) gets one account and one
 // identity, and every request signs in to it.
 func TestSSOConcurrentAutoCreate(t *testing.T) {
+	t.Parallel()
 	tmpl := ssoTemplate(t)
 	tests := []struct {
 		name     string
@@ -851,6 +860,7 @@ func TestSSOConcurrentAutoCreate(t *testing.T) {
 // created for it is not left behind (it would look pre-provisioned and
 // refuse the person's next sign-in).
 func TestSSOAutoCreateAtomic(t *testing.T) {
+	t.Parallel()
 	tmpl := ssoTemplate(t)
 	tests := []struct {
 		name    string

@@ -367,6 +367,7 @@ func acctWantPage(t *testing.T, what string, r *acctResp, status int, texts ...s
 }
 
 func TestAccountRequiresSignIn(t *testing.T) {
+	t.Parallel()
 	e := newAcctEnv(t)
 	b := e.browser("")
 	acctWantRedirect(t, "GET /account signed out", b.get(t, "/account"), "/login?next=%2Faccount")
@@ -380,6 +381,7 @@ func TestAccountRequiresSignIn(t *testing.T) {
 }
 
 func TestAccountProfile(t *testing.T) {
+	t.Parallel()
 	e := newAcctEnv(t)
 	b := e.browser(acctFirefox)
 	b.login(t, acctAlice, acctPW)
@@ -452,6 +454,7 @@ func TestAccountProfile(t *testing.T) {
 }
 
 func TestAccountChangePassword(t *testing.T) {
+	t.Parallel()
 	e := newAcctEnv(t)
 	a, other := e.browser(acctFirefox), e.browser(acctIPhoneUA)
 	a.login(t, acctAlice, acctPW)
@@ -514,6 +517,7 @@ func TestAccountChangePassword(t *testing.T) {
 }
 
 func TestAccountSetPasswordSSOOnly(t *testing.T) {
+	t.Parallel()
 	e := newAcctEnv(t)
 	b, other := e.browser(acctFirefox), e.browser("")
 	b.ssoLogin(t, 0, acctSamAtAlpha)
@@ -561,6 +565,7 @@ func TestAccountSetPasswordSSOOnly(t *testing.T) {
 }
 
 func TestAccountLinkProvider(t *testing.T) {
+	t.Parallel()
 	e := newAcctEnv(t)
 	b := e.browser(acctFirefox)
 	b.login(t, acctAlice, acctPW)
@@ -625,6 +630,7 @@ func TestAccountLinkProvider(t *testing.T) {
 }
 
 func TestAccountUnlink(t *testing.T) {
+	t.Parallel()
 	e := newAcctEnv(t)
 
 	t.Run("last way to sign in", func(t *testing.T) {
@@ -694,6 +700,7 @@ func TestAccountUnlink(t *testing.T) {
 }
 
 func TestAccountSessions(t *testing.T) {
+	t.Parallel()
 	e := newAcctEnv(t)
 	a, b, c := e.browser(acctFirefox), e.browser(acctIPhoneUA), e.browser("")
 	for _, br := range []*acctBrowser{a, b, c} {
@@ -765,6 +772,7 @@ func TestAccountSessions(t *testing.T) {
 // at once: one may go, the other must stay (the last-login check and the
 // delete are one transaction).
 func TestAccountUnlinkConcurrent(t *testing.T) {
+	t.Parallel()
 	e := newAcctEnv(t)
 	e.linkDirect(acctSam, 1, testop.User{Subject: "sub-sam-beta", Email: acctSam})
 	b := e.browser("")

@@ -439,6 +439,7 @@ func (e *admEnv) linkIdentity(t testing.TB, u *models.User, sub string) *models.
 // --- authorisation ----------------------------------------------------------
 
 func TestAdminAuthorization(t *testing.T) {
+	t.Parallel()
 	e := newAdmEnv(t, admOpts{})
 	ann := e.client()
 	ann.login(t, admAnn, admPW)
@@ -525,6 +526,7 @@ func TestAdminAuthorization(t *testing.T) {
 // --- users list --------------------------------------------------------------
 
 func TestAdminUsersList(t *testing.T) {
+	t.Parallel()
 	e := newAdmEnv(t, admOpts{})
 	ctx := context.Background()
 	for i := range 60 {
@@ -629,6 +631,7 @@ func TestAdminUsersList(t *testing.T) {
 // --- create ----------------------------------------------------------------------
 
 func TestAdminCreateUser(t *testing.T) {
+	t.Parallel()
 	e := newAdmEnv(t, admOpts{})
 	ctx := context.Background()
 	root := e.asRoot(t)
@@ -727,6 +730,7 @@ func TestAdminCreateUser(t *testing.T) {
 // --- edit ---------------------------------------------------------------------------
 
 func TestAdminEditUser(t *testing.T) {
+	t.Parallel()
 	e := newAdmEnv(t, admOpts{})
 	root := e.asRoot(t)
 	ann := e.ann
@@ -789,6 +793,7 @@ func TestAdminEditUser(t *testing.T) {
 // --- disable and enable -----------------------------------------------------------
 
 func TestAdminDisableEnable(t *testing.T) {
+	t.Parallel()
 	e := newAdmEnv(t, admOpts{})
 	sam := e.mkUser(t, "sam@example.com", "Sam Sample", admPW, false)
 	samPW := e.client()
@@ -842,6 +847,7 @@ func TestAdminDisableEnable(t *testing.T) {
 // --- delete --------------------------------------------------------------------------
 
 func TestAdminDelete(t *testing.T) {
+	t.Parallel()
 	e := newAdmEnv(t, admOpts{})
 	sam := e.mkUser(t, "sam@example.com", "Sam Sample", admPW, false)
 	samPW := e.client()
@@ -879,6 +885,7 @@ func TestAdminDelete(t *testing.T) {
 // --- passwords --------------------------------------------------------------------
 
 func TestAdminPasswords(t *testing.T) {
+	t.Parallel()
 	e := newAdmEnv(t, admOpts{})
 	ann := e.client()
 	ann.login(t, admAnn, admPW)
@@ -922,6 +929,7 @@ func TestAdminPasswords(t *testing.T) {
 // --- identities and sessions ---------------------------------------------------------
 
 func TestAdminUnlinkAndSessions(t *testing.T) {
+	t.Parallel()
 	e := newAdmEnv(t, admOpts{})
 	sam := e.mkUser(t, "sam@example.com", "Sam Sample", admPW, false)
 	pw1, pw2, viaSSO := e.client(), e.client(), e.client()
@@ -1001,6 +1009,7 @@ func TestAdminUnlinkAndSessions(t *testing.T) {
 // --- guard rails --------------------------------------------------------------------
 
 func TestAdminGuardRails(t *testing.T) {
+	t.Parallel()
 	e := newAdmEnv(t, admOpts{})
 	root := e.asRoot(t)
 	self := func(suffix string, form url.Values, status int, msg string) {
@@ -1046,6 +1055,7 @@ func TestAdminGuardRails(t *testing.T) {
 // --- sudo mode -----------------------------------------------------------------------
 
 func TestAdminSudoMode(t *testing.T) {
+	t.Parallel()
 	e := newAdmEnv(t, admOpts{})
 	annC := e.client()
 	annC.login(t, admAnn, admPW)
@@ -1122,6 +1132,7 @@ func TestAdminSudoMode(t *testing.T) {
 // --- audit log -------------------------------------------------------------------------
 
 func TestAdminAuditLog(t *testing.T) {
+	t.Parallel()
 	e := newAdmEnv(t, admOpts{})
 	ctx := context.Background()
 	root := e.asRoot(t)
@@ -1277,6 +1288,7 @@ func TestAdminAuditLog(t *testing.T) {
 // --- first-admin setup -------------------------------------------------------------------
 
 func TestAdminSetup(t *testing.T) {
+	t.Parallel()
 	setupForm := func(tok, email string) url.Values {
 		return url.Values{"token": {tok}, "email": {email}, "name": {"First Admin"}, "password": {admNewPW}, "password_again": {admNewPW}}
 	}

@@ -254,6 +254,7 @@ func (e *env) noServerErrors(t *testing.T) {
 }
 
 func TestLoginSuccess(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOpts{})
 	// Email is matched case- and space-insensitively.
 	r := e.do(t, req{method: "POST", path: "/auth/login", form: loginForm("  Alice@Example.COM ", goodPW)})
@@ -302,6 +303,7 @@ func TestLoginSuccess(t *testing.T) {
 }
 
 func TestLoginFailure(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOpts{})
 	tests := []struct {
 		name, email, pw, reason string
@@ -354,6 +356,7 @@ func TestLoginFailure(t *testing.T) {
 // TestSessionFixation: the token a browser had before sign-in is not the one
 // it has after, and the old one no longer works.
 func TestSessionFixation(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOpts{})
 	old := e.login(t, bob, goodPW)
 	e.wantSignedIn(t, old, bob)
@@ -381,6 +384,7 @@ func TestSessionFixation(t *testing.T) {
 }
 
 func TestLogout(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOpts{})
 	c := e.login(t, alice, goodPW)
 
@@ -436,6 +440,7 @@ func TestLogout(t *testing.T) {
 }
 
 func TestSessionExpiry(t *testing.T) {
+	t.Parallel()
 	idle := config.Default().Session.IdleTimeout
 	life := config.Default().Session.Lifetime
 	type step struct {
@@ -488,6 +493,7 @@ func TestSessionExpiry(t *testing.T) {
 // TestRestartKeepsSession: sessions live in the database, so a new process
 // over the same file honours cookies from the old one.
 func TestRestartKeepsSession(t *testing.T) {
+	t.Parallel()
 	first := newEnv(t, envOpts{})
 	c := first.login(t, alice, goodPW)
 	first.srv.Close()
@@ -505,6 +511,7 @@ func TestRestartKeepsSession(t *testing.T) {
 }
 
 func TestCrossOriginRefused(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOpts{})
 	base := e.cfg.BaseURL
 	tests := []struct {
@@ -550,6 +557,7 @@ func TestCrossOriginRefused(t *testing.T) {
 }
 
 func TestNextRedirect(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOpts{})
 	tests := []struct{ next, want string }{
 		{"/dashboard?x=1", "/dashboard?x=1"},
@@ -595,6 +603,7 @@ func TestNextRedirect(t *testing.T) {
 }
 
 func TestLoginPageMessages(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOpts{})
 	const generic = "Something went wrong. Please sign in again."
 	hostile := []string{
@@ -646,6 +655,7 @@ func TestLoginPageMessages(t *testing.T) {
 
 // TestBadInputNever5xx throws malformed requests at every route.
 func TestBadInputNever5xx(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOpts{})
 	bigForm := url.Values{"email": {alice}, "password": {goodPW}, "pad": {strings.Repeat("a", 1<<20)}}.Encode()
 	var mp bytes.Buffer
@@ -761,6 +771,7 @@ func TestBadInputNever5xx(t *testing.T) {
 // TestConcurrentLogins runs 50 sign-ins interleaved with page views against
 // one SQLite file.
 func TestConcurrentLogins(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOpts{})
 	users := []string{alice, bob}
 	for i := range 3 {
@@ -847,6 +858,7 @@ func TestConcurrentLogins(t *testing.T) {
 }
 
 func TestSecurityHeaders(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOpts{})
 	c := e.login(t, alice, goodPW)
 	tests := []struct {
@@ -902,6 +914,7 @@ func TestSecurityHeaders(t *testing.T) {
 }
 
 func TestHealthAndAssets(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOpts{})
 	tests := []struct {
 		path   string
@@ -946,6 +959,7 @@ func TestHealthAndAssets(t *testing.T) {
 }
 
 func TestHTTPSBaseURL(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOpts{https: true})
 	if !strings.HasPrefix(e.srv.URL, "https://") {
 		t.Fatal("server is not TLS")

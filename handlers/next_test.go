@@ -6,6 +6,7 @@ import (
 )
 
 func TestSafeNextRefusesHostile(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		in   string
@@ -72,6 +73,7 @@ func TestSafeNextRefusesHostile(t *testing.T) {
 }
 
 func TestSafeNextKeepsLocalPaths(t *testing.T) {
+	t.Parallel()
 	tests := []string{
 		"/",
 		"/dashboard",

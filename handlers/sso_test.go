@@ -434,6 +434,7 @@ func ssoClaims(t *testing.T, jwt string) map[string]any {
 }
 
 func TestSSOHappyPath(t *testing.T) {
+	t.Parallel()
 	e := newSSOEnv(t, ssoEnvOpts{})
 	b := e.browser()
 
@@ -534,6 +535,7 @@ func TestSSOHappyPath(t *testing.T) {
 }
 
 func TestSSOProviderChoice(t *testing.T) {
+	t.Parallel()
 	e := newSSOEnv(t, ssoEnvOpts{ops: 2})
 	acme, globex := e.ops[0], e.ops[1]
 	wantOP := func(t *testing.T, u *url.URL, op *testop.Provider, clientID string) {
@@ -602,6 +604,7 @@ func TestSSOProviderChoice(t *testing.T) {
 }
 
 func TestSSOOnlyProviderTakesAnyEmail(t *testing.T) {
+	t.Parallel()
 	e := newSSOEnv(t, ssoEnvOpts{})
 	u := e.browser().start(t, ssoForm("someone@other.test"))
 	if u.Scheme+"://"+u.Host != e.op.Issuer() || u.Query().Get("login_hint") != "someone@other.test" {
@@ -615,6 +618,7 @@ func TestSSOOnlyProviderTakesAnyEmail(t *testing.T) {
 }
 
 func TestSSOState(t *testing.T) {
+	t.Parallel()
 	e := newSSOEnv(t, ssoEnvOpts{})
 	const expired = "This sign-in has expired, was already used, or was started in another browser."
 
@@ -714,6 +718,7 @@ func TestSSOState(t *testing.T) {
 }
 
 func TestSSOIssParameter(t *testing.T) {
+	t.Parallel()
 	e := newSSOEnv(t, ssoEnvOpts{})
 	for _, tc := range []struct {
 		name string
@@ -741,6 +746,7 @@ func TestSSOIssParameter(t *testing.T) {
 }
 
 func TestSSOIDTokenRules(t *testing.T) {
+	t.Parallel()
 	e := newSSOEnv(t, ssoEnvOpts{})
 	client := ssoClientID(0)
 	now := func() int64 { return e.clock.Now().Unix() }
@@ -801,6 +807,7 @@ func TestSSOIDTokenRules(t *testing.T) {
 }
 
 func TestSSOAuthorizeError(t *testing.T) {
+	t.Parallel()
 	e := newSSOEnv(t, ssoEnvOpts{})
 	e.op.SetBehavior(testop.Behavior{AuthorizeError: "access_denied", AuthorizeErrorDescription: "<b>nope</b>"})
 	b := e.browser()
@@ -826,6 +833,7 @@ func TestSSOAuthorizeError(t *testing.T) {
 }
 
 func TestSSOLinking(t *testing.T) {
+	t.Parallel()
 	verifiedEmail := func(e *ssoEnv, ps []config.Provider) { ps[0].Link = accounts.LinkVerifiedEmail }
 
 	t.Run("password proof", func(t *testing.T) {
@@ -1046,6 +1054,7 @@ func TestSSOLinking(t *testing.T) {
 }
 
 func TestSSOLogout(t *testing.T) {
+	t.Parallel()
 	e := newSSOEnv(t, ssoEnvOpts{})
 	t.Run("at both ends", func(t *testing.T) {
 		b := e.browser()
@@ -1128,6 +1137,7 @@ func ssoSignRS256(t *testing.T, key *rsa.PrivateKey, header, claims map[string]a
 }
 
 func TestSSOBackchannelLogout(t *testing.T) {
+	t.Parallel()
 	e := newSSOEnv(t, ssoEnvOpts{})
 	ctx := context.Background()
 	client := ssoClientID(0)
@@ -1275,6 +1285,7 @@ func TestSSOBackchannelLogout(t *testing.T) {
 }
 
 func TestSSOStaticMetadata(t *testing.T) {
+	t.Parallel()
 	e := newSSOEnv(t, ssoEnvOpts{providers: func(e *ssoEnv, ps []config.Provider) {
 		iss := ps[0].Issuer
 		ps[0].Issuer = ""
@@ -1312,6 +1323,7 @@ func TestSSOStaticMetadata(t *testing.T) {
 }
 
 func TestSSODynamicRegistration(t *testing.T) {
+	t.Parallel()
 	const iat = "initial-access-token-for-tests"
 	e := newSSOEnv(t, ssoEnvOpts{dynamic: true, initialAccessToken: iat})
 	if n := len(e.op.RegisteredClients()); n != 0 {
@@ -1360,6 +1372,7 @@ func TestSSODynamicRegistration(t *testing.T) {
 }
 
 func TestSSODynamicRegistrationRefused(t *testing.T) {
+	t.Parallel()
 	e := newSSOEnv(t, ssoEnvOpts{dynamic: true, initialAccessToken: "right-token", providers: func(e *ssoEnv, ps []config.Provider) {
 		ps[0].Registration = &sso.RegistrationConfig{InitialAccessToken: "wrong-token"} // not what the OP expects
 	}})
@@ -1376,6 +1389,7 @@ func TestSSODynamicRegistrationRefused(t *testing.T) {
 }
 
 func TestSSOProviderDownAtStart(t *testing.T) {
+	t.Parallel()
 	e := newSSOEnv(t, ssoEnvOpts{})
 	e.createUser("alice@example.com", false)
 	e.op.SetBehavior(testop.Behavior{Down: true})
@@ -1412,6 +1426,7 @@ func TestSSOProviderDownAtStart(t *testing.T) {
 }
 
 func TestSSORefreshInterval(t *testing.T) {
+	t.Parallel()
 	e := newSSOEnv(t, ssoEnvOpts{providers: func(e *ssoEnv, ps []config.Provider) { ps[0].RefreshInterval = time.Minute }})
 	b := e.browser()
 	b.signIn(t, "bob@example.com")
@@ -1461,6 +1476,7 @@ func TestSSORefreshInterval(t *testing.T) {
 }
 
 func TestSSORefreshOtherUserAtProvider(t *testing.T) {
+	t.Parallel()
 	e := newSSOEnv(t, ssoEnvOpts{providers: func(e *ssoEnv, ps []config.Provider) { ps[0].RefreshInterval = time.Minute }})
 	b := e.browser()
 	b.signIn(t, "bob@example.com")
@@ -1488,6 +1504,7 @@ func TestSSORefreshOtherUserAtProvider(t *testing.T) {
 }
 
 func TestSSOLogoutWithoutEndSessionEndpoint(t *testing.T) {
+	t.Parallel()
 	e := newSSOEnv(t, ssoEnvOpts{providers: func(e *ssoEnv, ps []config.Provider) {
 		iss := ps[0].Issuer
 		ps[0].Issuer = ""
@@ -1509,6 +1526,7 @@ func TestSSOLogoutWithoutEndSessionEndpoint(t *testing.T) {
 }
 
 func TestSSOUseLinkedProvider(t *testing.T) {
+	t.Parallel()
 	e := newSSOEnv(t, ssoEnvOpts{ops: 2})
 	// Bob's account is created by Acme and has no password.
 	e.browser().signIn(t, "bob@example.com")
@@ -1540,6 +1558,7 @@ func TestSSOUseLinkedProvider(t *testing.T) {
 }
 
 func TestSSONextSurvivesTheRoundTrip(t *testing.T) {
+	t.Parallel()
 	e := newSSOEnv(t, ssoEnvOpts{})
 	for next, want := range map[string]string{
 		"/dashboard?tab=sessions": "/dashboard?tab=sessions",

@@ -13,6 +13,7 @@ import (
 // the same account from another address is unaffected; a success clears
 // the address's count.
 func TestLoginThrottle(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOpts{throttle: true, proxies: []string{"127.0.0.1"}})
 	from := func(ip string) map[string]string { return map[string]string{"X-Forwarded-For": ip} }
 	attacker, victim := from("203.0.113.7"), from("198.51.100.20")
@@ -56,6 +57,7 @@ func TestLoginThrottle(t *testing.T) {
 // TestForwardedForNeedsTrustedProxy: without trusted proxies an attacker
 // cannot dodge the per-address limit by inventing X-Forwarded-For values.
 func TestForwardedForNeedsTrustedProxy(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOpts{throttle: true})
 	for i := range 6 {
 		e.do(t, req{method: "POST", path: "/auth/login", form: loginForm(bob, "wrong password!"),

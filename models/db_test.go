@@ -12,6 +12,7 @@ import (
 // CreatedAt on insert, UpdatedAt on an update that leaves it out) come from
 // DB.Now, as in a transaction, so a test moving the clock moves them too.
 func TestGormStampsFromTheDBClock(t *testing.T) {
+	t.Parallel()
 	db := openTestDB(t)
 	t0 := time.Date(2031, 5, 6, 7, 8, 9, 0, time.FixedZone("east", 3*3600))
 	set := fixedClock(db, t0)
@@ -46,6 +47,7 @@ func TestGormStampsFromTheDBClock(t *testing.T) {
 // TestOpenSQL: the pool of its own sees the DB's rows and gets Open's
 // pragmas, foreign keys included (a raw DELETE cascades as DeleteUser's).
 func TestOpenSQL(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "raw.db")
 	db, err := Open(path)
 	if err != nil {
@@ -89,6 +91,7 @@ func TestOpenSQL(t *testing.T) {
 // TestSetConnPragma: query_only on every connection fails every write
 // until it is turned off again, whichever connection the write gets.
 func TestSetConnPragma(t *testing.T) {
+	t.Parallel()
 	db := openTestDB(t)
 	ctx := t.Context()
 	for _, bad := range []string{"", "query_only = 0; DROP TABLE users", "Query_Only"} {

@@ -74,6 +74,7 @@ func countRows(t *testing.T, db *DB, query string, args ...any) int {
 }
 
 func TestMigrateIdempotent(t *testing.T) {
+	t.Parallel()
 	ctx := t.Context()
 	db, err := Open(filepath.Join(t.TempDir(), "m.db"))
 	if err != nil {
@@ -100,6 +101,7 @@ func TestMigrateIdempotent(t *testing.T) {
 }
 
 func TestMigrationsSurviveReopen(t *testing.T) {
+	t.Parallel()
 	ctx := t.Context()
 	path := filepath.Join(t.TempDir(), "m.db")
 	db, err := Open(path)
@@ -128,6 +130,7 @@ func TestMigrationsSurviveReopen(t *testing.T) {
 // TestPragmasOnEveryConnection holds several pooled connections at once and
 // checks each one has the pragmas, not only the first.
 func TestPragmasOnEveryConnection(t *testing.T) {
+	t.Parallel()
 	db := openTestDB(t)
 	ctx := t.Context()
 	const n = 6 // below the pool's MaxOpenConns
@@ -179,6 +182,7 @@ func TestPragmasOnEveryConnection(t *testing.T) {
 
 // TestPragmasThroughGorm checks the connections gorm hands out concurrently.
 func TestPragmasThroughGorm(t *testing.T) {
+	t.Parallel()
 	db := openTestDB(t)
 	const n = 4
 	var (
@@ -235,6 +239,7 @@ func TestPragmasThroughGorm(t *testing.T) {
 }
 
 func TestForeignKeyCascade(t *testing.T) {
+	t.Parallel()
 	db := openTestDB(t)
 	u := mustCreateUser(t, db, "fk@example.com")
 	far := db.now().Add(time.Hour)
@@ -253,6 +258,7 @@ func TestForeignKeyCascade(t *testing.T) {
 }
 
 func TestValidEmail(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		email string
 		want  bool
@@ -282,6 +288,7 @@ func TestValidEmail(t *testing.T) {
 }
 
 func TestNormalizeEmail(t *testing.T) {
+	t.Parallel()
 	tests := []struct{ in, want string }{
 		{"  Alice@Example.COM \n", "alice@example.com"},
 		{"bob@example.com", "bob@example.com"},
@@ -297,6 +304,7 @@ func TestNormalizeEmail(t *testing.T) {
 }
 
 func TestCreateUserEmail(t *testing.T) {
+	t.Parallel()
 	db := openTestDB(t)
 	ctx := t.Context()
 	u := mustCreateUser(t, db, "  Alice@Example.COM ")
@@ -345,6 +353,7 @@ func TestCreateUserEmail(t *testing.T) {
 }
 
 func TestUserUpdates(t *testing.T) {
+	t.Parallel()
 	db := openTestDB(t)
 	ctx := t.Context()
 	set := fixedClock(db, time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC))
@@ -405,6 +414,7 @@ func TestUserUpdates(t *testing.T) {
 }
 
 func TestSetDisabled(t *testing.T) {
+	t.Parallel()
 	db := openTestDB(t)
 	ctx := t.Context()
 	now := time.Date(2030, 5, 6, 7, 8, 9, 0, time.UTC)
@@ -451,6 +461,7 @@ func TestSetDisabled(t *testing.T) {
 // TestSetDisabledIsOneTransaction makes the user update fail after the
 // session delete: the sessions must come back (rolled back together).
 func TestSetDisabledIsOneTransaction(t *testing.T) {
+	t.Parallel()
 	db := openTestDB(t)
 	ctx := t.Context()
 	u := mustCreateUser(t, db, "tx@example.com")
@@ -470,6 +481,7 @@ func TestSetDisabledIsOneTransaction(t *testing.T) {
 }
 
 func TestDeleteExpiredSessions(t *testing.T) {
+	t.Parallel()
 	db := openTestDB(t)
 	ctx := t.Context()
 	now := time.Date(2030, 1, 1, 12, 0, 0, 0, time.UTC)
@@ -525,6 +537,7 @@ func TestDeleteExpiredSessions(t *testing.T) {
 }
 
 func TestSessionQueries(t *testing.T) {
+	t.Parallel()
 	db := openTestDB(t)
 	ctx := t.Context()
 	now := time.Date(2030, 1, 1, 12, 0, 0, 0, time.UTC)
@@ -576,6 +589,7 @@ func TestSessionQueries(t *testing.T) {
 }
 
 func TestSessionSaveData(t *testing.T) {
+	t.Parallel()
 	db := openTestDB(t)
 	ctx := t.Context()
 	u := mustCreateUser(t, db, "d@example.com")
@@ -598,6 +612,7 @@ func TestSessionSaveData(t *testing.T) {
 }
 
 func TestEvents(t *testing.T) {
+	t.Parallel()
 	db := openTestDB(t)
 	ctx := t.Context()
 	uid := int64(42)
@@ -618,6 +633,7 @@ func TestEvents(t *testing.T) {
 // TestTimesStoredInUTC sets a clock in another zone and reads the stored
 // text straight from SQLite.
 func TestTimesStoredInUTC(t *testing.T) {
+	t.Parallel()
 	db := openTestDB(t)
 	ctx := t.Context()
 	zone := time.FixedZone("UTC+5", 5*3600)

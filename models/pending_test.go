@@ -16,6 +16,7 @@ func ssoPendingLogin(state, browser string) *PendingLogin {
 }
 
 func TestPendingLoginConsume(t *testing.T) {
+	t.Parallel()
 	const ttl = 10 * time.Minute
 	type step struct {
 		advance        time.Duration // before the call
@@ -90,6 +91,7 @@ func TestPendingLoginConsume(t *testing.T) {
 
 // Replays of one callback race: exactly one consumer gets the pending login.
 func TestPendingLoginConsumeConcurrent(t *testing.T) {
+	t.Parallel()
 	db, _ := ssoTestDB(t)
 	if err := db.CreatePendingLogin(t.Context(), ssoPendingLogin("st", "br"), time.Minute, 5); err != nil {
 		t.Fatal(err)
@@ -127,6 +129,7 @@ func TestPendingLoginConsumeConcurrent(t *testing.T) {
 }
 
 func TestPendingLoginKeepPerBrowser(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name     string
 		keep     int
@@ -171,6 +174,7 @@ func TestPendingLoginKeepPerBrowser(t *testing.T) {
 }
 
 func TestPendingLink(t *testing.T) {
+	t.Parallel()
 	const ttl = 15 * time.Minute
 	tests := []struct {
 		name           string
@@ -241,6 +245,7 @@ func TestPendingLink(t *testing.T) {
 }
 
 func TestPendingDeleteExpired(t *testing.T) {
+	t.Parallel()
 	db, clk := ssoTestDB(t)
 	ctx := t.Context()
 	u := &User{Email: "alice@example.com"}

@@ -45,6 +45,7 @@ func ssoCount(t *testing.T, db *DB, query string, args ...any) int {
 }
 
 func TestSSORegistrationStore(t *testing.T) {
+	t.Parallel()
 	type save struct {
 		provider, issuer, clientID string
 		wantClientID               string // the winner SaveRegistration returns
@@ -135,6 +136,7 @@ func TestSSORegistrationStore(t *testing.T) {
 
 // Replicas registering at once must all end up using the one stored.
 func TestSSOSaveRegistrationConcurrent(t *testing.T) {
+	t.Parallel()
 	db, _ := ssoTestDB(t)
 	const n = 8
 	got := make([]string, n)
@@ -170,6 +172,7 @@ func TestSSOSaveRegistrationConcurrent(t *testing.T) {
 }
 
 func TestSSORememberReplay(t *testing.T) {
+	t.Parallel()
 	type call struct {
 		issuer, jti string
 		want        bool
@@ -214,6 +217,7 @@ func TestSSORememberReplay(t *testing.T) {
 // A jti is remembered until it expires and the cleanup removes it; the
 // expiry is stored in UTC whatever zone the caller used.
 func TestSSORememberExpiry(t *testing.T) {
+	t.Parallel()
 	db, clk := ssoTestDB(t)
 	ctx := t.Context()
 	east := time.FixedZone("east", 10*3600)
@@ -238,6 +242,7 @@ func TestSSORememberExpiry(t *testing.T) {
 
 // Concurrent deliveries of one logout token: exactly one is accepted.
 func TestSSORememberConcurrent(t *testing.T) {
+	t.Parallel()
 	db, clk := ssoTestDB(t)
 	const n = 16
 	var mu sync.Mutex
@@ -264,6 +269,7 @@ func TestSSORememberConcurrent(t *testing.T) {
 }
 
 func TestSSODeleteSessionsBySID(t *testing.T) {
+	t.Parallel()
 	// Sessions by token hash: issuer, subject, sid.
 	seed := []struct{ hash, issuer, subject, sid string }{
 		{"s1", "https://a.example", "u1", "x"},

@@ -9,6 +9,7 @@ import (
 )
 
 func TestThrottleCounters(t *testing.T) {
+	t.Parallel()
 	db := openTestDB(t)
 	t0 := time.Date(2030, 1, 1, 12, 0, 0, 0, time.UTC)
 	set := fixedClock(db, t0)
@@ -87,6 +88,7 @@ func TestThrottleCounters(t *testing.T) {
 // TestThrottleCountersAtomic: an update that fails stores none of the
 // counters it read, and concurrent updates of one key all count.
 func TestThrottleCountersAtomic(t *testing.T) {
+	t.Parallel()
 	db := openTestDB(t)
 	ctx := t.Context()
 	inc := func(c *ThrottleCounter, _ bool) { c.Failures++ }

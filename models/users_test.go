@@ -8,6 +8,7 @@ import (
 )
 
 func TestUserEmails(t *testing.T) {
+	t.Parallel()
 	db := openTestDB(t)
 	ctx := t.Context()
 	ann, bob := mustCreateUser(t, db, "ann@example.com"), mustCreateUser(t, db, "bob@example.com")
@@ -22,6 +23,7 @@ func TestUserEmails(t *testing.T) {
 }
 
 func TestUpdateUserName(t *testing.T) {
+	t.Parallel()
 	db := openTestDB(t)
 	t0 := time.Date(2030, 1, 1, 12, 0, 0, 0, time.UTC)
 	set := fixedClock(db, t0)

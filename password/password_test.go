@@ -18,6 +18,7 @@ func newHasher(t *testing.T, cost, minLength int) *Hasher {
 }
 
 func TestValidate(t *testing.T) {
+	t.Parallel()
 	h := newHasher(t, bcrypt.MinCost, 12)
 	tests := []struct {
 		name string
@@ -55,6 +56,7 @@ func TestValidate(t *testing.T) {
 }
 
 func TestTooShortMessageNamesMinimum(t *testing.T) {
+	t.Parallel()
 	h := newHasher(t, bcrypt.MinCost, 15)
 	err := h.Validate("short")
 	if err == nil || !strings.Contains(err.Error(), "15") {
@@ -66,6 +68,7 @@ func TestTooShortMessageNamesMinimum(t *testing.T) {
 }
 
 func TestHashRefusesWhatValidateRefuses(t *testing.T) {
+	t.Parallel()
 	h := newHasher(t, bcrypt.MinCost, 8)
 	tests := []struct {
 		name string
@@ -91,6 +94,7 @@ func TestHashRefusesWhatValidateRefuses(t *testing.T) {
 }
 
 func TestHashAndCheck(t *testing.T) {
+	t.Parallel()
 	h := newHasher(t, bcrypt.MinCost, 8)
 	const pw = "correct horse battery staple"
 	hash, err := h.Hash(pw)
@@ -146,6 +150,7 @@ func TestHashAndCheck(t *testing.T) {
 }
 
 func TestCheckRehash(t *testing.T) {
+	t.Parallel()
 	low := newHasher(t, bcrypt.MinCost, 8)
 	high := newHasher(t, bcrypt.MinCost+1, 8)
 	const pw = "a fine long password"
@@ -180,12 +185,14 @@ func TestCheckRehash(t *testing.T) {
 }
 
 func TestNewRejectsInvalidCost(t *testing.T) {
+	t.Parallel()
 	if _, err := New(bcrypt.MaxCost+1, 8); err == nil {
 		t.Fatal("New with cost above bcrypt.MaxCost succeeded")
 	}
 }
 
 func TestDummyDoesNotPanic(t *testing.T) {
+	t.Parallel()
 	h := newHasher(t, bcrypt.MinCost, 8)
 	for _, pw := range []string{"", "x", strings.Repeat("y", 500), "\xff\xfe"} {
 		h.Dummy(pw)

@@ -16,6 +16,7 @@ import (
 )
 
 func TestNewProviderValidation(t *testing.T) {
+	t.Parallel()
 	valid := func() ProviderConfig {
 		return ProviderConfig{
 			ID: "corp", Issuer: "https://idp.example.com", ClientID: "c", ClientSecret: "s",
@@ -98,6 +99,7 @@ func TestNewProviderValidation(t *testing.T) {
 }
 
 func TestNewProviderDefaults(t *testing.T) {
+	t.Parallel()
 	p, err := NewProvider(ProviderConfig{
 		ID: "corp", Issuer: "https://idp.example.com", ClientID: "c", ClientSecret: "s",
 		RedirectURL: "https://app.example.com/cb", EmailDomains: []string{" Example.COM "},
@@ -121,6 +123,7 @@ func TestNewProviderDefaults(t *testing.T) {
 }
 
 func TestNewProviderNeedsRegistrationStore(t *testing.T) {
+	t.Parallel()
 	_, err := NewProvider(ProviderConfig{
 		ID: "corp", Issuer: "https://idp.example.com", Registration: &RegistrationConfig{},
 		RedirectURL: "https://app.example.com/cb",
@@ -131,6 +134,7 @@ func TestNewProviderNeedsRegistrationStore(t *testing.T) {
 }
 
 func TestAuthCodeURL(t *testing.T) {
+	t.Parallel()
 	op := newTestOP(t, newFakeClock())
 	random := bytes.Repeat([]byte{1}, 32)
 	random = append(random, bytes.Repeat([]byte{2}, 32)...)
@@ -186,6 +190,7 @@ func TestAuthCodeURL(t *testing.T) {
 }
 
 func TestAuthCodeURLFreshValues(t *testing.T) {
+	t.Parallel()
 	op := newTestOP(t, newFakeClock())
 	p := newTestProvider(t, op)
 	seen := map[string]bool{}
@@ -204,6 +209,7 @@ func TestAuthCodeURLFreshValues(t *testing.T) {
 }
 
 func TestAuthCodeURLRefusesProtocolOverrides(t *testing.T) {
+	t.Parallel()
 	op := newTestOP(t, newFakeClock())
 	p := newTestProvider(t, op)
 	for _, name := range []string{"state", "nonce", "code_challenge", "redirect_uri", "client_id", "response_type", "scope", "max_age"} {
@@ -215,6 +221,7 @@ func TestAuthCodeURLRefusesProtocolOverrides(t *testing.T) {
 }
 
 func TestAuthCodeURLRandomFailure(t *testing.T) {
+	t.Parallel()
 	op := newTestOP(t, newFakeClock())
 	p := newTestProvider(t, op, func(_ *ProviderConfig, o *Options) { o.Rand = bytes.NewReader(make([]byte, 40)) })
 	if _, err := p.AuthCodeURL(context.Background(), AuthOptions{}); err == nil {
@@ -223,6 +230,7 @@ func TestAuthCodeURLRandomFailure(t *testing.T) {
 }
 
 func TestHashState(t *testing.T) {
+	t.Parallel()
 	tests := []struct{ in, want string }{
 		{"", "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"},
 		{"abc", "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"},
@@ -237,6 +245,7 @@ func TestHashState(t *testing.T) {
 // TestNormalizeNamesKey: every rule reports a *ConfigError whose Key is the
 // configuration file key to fix, and which matches ErrConfig.
 func TestNormalizeNamesKey(t *testing.T) {
+	t.Parallel()
 	valid := func() ProviderConfig {
 		return ProviderConfig{ID: "corp", Issuer: "https://idp.example.com", ClientID: "c", ClientSecret: "s"}
 	}
@@ -314,6 +323,7 @@ func TestNormalizeNamesKey(t *testing.T) {
 // TestNormalizeDefaults: the base URL supplies gatehouse's own endpoints,
 // the input is left alone, and normalizing again changes nothing.
 func TestNormalizeDefaults(t *testing.T) {
+	t.Parallel()
 	in := ProviderConfig{
 		ID: "corp", Issuer: "https://idp.example.com", ClientID: "c", ClientSecret: "s",
 		EmailDomains: []string{" Example.COM "}, AuthParams: map[string]string{"prompt": "login"},
@@ -372,6 +382,7 @@ func TestNormalizeDefaults(t *testing.T) {
 // TestNewProviderStaticConfigRoundTrips: the configuration a static-mode
 // Provider reports is accepted by NewProvider again.
 func TestNewProviderStaticConfigRoundTrips(t *testing.T) {
+	t.Parallel()
 	p, err := NewProvider(ProviderConfig{
 		ID: "corp", ClientID: "c", ClientSecret: "s", RedirectURL: "https://app.example.com/cb",
 		Metadata: &Metadata{

@@ -20,6 +20,7 @@ func (f failTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 }
 
 func TestNewProviderMakesNoRequest(t *testing.T) {
+	t.Parallel()
 	cfg := ProviderConfig{
 		ID: "x", Issuer: "https://idp.invalid", ClientID: "c", ClientSecret: "s",
 		RedirectURL: "https://app.example.com/cb",
@@ -35,6 +36,7 @@ func TestNewProviderMakesNoRequest(t *testing.T) {
 }
 
 func TestDiscoveryIssuerMismatch(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name   string
 		issuer func(op *testOP) string
@@ -59,6 +61,7 @@ func TestDiscoveryIssuerMismatch(t *testing.T) {
 }
 
 func TestStaticMetadataMakesNoDiscoveryRequest(t *testing.T) {
+	t.Parallel()
 	op := newTestOP(t, newFakeClock())
 	op.issue(op.claims())
 	iss := op.issuer()
@@ -96,6 +99,7 @@ func TestStaticMetadataMakesNoDiscoveryRequest(t *testing.T) {
 // TestDiscoveryBackoff: a failing OP is retried only after an exponentially
 // growing wait (on the injected clock), and a success is cached.
 func TestDiscoveryBackoff(t *testing.T) {
+	t.Parallel()
 	op := newTestOP(t, newFakeClock())
 	var mu sync.Mutex
 	down := true
@@ -148,6 +152,7 @@ func TestDiscoveryBackoff(t *testing.T) {
 }
 
 func TestBackoffSchedule(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		failures int
 		want     time.Duration
@@ -165,6 +170,7 @@ func TestBackoffSchedule(t *testing.T) {
 // TestConcurrentFirstUseDiscoversOnce: requests racing on a cold provider
 // share one discovery.
 func TestConcurrentFirstUseDiscoversOnce(t *testing.T) {
+	t.Parallel()
 	op := newTestOP(t, newFakeClock())
 	p := newTestProvider(t, op)
 	var wg sync.WaitGroup
@@ -190,6 +196,7 @@ func TestConcurrentFirstUseDiscoversOnce(t *testing.T) {
 // TestDiscoveryUnusableDocument: whatever the discovery endpoint returns
 // that is not valid metadata is ErrUnavailable.
 func TestDiscoveryUnusableDocument(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name    string
 		handler func(op *testOP) http.HandlerFunc
@@ -253,7 +260,8 @@ func TestDiscoveryUnusableDocument(t *testing.T) {
 }
 
 // TestOversizeBodyBoundedMemory: a 10 MB discovery document fails without
-// reading it all: allocations stay far below its size.
+// reading it all: allocations stay far below its size. It is not
+// parallel: it measures the whole process's allocations.
 func TestOversizeBodyBoundedMemory(t *testing.T) {
 	op := newTestOP(t, newFakeClock())
 	const size = 10 << 20
@@ -280,6 +288,7 @@ func TestOversizeBodyBoundedMemory(t *testing.T) {
 }
 
 func TestLimitedBody(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name    string
 		size    int
@@ -315,6 +324,7 @@ func TestLimitedBody(t *testing.T) {
 
 // TestJWKSUnusable: an unusable key set is ErrUnavailable, not a bad token.
 func TestJWKSUnusable(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name    string
 		handler http.HandlerFunc
@@ -347,6 +357,7 @@ func TestJWKSUnusable(t *testing.T) {
 // TestKeyRefetchRateLimited: tokens with unknown kids (anyone can POST
 // logout tokens) cause at most one JWKS fetch per interval.
 func TestKeyRefetchRateLimited(t *testing.T) {
+	t.Parallel()
 	op := newTestOP(t, newFakeClock())
 	p := newTestProvider(t, op)
 	ctx := context.Background()
@@ -402,6 +413,7 @@ func TestKeyRefetchRateLimited(t *testing.T) {
 // TestRedirects: GETs (discovery, JWKS) may be redirected; POSTs carrying
 // the code and client secret may not.
 func TestRedirects(t *testing.T) {
+	t.Parallel()
 	op := newTestOP(t, newFakeClock())
 	op.issue(op.claims())
 	op.set(func(op *testOP) { op.discovery["jwks_uri"] = op.issuer() + "/old-jwks" })

@@ -29,6 +29,7 @@ func assertNoSecrets(t *testing.T, err error, extra ...string) {
 }
 
 func TestExchangeSuccess(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		method   string
 		wantAuth bool // credentials in the Authorization header
@@ -107,6 +108,7 @@ func TestExchangeSuccess(t *testing.T) {
 
 // TestExchangeIDTokenValidation covers OIDC Core §3.1.3.7 rule by rule.
 func TestExchangeIDTokenValidation(t *testing.T) {
+	t.Parallel()
 	_, foreignKey := testKeys()
 	tests := []struct {
 		name   string
@@ -183,6 +185,7 @@ func TestExchangeIDTokenValidation(t *testing.T) {
 }
 
 func TestExchangeTokenResponse(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name  string
 		extra map[string]any
@@ -212,6 +215,7 @@ func TestExchangeTokenResponse(t *testing.T) {
 }
 
 func TestExchangeMaxAge(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name   string
 		mutate func(c map[string]any, now time.Time)
@@ -240,6 +244,7 @@ func TestExchangeMaxAge(t *testing.T) {
 }
 
 func TestExchangeUserinfo(t *testing.T) {
+	t.Parallel()
 	withoutClaims := func(names ...string) func(map[string]any) {
 		return func(c map[string]any) {
 			for _, n := range names {
@@ -391,6 +396,7 @@ func TestExchangeUserinfo(t *testing.T) {
 }
 
 func TestExchangeSignedUserinfo(t *testing.T) {
+	t.Parallel()
 	op := newTestOP(t, newFakeClock())
 	claims := op.claims()
 	delete(claims, "email")
@@ -418,6 +424,7 @@ func TestExchangeSignedUserinfo(t *testing.T) {
 
 // TestExchangeResponseIssuer covers RFC 9207 §2.4.
 func TestExchangeResponseIssuer(t *testing.T) {
+	t.Parallel()
 	const evil = "https://evil.example.com"
 	tests := []struct {
 		name      string
@@ -469,6 +476,7 @@ func TestExchangeResponseIssuer(t *testing.T) {
 }
 
 func TestExchangeInvalidCallback(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name    string
 		cb      CallbackParams
@@ -496,6 +504,7 @@ func TestExchangeInvalidCallback(t *testing.T) {
 // TestExchangeTokenEndpointFailures checks that a broken token endpoint is
 // an error of the right kind and never a success or a hang.
 func TestExchangeTokenEndpointFailures(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name    string
 		handler http.HandlerFunc
@@ -540,6 +549,7 @@ func TestExchangeTokenEndpointFailures(t *testing.T) {
 }
 
 func TestExchangeTokenEndpointHangs(t *testing.T) {
+	t.Parallel()
 	op := newTestOP(t, newFakeClock())
 	release := make(chan struct{})
 	t.Cleanup(func() { close(release) }) // runs before the server closes
@@ -568,6 +578,7 @@ func TestExchangeTokenEndpointHangs(t *testing.T) {
 // TestJWKSUnknownKeyTypes: RFC 7517 §5 says to ignore keys we do not
 // understand; one odd key must not break the set.
 func TestJWKSUnknownKeyTypes(t *testing.T) {
+	t.Parallel()
 	op := newTestOP(t, newFakeClock())
 	op.issue(op.claims())
 	key, _ := testKeys()

@@ -9,6 +9,7 @@ import (
 // TestTimeRules pins the clock checks at their boundaries, independently
 // of go-oidc's own expiry check which would mask a regression in ours.
 func TestTimeRules(t *testing.T) {
+	t.Parallel()
 	now := time.Date(2021, 1, 2, 3, 4, 5, 0, time.UTC)
 	r := timeRules{now: now, skew: 2 * time.Minute}
 	at := func(d time.Duration) *numericDate { return &numericDate{now.Add(d)} }
@@ -49,6 +50,7 @@ func TestTimeRules(t *testing.T) {
 }
 
 func TestNumericDate(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		in   string
 		want int64
@@ -71,6 +73,7 @@ func TestNumericDate(t *testing.T) {
 }
 
 func TestParseHeader(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		raw  string

@@ -13,6 +13,7 @@ import (
 
 // TestVerifyLogoutToken covers Back-Channel Logout 1.0 §2.4 and §2.6.
 func TestVerifyLogoutToken(t *testing.T) {
+	t.Parallel()
 	_, foreignKey := testKeys()
 	tests := []struct {
 		name   string
@@ -80,6 +81,7 @@ func TestVerifyLogoutToken(t *testing.T) {
 }
 
 func TestVerifyLogoutTokenIDTokenIsNotALogoutToken(t *testing.T) {
+	t.Parallel()
 	op := newTestOP(t, newFakeClock())
 	p := newTestProvider(t, op)
 	if _, err := p.VerifyLogoutToken(context.Background(), op.sign(op.claims())); !errors.Is(err, ErrInvalidToken) {
@@ -88,6 +90,7 @@ func TestVerifyLogoutTokenIDTokenIsNotALogoutToken(t *testing.T) {
 }
 
 func TestVerifyLogoutTokenReplay(t *testing.T) {
+	t.Parallel()
 	op := newTestOP(t, newFakeClock())
 	replays := newMemReplays()
 	p := newTestProvider(t, op, func(_ *ProviderConfig, o *Options) { o.Replays = replays })
@@ -117,6 +120,7 @@ func TestVerifyLogoutTokenReplay(t *testing.T) {
 }
 
 func TestVerifyLogoutTokenNeedsReplayStore(t *testing.T) {
+	t.Parallel()
 	op := newTestOP(t, newFakeClock())
 	p := newTestProvider(t, op, func(_ *ProviderConfig, o *Options) { o.Replays = nil })
 	if _, err := p.VerifyLogoutToken(context.Background(), op.sign(op.logoutClaims())); !errors.Is(err, ErrConfig) {
@@ -125,6 +129,7 @@ func TestVerifyLogoutTokenNeedsReplayStore(t *testing.T) {
 }
 
 func TestEndSessionURL(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name     string
 		endpoint string // "" removes it; "<iss>" is replaced by the issuer

@@ -20,6 +20,7 @@ func dynamicConfig(store RegistrationStore, initialToken string) func(*ProviderC
 // TestDynamicRegistrationOnce: two instances (replicas, or before and
 // after a restart) sharing a store register one client between them.
 func TestDynamicRegistrationOnce(t *testing.T) {
+	t.Parallel()
 	op := newTestOP(t, newFakeClock())
 	store := newMemRegistrations()
 	ctx := context.Background()
@@ -88,6 +89,7 @@ func TestDynamicRegistrationOnce(t *testing.T) {
 // TestDynamicRegistrationRace: when another instance saved first, its
 // registration is used and ours is deleted at the OP.
 func TestDynamicRegistrationRace(t *testing.T) {
+	t.Parallel()
 	op := newTestOP(t, newFakeClock())
 	store := newMemRegistrations()
 	ctx := context.Background()
@@ -116,6 +118,7 @@ func TestDynamicRegistrationRace(t *testing.T) {
 }
 
 func TestDynamicRegistrationFailures(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name    string
 		handler http.HandlerFunc

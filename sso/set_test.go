@@ -18,6 +18,7 @@ func newSetProvider(t *testing.T, id string, domains ...string) *Provider {
 }
 
 func TestSetForEmail(t *testing.T) {
+	t.Parallel()
 	corp := newSetProvider(t, "corp", "corp.example", "Corp-Subsidiary.example")
 	partner := newSetProvider(t, "partner", "partner.example")
 	both, err := NewSet(corp, partner)
@@ -58,6 +59,7 @@ func TestSetForEmail(t *testing.T) {
 }
 
 func TestSetByIDAndOrder(t *testing.T) {
+	t.Parallel()
 	a, b := newSetProvider(t, "a"), newSetProvider(t, "b")
 	s, err := NewSet(b, a)
 	if err != nil {
@@ -75,6 +77,7 @@ func TestSetByIDAndOrder(t *testing.T) {
 }
 
 func TestNewSetRejectsAmbiguity(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name      string
 		providers []*Provider
@@ -93,6 +96,7 @@ func TestNewSetRejectsAmbiguity(t *testing.T) {
 }
 
 func TestAuthoritative(t *testing.T) {
+	t.Parallel()
 	p := newSetProvider(t, "corp", "corp.example")
 	for email, want := range map[string]bool{
 		"a@corp.example": true, "A@CORP.EXAMPLE": true, "a@evil.example": false,

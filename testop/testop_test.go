@@ -167,6 +167,7 @@ func jwtPart(t *testing.T, raw string, i int) map[string]any {
 }
 
 func TestCodeFlow(t *testing.T) {
+	t.Parallel()
 	for _, c := range []testop.Client{basicClient, postClient} {
 		t.Run(c.ID, func(t *testing.T) {
 			op := start(t, nil)
@@ -235,6 +236,7 @@ func retrieveError(t *testing.T, err error, status int, code string) {
 }
 
 func TestTokenErrors(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name       string
 		exchange   func(t *testing.T, f *flow, clk *testkit.Clock, code, verifier string) error
@@ -307,6 +309,7 @@ func TestTokenErrors(t *testing.T) {
 }
 
 func TestAuthorizeErrors(t *testing.T) {
+	t.Parallel()
 	challenge := oauth2.S256ChallengeFromVerifier(oauth2.GenerateVerifier())
 	valid := url.Values{"response_type": {"code"}, "client_id": {basicClient.ID}, "redirect_uri": {redirectURI},
 		"scope": {"openid email"}, "state": {state}, "code_challenge": {challenge}, "code_challenge_method": {"S256"}}
@@ -366,6 +369,7 @@ func TestAuthorizeErrors(t *testing.T) {
 }
 
 func TestIssParameter(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name     string
 		behavior testop.Behavior
@@ -404,6 +408,7 @@ func (f *flow) providerClaims(t *testing.T) map[string]any {
 }
 
 func TestIDTokenMisbehaviour(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name     string
 		behavior testop.Behavior
@@ -437,6 +442,7 @@ func TestIDTokenMisbehaviour(t *testing.T) {
 }
 
 func TestTokenResponseShapes(t *testing.T) {
+	t.Parallel()
 	op := start(t, nil)
 	f := newFlow(t, op, basicClient)
 
@@ -481,6 +487,7 @@ func TestTokenResponseShapes(t *testing.T) {
 }
 
 func TestRotateKey(t *testing.T) {
+	t.Parallel()
 	op := start(t, nil)
 	f := newFlow(t, op, basicClient)
 	old := f.login(t)
@@ -497,6 +504,7 @@ func TestRotateKey(t *testing.T) {
 }
 
 func TestSignJWT(t *testing.T) {
+	t.Parallel()
 	op := start(t, nil)
 	f := newFlow(t, op, basicClient)
 	now := time.Now()
@@ -519,6 +527,7 @@ func TestSignJWT(t *testing.T) {
 }
 
 func TestMetadataMisbehaviour(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name     string
 		behavior testop.Behavior
@@ -548,6 +557,7 @@ func TestMetadataMisbehaviour(t *testing.T) {
 }
 
 func TestGarbageBodies(t *testing.T) {
+	t.Parallel()
 	op := start(t, nil)
 	for _, g := range []struct {
 		kind     testop.Garbage
@@ -574,6 +584,7 @@ func TestGarbageBodies(t *testing.T) {
 }
 
 func TestHang(t *testing.T) {
+	t.Parallel()
 	op := start(t, nil)
 	f := newFlow(t, op, basicClient)
 	tok := f.login(t)
@@ -625,6 +636,7 @@ func TestHang(t *testing.T) {
 }
 
 func TestSessionAndLogout(t *testing.T) {
+	t.Parallel()
 	op := start(t, nil)
 	f := newFlow(t, op, basicClient)
 	tok := f.login(t) // SetLoginUser signs in and starts an IdP session (cookie)
@@ -650,6 +662,7 @@ func TestSessionAndLogout(t *testing.T) {
 }
 
 func TestEndSessionValidation(t *testing.T) {
+	t.Parallel()
 	op := start(t, nil)
 	f := newFlow(t, op, basicClient)
 	raw := f.login(t).Extra("id_token").(string)
@@ -685,6 +698,7 @@ func TestEndSessionValidation(t *testing.T) {
 }
 
 func TestDemoPicker(t *testing.T) {
+	t.Parallel()
 	op := start(t, nil)
 	op.SetLoginUser(nil)
 	f := newFlow(t, op, basicClient)
@@ -730,6 +744,7 @@ func TestDemoPicker(t *testing.T) {
 }
 
 func TestDynamicRegistration(t *testing.T) {
+	t.Parallel()
 	const iat = "initial-token"
 	op := start(t, func(o *testop.Options) { o.InitialAccessToken = iat })
 	good := map[string]any{"redirect_uris": []string{redirectURI}, "token_endpoint_auth_method": "client_secret_post",
@@ -776,6 +791,7 @@ func TestDynamicRegistration(t *testing.T) {
 }
 
 func TestBackchannelLogout(t *testing.T) {
+	t.Parallel()
 	op := start(t, nil)
 	provider, err := oidc.NewProvider(t.Context(), op.Issuer())
 	if err != nil {

@@ -39,6 +39,7 @@ func allowed(b *throttle.Bucket, n int) int {
 }
 
 func TestBucketBurstThenRefill(t *testing.T) {
+	t.Parallel()
 	clock := &bucketClock{t: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}
 	b := throttle.NewBucket(20, time.Second, clock.Now)
 	if got := allowed(b, 25); got != 20 {
@@ -66,6 +67,7 @@ func TestBucketBurstThenRefill(t *testing.T) {
 }
 
 func TestBucketClockStepsBack(t *testing.T) {
+	t.Parallel()
 	clock := &bucketClock{t: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}
 	b := throttle.NewBucket(4, time.Second, clock.Now)
 	if got := allowed(b, 2); got != 2 {
@@ -84,6 +86,7 @@ func TestBucketClockStepsBack(t *testing.T) {
 // TestBucketConcurrent: many goroutines drain the bucket at one instant and
 // exactly its burst gets through (run with -race).
 func TestBucketConcurrent(t *testing.T) {
+	t.Parallel()
 	clock := &bucketClock{t: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}
 	b := throttle.NewBucket(50, time.Minute, clock.Now)
 	var ok atomic.Int64

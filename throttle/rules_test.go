@@ -9,6 +9,7 @@ import (
 )
 
 func TestRulesValidate(t *testing.T) {
+	t.Parallel()
 	if err := throttle.DefaultRules().Validate(); err != nil {
 		t.Fatalf("default rules: %v", err)
 	}

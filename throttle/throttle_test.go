@@ -44,6 +44,7 @@ func wait(t *testing.T, l *throttle.Limiter, account, addr string) time.Duration
 }
 
 func TestAllowanceThenGrowingDelay(t *testing.T) {
+	t.Parallel()
 	l, _, _ := newLimiter(t)
 	fail(t, l, "a@example.com", "10.0.0.1", 5)
 	if d := wait(t, l, "a@example.com", "10.0.0.1"); d != 0 {
@@ -64,6 +65,7 @@ func TestAllowanceThenGrowingDelay(t *testing.T) {
 }
 
 func TestOtherAddressStillWorks(t *testing.T) {
+	t.Parallel()
 	l, _, _ := newLimiter(t)
 	fail(t, l, "victim@example.com", "203.0.113.9", 12) // attacker's address
 	if d := wait(t, l, "victim@example.com", "203.0.113.9"); d == 0 {
@@ -75,6 +77,7 @@ func TestOtherAddressStillWorks(t *testing.T) {
 }
 
 func TestAccountWideDelayIsCapped(t *testing.T) {
+	t.Parallel()
 	l, _, _ := newLimiter(t)
 	// A distributed attack: many addresses, a few tries each.
 	for i := range 40 {
@@ -87,6 +90,7 @@ func TestAccountWideDelayIsCapped(t *testing.T) {
 }
 
 func TestAddressLimitAcrossAccounts(t *testing.T) {
+	t.Parallel()
 	l, _, _ := newLimiter(t)
 	for i := range 21 {
 		fail(t, l, string(rune('a'+i))+"@example.com", "203.0.113.5", 1)
@@ -97,6 +101,7 @@ func TestAddressLimitAcrossAccounts(t *testing.T) {
 }
 
 func TestWindowExpiresAndSucceedResets(t *testing.T) {
+	t.Parallel()
 	l, _, now := newLimiter(t)
 	fail(t, l, "a@example.com", "10.0.0.1", 7)
 	if wait(t, l, "a@example.com", "10.0.0.1") == 0 {
