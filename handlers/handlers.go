@@ -5,6 +5,7 @@ package handlers
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -44,6 +45,9 @@ type Deps struct {
 	Setup *Setup
 	// Metrics records Prometheus metrics; nil records nothing.
 	Metrics *metrics.Metrics
+	// Rand is the randomness of browser-binding cookies and one-time link
+	// tokens; nil means crypto/rand.Reader.
+	Rand io.Reader
 }
 
 // Handler holds the dependencies shared by every route.

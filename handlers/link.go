@@ -1,8 +1,6 @@
 package handlers
 
 import (
-	"crypto/rand"
-	"encoding/base64"
 	"errors"
 	"net/http"
 	"time"
@@ -20,11 +18,18 @@ const linkTTL = 10 * time.Minute
 // startLink parks a verified identity whose email matches an account with a
 // password, and sends the person to prove that password.
 func (h *Handler) startLink(c *gin.Context, p *sso.Provider, u *models.User, id *sso.Identity, next string) {
-	b := make([]byte, 32)
-	_, _ = rand.Read(b)
-	token := base64.RawURLEncoding.EncodeToString(b)
+	token, err := sessionstore.NewToken(h.Rand)
+	if err != nil {
+		h.serverError(c, "random token", err)
+		return
+	}
+	browser, err := h.browserID(c)
+	if err != nil {
+		h.serverError(c, "random token", err)
+		return
+	}
 	l := &models.PendingLink{
-		TokenHash: sessionstore.Hash(token), BrowserHash: sessionstore.Hash(h.browserID(c)), UserID: u.ID,
+		TokenHash: sessionstore.Hash(token), BrowserHash: sessionstore.Hash(browser), UserID: u.ID,
 		ProviderID: p.ID(), Issuer: id.Issuer, Subject: id.Subject, Email: id.Email, Claims: string(id.Claims),
 		SID: id.SID, IDToken: id.IDToken, Next: next,
 	}
@@ -41,7 +46,7 @@ func (h *Handler) startLink(c *gin.Context, p *sso.Provider, u *models.User, id 
 // pendingLink loads the pending link named by the request for this browser.
 func (h *Handler) pendingLink(c *gin.Context, token string) (*models.PendingLink, *models.User, bool) {
 	browser, err := c.Cookie(h.browserCookie())
-	if err != nil || len(token) != 43 {
+	if err != nil || !sessionstore.ValidToken(token) {
 		h.linkExpired(c)
 		return nil, nil, false
 	}

@@ -8,13 +8,10 @@
 package sessionstore
 
 import (
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"time"
@@ -58,6 +55,8 @@ type Options struct {
 	Lifetime    time.Duration // ends sessions this long after sign-in
 	Permanent   bool          // persistent cookie with Max-Age = Lifetime; else browser-session cookie
 	Logger      *slog.Logger
+	Rand        io.Reader        // token randomness; nil: crypto/rand.Reader
+	Now         func() time.Time // clock for expiry and activity; nil: the database's clock
 }
 
 // Store implements ginsessions.Store over models.DB.
@@ -76,6 +75,14 @@ func New(db *models.DB, opts Options) *Store {
 
 var _ ginsessions.Store = (*Store)(nil)
 
+// now is the store's clock in UTC, the zone session rows are stored in.
+func (s *Store) now() time.Time {
+	if s.opts.Now != nil {
+		return s.opts.Now().UTC()
+	}
+	return s.db.Now().UTC()
+}
+
 // Options is part of ginsessions.Store; cookie attributes come from
 // gatehouse's configuration only, so handlers cannot weaken them.
 func (s *Store) Options(ginsessions.Options) {}
@@ -90,7 +97,7 @@ func (s *Store) New(r *http.Request, name string) (*sessions.Session, error) {
 	sess := sessions.NewSession(s, name)
 	sess.IsNew = true
 	c, err := r.Cookie(name)
-	if err != nil || !validToken(c.Value) {
+	if err != nil || !ValidToken(c.Value) {
 		return sess, nil
 	}
 	ctx := r.Context()
@@ -101,7 +108,7 @@ func (s *Store) New(r *http.Request, name string) (*sessions.Session, error) {
 		}
 		return sess, nil
 	}
-	now := s.db.Now().UTC()
+	now := s.now()
 	if row.Expired(now) {
 		if err := s.db.DeleteSession(ctx, row.TokenHash); err != nil {
 			s.opts.Logger.WarnContext(ctx, "delete expired session", "err", err)
@@ -174,11 +181,11 @@ func (s *Store) create(r *http.Request, w http.ResponseWriter, sess *sessions.Se
 		}
 		return nil
 	}
-	token, err := newToken()
+	token, err := NewToken(s.opts.Rand)
 	if err != nil {
-		return err
+		return fmt.Errorf("session token: %w", err)
 	}
-	now := s.db.Now().UTC()
+	now := s.now()
 	row := &models.Session{
 		TokenHash:     Hash(token),
 		CreatedAt:     now,
@@ -226,31 +233,6 @@ func (s *Store) setCookie(w http.ResponseWriter, name, value string, maxAge int)
 		Secure:   s.opts.Secure,
 		SameSite: http.SameSiteLaxMode,
 	})
-}
-
-// Hash is the form a token is stored and looked up in.
-func Hash(token string) string {
-	sum := sha256.Sum256([]byte(token))
-	return hex.EncodeToString(sum[:])
-}
-
-// tokenLen is the length of a base64url-encoded 256-bit token.
-const tokenLen = 43
-
-func newToken() (string, error) {
-	b := make([]byte, 32)
-	if _, err := rand.Read(b); err != nil {
-		return "", fmt.Errorf("session token: %w", err)
-	}
-	return base64.RawURLEncoding.EncodeToString(b), nil
-}
-
-func validToken(t string) bool {
-	if len(t) != tokenLen {
-		return false
-	}
-	_, err := base64.RawURLEncoding.DecodeString(t)
-	return err == nil
 }
 
 func earliest(a, b time.Time) time.Time {

@@ -770,7 +770,7 @@ func TestCleanup(t *testing.T) {
 }
 
 func TestValidToken(t *testing.T) {
-	good, err := newToken()
+	good, err := NewToken(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -786,8 +786,8 @@ func TestValidToken(t *testing.T) {
 		{strings.Repeat("é", 21) + "a", false},
 	}
 	for _, tt := range tests {
-		if got := validToken(tt.token); got != tt.want {
-			t.Errorf("validToken(%q) = %v, want %v", tt.token, got, tt.want)
+		if got := ValidToken(tt.token); got != tt.want {
+			t.Errorf("ValidToken(%q) = %v, want %v", tt.token, got, tt.want)
 		}
 	}
 }
