@@ -83,12 +83,12 @@ func (h *Handler) limitBody(c *gin.Context) {
 // user is gone or disabled is ended: the visitor is simply signed out.
 func (h *Handler) loadUser(c *gin.Context) {
 	s := ginsessions.Default(c)
-	id, ok := sessionstore.UserID(s)
-	if !ok {
+	row := sessionstore.Current(s)
+	if row == nil || row.UserID == nil {
 		c.Next()
 		return
 	}
-	u, err := h.DB.UserByID(c.Request.Context(), id)
+	u, err := h.DB.UserByID(c.Request.Context(), *row.UserID)
 	switch {
 	case err == nil && !u.Disabled():
 		c.Set(ctxUser, u)

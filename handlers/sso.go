@@ -318,8 +318,10 @@ func (h *Handler) loggedOut(c *gin.Context) {
 // provider's session too (RP-Initiated Logout 1.0 §2).
 func (h *Handler) endSession(c *gin.Context) (string, error) {
 	s := ginsessions.Default(c)
-	pid, _ := s.Get(sessionstore.KeyProviderID).(string)
-	idToken, _ := s.Get(sessionstore.KeyIDToken).(string)
+	var pid, idToken string
+	if row := sessionstore.Current(s); row != nil {
+		pid, idToken = row.ProviderID, row.IDToken
+	}
 	if err := sessionstore.End(s); err != nil {
 		return "", err
 	}

@@ -22,18 +22,21 @@ import (
 )
 
 // Session value keys stored in their own columns (the rest go to the JSON
-// data column).
+// data column). Handlers use the typed API (Start, Mark*, Current), not
+// these keys.
 const (
-	KeyUserID     = "user_id"     // int64
-	KeyAuthMethod = "auth_method" // "password" or "sso"
-	KeyAuthTime   = "auth_time"   // time.Time of the authentication
-	KeyProviderID = "provider_id"
-	KeyIssuer     = "issuer"
-	KeySubject    = "subject"
-	KeySID        = "sid"
-	KeyIDToken    = "id_token"   // kept server side only, for id_token_hint
-	KeyIP         = "ip"         // written at creation only
-	KeyUserAgent  = "user_agent" // written at creation only
+	keyUserID     = "user_id"        // int64
+	keyAuthMethod = "auth_method"    // "password" or "sso"
+	keyAuthTime   = "auth_time"      // time.Time of the authentication
+	keyReauthAt   = "reauth_at"      // time.Time of the last re-authentication
+	keyCheckedAt  = "sso_checked_at" // time.Time the provider session was last confirmed
+	keyProviderID = "provider_id"
+	keyIssuer     = "issuer"
+	keySubject    = "subject"
+	keySID        = "sid"
+	keyIDToken    = "id_token"   // kept server side only, for id_token_hint
+	keyIP         = "ip"         // written at creation only
+	keyUserAgent  = "user_agent" // written at creation only
 )
 
 // MaxDataBytes caps the JSON data column: sessions hold references, not documents.
@@ -193,8 +196,8 @@ func (s *Store) create(r *http.Request, w http.ResponseWriter, sess *sessions.Se
 		ExpiresAt:     now.Add(s.opts.Lifetime),
 		IdleExpiresAt: earliest(now.Add(s.opts.IdleTimeout), now.Add(s.opts.Lifetime)),
 	}
-	row.IP, _ = sess.Values[KeyIP].(string)
-	row.UserAgent, _ = sess.Values[KeyUserAgent].(string)
+	row.IP, _ = sess.Values[keyIP].(string)
+	row.UserAgent, _ = sess.Values[keyUserAgent].(string)
 	if err := toRow(sess.Values, row); err != nil {
 		return err
 	}
@@ -245,15 +248,28 @@ func earliest(a, b time.Time) time.Time {
 // columns maps the string-valued keys to their columns.
 func columns(row *models.Session) map[string]*string {
 	return map[string]*string{
-		KeyAuthMethod: (*string)(&row.AuthMethod), KeyProviderID: &row.ProviderID, KeyIssuer: &row.Issuer,
-		KeySubject: &row.Subject, KeySID: &row.SID, KeyIDToken: &row.IDToken,
+		keyAuthMethod: (*string)(&row.AuthMethod), keyProviderID: &row.ProviderID, keyIssuer: &row.Issuer,
+		keySubject: &row.Subject, keySID: &row.SID, keyIDToken: &row.IDToken,
 	}
+}
+
+// timeColumn is the column of a time-valued key, or nil for other keys.
+func timeColumn(row *models.Session, key string) **time.Time {
+	switch key {
+	case keyAuthTime:
+		return &row.AuthTime
+	case keyReauthAt:
+		return &row.ReauthAt
+	case keyCheckedAt:
+		return &row.SSOCheckedAt
+	}
+	return nil
 }
 
 // toRow copies session values into the row: known keys to their columns,
 // other string keys to the JSON data column.
 func toRow(values map[any]any, row *models.Session) error {
-	row.UserID, row.AuthTime = nil, nil
+	row.UserID, row.AuthTime, row.ReauthAt, row.SSOCheckedAt = nil, nil, nil, nil
 	cols := columns(row)
 	for _, p := range cols {
 		*p = ""
@@ -265,22 +281,23 @@ func toRow(values map[any]any, row *models.Session) error {
 			continue
 		}
 		switch key {
-		case KeyIP, KeyUserAgent:
+		case keyIP, keyUserAgent:
 			continue
-		case KeyUserID:
+		case keyUserID:
 			id, ok := v.(int64)
 			if !ok {
 				return fmt.Errorf("session value %s: want int64, got %T", key, v)
 			}
 			row.UserID = &id
 			continue
-		case KeyAuthTime:
+		}
+		if p := timeColumn(row, key); p != nil {
 			t, ok := v.(time.Time)
 			if !ok {
 				return fmt.Errorf("session value %s: want time.Time, got %T", key, v)
 			}
 			t = t.UTC()
-			row.AuthTime = &t
+			*p = &t
 			continue
 		}
 		if p, ok := cols[key]; ok {
@@ -321,11 +338,13 @@ func fromRow(row *models.Session, values map[any]any) error {
 		}
 	}
 	if row.UserID != nil {
-		values[KeyUserID] = *row.UserID
+		values[keyUserID] = *row.UserID
 	}
-	if row.AuthTime != nil {
-		values[KeyAuthTime] = *row.AuthTime
+	for _, k := range [...]string{keyAuthTime, keyReauthAt, keyCheckedAt} {
+		if t := *timeColumn(row, k); t != nil {
+			values[k] = *t
+		}
 	}
-	values[KeyIP], values[KeyUserAgent] = row.IP, row.UserAgent
+	values[keyIP], values[keyUserAgent] = row.IP, row.UserAgent
 	return nil
 }
