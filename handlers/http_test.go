@@ -105,6 +105,7 @@ type env struct {
 	client   *http.Client
 	hasher   *password.Hasher
 	throttle bool
+	deps     func(*handlers.Deps)
 }
 
 type envOpts struct {
@@ -113,13 +114,14 @@ type envOpts struct {
 	proxies  []string // trusted proxies (X-Forwarded-For)
 	dbPath   string   // reuse an existing database file ("restart")
 	clock    *clock
+	deps     func(*handlers.Deps) // changes the wiring (metrics, instrumentation) before handlers.New
 }
 
 // newEnv starts a handler stack over a fresh (or the given) SQLite file.
 // Users alice and bob (enabled) and carol (disabled) exist in a fresh one.
 func newEnv(t testing.TB, o envOpts) *env {
 	t.Helper()
-	e := &env{logs: &syncBuffer{}, clock: o.clock, dbPath: o.dbPath, throttle: o.throttle}
+	e := &env{logs: &syncBuffer{}, clock: o.clock, dbPath: o.dbPath, throttle: o.throttle, deps: o.deps}
 	if e.clock == nil {
 		e.clock = newClock()
 	}
@@ -191,6 +193,9 @@ func (e *env) handler(t testing.TB, log *slog.Logger) http.Handler {
 	}
 	if e.throttle {
 		deps.Throttle = throttle.New(e.db, throttle.DefaultRules())
+	}
+	if e.deps != nil {
+		e.deps(&deps)
 	}
 	h, err := handlers.New(deps)
 	if err != nil {

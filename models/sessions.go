@@ -31,6 +31,9 @@ type Session struct {
 	Data          string
 	ReauthAt      *time.Time // last re-authentication: with AuthTime it decides sudo mode
 	SSOCheckedAt  *time.Time `gorm:"column:sso_checked_at"` // provider session last confirmed by a refresh
+	// User is the account, filled by SessionWithUser only: nil for an
+	// anonymous session and for one whose account is gone.
+	User *User `gorm:"-"`
 }
 
 // Expired reports whether the session has outlived its idle or absolute limit.

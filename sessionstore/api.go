@@ -73,8 +73,17 @@ func mark(s ginsessions.Session, key string, at time.Time) error {
 }
 
 // Current returns the row loaded for this request (nil when signed out),
-// as of its last save.
+// as of its last save. Its User is the account loaded with it at the start
+// of the request (nil for an anonymous session, for an account that is
+// gone, and after Start).
 func Current(s ginsessions.Session) *models.Session {
 	row, _ := s.Get(rowKey{}).(*models.Session)
 	return row
+}
+
+// LoadError returns the database error that left this request signed out,
+// if any: the store logs it, and the caller counts it.
+func LoadError(s ginsessions.Session) error {
+	err, _ := s.Get(loadErrKey{}).(error)
+	return err
 }

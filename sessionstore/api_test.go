@@ -67,3 +67,25 @@ func TestMarkReauthAndChecked(t *testing.T) {
 		t.Fatalf("anonymous session marked: %+v", row)
 	}
 }
+
+func TestCurrentUser(t *testing.T) {
+	e := newEnv(t, defaultOpts())
+	token := e.start(e.user, "")
+	if _, got := e.do("GET", "/user", token); got != "one@example.com disabled=false" {
+		t.Fatalf("user of a signed-in session = %q", got)
+	}
+	resp, _ := e.do("POST", "/set?k=theme&v=dark", "")
+	if _, got := e.do("GET", "/user", sessionCookie(resp).Value); got != "no user" {
+		t.Fatalf("user of an anonymous session = %q", got)
+	}
+	if _, got := e.do("GET", "/user", ""); got != "signed out" {
+		t.Fatalf("user without a session = %q", got)
+	}
+	// A database error signs the request out and is kept for the caller.
+	if err := e.db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, got := e.do("GET", "/user", token); !strings.HasPrefix(got, "load error: ") {
+		t.Fatalf("user with the database closed = %q, want the load error", got)
+	}
+}

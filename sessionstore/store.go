@@ -46,9 +46,11 @@ const MaxDataBytes = 4096
 // busy user costs one write a minute, not one per request.
 const touchEvery = time.Minute
 
+// Request-scoped values, never stored.
 type (
-	renewKey struct{} // set to true: issue a new token at the next Save
-	rowKey   struct{} // the *models.Session loaded for this request
+	renewKey   struct{} // set to true: issue a new token at the next Save
+	rowKey     struct{} // the *models.Session loaded for this request
+	loadErrKey struct{} // the database error that left this request signed out
 )
 
 // Options configures cookies and lifetimes.
@@ -93,9 +95,11 @@ func (s *Store) Options(ginsessions.Options) {}
 // Get loads the request's session (a fresh empty one when it has none).
 func (s *Store) Get(r *http.Request, name string) (*sessions.Session, error) { return s.New(r, name) }
 
-// New loads the session named by the request's cookie. Any failure (no
-// cookie, a malformed or unknown token, an expired row, a database error)
-// yields an empty session: the visitor is signed out, never shown a 500.
+// New loads the session named by the request's cookie, with its account in
+// one query (see Current). Any failure (no cookie, a malformed or unknown
+// token, an expired row, a database error) yields an empty session: the
+// visitor is signed out, never shown a 500. A database error is also kept
+// for LoadError, so the caller can count it.
 func (s *Store) New(r *http.Request, name string) (*sessions.Session, error) {
 	sess := sessions.NewSession(s, name)
 	sess.IsNew = true
@@ -104,10 +108,11 @@ func (s *Store) New(r *http.Request, name string) (*sessions.Session, error) {
 		return sess, nil
 	}
 	ctx := r.Context()
-	row, err := s.db.SessionByHash(ctx, Hash(c.Value))
+	row, err := s.db.SessionWithUser(ctx, Hash(c.Value))
 	if err != nil {
 		if !errors.Is(err, models.ErrNotFound) {
 			s.opts.Logger.ErrorContext(ctx, "load session; treating as signed out", "err", err)
+			sess.Values[loadErrKey{}] = err
 		}
 		return sess, nil
 	}
@@ -139,6 +144,7 @@ func (s *Store) New(r *http.Request, name string) (*sessions.Session, error) {
 // Start) replaces the token; otherwise the row's values are updated in place.
 func (s *Store) Save(r *http.Request, w http.ResponseWriter, sess *sessions.Session) error {
 	ctx := r.Context()
+	delete(sess.Values, loadErrKey{})
 	old, _ := sess.Values[rowKey{}].(*models.Session)
 	if old == nil && sess.ID != "" { // the handler cleared the values, row reference included
 		row, err := s.db.SessionByHash(ctx, Hash(sess.ID))

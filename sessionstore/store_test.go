@@ -169,6 +169,22 @@ func (e *env) serve(opts Options) {
 		row := Current(s)
 		c.String(http.StatusOK, "reauth %v checked %v", row.ReauthAt, row.SSOCheckedAt)
 	})
+	r.GET("/user", func(c *gin.Context) {
+		s := ginsessions.Default(c)
+		if err := LoadError(s); err != nil {
+			c.String(http.StatusOK, "load error: %v", err)
+			return
+		}
+		row := Current(s)
+		switch {
+		case row == nil:
+			c.String(http.StatusOK, "signed out")
+		case row.User == nil:
+			c.String(http.StatusOK, "no user")
+		default:
+			c.String(http.StatusOK, "%s disabled=%v", row.User.Email, row.User.Disabled())
+		}
+	})
 	r.GET("/whoami", func(c *gin.Context) {
 		row := Current(ginsessions.Default(c))
 		switch {
