@@ -148,3 +148,32 @@ func TestSessionWithUserOneStatement(t *testing.T) {
 		t.Fatalf("statements = %q, want one reading sessions JOIN users", got)
 	}
 }
+
+// TestSessionWithUserPlan checks the page-view query finds the session by
+// the token_hash index and the account by its key, whatever the table
+// sizes: the CAST around the parameter must not cost the index.
+func TestSessionWithUserPlan(t *testing.T) {
+	db := openTestDB(t)
+	rows, err := db.sql.QueryContext(t.Context(), "EXPLAIN QUERY PLAN "+sessionWithUserQuery, "h")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var plan []string
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		plan = append(plan, detail)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	got := strings.Join(plan, "\n")
+	if len(plan) != 2 || !strings.HasPrefix(plan[0], "SEARCH s USING INDEX sqlite_autoindex_sessions_1 (token_hash=?)") ||
+		!strings.HasPrefix(plan[1], "SEARCH u USING INTEGER PRIMARY KEY (rowid=?)") {
+		t.Fatalf("query plan:\n%s\nwant the session by its token_hash index, then the user by its key", got)
+	}
+}
