@@ -133,10 +133,10 @@ func wire(cfg config.Config, db *models.DB, o Options) (*App, error) {
 		Accounts: &accounts.Service{DB: db, Hasher: hasher, Logger: o.Logger},
 		Sessions: sessionstore.New(db, sessionstore.Options{
 			Secure: cfg.Secure(), IdleTimeout: cfg.Session.IdleTimeout, Lifetime: cfg.Session.Lifetime,
-			Permanent: cfg.Session.Permanent, Logger: o.Logger,
+			Permanent: cfg.Session.Permanent, Logger: o.Logger, Now: o.Now, Rand: o.Rand,
 		}),
 		Throttle: throttle.New(db, cfg.Throttle),
-		Setup:    &handlers.Setup{},
+		Setup:    &handlers.Setup{Rand: o.Rand},
 		Registry: metrics.NewRegistry(), // per app: no global registry
 		Logger:   o.Logger,
 		opts:     o,
@@ -148,7 +148,7 @@ func wire(cfg config.Config, db *models.DB, o Options) (*App, error) {
 	}
 	a.Accounts.Providers = ssoPolicies(cfg, a.SSO)
 	a.handler, err = handlers.New(handlers.Deps{
-		Config: cfg, DB: db, Sessions: a.Sessions, Views: renderer, Logger: o.Logger, SSO: a.SSO,
+		Config: cfg, DB: db, Sessions: a.Sessions, Views: renderer, Logger: o.Logger, SSO: a.SSO, Now: o.Now, Rand: o.Rand,
 		Throttle: a.Throttle, Setup: a.Setup, Metrics: a.Metrics, Accounts: a.Accounts,
 	})
 	if err != nil {

@@ -192,7 +192,7 @@ func (h *Handler) adminAuditCSV(c *gin.Context) {
 		}
 	}
 	emails := h.auditEmails(c, events)
-	name := "gatehouse-audit-" + h.DB.Now().UTC().Format("20060102-150405") + ".csv"
+	name := "gatehouse-audit-" + h.Now().UTC().Format("20060102-150405") + ".csv"
 	c.Header("Content-Type", "text/csv; charset=utf-8")
 	c.Header("Content-Disposition", `attachment; filename="`+name+`"`)
 	c.Header("Cache-Control", "no-store")

@@ -3,21 +3,24 @@ package handlers
 import (
 	"net/http"
 
+	"github.com/gatehouse/gatehouse/models"
 	"github.com/gatehouse/gatehouse/sessionstore"
 	ginsessions "github.com/gin-contrib/sessions"
 	"github.com/gin-gonic/gin"
 )
 
 func (h *Handler) dashboard(c *gin.Context) {
-	s := ginsessions.Default(c)
+	row := sessionstore.Current(ginsessions.Default(c)) // not nil: requireUser let the request through
 	method := "Password"
-	if m, _ := s.Get(sessionstore.KeyAuthMethod).(string); m == "sso" {
+	if row.AuthMethod == models.MethodSSO {
 		method = "Single sign-on"
-		if p, _ := s.Get(sessionstore.KeyProviderID).(string); p != "" {
-			method += " (" + h.SSO.Name(p) + ")"
+		if row.ProviderID != "" {
+			method += " (" + h.SSO.Name(row.ProviderID) + ")"
 		}
 	}
-	h.render(c, http.StatusOK, "dashboard", gin.H{"Method": method, "AuthTime": s.Get(sessionstore.KeyAuthTime)})
+	var authTime any // none when unset, as the page shows it
+	if row.AuthTime != nil {
+		authTime = *row.AuthTime
+	}
+	h.render(c, http.StatusOK, "dashboard", gin.H{"Method": method, "AuthTime": authTime})
 }
-
-// providerName is a provider's display name, or its ID when unknown.

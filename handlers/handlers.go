@@ -5,6 +5,7 @@ package handlers
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -44,6 +45,12 @@ type Deps struct {
 	Setup *Setup
 	// Metrics records Prometheus metrics; nil records nothing.
 	Metrics *metrics.Metrics
+	// Rand is the randomness of browser-binding cookies and one-time link
+	// tokens; nil means crypto/rand.Reader.
+	Rand io.Reader
+	// Now is the clock of sign-in times, sudo mode, session checks and
+	// one-time links; nil means time.Now.
+	Now func() time.Time
 }
 
 // Handler holds the dependencies shared by every route.
@@ -57,6 +64,11 @@ type Handler struct {
 // cross-origin (CSRF) check.
 func New(d Deps) (http.Handler, error) {
 	gin.SetMode(gin.ReleaseMode)
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	// The back-channel rate limit measures real elapsed time, whatever
+	// clock the application's times come from.
 	h := &Handler{Deps: d, engine: gin.New(), bcLimit: throttle.NewBucket(20, time.Second, time.Now)}
 	e := h.engine
 	e.HTMLRender = d.Views

@@ -1,8 +1,6 @@
 package handlers
 
 import (
-	"crypto/rand"
-	"encoding/base64"
 	"errors"
 	"net/http"
 	"time"
@@ -19,11 +17,18 @@ const linkTTL = 10 * time.Minute
 // startLink parks a verified identity whose email matches an account with a
 // password, and sends the person to prove that password.
 func (h *Handler) startLink(c *gin.Context, res *accounts.Resolution, next string) {
-	b := make([]byte, 32)
-	_, _ = rand.Read(b)
-	token := base64.RawURLEncoding.EncodeToString(b)
+	token, err := sessionstore.NewToken(h.Rand)
+	if err != nil {
+		h.serverError(c, "random token", err)
+		return
+	}
+	browser, err := h.browserID(c)
+	if err != nil {
+		h.serverError(c, "random token", err)
+		return
+	}
 	l := models.NewPendingLink(res.User.ID, res.ProviderID, res.Identity)
-	l.TokenHash, l.BrowserHash, l.Next = sessionstore.Hash(token), sessionstore.Hash(h.browserID(c)), next
+	l.TokenHash, l.BrowserHash, l.Next = sessionstore.Hash(token), sessionstore.Hash(browser), next
 	if err := h.DB.CreatePendingLink(c.Request.Context(), l, linkTTL); err != nil {
 		h.serverError(c, "store pending link", err)
 		return
@@ -34,7 +39,7 @@ func (h *Handler) startLink(c *gin.Context, res *accounts.Resolution, next strin
 // pendingLink loads the pending link named by the request for this browser.
 func (h *Handler) pendingLink(c *gin.Context, token string) (*models.PendingLink, *models.User, bool) {
 	browser, err := c.Cookie(h.browserCookie())
-	if err != nil || len(token) != 43 {
+	if err != nil || !sessionstore.ValidToken(token) {
 		h.linkExpired(c)
 		return nil, nil, false
 	}

@@ -109,7 +109,7 @@ func (h *Handler) signIn(c *gin.Context, u *models.User, in sessionstore.SignIn)
 	ctx := c.Request.Context()
 	in.UserID = u.ID
 	if in.AuthTime.IsZero() { // SSO passes the provider's auth_time
-		in.AuthTime = h.DB.Now().UTC()
+		in.AuthTime = h.Now().UTC()
 	}
 	in.IP, in.UserAgent = c.ClientIP(), truncate(c.Request.UserAgent(), 512)
 	if err := sessionstore.Start(ginsessions.Default(c), in); err != nil {

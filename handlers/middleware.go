@@ -3,7 +3,6 @@ package handlers
 import (
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -79,26 +78,24 @@ func (h *Handler) limitBody(c *gin.Context) {
 	c.Next()
 }
 
-// loadUser resolves the session's user for every request. A session whose
-// user is gone or disabled is ended: the visitor is simply signed out.
+// loadUser resolves the session's user for every request; the store loads
+// the account with the session, in one query. A session whose user is gone
+// or disabled is ended: the visitor is simply signed out.
 func (h *Handler) loadUser(c *gin.Context) {
 	s := ginsessions.Default(c)
-	id, ok := sessionstore.UserID(s)
-	if !ok {
-		c.Next()
-		return
+	if err := sessionstore.LoadError(s); err != nil {
+		h.Metrics.DBError("load session user")
+		h.log(c).ErrorContext(c.Request.Context(), "load session user; treating as signed out", "err", err)
 	}
-	u, err := h.DB.UserByID(c.Request.Context(), id)
+	row := sessionstore.Current(s)
 	switch {
-	case err == nil && !u.Disabled():
-		c.Set(ctxUser, u)
-	case err == nil || errors.Is(err, models.ErrNotFound):
+	case row == nil || row.UserID == nil:
+	case row.User != nil && !row.User.Disabled():
+		c.Set(ctxUser, row.User)
+	default:
 		if err := sessionstore.End(s); err != nil {
 			h.log(c).WarnContext(c.Request.Context(), "end session of disabled or deleted user", "err", err)
 		}
-	default:
-		h.Metrics.DBError("load session user")
-		h.log(c).ErrorContext(c.Request.Context(), "load session user; treating as signed out", "err", err)
 	}
 	c.Next()
 }

@@ -12,31 +12,31 @@ import (
 	"github.com/gin-gonic/gin"
 )
 
-// keyCheckedAt is the session value holding when the provider session was
-// last confirmed (RFC 3339).
-const keyCheckedAt = "sso_checked_at"
-
 // refreshSSO re-checks an SSO session with the provider every
 // refresh_interval (as Flask-pyoidc's session_refresh_interval_seconds): a
 // prompt=none round trip that keeps the session if the provider still has
 // the user signed in, and ends it otherwise.
 func (h *Handler) refreshSSO(c *gin.Context) {
-	s := ginsessions.Default(c)
 	u := currentUser(c)
-	pid, _ := s.Get(sessionstore.KeyProviderID).(string)
-	interval := h.Accounts.Policy(pid).RefreshInterval
-	p, ok := h.SSO.ByID(pid)
-	if u == nil || !ok || interval <= 0 || c.Request.Method != http.MethodGet {
+	row := sessionstore.Current(ginsessions.Default(c))
+	if u == nil || row == nil {
 		c.Next()
 		return
 	}
-	last, _ := s.Get(sessionstore.KeyAuthTime).(time.Time)
-	if v, ok := s.Get(keyCheckedAt).(string); ok {
-		if t, err := time.Parse(time.RFC3339, v); err == nil && t.After(last) {
-			last = t
-		}
+	interval := h.Accounts.Policy(row.ProviderID).RefreshInterval
+	p, ok := h.SSO.ByID(row.ProviderID)
+	if !ok || interval <= 0 || c.Request.Method != http.MethodGet {
+		c.Next()
+		return
 	}
-	if h.DB.Now().Sub(last) < interval {
+	var last time.Time // the later of sign-in and last confirmation
+	if row.AuthTime != nil {
+		last = *row.AuthTime
+	}
+	if row.SSOCheckedAt != nil && row.SSOCheckedAt.After(last) {
+		last = *row.SSOCheckedAt
+	}
+	if h.Now().Sub(last) < interval {
 		c.Next()
 		return
 	}
@@ -51,13 +51,12 @@ func (h *Handler) refreshSSO(c *gin.Context) {
 func (h *Handler) finishRefresh(c *gin.Context, p *sso.Provider, pending *models.PendingLogin, id *sso.Identity) {
 	s := ginsessions.Default(c)
 	u := currentUser(c)
-	subject, _ := s.Get(sessionstore.KeySubject).(string)
-	if u == nil || pending.UserID == nil || *pending.UserID != u.ID || id.Issuer != p.Issuer() || id.Subject != subject {
+	row := sessionstore.Current(s)
+	if u == nil || row == nil || pending.UserID == nil || *pending.UserID != u.ID || id.Issuer != p.Issuer() || id.Subject != row.Subject {
 		h.refreshFailed(c, p, errors.New("another person at the provider"))
 		return
 	}
-	s.Set(keyCheckedAt, h.DB.Now().UTC().Format(time.RFC3339))
-	if err := s.Save(); err != nil {
+	if err := sessionstore.MarkChecked(s, h.Now()); err != nil {
 		h.serverError(c, "save session", err)
 		return
 	}

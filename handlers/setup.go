@@ -5,10 +5,8 @@ package handlers
 // creates the first administrator and signs them in.
 
 import (
-	"crypto/rand"
-	"crypto/sha256"
 	"crypto/subtle"
-	"encoding/base64"
+	"io"
 	"net/http"
 	"strings"
 	"sync"
@@ -27,8 +25,10 @@ const SetupTTL = time.Hour
 // Setup holds the one-time first-admin token: only its SHA-256 and expiry
 // are kept, in memory. The zero value has no token (every link is refused).
 type Setup struct {
+	// Rand is the token randomness; nil means crypto/rand.Reader.
+	Rand    io.Reader
 	mu      sync.Mutex // also serialises setup attempts: the token is used at most once
-	hash    [sha256.Size]byte
+	hash    string     // sessionstore.Hash of the token
 	expires time.Time
 	live    bool
 }
@@ -36,14 +36,13 @@ type Setup struct {
 // Issue makes a new random 256-bit token valid until now+ttl or its first
 // use, replacing any earlier one, and returns it (base64url).
 func (s *Setup) Issue(now time.Time, ttl time.Duration) (string, error) {
-	b := make([]byte, 32)
-	if _, err := rand.Read(b); err != nil {
+	tok, err := sessionstore.NewToken(s.Rand)
+	if err != nil {
 		return "", err
 	}
-	tok := base64.RawURLEncoding.EncodeToString(b)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.hash, s.expires, s.live = sha256.Sum256([]byte(tok)), now.Add(ttl), true
+	s.hash, s.expires, s.live = sessionstore.Hash(tok), now.Add(ttl), true
 	return tok, nil
 }
 
@@ -53,8 +52,7 @@ func (s *Setup) validLocked(token string, now time.Time) bool {
 	if s == nil || !s.live || token == "" || len(token) > 128 || !now.Before(s.expires) {
 		return false
 	}
-	sum := sha256.Sum256([]byte(token))
-	return subtle.ConstantTimeCompare(sum[:], s.hash[:]) == 1
+	return subtle.ConstantTimeCompare([]byte(sessionstore.Hash(token)), []byte(s.hash)) == 1
 }
 
 func (s *Setup) valid(token string, now time.Time) bool {
@@ -89,7 +87,7 @@ func (h *Handler) adminExists(c *gin.Context) (bool, error) {
 
 func (h *Handler) setupPage(c *gin.Context) {
 	tok := c.Query("token")
-	if !h.Setup.valid(tok, h.DB.Now()) {
+	if !h.Setup.valid(tok, h.Now()) {
 		h.setupInvalid(c)
 		return
 	}
@@ -127,7 +125,7 @@ func (h *Handler) setup(c *gin.Context) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if !s.validLocked(f.Token, h.DB.Now()) {
+	if !s.validLocked(f.Token, h.Now()) {
 		h.setupInvalid(c)
 		return
 	}

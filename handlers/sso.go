@@ -99,8 +99,13 @@ func (h *Handler) redirectToProvider(c *gin.Context, p *sso.Provider, ps pending
 		}
 		return fmt.Sprintf("Sign-in with %s is not working right now. Please tell your administrator.", p.Name()), false
 	}
+	browser, err := h.browserID(c)
+	if err != nil {
+		h.serverError(c, "random token", err)
+		return "", false
+	}
 	pending := &models.PendingLogin{
-		StateHash: sso.HashState(req.State), BrowserHash: sessionstore.Hash(h.browserID(c)),
+		StateHash: sso.HashState(req.State), BrowserHash: sessionstore.Hash(browser),
 		ProviderID: p.ID(), Nonce: req.Nonce, CodeVerifier: req.CodeVerifier,
 		Next: ps.Next, Mode: ps.Mode.String(), UserID: ps.UserID,
 	}
@@ -115,18 +120,19 @@ func (h *Handler) redirectToProvider(c *gin.Context, p *sso.Provider, ps pending
 // browserID returns this browser's binding cookie, setting one when absent.
 // Pending logins are bound to it, so a callback URL (and its state) carried
 // to another browser is refused: no login CSRF.
-func (h *Handler) browserID(c *gin.Context) string {
-	if v, err := c.Cookie(h.browserCookie()); err == nil && len(v) == 43 {
-		return v
+func (h *Handler) browserID(c *gin.Context) (string, error) {
+	if v, err := c.Cookie(h.browserCookie()); err == nil && sessionstore.ValidToken(v) {
+		return v, nil
 	}
-	b := make([]byte, 32)
-	_, _ = rand.Read(b)
-	v := base64.RawURLEncoding.EncodeToString(b)
+	v, err := sessionstore.NewToken(h.Rand)
+	if err != nil {
+		return "", err
+	}
 	http.SetCookie(c.Writer, &http.Cookie{
 		Name: h.browserCookie(), Value: v, Path: "/", HttpOnly: true,
 		Secure: h.Config.Secure(), SameSite: http.SameSiteLaxMode,
 	})
-	return v
+	return v, nil
 }
 
 func (h *Handler) browserCookie() string {
@@ -336,8 +342,10 @@ func (h *Handler) loggedOut(c *gin.Context) {
 // provider's session too (RP-Initiated Logout 1.0 §2).
 func (h *Handler) endSession(c *gin.Context) (string, error) {
 	s := ginsessions.Default(c)
-	pid, _ := s.Get(sessionstore.KeyProviderID).(string)
-	idToken, _ := s.Get(sessionstore.KeyIDToken).(string)
+	var pid, idToken string
+	if row := sessionstore.Current(s); row != nil {
+		pid, idToken = row.ProviderID, row.IDToken
+	}
 	if err := sessionstore.End(s); err != nil {
 		return "", err
 	}

@@ -14,24 +14,25 @@ import (
 	"github.com/gin-gonic/gin"
 )
 
-// keyReauthAt is the session value holding the last re-authentication
-// (RFC 3339); with the sign-in time it decides "sudo mode".
-const keyReauthAt = "reauth_at"
-
-// lastAuth is when the session's person last proved who they are.
-func lastAuth(s ginsessions.Session) time.Time {
-	t, _ := s.Get(sessionstore.KeyAuthTime).(time.Time)
-	if v, ok := s.Get(keyReauthAt).(string); ok {
-		if r, err := time.Parse(time.RFC3339, v); err == nil && r.After(t) {
-			t = r
-		}
+// lastAuth is when the session's person last proved who they are: the
+// sign-in or a later re-authentication, whichever is later ("sudo mode").
+func lastAuth(row *models.Session) time.Time {
+	var t time.Time
+	if row == nil {
+		return t
+	}
+	if row.AuthTime != nil {
+		t = *row.AuthTime
+	}
+	if row.ReauthAt != nil && row.ReauthAt.After(t) {
+		t = *row.ReauthAt
 	}
 	return t
 }
 
 // recentAuth reports whether the session is in sudo mode.
 func (h *Handler) recentAuth(c *gin.Context) bool {
-	return h.DB.Now().Sub(lastAuth(ginsessions.Default(c))) < h.Config.Admin.SudoWindow
+	return h.Now().Sub(lastAuth(sessionstore.Current(ginsessions.Default(c)))) < h.Config.Admin.SudoWindow
 }
 
 // requireRecentAuth guards destructive actions: an older sign-in is sent to
@@ -117,9 +118,7 @@ func (h *Handler) reauth(c *gin.Context) {
 // markReauth records a successful re-authentication and returns to next.
 func (h *Handler) markReauth(c *gin.Context, method models.Method, provider, next string) {
 	u := currentUser(c)
-	s := ginsessions.Default(c)
-	s.Set(keyReauthAt, h.DB.Now().UTC().Format(time.RFC3339))
-	if err := s.Save(); err != nil {
+	if err := sessionstore.MarkReauth(ginsessions.Default(c), h.Now()); err != nil {
 		h.serverError(c, "save session", err)
 		return
 	}

@@ -181,3 +181,17 @@ func (db *DB) MigrationsCurrent(ctx context.Context) (bool, error) {
 	pending, err := p.HasPending(ctx)
 	return !pending, err
 }
+
+// Trace calls fn with the SQL of every statement the DB runs, after it
+// runs: for diagnostics and for tests that count round trips. Register it
+// before the DB is in concurrent use.
+func (db *DB) Trace(fn func(sql string)) {
+	record := func(tx *gorm.DB) { fn(tx.Statement.SQL.String()) }
+	cb := db.gorm.Callback()
+	_ = cb.Create().After("*").Register("gatehouse:trace", record)
+	_ = cb.Query().After("*").Register("gatehouse:trace", record)
+	_ = cb.Update().After("*").Register("gatehouse:trace", record)
+	_ = cb.Delete().After("*").Register("gatehouse:trace", record)
+	_ = cb.Row().After("*").Register("gatehouse:trace", record)
+	_ = cb.Raw().After("*").Register("gatehouse:trace", record)
+}

@@ -29,6 +29,11 @@ type Session struct {
 	SID           string `gorm:"column:sid"`
 	IDToken       string `gorm:"column:id_token"`
 	Data          string
+	ReauthAt      *time.Time // last re-authentication: with AuthTime it decides sudo mode
+	SSOCheckedAt  *time.Time `gorm:"column:sso_checked_at"` // provider session last confirmed by a refresh
+	// User is the account, filled by SessionWithUser only: nil for an
+	// anonymous session and for one whose account is gone.
+	User *User `gorm:"-"`
 }
 
 // Expired reports whether the session has outlived its idle or absolute limit.
@@ -41,9 +46,11 @@ func (s *Session) Expired(now time.Time) bool {
 func (s *Session) utc() {
 	s.CreatedAt, s.LastSeenAt = s.CreatedAt.UTC(), s.LastSeenAt.UTC()
 	s.IdleExpiresAt, s.ExpiresAt = s.IdleExpiresAt.UTC(), s.ExpiresAt.UTC()
-	if s.AuthTime != nil {
-		t := s.AuthTime.UTC()
-		s.AuthTime = &t
+	for _, p := range []**time.Time{&s.AuthTime, &s.ReauthAt, &s.SSOCheckedAt} {
+		if *p != nil {
+			t := (*p).UTC()
+			*p = &t
+		}
 	}
 }
 
@@ -85,6 +92,7 @@ func (db *DB) SaveSessionData(ctx context.Context, s *Session) error {
 	err := db.gorm.WithContext(ctx).Model(&Session{}).Where("id = ?", s.ID).Updates(map[string]any{
 		"user_id": s.UserID, "auth_method": s.AuthMethod, "auth_time": s.AuthTime, "provider_id": s.ProviderID,
 		"issuer": s.Issuer, "subject": s.Subject, "sid": s.SID, "id_token": s.IDToken, "data": s.Data,
+		"reauth_at": s.ReauthAt, "sso_checked_at": s.SSOCheckedAt,
 	}).Error
 	if err != nil {
 		return fmt.Errorf("save session %d: %w", s.ID, err)

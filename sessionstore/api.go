@@ -1,6 +1,7 @@
 package sessionstore
 
 import (
+	"errors"
 	"time"
 
 	"github.com/gatehouse/gatehouse/models"
@@ -30,18 +31,18 @@ type SignIn struct {
 func Start(s ginsessions.Session, in SignIn) error {
 	s.Clear()
 	s.Set(renewKey{}, true)
-	s.Set(KeyUserID, in.UserID)
-	s.Set(KeyAuthMethod, string(in.Method))
-	s.Set(KeyIP, in.IP)
-	s.Set(KeyUserAgent, in.UserAgent)
-	values := map[string]string{KeyProviderID: in.ProviderID}
+	s.Set(keyUserID, in.UserID)
+	s.Set(keyAuthMethod, string(in.Method))
+	s.Set(keyIP, in.IP)
+	s.Set(keyUserAgent, in.UserAgent)
+	values := map[string]string{keyProviderID: in.ProviderID}
 	if id := in.Identity; id != nil {
-		values[KeyIssuer], values[KeySubject], values[KeySID], values[KeyIDToken] = id.Issuer, id.Subject, id.SID, id.IDToken
+		values[keyIssuer], values[keySubject], values[keySID], values[keyIDToken] = id.Issuer, id.Subject, id.SID, id.IDToken
 		if !id.AuthTime.IsZero() {
 			in.AuthTime = id.AuthTime
 		}
 	}
-	s.Set(KeyAuthTime, in.AuthTime)
+	s.Set(keyAuthTime, in.AuthTime)
 	for k, v := range values {
 		if v != "" {
 			s.Set(k, v)
@@ -57,14 +58,43 @@ func End(s ginsessions.Session) error {
 	return s.Save()
 }
 
-// UserID returns the signed-in user's ID, if any.
-func UserID(s ginsessions.Session) (int64, bool) {
-	id, ok := s.Get(KeyUserID).(int64)
-	return id, ok
+// ErrNotSignedIn is returned by MarkReauth and MarkChecked for a request
+// without a signed-in session: a mark must never start a session.
+var ErrNotSignedIn = errors.New("sessionstore: no signed-in session")
+
+// MarkReauth records that the session's person proved who they are again
+// at at: with the sign-in time it decides sudo mode.
+func MarkReauth(s ginsessions.Session, at time.Time) error {
+	return mark(s, keyReauthAt, at)
 }
 
-// Current returns the row loaded for this request (nil when signed out).
+// MarkChecked records that the provider confirmed the SSO session at at,
+// which restarts the refresh interval.
+func MarkChecked(s ginsessions.Session, at time.Time) error {
+	return mark(s, keyCheckedAt, at)
+}
+
+// mark sets a time value of a signed-in session and saves it in place.
+func mark(s ginsessions.Session, key string, at time.Time) error {
+	if row := Current(s); row == nil || row.UserID == nil {
+		return ErrNotSignedIn
+	}
+	s.Set(key, at.UTC())
+	return s.Save()
+}
+
+// Current returns the row loaded for this request (nil when signed out),
+// as of its last save. Its User is the account loaded with it at the start
+// of the request (nil for an anonymous session, for an account that is
+// gone, and after Start).
 func Current(s ginsessions.Session) *models.Session {
 	row, _ := s.Get(rowKey{}).(*models.Session)
 	return row
+}
+
+// LoadError returns the database error that left this request signed out,
+// if any: the store logs it, and the caller counts it.
+func LoadError(s ginsessions.Session) error {
+	err, _ := s.Get(loadErrKey{}).(error)
+	return err
 }

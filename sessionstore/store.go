@@ -8,13 +8,10 @@
 package sessionstore
 
 import (
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"time"
@@ -25,18 +22,21 @@ import (
 )
 
 // Session value keys stored in their own columns (the rest go to the JSON
-// data column).
+// data column). Handlers use the typed API (Start, Mark*, Current), not
+// these keys.
 const (
-	KeyUserID     = "user_id"     // int64
-	KeyAuthMethod = "auth_method" // "password" or "sso"
-	KeyAuthTime   = "auth_time"   // time.Time of the authentication
-	KeyProviderID = "provider_id"
-	KeyIssuer     = "issuer"
-	KeySubject    = "subject"
-	KeySID        = "sid"
-	KeyIDToken    = "id_token"   // kept server side only, for id_token_hint
-	KeyIP         = "ip"         // written at creation only
-	KeyUserAgent  = "user_agent" // written at creation only
+	keyUserID     = "user_id"        // int64
+	keyAuthMethod = "auth_method"    // "password" or "sso"
+	keyAuthTime   = "auth_time"      // time.Time of the authentication
+	keyReauthAt   = "reauth_at"      // time.Time of the last re-authentication
+	keyCheckedAt  = "sso_checked_at" // time.Time the provider session was last confirmed
+	keyProviderID = "provider_id"
+	keyIssuer     = "issuer"
+	keySubject    = "subject"
+	keySID        = "sid"
+	keyIDToken    = "id_token"   // kept server side only, for id_token_hint
+	keyIP         = "ip"         // written at creation only
+	keyUserAgent  = "user_agent" // written at creation only
 )
 
 // MaxDataBytes caps the JSON data column: sessions hold references, not documents.
@@ -46,9 +46,11 @@ const MaxDataBytes = 4096
 // busy user costs one write a minute, not one per request.
 const touchEvery = time.Minute
 
+// Request-scoped values, never stored.
 type (
-	renewKey struct{} // set to true: issue a new token at the next Save
-	rowKey   struct{} // the *models.Session loaded for this request
+	renewKey   struct{} // set to true: issue a new token at the next Save
+	rowKey     struct{} // the *models.Session loaded for this request
+	loadErrKey struct{} // the database error that left this request signed out
 )
 
 // Options configures cookies and lifetimes.
@@ -58,6 +60,8 @@ type Options struct {
 	Lifetime    time.Duration // ends sessions this long after sign-in
 	Permanent   bool          // persistent cookie with Max-Age = Lifetime; else browser-session cookie
 	Logger      *slog.Logger
+	Rand        io.Reader        // token randomness; nil: crypto/rand.Reader
+	Now         func() time.Time // clock for expiry and activity; nil: the database's clock
 }
 
 // Store implements ginsessions.Store over models.DB.
@@ -76,6 +80,14 @@ func New(db *models.DB, opts Options) *Store {
 
 var _ ginsessions.Store = (*Store)(nil)
 
+// now is the store's clock in UTC, the zone session rows are stored in.
+func (s *Store) now() time.Time {
+	if s.opts.Now != nil {
+		return s.opts.Now().UTC()
+	}
+	return s.db.Now().UTC()
+}
+
 // Options is part of ginsessions.Store; cookie attributes come from
 // gatehouse's configuration only, so handlers cannot weaken them.
 func (s *Store) Options(ginsessions.Options) {}
@@ -83,25 +95,28 @@ func (s *Store) Options(ginsessions.Options) {}
 // Get loads the request's session (a fresh empty one when it has none).
 func (s *Store) Get(r *http.Request, name string) (*sessions.Session, error) { return s.New(r, name) }
 
-// New loads the session named by the request's cookie. Any failure (no
-// cookie, a malformed or unknown token, an expired row, a database error)
-// yields an empty session: the visitor is signed out, never shown a 500.
+// New loads the session named by the request's cookie, with its account in
+// one query (see Current). Any failure (no cookie, a malformed or unknown
+// token, an expired row, a database error) yields an empty session: the
+// visitor is signed out, never shown a 500. A database error is also kept
+// for LoadError, so the caller can count it.
 func (s *Store) New(r *http.Request, name string) (*sessions.Session, error) {
 	sess := sessions.NewSession(s, name)
 	sess.IsNew = true
 	c, err := r.Cookie(name)
-	if err != nil || !validToken(c.Value) {
+	if err != nil || !ValidToken(c.Value) {
 		return sess, nil
 	}
 	ctx := r.Context()
-	row, err := s.db.SessionByHash(ctx, Hash(c.Value))
+	row, err := s.db.SessionWithUser(ctx, Hash(c.Value))
 	if err != nil {
 		if !errors.Is(err, models.ErrNotFound) {
 			s.opts.Logger.ErrorContext(ctx, "load session; treating as signed out", "err", err)
+			sess.Values[loadErrKey{}] = err
 		}
 		return sess, nil
 	}
-	now := s.db.Now().UTC()
+	now := s.now()
 	if row.Expired(now) {
 		if err := s.db.DeleteSession(ctx, row.TokenHash); err != nil {
 			s.opts.Logger.WarnContext(ctx, "delete expired session", "err", err)
@@ -129,6 +144,7 @@ func (s *Store) New(r *http.Request, name string) (*sessions.Session, error) {
 // Start) replaces the token; otherwise the row's values are updated in place.
 func (s *Store) Save(r *http.Request, w http.ResponseWriter, sess *sessions.Session) error {
 	ctx := r.Context()
+	delete(sess.Values, loadErrKey{})
 	old, _ := sess.Values[rowKey{}].(*models.Session)
 	if old == nil && sess.ID != "" { // the handler cleared the values, row reference included
 		row, err := s.db.SessionByHash(ctx, Hash(sess.ID))
@@ -174,11 +190,11 @@ func (s *Store) create(r *http.Request, w http.ResponseWriter, sess *sessions.Se
 		}
 		return nil
 	}
-	token, err := newToken()
+	token, err := NewToken(s.opts.Rand)
 	if err != nil {
-		return err
+		return fmt.Errorf("session token: %w", err)
 	}
-	now := s.db.Now().UTC()
+	now := s.now()
 	row := &models.Session{
 		TokenHash:     Hash(token),
 		CreatedAt:     now,
@@ -186,8 +202,8 @@ func (s *Store) create(r *http.Request, w http.ResponseWriter, sess *sessions.Se
 		ExpiresAt:     now.Add(s.opts.Lifetime),
 		IdleExpiresAt: earliest(now.Add(s.opts.IdleTimeout), now.Add(s.opts.Lifetime)),
 	}
-	row.IP, _ = sess.Values[KeyIP].(string)
-	row.UserAgent, _ = sess.Values[KeyUserAgent].(string)
+	row.IP, _ = sess.Values[keyIP].(string)
+	row.UserAgent, _ = sess.Values[keyUserAgent].(string)
 	if err := toRow(sess.Values, row); err != nil {
 		return err
 	}
@@ -228,31 +244,6 @@ func (s *Store) setCookie(w http.ResponseWriter, name, value string, maxAge int)
 	})
 }
 
-// Hash is the form a token is stored and looked up in.
-func Hash(token string) string {
-	sum := sha256.Sum256([]byte(token))
-	return hex.EncodeToString(sum[:])
-}
-
-// tokenLen is the length of a base64url-encoded 256-bit token.
-const tokenLen = 43
-
-func newToken() (string, error) {
-	b := make([]byte, 32)
-	if _, err := rand.Read(b); err != nil {
-		return "", fmt.Errorf("session token: %w", err)
-	}
-	return base64.RawURLEncoding.EncodeToString(b), nil
-}
-
-func validToken(t string) bool {
-	if len(t) != tokenLen {
-		return false
-	}
-	_, err := base64.RawURLEncoding.DecodeString(t)
-	return err == nil
-}
-
 func earliest(a, b time.Time) time.Time {
 	if a.Before(b) {
 		return a
@@ -263,15 +254,28 @@ func earliest(a, b time.Time) time.Time {
 // columns maps the string-valued keys to their columns.
 func columns(row *models.Session) map[string]*string {
 	return map[string]*string{
-		KeyAuthMethod: (*string)(&row.AuthMethod), KeyProviderID: &row.ProviderID, KeyIssuer: &row.Issuer,
-		KeySubject: &row.Subject, KeySID: &row.SID, KeyIDToken: &row.IDToken,
+		keyAuthMethod: (*string)(&row.AuthMethod), keyProviderID: &row.ProviderID, keyIssuer: &row.Issuer,
+		keySubject: &row.Subject, keySID: &row.SID, keyIDToken: &row.IDToken,
 	}
+}
+
+// timeColumn is the column of a time-valued key, or nil for other keys.
+func timeColumn(row *models.Session, key string) **time.Time {
+	switch key {
+	case keyAuthTime:
+		return &row.AuthTime
+	case keyReauthAt:
+		return &row.ReauthAt
+	case keyCheckedAt:
+		return &row.SSOCheckedAt
+	}
+	return nil
 }
 
 // toRow copies session values into the row: known keys to their columns,
 // other string keys to the JSON data column.
 func toRow(values map[any]any, row *models.Session) error {
-	row.UserID, row.AuthTime = nil, nil
+	row.UserID, row.AuthTime, row.ReauthAt, row.SSOCheckedAt = nil, nil, nil, nil
 	cols := columns(row)
 	for _, p := range cols {
 		*p = ""
@@ -283,22 +287,23 @@ func toRow(values map[any]any, row *models.Session) error {
 			continue
 		}
 		switch key {
-		case KeyIP, KeyUserAgent:
+		case keyIP, keyUserAgent:
 			continue
-		case KeyUserID:
+		case keyUserID:
 			id, ok := v.(int64)
 			if !ok {
 				return fmt.Errorf("session value %s: want int64, got %T", key, v)
 			}
 			row.UserID = &id
 			continue
-		case KeyAuthTime:
+		}
+		if p := timeColumn(row, key); p != nil {
 			t, ok := v.(time.Time)
 			if !ok {
 				return fmt.Errorf("session value %s: want time.Time, got %T", key, v)
 			}
 			t = t.UTC()
-			row.AuthTime = &t
+			*p = &t
 			continue
 		}
 		if p, ok := cols[key]; ok {
@@ -339,11 +344,13 @@ func fromRow(row *models.Session, values map[any]any) error {
 		}
 	}
 	if row.UserID != nil {
-		values[KeyUserID] = *row.UserID
+		values[keyUserID] = *row.UserID
 	}
-	if row.AuthTime != nil {
-		values[KeyAuthTime] = *row.AuthTime
+	for _, k := range [...]string{keyAuthTime, keyReauthAt, keyCheckedAt} {
+		if t := *timeColumn(row, k); t != nil {
+			values[k] = *t
+		}
 	}
-	values[KeyIP], values[KeyUserAgent] = row.IP, row.UserAgent
+	values[keyIP], values[keyUserAgent] = row.IP, row.UserAgent
 	return nil
 }

@@ -161,23 +161,42 @@ func (e *env) serve(opts Options) {
 	r.GET("/get", func(c *gin.Context) {
 		c.String(http.StatusOK, "%v", ginsessions.Default(c).Get(c.Query("k")))
 	})
-	r.GET("/whoami", func(c *gin.Context) {
+	r.POST("/mark", func(c *gin.Context) {
 		s := ginsessions.Default(c)
-		id, ok := UserID(s)
-		if !ok {
-			if Current(s) != nil {
-				c.String(http.StatusOK, "anonymous row")
-				return
-			}
-			c.String(http.StatusOK, "signed out")
+		mark := map[string]func(ginsessions.Session, time.Time) error{"reauth": MarkReauth, "checked": MarkChecked}[c.Query("what")]
+		if err := mark(s, e.clock.Now()); err != nil {
+			fail(c, err)
 			return
 		}
 		row := Current(s)
-		if row == nil {
-			fail(c, fmt.Errorf("signed in without a row"))
+		c.String(http.StatusOK, "reauth %v checked %v", row.ReauthAt, row.SSOCheckedAt)
+	})
+	r.GET("/user", func(c *gin.Context) {
+		s := ginsessions.Default(c)
+		if err := LoadError(s); err != nil {
+			c.String(http.StatusOK, "load error: %v", err)
 			return
 		}
-		c.String(http.StatusOK, "user %d", id)
+		row := Current(s)
+		switch {
+		case row == nil:
+			c.String(http.StatusOK, "signed out")
+		case row.User == nil:
+			c.String(http.StatusOK, "no user")
+		default:
+			c.String(http.StatusOK, "%s disabled=%v", row.User.Email, row.User.Disabled())
+		}
+	})
+	r.GET("/whoami", func(c *gin.Context) {
+		row := Current(ginsessions.Default(c))
+		switch {
+		case row == nil:
+			c.String(http.StatusOK, "signed out")
+		case row.UserID == nil:
+			c.String(http.StatusOK, "anonymous row")
+		default:
+			c.String(http.StatusOK, "user %d", *row.UserID)
+		}
 	})
 	e.srv = httptest.NewServer(r)
 	e.t.Cleanup(e.srv.Close)
@@ -382,8 +401,8 @@ func TestSignedInValues(t *testing.T) {
 		t.Fatalf("row times created=%v idle=%v expires=%v", row.CreatedAt, row.IdleExpiresAt, row.ExpiresAt)
 	}
 	for k, want := range map[string]string{
-		KeyAuthMethod: "sso", KeyProviderID: "acme", KeySubject: "s-1", KeySID: "sid-1", KeyIDToken: "tok",
-		KeyIP: "127.0.0.1", KeyUserAgent: "store-test/1.0", KeyUserID: strconv.FormatInt(e.user, 10), KeyAuthTime: t0.String(),
+		keyAuthMethod: "sso", keyProviderID: "acme", keySubject: "s-1", keySID: "sid-1", keyIDToken: "tok",
+		keyIP: "127.0.0.1", keyUserAgent: "store-test/1.0", keyUserID: strconv.FormatInt(e.user, 10), keyAuthTime: t0.String(),
 	} {
 		if _, got := e.do("GET", "/get?k="+k, token); got != want {
 			t.Errorf("session value %s = %q, want %q", k, got, want)
@@ -772,7 +791,7 @@ func TestCleanup(t *testing.T) {
 }
 
 func TestValidToken(t *testing.T) {
-	good, err := newToken()
+	good, err := NewToken(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -788,8 +807,8 @@ func TestValidToken(t *testing.T) {
 		{strings.Repeat("é", 21) + "a", false},
 	}
 	for _, tt := range tests {
-		if got := validToken(tt.token); got != tt.want {
-			t.Errorf("validToken(%q) = %v, want %v", tt.token, got, tt.want)
+		if got := ValidToken(tt.token); got != tt.want {
+			t.Errorf("ValidToken(%q) = %v, want %v", tt.token, got, tt.want)
 		}
 	}
 }

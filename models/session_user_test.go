@@ -1,0 +1,179 @@
+package models
+
+import (
+	"errors"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"gorm.io/gorm"
+)
+
+// countStatements counts the statements run through db's gorm handle from
+// now on (every query of the data layer goes through it) and returns a
+// function that reports their SQL.
+func countStatements(t *testing.T, db *DB) func() []string {
+	t.Helper()
+	var (
+		mu   sync.Mutex
+		seen []string
+	)
+	record := func(tx *gorm.DB) {
+		mu.Lock()
+		seen = append(seen, tx.Statement.SQL.String())
+		mu.Unlock()
+	}
+	cb := db.gorm.Callback()
+	for name, err := range map[string]error{
+		"create": cb.Create().After("*").Register("test:count", record),
+		"query":  cb.Query().After("*").Register("test:count", record),
+		"update": cb.Update().After("*").Register("test:count", record),
+		"delete": cb.Delete().After("*").Register("test:count", record),
+		"row":    cb.Row().After("*").Register("test:count", record),
+		"raw":    cb.Raw().After("*").Register("test:count", record),
+	} {
+		if err != nil {
+			t.Fatalf("register %s callback: %v", name, err)
+		}
+	}
+	return func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]string(nil), seen...)
+	}
+}
+
+func TestSessionWithUser(t *testing.T) {
+	db := openTestDB(t)
+	ctx := t.Context()
+	now := time.Date(2030, 1, 1, 12, 0, 0, 0, time.UTC)
+	fixedClock(db, now)
+	u := mustCreateUser(t, db, "join@example.com")
+	if err := db.RecordLogin(ctx, u.ID, MethodSSO); err != nil {
+		t.Fatal(err)
+	}
+	far := now.Add(time.Hour)
+	signedIn := mustCreateSession(t, db, "signed-in", &u.ID, far, far)
+	at, reauth := now.Add(-time.Minute), now.Add(-time.Second)
+	signedIn.AuthMethod, signedIn.AuthTime, signedIn.ReauthAt, signedIn.ProviderID = MethodSSO, &at, &reauth, "acme"
+	signedIn.Issuer, signedIn.Subject, signedIn.SID, signedIn.IDToken, signedIn.Data = "https://idp", "sub", "sid", "tok", `{"k":"v"}`
+	if err := db.SaveSessionData(ctx, signedIn); err != nil {
+		t.Fatal(err)
+	}
+	mustCreateSession(t, db, "anonymous", nil, far, far)
+
+	// Every column matches what the one-table queries read.
+	got, err := db.SessionWithUser(ctx, "signed-in")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantSession, err := db.SessionByHash(ctx, "signed-in")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantUser, err := db.UserByID(ctx, u.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.User == nil || !reflect.DeepEqual(*got.User, *wantUser) {
+		t.Fatalf("User = %+v, want %+v", got.User, wantUser)
+	}
+	gotSession := *got
+	gotSession.User = nil
+	if !reflect.DeepEqual(gotSession, *wantSession) {
+		t.Fatalf("session = %+v, want %+v", gotSession, *wantSession)
+	}
+	if got.ReauthAt == nil || !got.ReauthAt.Equal(reauth) || got.AuthTime == nil || !got.AuthTime.Equal(at) {
+		t.Fatalf("times auth=%v reauth=%v, want %v %v", got.AuthTime, got.ReauthAt, at, reauth)
+	}
+
+	anon, err := db.SessionWithUser(ctx, "anonymous")
+	if err != nil || anon.User != nil || anon.UserID != nil {
+		t.Fatalf("anonymous session = %+v, %v; want no user", anon, err)
+	}
+	if _, err := db.SessionWithUser(ctx, "not-there"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("SessionWithUser(missing) = %v, want ErrNotFound", err)
+	}
+
+	// A disabled account comes back as it is: the caller decides.
+	if err := db.gorm.Exec("UPDATE users SET disabled_at = ? WHERE id = ?", now, u.ID).Error; err != nil {
+		t.Fatal(err)
+	}
+	if got, err := db.SessionWithUser(ctx, "signed-in"); err != nil || got.User == nil || !got.User.Disabled() {
+		t.Fatalf("session of a disabled account = %+v, %v; want the user, disabled", got, err)
+	}
+
+	// A session pointing at an account that is gone has no User. Foreign
+	// keys prevent that row, so it is made on a connection without them.
+	conn, err := db.sql.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		"PRAGMA foreign_keys = OFF",
+		"UPDATE sessions SET user_id = 9999 WHERE token_hash = 'anonymous'",
+		"PRAGMA foreign_keys = ON",
+	} {
+		if _, err := conn.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	conn.Close()
+	if got, err := db.SessionWithUser(ctx, "anonymous"); err != nil || got.User != nil || got.UserID == nil || *got.UserID != 9999 {
+		t.Fatalf("session of a missing account = %+v, %v; want user_id 9999 and no User", got, err)
+	}
+
+	db.Close()
+	if _, err := db.SessionWithUser(ctx, "signed-in"); err == nil || errors.Is(err, ErrNotFound) {
+		t.Fatalf("SessionWithUser on a closed database = %v, want an error other than ErrNotFound", err)
+	}
+}
+
+// TestSessionWithUserOneStatement checks the page-view load is one round
+// trip that reads both tables.
+func TestSessionWithUserOneStatement(t *testing.T) {
+	db := openTestDB(t)
+	u := mustCreateUser(t, db, "one@example.com")
+	far := db.now().Add(time.Hour)
+	mustCreateSession(t, db, "one", &u.ID, far, far)
+	statements := countStatements(t, db)
+	s, err := db.SessionWithUser(t.Context(), "one")
+	if err != nil || s.User == nil || s.User.ID != u.ID {
+		t.Fatalf("SessionWithUser = %+v, %v", s, err)
+	}
+	got := statements()
+	if len(got) != 1 || !strings.Contains(got[0], "FROM sessions") || !strings.Contains(got[0], "JOIN users") {
+		t.Fatalf("statements = %q, want one reading sessions JOIN users", got)
+	}
+}
+
+// TestSessionWithUserPlan checks the page-view query finds the session by
+// the token_hash index and the account by its key, whatever the table
+// sizes: the CAST around the parameter must not cost the index.
+func TestSessionWithUserPlan(t *testing.T) {
+	db := openTestDB(t)
+	rows, err := db.sql.QueryContext(t.Context(), "EXPLAIN QUERY PLAN "+sessionWithUserQuery, "h")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var plan []string
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		plan = append(plan, detail)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	got := strings.Join(plan, "\n")
+	if len(plan) != 2 || !strings.HasPrefix(plan[0], "SEARCH s USING INDEX sqlite_autoindex_sessions_1 (token_hash=?)") ||
+		!strings.HasPrefix(plan[1], "SEARCH u USING INTEGER PRIMARY KEY (rowid=?)") {
+		t.Fatalf("query plan:\n%s\nwant the session by its token_hash index, then the user by its key", got)
+	}
+}
