@@ -83,6 +83,11 @@ func (s *Service) Authenticate(ctx context.Context, email, pw string) (*models.U
 	return u, nil
 }
 
+// RecordSignIn stamps the account's last sign-in time and method.
+func (s *Service) RecordSignIn(ctx context.Context, userID int64, method models.Method) error {
+	return s.DB.RecordLogin(ctx, userID, method)
+}
+
 // NewUser is what creating an account takes. A nil Password makes an
 // SSO-only account.
 type NewUser struct {

@@ -197,6 +197,9 @@ type acctBrowser struct {
 	jar *cookiejar.Jar
 	c   *http.Client
 	ua  string
+	// unavailableOK accepts 503 (a provider that is down); any other 5xx
+	// still fails the test.
+	unavailableOK bool
 }
 
 func (e *acctEnv) browser(ua string) *acctBrowser {
@@ -245,7 +248,7 @@ func (b *acctBrowser) do(t *testing.T, method, target string, form url.Values) *
 		t.Fatal(err)
 	}
 	r := &acctResp{status: resp.StatusCode, body: string(data), loc: resp.Header.Get("Location")}
-	if resp.StatusCode >= 500 {
+	if resp.StatusCode >= 500 && (!b.unavailableOK || resp.StatusCode != http.StatusServiceUnavailable) {
 		t.Fatalf("%s %s: server error %d:\n%s", method, target, resp.StatusCode, r.text())
 	}
 	return r
@@ -809,4 +812,75 @@ func TestAccountUnlinkConcurrent(t *testing.T) {
 			b.ssoLogin(t, 0, acctSamAtAlpha)
 		}
 	}
+}
+
+// TestAccountProviderDown: a provider that does not answer while someone
+// links it from the account page, or re-authenticates through it, is
+// reported on that page (503), and they stay signed in; nothing is linked.
+func TestAccountProviderDown(t *testing.T) {
+	t.Parallel()
+	e := newAcctEnv(t)
+	alpha, beta := e.ops[0], e.ops[1]
+
+	t.Run("link, down before the redirect", func(t *testing.T) {
+		b := e.browser("")
+		b.unavailableOK = true
+		b.login(t, acctAlice, acctPW)
+		beta.SetBehavior(testop.Behavior{Down: true})
+		defer beta.SetBehavior(testop.Behavior{})
+		r := b.post(t, "/account/link", url.Values{"provider": {"beta"}})
+		acctWantPage(t, "link with beta down", r, http.StatusServiceUnavailable, "Your account")
+		if got := acctAlert(r, "identity-error"); !strings.Contains(got, "Beta SSO is not answering right now") {
+			t.Fatalf("identity error %q", got)
+		}
+		acctWantPage(t, "still signed in", b.account(t), http.StatusOK, acctAlice)
+	})
+
+	t.Run("link, down at the callback", func(t *testing.T) {
+		e.clock.Advance(time.Minute) // past the discovery retry delay of the outage before
+		b := e.browser("")
+		b.unavailableOK = true
+		b.login(t, acctAlice, acctPW)
+		r := b.post(t, "/account/link", url.Values{"provider": {"beta"}})
+		if r.status != http.StatusSeeOther || !strings.HasPrefix(r.loc, beta.Issuer()+"/authorize?") {
+			t.Fatalf("link: %d %q", r.status, r.loc)
+		}
+		beta.SetLoginUser(&acctAliceAtBeta)
+		back := b.get(t, r.loc)
+		beta.SetBehavior(testop.Behavior{Down: true})
+		defer beta.SetBehavior(testop.Behavior{})
+		r = b.get(t, back.loc)
+		acctWantPage(t, "callback with beta down", r, http.StatusServiceUnavailable, "Your account")
+		if got := acctAlert(r, "identity-error"); !strings.Contains(got, "Beta SSO is not answering right now") {
+			t.Fatalf("identity error %q", got)
+		}
+		if ids := e.identities(acctAlice); len(ids) != 0 {
+			t.Fatalf("identities linked while the provider was down: %+v", ids)
+		}
+		acctWantPage(t, "still signed in", b.account(t), http.StatusOK, acctAlice)
+	})
+
+	t.Run("re-authentication", func(t *testing.T) {
+		b := e.browser("")
+		b.unavailableOK = true
+		b.ssoLogin(t, 0, acctSamAtAlpha)
+		alpha.SetBehavior(testop.Behavior{Down: true})
+		defer alpha.SetBehavior(testop.Behavior{})
+		// Discovery is cached from the sign-in: the redirect works and the
+		// code exchange meets the outage.
+		r := b.post(t, "/auth/reauth", url.Values{"next": {"/account"}, "provider": {"alpha"}})
+		if r.status != http.StatusSeeOther || !strings.HasPrefix(r.loc, alpha.Issuer()+"/authorize?") {
+			t.Fatalf("reauth: %d %q", r.status, r.loc)
+		}
+		alpha.SetBehavior(testop.Behavior{})
+		alpha.SetLoginUser(&acctSamAtAlpha)
+		back := b.get(t, r.loc)
+		alpha.SetBehavior(testop.Behavior{Down: true})
+		r = b.get(t, back.loc)
+		acctWantPage(t, "reauth callback with alpha down", r, http.StatusServiceUnavailable, "Confirm")
+		if got := acctAlert(r, "form-error"); !strings.Contains(got, "Alpha SSO is not answering right now") {
+			t.Fatalf("reauth error %q", got)
+		}
+		acctWantPage(t, "still signed in", b.account(t), http.StatusOK, acctSam)
+	})
 }

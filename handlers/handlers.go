@@ -4,6 +4,7 @@ package handlers
 
 import (
 	"context"
+	"crypto/rand"
 	"fmt"
 	"io"
 	"log/slog"
@@ -58,6 +59,14 @@ type Handler struct {
 	Deps
 	engine  *gin.Engine
 	bcLimit *throttle.Bucket // back-channel logout requests
+}
+
+// rand is the randomness source: Deps.Rand or crypto/rand.
+func (h *Handler) rand() io.Reader {
+	if h.Rand == nil {
+		return rand.Reader
+	}
+	return h.Rand
 }
 
 // New builds the application's http.Handler: Gin routes behind the

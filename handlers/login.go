@@ -116,7 +116,7 @@ func (h *Handler) signIn(c *gin.Context, u *models.User, in sessionstore.SignIn)
 		h.serverError(c, "start session", err)
 		return false
 	}
-	if err := h.DB.RecordLogin(ctx, u.ID, in.Method); err != nil {
+	if err := h.Accounts.RecordSignIn(ctx, u.ID, in.Method); err != nil {
 		h.Metrics.DBError("record last login")
 		h.log(c).WarnContext(ctx, "record last login", "err", err)
 	}

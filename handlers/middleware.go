@@ -1,8 +1,8 @@
 package handlers
 
 import (
-	"crypto/rand"
 	"encoding/hex"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -24,9 +24,11 @@ const (
 // strings carry codes and state, and are never logged.
 func (h *Handler) requestLog(c *gin.Context) {
 	start := time.Now()
+	id := "unavailable" // without randomness the request is still served, and logged
 	b := make([]byte, 8)
-	_, _ = rand.Read(b)
-	id := hex.EncodeToString(b)
+	if _, err := io.ReadFull(h.rand(), b); err == nil {
+		id = hex.EncodeToString(b)
+	}
 	c.Set(ctxRequestID, id)
 	c.Header("X-Request-ID", id)
 	c.Next()

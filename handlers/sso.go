@@ -1,8 +1,6 @@
 package handlers
 
 import (
-	"crypto/rand"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/http"
@@ -353,9 +351,12 @@ func (h *Handler) endSession(c *gin.Context) (string, error) {
 	if !ok || idToken == "" {
 		return "", nil
 	}
-	b := make([]byte, 16)
-	_, _ = rand.Read(b)
-	u, has, err := p.EndSessionURL(c.Request.Context(), idToken, base64.RawURLEncoding.EncodeToString(b))
+	state, err := sessionstore.NewToken(h.Rand)
+	if err != nil {
+		h.log(c).WarnContext(c.Request.Context(), "logout state; ending the local session only", "provider", pid, "err", err)
+		return "", nil
+	}
+	u, has, err := p.EndSessionURL(c.Request.Context(), idToken, state)
 	if err != nil || !has {
 		if err != nil {
 			h.log(c).WarnContext(c.Request.Context(), "build end-session URL; ending the local session only", "provider", pid, "err", err)
