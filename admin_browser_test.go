@@ -10,6 +10,7 @@ import (
 	"context"
 	"fmt"
 	"github.com/gatehouse/gatehouse/app"
+	"github.com/gatehouse/gatehouse/testkit"
 	"image/png"
 	"log/slog"
 	"net"
@@ -18,7 +19,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -28,24 +28,6 @@ import (
 	"github.com/gatehouse/gatehouse/config"
 	"golang.org/x/crypto/bcrypt"
 )
-
-// adminBrowserBuf is a goroutine-safe writer for serve's stdout and logs.
-type adminBrowserBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (w *adminBrowserBuf) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.Write(p)
-}
-
-func (w *adminBrowserBuf) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.String()
-}
 
 // noRedirectAdmin is a plain client that shows redirects instead of following them.
 var noRedirectAdmin = &http.Client{
@@ -58,7 +40,7 @@ var adminSetupURL = regexp.MustCompile(`(http://[^\s]+/setup\?token=[A-Za-z0-9_-
 
 // startAdminServe runs serve() over an empty database on a loopback port and
 // returns the base URL, serve's stdout and its logs.
-func startAdminServe(t *testing.T) (string, *adminBrowserBuf, *adminBrowserBuf) {
+func startAdminServe(t *testing.T) (string, *testkit.LogBuffer, *testkit.LogBuffer) {
 	t.Helper()
 	dir := t.TempDir()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -78,7 +60,7 @@ func startAdminServe(t *testing.T) (string, *adminBrowserBuf, *adminBrowserBuf) 
 		t.Fatal(err)
 	}
 	cfg.Password.BcryptCost = bcrypt.MinCost
-	stdout, logs := &adminBrowserBuf{}, &adminBrowserBuf{}
+	stdout, logs := &testkit.LogBuffer{}, &testkit.LogBuffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {

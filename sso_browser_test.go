@@ -9,10 +9,10 @@ package main
 // Without Chromium the test is skipped, except under CI=true, where it fails.
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"github.com/gatehouse/gatehouse/app"
+	"github.com/gatehouse/gatehouse/testkit"
 	"io"
 	"log/slog"
 	"net"
@@ -20,7 +20,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -55,7 +54,7 @@ func ssoBrowserContext(t *testing.T) (context.Context, *consoleLog) {
 		t.Skipf("skipping: %s not found (%v); CI=true makes this a failure", ssoBrowserChromium, err)
 	}
 	userData := t.TempDir() // registered first, so removed after Chromium exited
-	var output ssoBrowserLogs
+	var output testkit.LogBuffer
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	alloc, cancelAlloc := chromedp.NewExecAllocator(ctx,
 		chromedp.ExecPath(ssoBrowserChromium),
@@ -103,24 +102,6 @@ func ssoBrowserContext(t *testing.T) (context.Context, *consoleLog) {
 		t.Fatalf("start Chromium: %v\n%s", err, output.String())
 	}
 	return bctx, problems
-}
-
-// ssoBrowserLogs is an io.Writer safe for the server's concurrent logging.
-type ssoBrowserLogs struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *ssoBrowserLogs) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *ssoBrowserLogs) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 func TestSSOBrowserFlow(t *testing.T) {
@@ -185,7 +166,7 @@ func TestSSOBrowserFlow(t *testing.T) {
 	}
 	db.Close()
 
-	logs := &ssoBrowserLogs{}
+	logs := &testkit.LogBuffer{}
 	serveCtx, stop := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {

@@ -1,6 +1,7 @@
 package throttle_test
 
 import (
+	"github.com/gatehouse/gatehouse/testkit"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -8,24 +9,6 @@ import (
 
 	"github.com/gatehouse/gatehouse/throttle"
 )
-
-// bucketClock is a settable clock safe to read from many goroutines.
-type bucketClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *bucketClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *bucketClock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
 
 // allowed counts how many of n calls to Allow succeed.
 func allowed(b *throttle.Bucket, n int) int {
@@ -40,7 +23,7 @@ func allowed(b *throttle.Bucket, n int) int {
 
 func TestBucketBurstThenRefill(t *testing.T) {
 	t.Parallel()
-	clock := &bucketClock{t: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}
+	clock := testkit.NewClock(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC))
 	b := throttle.NewBucket(20, time.Second, clock.Now)
 	if got := allowed(b, 25); got != 20 {
 		t.Fatalf("a full bucket allowed %d of 25, want a burst of 20", got)
@@ -48,19 +31,19 @@ func TestBucketBurstThenRefill(t *testing.T) {
 	if b.Allow() {
 		t.Fatal("an empty bucket allowed a request with no time passed")
 	}
-	clock.Add(250 * time.Millisecond) // a quarter of the period: 5 tokens
+	clock.Advance(250 * time.Millisecond) // a quarter of the period: 5 tokens
 	if got := allowed(b, 10); got != 5 {
 		t.Fatalf("after 250ms allowed %d, want 5", got)
 	}
-	clock.Add(49 * time.Millisecond) // 0.98 of a token: not yet one
+	clock.Advance(49 * time.Millisecond) // 0.98 of a token: not yet one
 	if b.Allow() {
 		t.Fatal("allowed on less than a whole token")
 	}
-	clock.Add(2 * time.Millisecond) // 1.02 tokens
+	clock.Advance(2 * time.Millisecond) // 1.02 tokens
 	if !b.Allow() {
 		t.Fatal("refused once a whole token had refilled")
 	}
-	clock.Add(time.Hour) // refills to the cap, not beyond
+	clock.Advance(time.Hour) // refills to the cap, not beyond
 	if got := allowed(b, 100); got != 20 {
 		t.Fatalf("after an hour allowed %d, want the cap of 20", got)
 	}
@@ -68,16 +51,16 @@ func TestBucketBurstThenRefill(t *testing.T) {
 
 func TestBucketClockStepsBack(t *testing.T) {
 	t.Parallel()
-	clock := &bucketClock{t: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}
+	clock := testkit.NewClock(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC))
 	b := throttle.NewBucket(4, time.Second, clock.Now)
 	if got := allowed(b, 2); got != 2 {
 		t.Fatalf("allowed %d of 2", got)
 	}
-	clock.Add(-time.Hour)
+	clock.Advance(-time.Hour)
 	if got := allowed(b, 10); got != 2 {
 		t.Fatalf("after the clock stepped back allowed %d, want the 2 tokens left", got)
 	}
-	clock.Add(500 * time.Millisecond) // counted from the stepped-back time: 2 tokens
+	clock.Advance(500 * time.Millisecond) // counted from the stepped-back time: 2 tokens
 	if got := allowed(b, 10); got != 2 {
 		t.Fatalf("500ms after the step back allowed %d, want 2", got)
 	}
@@ -87,7 +70,7 @@ func TestBucketClockStepsBack(t *testing.T) {
 // exactly its burst gets through (run with -race).
 func TestBucketConcurrent(t *testing.T) {
 	t.Parallel()
-	clock := &bucketClock{t: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}
+	clock := testkit.NewClock(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC))
 	b := throttle.NewBucket(50, time.Minute, clock.Now)
 	var ok atomic.Int64
 	var wg sync.WaitGroup
