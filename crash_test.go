@@ -1,6 +1,6 @@
 package main
 
-// Fault-tolerance tests (issue 5):
+// Fault-tolerance tests:
 //
 //   - TestCrashKillMidLoad: the real binary is SIGKILLed while serving
 //     sign-ins and while `gatehouse user create` processes write beside it;

@@ -1,6 +1,6 @@
 package main
 
-// Concurrency test (issue 5): the real app under serve() on a loopback port
+// Concurrency test: the real app under serve() on a loopback port
 // with a real SQLite file, beside the in-repo OpenID Provider, hammered by
 // many independent browsers at once. Nothing may answer 5xx, SQLite may never
 // report itself busy or locked, and the sessions table must end up holding

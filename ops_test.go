@@ -1,6 +1,6 @@
 package main
 
-// Operations tests (issue 5): the real app under serve() with a
+// Operations tests: the real app under serve() with a
 // metrics listener beside the in-repo OpenID Provider. They check what an
 // operator sees: the Prometheus metrics, /readyz, and the logs, which must
 // never carry a secret and must tie every request to its X-Request-ID.

@@ -1,6 +1,6 @@
 package handlers_test
 
-// IdP fault tolerance (issue 5): the real handler stack against a test OP
+// IdP fault tolerance: the real handler stack against a test OP
 // (testop) that hangs, answers garbage or floods us, over loopback. The
 // environment, browsers and assertions come from sso_test.go.
 //

@@ -1,6 +1,6 @@
 package handlers_test
 
-// Fuzz tests (issue 5). FuzzSafeNext is a pure function; the others drive
+// Fuzz tests. FuzzSafeNext is a pure function; the others drive
 // the real handler stack of http_test.go / sso_test.go over loopback. Each
 // fuzz process (the coordinator and every worker) builds one environment in
 // the FuzzXxx body, before f.Fuzz; inside the fuzz function only t (never
