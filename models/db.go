@@ -29,6 +29,9 @@ type DB struct {
 	sql  *sql.DB
 	// Now is the clock; tests replace it to move time.
 	Now func() time.Time
+	// trace is Trace's function for the statements run on database/sql
+	// directly (gorm's callbacks report the others); nil when not tracing.
+	trace func(sql string)
 }
 
 // Open opens (creating when needed) the SQLite file at path.
@@ -103,6 +106,19 @@ func OpenSQL(path string) (*sql.DB, error) {
 
 // now is the injectable clock in UTC, the only zone the database stores.
 func (db *DB) now() time.Time { return db.Now().UTC() }
+
+// pool is where a statement run on database/sql directly goes: the pool,
+// or inside Tx the transaction, so such a query sees the transaction's
+// writes like every other method.
+func (db *DB) pool() gorm.ConnPool { return db.gorm.Statement.ConnPool }
+
+// traced reports a statement run on database/sql directly to Trace's
+// function, if any.
+func (db *DB) traced(sql string) {
+	if db.trace != nil {
+		db.trace(sql)
+	}
+}
 
 // Close closes every pooled connection.
 func (db *DB) Close() error { return db.sql.Close() }
@@ -184,8 +200,10 @@ func (db *DB) MigrationsCurrent(ctx context.Context) (bool, error) {
 
 // Trace calls fn with the SQL of every statement the DB runs, after it
 // runs: for diagnostics and for tests that count round trips. Register it
-// before the DB is in concurrent use.
+// before the DB is in concurrent use; transactions begun after it are
+// traced too.
 func (db *DB) Trace(fn func(sql string)) {
+	db.trace = fn
 	record := func(tx *gorm.DB) { fn(tx.Statement.SQL.String()) }
 	cb := db.gorm.Callback()
 	_ = cb.Create().After("*").Register("gatehouse:trace", record)

@@ -31,37 +31,60 @@ WHERE s.token_hash = CAST(? AS TEXT)`
 // SessionWithUser finds a session by its token hash, expired or not, with
 // its account in User (nil when it has none). ErrNotFound when no session
 // has the hash.
+//
+// It runs on database/sql with an explicit Scan rather than through gorm:
+// every page view runs it, and gorm's statement building (a copy of the
+// handle, a byte-by-byte pass over the SQL for placeholders) and its
+// reflection cost more than SQLite's own work on this query. The nullable
+// columns are scanned into sql.Null* values so only those that are set
+// cost a pointer.
 func (db *DB) SessionWithUser(ctx context.Context, hash string) (*Session, error) {
 	var (
 		s Session
-		u struct {
-			id                    sql.NullInt64
-			email, name, method   sql.NullString
-			isAdmin               sql.NullBool
-			createdAt, updatedAt  sql.NullTime
-			passwordHash          *string
-			disabledAt, lastLogin *time.Time
+		n struct { // the nullable columns; one struct, so one allocation
+			userID, uID                                 sql.NullInt64
+			authTime, reauthAt, checkedAt               sql.NullTime
+			email, name, pwHash, method                 sql.NullString
+			isAdmin                                     sql.NullBool
+			disabledAt, lastLogin, createdAt, updatedAt sql.NullTime
 		}
 	)
-	err := db.gorm.WithContext(ctx).Raw(sessionWithUserQuery, hash).Row().Scan(
-		&s.ID, &s.TokenHash, &s.UserID, &s.CreatedAt, &s.LastSeenAt, &s.IdleExpiresAt, &s.ExpiresAt,
-		&s.IP, &s.UserAgent, &s.AuthMethod, &s.AuthTime, &s.ProviderID, &s.Issuer, &s.Subject, &s.SID,
-		&s.IDToken, &s.Data, &s.ReauthAt, &s.SSOCheckedAt,
-		&u.id, &u.email, &u.name, &u.passwordHash, &u.isAdmin, &u.disabledAt, &u.createdAt, &u.updatedAt,
-		&u.lastLogin, &u.method,
+	err := db.pool().QueryRowContext(ctx, sessionWithUserQuery, hash).Scan(
+		&s.ID, &s.TokenHash, &n.userID, &s.CreatedAt, &s.LastSeenAt, &s.IdleExpiresAt, &s.ExpiresAt,
+		&s.IP, &s.UserAgent, (*string)(&s.AuthMethod), &n.authTime, &s.ProviderID, &s.Issuer, &s.Subject, &s.SID,
+		&s.IDToken, &s.Data, &n.reauthAt, &n.checkedAt,
+		&n.uID, &n.email, &n.name, &n.pwHash, &n.isAdmin, &n.disabledAt, &n.createdAt, &n.updatedAt,
+		&n.lastLogin, &n.method,
 	)
+	db.traced(sessionWithUserQuery)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ErrNotFound
 	}
 	if err != nil {
 		return nil, fmt.Errorf("find session with user: %w", err)
 	}
-	if u.id.Valid {
+	if n.userID.Valid {
+		s.UserID = &n.userID.Int64
+	}
+	s.AuthTime, s.ReauthAt, s.SSOCheckedAt = timeOrNil(n.authTime), timeOrNil(n.reauthAt), timeOrNil(n.checkedAt)
+	if n.uID.Valid {
 		s.User = &User{
-			ID: u.id.Int64, Email: u.email.String, Name: u.name.String, PasswordHash: u.passwordHash,
-			IsAdmin: u.isAdmin.Bool, DisabledAt: u.disabledAt, CreatedAt: u.createdAt.Time, UpdatedAt: u.updatedAt.Time,
-			LastLoginAt: u.lastLogin, LastLoginMethod: Method(u.method.String),
+			ID: n.uID.Int64, Email: n.email.String, Name: n.name.String, IsAdmin: n.isAdmin.Bool,
+			DisabledAt: timeOrNil(n.disabledAt), CreatedAt: n.createdAt.Time, UpdatedAt: n.updatedAt.Time,
+			LastLoginAt: timeOrNil(n.lastLogin), LastLoginMethod: Method(n.method.String),
+		}
+		if n.pwHash.Valid {
+			s.User.PasswordHash = &n.pwHash.String
 		}
 	}
 	return &s, nil
+}
+
+// timeOrNil is a nullable column's time as the row types hold it.
+func timeOrNil(t sql.NullTime) *time.Time {
+	if !t.Valid {
+		return nil
+	}
+	v := t.Time
+	return &v
 }

@@ -7,37 +7,21 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"gorm.io/gorm"
 )
 
-// countStatements counts the statements run through db's gorm handle from
-// now on (every query of the data layer goes through it) and returns a
-// function that reports their SQL.
+// countStatements counts the statements db runs from now on, as Trace
+// reports them, and returns a function that reports their SQL.
 func countStatements(t *testing.T, db *DB) func() []string {
 	t.Helper()
 	var (
 		mu   sync.Mutex
 		seen []string
 	)
-	record := func(tx *gorm.DB) {
+	db.Trace(func(sql string) {
 		mu.Lock()
-		seen = append(seen, tx.Statement.SQL.String())
+		seen = append(seen, sql)
 		mu.Unlock()
-	}
-	cb := db.gorm.Callback()
-	for name, err := range map[string]error{
-		"create": cb.Create().After("*").Register("test:count", record),
-		"query":  cb.Query().After("*").Register("test:count", record),
-		"update": cb.Update().After("*").Register("test:count", record),
-		"delete": cb.Delete().After("*").Register("test:count", record),
-		"row":    cb.Row().After("*").Register("test:count", record),
-		"raw":    cb.Raw().After("*").Register("test:count", record),
-	} {
-		if err != nil {
-			t.Fatalf("register %s callback: %v", name, err)
-		}
-	}
+	})
 	return func() []string {
 		mu.Lock()
 		defer mu.Unlock()
@@ -175,5 +159,28 @@ func TestSessionWithUserPlan(t *testing.T) {
 	if len(plan) != 2 || !strings.HasPrefix(plan[0], "SEARCH s USING INDEX sqlite_autoindex_sessions_1 (token_hash=?)") ||
 		!strings.HasPrefix(plan[1], "SEARCH u USING INTEGER PRIMARY KEY (rowid=?)") {
 		t.Fatalf("query plan:\n%s\nwant the session by its token_hash index, then the user by its key", got)
+	}
+}
+
+// TestSessionWithUserInTx checks the load runs inside a transaction when
+// called on one: it sees a row the transaction wrote before the commit.
+func TestSessionWithUserInTx(t *testing.T) {
+	db := openTestDB(t)
+	u := mustCreateUser(t, db, "tx@example.com")
+	far := db.now().Add(time.Hour)
+	err := db.Tx(t.Context(), func(tx *DB) error {
+		now := tx.now()
+		s := &Session{TokenHash: "in-tx", UserID: &u.ID, CreatedAt: now, LastSeenAt: now, IdleExpiresAt: far, ExpiresAt: far, Data: "{}"}
+		if err := tx.CreateSession(t.Context(), s); err != nil {
+			return err
+		}
+		got, err := tx.SessionWithUser(t.Context(), "in-tx")
+		if err != nil || got.User == nil || got.User.ID != u.ID {
+			t.Errorf("SessionWithUser in the transaction = %+v, %v; want the uncommitted session and its user", got, err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }

@@ -21,6 +21,6 @@ import (
 // commit.
 func (db *DB) Tx(ctx context.Context, fn func(tx *DB) error) error {
 	return db.gorm.WithContext(ctx).Transaction(func(g *gorm.DB) error {
-		return fn(&DB{gorm: g, sql: db.sql, Now: db.Now})
+		return fn(&DB{gorm: g, sql: db.sql, Now: db.Now, trace: db.trace})
 	})
 }

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"testing/iotest"
 	"time"
+
+	"github.com/gatehouse/gatehouse/testkit"
 )
 
 // lockedReader is an io.Reader safe for the server goroutines.
@@ -54,7 +56,7 @@ func TestOptionsRand(t *testing.T) {
 
 func TestOptionsNow(t *testing.T) {
 	storeNow := t0.Add(24 * time.Hour) // the database's clock stays at t0
-	c := &clock{now: storeNow}
+	c := testkit.NewClock(storeNow)
 	opts := defaultOpts()
 	opts.Now = c.Now
 	e := newEnv(t, opts)

@@ -251,12 +251,30 @@ func earliest(a, b time.Time) time.Time {
 	return b
 }
 
-// columns maps the string-valued keys to their columns.
-func columns(row *models.Session) map[string]*string {
-	return map[string]*string{
-		keyAuthMethod: (*string)(&row.AuthMethod), keyProviderID: &row.ProviderID, keyIssuer: &row.Issuer,
-		keySubject: &row.Subject, keySID: &row.SID, keyIDToken: &row.IDToken,
+// stringKeys are the string-valued keys stored in their own columns.
+func stringKeys() [6]string {
+	return [...]string{keyAuthMethod, keyProviderID, keyIssuer, keySubject, keySID, keyIDToken}
+}
+
+// stringColumn is the column of a string-valued key, or nil for other keys.
+// A switch rather than a map built per call: fromRow runs on every
+// signed-in request.
+func stringColumn(row *models.Session, key string) *string {
+	switch key {
+	case keyAuthMethod:
+		return (*string)(&row.AuthMethod)
+	case keyProviderID:
+		return &row.ProviderID
+	case keyIssuer:
+		return &row.Issuer
+	case keySubject:
+		return &row.Subject
+	case keySID:
+		return &row.SID
+	case keyIDToken:
+		return &row.IDToken
 	}
+	return nil
 }
 
 // timeColumn is the column of a time-valued key, or nil for other keys.
@@ -276,9 +294,8 @@ func timeColumn(row *models.Session, key string) **time.Time {
 // other string keys to the JSON data column.
 func toRow(values map[any]any, row *models.Session) error {
 	row.UserID, row.AuthTime, row.ReauthAt, row.SSOCheckedAt = nil, nil, nil, nil
-	cols := columns(row)
-	for _, p := range cols {
-		*p = ""
+	for _, k := range stringKeys() {
+		*stringColumn(row, k) = ""
 	}
 	data := map[string]any{}
 	for k, v := range values {
@@ -306,7 +323,7 @@ func toRow(values map[any]any, row *models.Session) error {
 			*p = &t
 			continue
 		}
-		if p, ok := cols[key]; ok {
+		if p := stringColumn(row, key); p != nil {
 			s, ok := v.(string)
 			if !ok {
 				return fmt.Errorf("session value %s: want string, got %T", key, v)
@@ -327,10 +344,12 @@ func toRow(values map[any]any, row *models.Session) error {
 	return nil
 }
 
-// fromRow is toRow's inverse.
+// fromRow is toRow's inverse. It runs on every signed-in request, so the
+// data column is decoded only when it holds something: toRow writes "{}"
+// for a session whose values all have columns, the usual case.
 func fromRow(row *models.Session, values map[any]any) error {
-	if row.Data != "" {
-		data := map[string]any{}
+	if row.Data != "" && row.Data != "{}" {
+		var data map[string]any
 		if err := json.Unmarshal([]byte(row.Data), &data); err != nil {
 			return fmt.Errorf("session %d data: %w", row.ID, err)
 		}
@@ -338,9 +357,9 @@ func fromRow(row *models.Session, values map[any]any) error {
 			values[k] = v
 		}
 	}
-	for k, p := range columns(row) {
-		if *p != "" {
-			values[k] = *p
+	for _, k := range stringKeys() {
+		if v := *stringColumn(row, k); v != "" {
+			values[k] = v
 		}
 	}
 	if row.UserID != nil {

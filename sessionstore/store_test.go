@@ -13,12 +13,12 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/gatehouse/gatehouse/models"
 	"github.com/gatehouse/gatehouse/sso"
+	"github.com/gatehouse/gatehouse/testkit"
 	ginsessions "github.com/gin-contrib/sessions"
 	"github.com/gin-gonic/gin"
 )
@@ -27,42 +27,6 @@ const cookieName = "gh_session"
 
 var t0 = time.Date(2030, 3, 4, 10, 0, 0, 0, time.UTC)
 
-// clock is a settable time source for db.Now.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Set(t time.Time) {
-	c.mu.Lock()
-	c.now = t
-	c.mu.Unlock()
-}
-
-// syncBuffer is a log sink safe for the server goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // env is one gatehouse-like server: a real database file, the store under
 // test behind ginsessions.Sessions and tiny handlers.
 type env struct {
@@ -70,9 +34,9 @@ type env struct {
 	path  string
 	db    *models.DB
 	store *Store
-	clock *clock
+	clock *testkit.Clock
 	srv   *httptest.Server
-	log   *syncBuffer
+	log   *testkit.LogBuffer
 	user  int64 // an existing user to sign in
 	user2 int64
 }
@@ -83,7 +47,7 @@ func defaultOpts() Options {
 
 func newEnv(t *testing.T, opts Options) *env {
 	t.Helper()
-	e := &env{t: t, path: filepath.Join(t.TempDir(), "sessions.db"), clock: &clock{now: t0}}
+	e := &env{t: t, path: filepath.Join(t.TempDir(), "sessions.db"), clock: testkit.NewClock(t0)}
 	e.openDB()
 	ctx := t.Context()
 	if _, err := e.db.Migrate(ctx); err != nil {
@@ -121,7 +85,7 @@ func (e *env) serve(opts Options) {
 	if e.srv != nil {
 		e.srv.Close()
 	}
-	e.log = &syncBuffer{}
+	e.log = &testkit.LogBuffer{}
 	opts.Logger = slog.New(slog.NewTextHandler(e.log, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	e.store = New(e.db, opts)
 	gin.SetMode(gin.TestMode)
