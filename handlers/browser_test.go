@@ -1,0 +1,160 @@
+package handlers_test
+
+// The one HTTP client of the handler tests and the response it reads. A
+// browser never follows redirects, so a test steps through every 303 and
+// 302 and sees each Set-Cookie and Location; each fixture (env,
+// ssoBrowser, admClient, acctBrowser) wraps one.
+
+import (
+	"html"
+	"io"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gatehouse/gatehouse/testkit"
+)
+
+var (
+	tagRE   = regexp.MustCompile(`<[^>]*>`)
+	spaceRE = regexp.MustCompile(`\s+`)
+)
+
+// pageText is a page as a person reads it: tags dropped, entities decoded,
+// whitespace collapsed.
+func pageText(body string) string {
+	return strings.TrimSpace(spaceRE.ReplaceAllString(html.UnescapeString(tagRE.ReplaceAllString(body, " ")), " "))
+}
+
+// browser is one client of gatehouse. A target starting with / is a path
+// on gatehouse; anything else is an absolute URL (a test OP's, say).
+type browser struct {
+	base string             // gatehouse's base URL
+	logs *testkit.LogBuffer // gatehouse's log, quoted when it answers 5xx
+	c    *http.Client       // never follows redirects
+	// curl: the requests of a script, not a browser: no Origin or
+	// Sec-Fetch-Site of its own.
+	curl bool
+	// serverErrorsOK: must returns a 5xx answer instead of failing.
+	serverErrorsOK bool
+}
+
+func noRedirects(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+
+// newClient is a script's client: no cookie jar (it sends the cookies a
+// request names and nothing else), no browser headers, every answer
+// returned. It goes over the httptest server's own transport, which trusts
+// its TLS certificate.
+func (s *server) newClient() *browser {
+	return &browser{base: s.base, logs: s.logs, curl: true, serverErrorsOK: true, c: &http.Client{
+		Transport: s.srv.Client().Transport, Timeout: 30 * time.Second, CheckRedirect: noRedirects,
+	}}
+}
+
+// req is one request.
+type req struct {
+	method  string            // GET when empty
+	path    string            // a path on gatehouse, or an absolute URL
+	form    url.Values        // sent urlencoded when non-nil
+	body    io.Reader         // raw body, with ctype
+	ctype   string            // the body's Content-Type
+	header  map[string]string // set last: they win over the browser's own
+	host    string            // the Host header, when set
+	cookies []*http.Cookie    // sent as well as the jar's
+}
+
+// send sends r.
+func (b *browser) send(r req) (*response, error) {
+	if r.method == "" {
+		r.method = http.MethodGet
+	}
+	body, ctype := r.body, r.ctype
+	if r.form != nil {
+		body, ctype = strings.NewReader(r.form.Encode()), "application/x-www-form-urlencoded"
+	}
+	target := r.path
+	if strings.HasPrefix(target, "/") {
+		target = b.base + target
+	}
+	hr, err := http.NewRequest(r.method, target, body)
+	if err != nil {
+		return nil, err
+	}
+	if ctype != "" {
+		hr.Header.Set("Content-Type", ctype)
+	}
+	if !b.curl && r.method == http.MethodPost && b.onGatehouse(hr.URL) {
+		hr.Header.Set("Origin", b.base)
+		hr.Header.Set("Sec-Fetch-Site", "same-origin")
+	}
+	for k, v := range r.header {
+		hr.Header.Set(k, v)
+	}
+	if r.host != "" {
+		hr.Host = r.host
+	}
+	for _, c := range r.cookies {
+		hr.AddCookie(c)
+	}
+	return b.exchange(hr)
+}
+
+func (b *browser) onGatehouse(u *url.URL) bool { return u.Scheme+"://"+u.Host == b.base }
+
+// exchange sends a request as it is and reads the whole answer.
+func (b *browser) exchange(hr *http.Request) (*response, error) {
+	resp, err := b.c.Do(hr)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, err
+	}
+	return &response{status: resp.StatusCode, header: resp.Header, body: string(data), cookies: resp.Cookies()}, nil
+}
+
+// must sends r and fails the test when that fails, or when gatehouse
+// answers 5xx and the browser does not accept it.
+func (b *browser) must(t testing.TB, r req) *response {
+	t.Helper()
+	if r.method == "" {
+		r.method = http.MethodGet
+	}
+	resp, err := b.send(r)
+	if err != nil {
+		t.Fatalf("%s %s: %v", r.method, r.path, err)
+	}
+	if resp.status >= 500 && !b.serverErrorsOK {
+		t.Fatalf("%s %s: server error %d:\n%s\nserver log:\n%s", r.method, r.path, resp.status, resp.text(), b.logs.String())
+	}
+	return resp
+}
+
+// response is a fully read HTTP response.
+type response struct {
+	status  int
+	header  http.Header
+	body    string
+	cookies []*http.Cookie // the Set-Cookie cookies, as sent
+}
+
+// text is the page as a person reads it.
+func (r *response) text() string { return pageText(r.body) }
+
+// location is the Location header as sent.
+func (r *response) location() string { return r.header.Get("Location") }
+
+// cookie returns the Set-Cookie named name, or nil.
+func (r *response) cookie(name string) *http.Cookie {
+	for _, c := range r.cookies {
+		if c.Name == name {
+			return c
+		}
+	}
+	return nil
+}
