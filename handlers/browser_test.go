@@ -9,6 +9,7 @@ import (
 	"html"
 	"io"
 	"net/http"
+	"net/http/cookiejar"
 	"net/url"
 	"regexp"
 	"strings"
@@ -35,6 +36,7 @@ type browser struct {
 	base string             // gatehouse's base URL
 	logs *testkit.LogBuffer // gatehouse's log, quoted when it answers 5xx
 	c    *http.Client       // never follows redirects
+	jar  *cookiejar.Jar     // c's; nil for a script, which keeps no cookies
 	// curl: the requests of a script, not a browser: no Origin or
 	// Sec-Fetch-Site of its own.
 	curl bool
@@ -43,6 +45,19 @@ type browser struct {
 }
 
 func noRedirects(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+
+// newBrowser is a browser with its own, empty cookie jar (shared by
+// gatehouse and the test OPs: cookies ignore ports). It goes over
+// http.DefaultTransport, like the sso package's requests to the OPs.
+func (s *server) newBrowser() *browser {
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return &browser{base: s.base, logs: s.logs, jar: jar, c: &http.Client{
+		Jar: jar, Timeout: 30 * time.Second, CheckRedirect: noRedirects,
+	}}
+}
 
 // newClient is a script's client: no cookie jar (it sends the cookies a
 // request names and nothing else), no browser headers, every answer
@@ -64,6 +79,43 @@ type req struct {
 	header  map[string]string // set last: they win over the browser's own
 	host    string            // the Host header, when set
 	cookies []*http.Cookie    // sent as well as the jar's
+}
+
+// do sends a request; POSTs to gatehouse carry the headers a browser
+// sends for a same-origin form.
+func (b *browser) do(method, target string, form url.Values, header map[string]string) (*response, error) {
+	return b.send(req{method: method, path: target, form: form, header: header})
+}
+
+// get loads target, failing the test as must does.
+func (b *browser) get(t testing.TB, target string) *response {
+	t.Helper()
+	return b.must(t, req{method: http.MethodGet, path: target})
+}
+
+// post submits a form (an empty one when nil) to target, failing the test
+// as must does.
+func (b *browser) post(t testing.TB, target string, form url.Values) *response {
+	t.Helper()
+	if form == nil {
+		form = url.Values{}
+	}
+	return b.must(t, req{method: http.MethodPost, path: target, form: form})
+}
+
+// cookie returns the value of the browser's cookie for gatehouse with that
+// name, or "".
+func (b *browser) cookie(name string) string {
+	if b.jar == nil {
+		return ""
+	}
+	u, _ := url.Parse(b.base)
+	for _, c := range b.jar.Cookies(u) {
+		if c.Name == name {
+			return c.Value
+		}
+	}
+	return ""
 }
 
 // send sends r.
@@ -115,7 +167,12 @@ func (b *browser) exchange(hr *http.Request) (*response, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &response{status: resp.StatusCode, header: resp.Header, body: string(data), cookies: resp.Cookies()}, nil
+	r := &response{status: resp.StatusCode, header: resp.Header, body: string(data), cookies: resp.Cookies()}
+	r.loc = r.location()
+	if u, err := url.Parse(r.loc); err == nil && r.loc != "" && !u.IsAbs() && !b.onGatehouse(hr.URL) {
+		r.loc = hr.URL.ResolveReference(u).String()
+	}
+	return r, nil
 }
 
 // must sends r and fails the test when that fails, or when gatehouse
@@ -141,6 +198,11 @@ type response struct {
 	header  http.Header
 	body    string
 	cookies []*http.Cookie // the Set-Cookie cookies, as sent
+	// loc is where the redirect goes: the Location header as sent when the
+	// request was to gatehouse (its redirects are paths there, which a
+	// test compares as they are), resolved against the request URL
+	// otherwise. Either way get(t, r.loc) follows it.
+	loc string
 }
 
 // text is the page as a person reads it.
