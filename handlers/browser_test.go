@@ -220,3 +220,34 @@ func (r *response) cookie(name string) *http.Cookie {
 	}
 	return nil
 }
+
+// want fails unless r has the status (and, for redirects, the location).
+func (r *response) want(t testing.TB, status int, loc string) *response {
+	t.Helper()
+	if r.status != status || (loc != "" && r.loc != loc) {
+		t.Fatalf("got %d Location %q, want %d %q; body:\n%s", r.status, r.loc, status, loc, r.body)
+	}
+	return r
+}
+
+// has fails unless the body contains every string.
+func (r *response) has(t testing.TB, subs ...string) *response {
+	t.Helper()
+	for _, s := range subs {
+		if !strings.Contains(r.body, s) {
+			t.Fatalf("body lacks %q:\n%s", s, r.body)
+		}
+	}
+	return r
+}
+
+// lacks fails when the body contains any of the strings.
+func (r *response) lacks(t testing.TB, subs ...string) *response {
+	t.Helper()
+	for _, s := range subs {
+		if strings.Contains(r.body, s) {
+			t.Fatalf("body contains %q:\n%s", s, r.body)
+		}
+	}
+	return r
+}
