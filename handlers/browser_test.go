@@ -37,11 +37,15 @@ type browser struct {
 	logs *testkit.LogBuffer // gatehouse's log, quoted when it answers 5xx
 	c    *http.Client       // never follows redirects
 	jar  *cookiejar.Jar     // c's; nil for a script, which keeps no cookies
+	ua   string             // the User-Agent; Go's default when empty
 	// curl: the requests of a script, not a browser: no Origin or
 	// Sec-Fetch-Site of its own.
 	curl bool
 	// serverErrorsOK: must returns a 5xx answer instead of failing.
 	serverErrorsOK bool
+	// unavailableOK: must returns a 503 (a provider that is down); any
+	// other 5xx still fails the test.
+	unavailableOK bool
 }
 
 func noRedirects(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
@@ -138,6 +142,9 @@ func (b *browser) send(r req) (*response, error) {
 	if ctype != "" {
 		hr.Header.Set("Content-Type", ctype)
 	}
+	if b.ua != "" {
+		hr.Header.Set("User-Agent", b.ua)
+	}
 	if !b.curl && r.method == http.MethodPost && b.onGatehouse(hr.URL) {
 		hr.Header.Set("Origin", b.base)
 		hr.Header.Set("Sec-Fetch-Site", "same-origin")
@@ -186,7 +193,7 @@ func (b *browser) must(t testing.TB, r req) *response {
 	if err != nil {
 		t.Fatalf("%s %s: %v", r.method, r.path, err)
 	}
-	if resp.status >= 500 && !b.serverErrorsOK {
+	if resp.status >= 500 && !b.serverErrorsOK && (!b.unavailableOK || resp.status != http.StatusServiceUnavailable) {
 		t.Fatalf("%s %s: server error %d:\n%s\nserver log:\n%s", r.method, r.path, resp.status, resp.text(), b.logs.String())
 	}
 	return resp
