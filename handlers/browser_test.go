@@ -2,8 +2,16 @@ package handlers_test
 
 // The one HTTP client of the handler tests and the response it reads. A
 // browser never follows redirects, so a test steps through every 303 and
-// 302 and sees each Set-Cookie and Location; each fixture (env,
-// ssoBrowser, admClient, acctBrowser) wraps one.
+// 302 and sees each Set-Cookie and Location. newBrowser gives one with its
+// own cookie jar that sends the headers of a same-origin form on its POSTs
+// to gatehouse; newClient gives a script's client, with no jar and no
+// browser headers, for tests that send exact cookies and headers. Each
+// fixture (env, ssoBrowser, admClient, acctBrowser) wraps one.
+//
+// From the lowest level up: exchange sends a built *http.Request; send
+// builds one from a req (explicit cookies, raw body, Host) and adds the
+// browser's headers; do is send for a form and extra headers; must, get
+// and post fail the test on an error or an unaccepted 5xx.
 
 import (
 	"html"
@@ -182,8 +190,8 @@ func (b *browser) exchange(hr *http.Request) (*response, error) {
 	return r, nil
 }
 
-// must sends r and fails the test when that fails, or when gatehouse
-// answers 5xx and the browser does not accept it.
+// must sends r and fails the test when that fails, or when the answer is a
+// 5xx the browser does not accept (serverErrorsOK, unavailableOK).
 func (b *browser) must(t testing.TB, r req) *response {
 	t.Helper()
 	if r.method == "" {
