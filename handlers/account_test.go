@@ -2,8 +2,8 @@ package handlers_test
 
 // Account page tests (/account): the real handler stack over a temporary
 // SQLite file, two in-repo test OpenID Providers (testop) on loopback for the
-// link and re-authentication flows, and "browsers" that are http.Clients
-// with their own cookie jar and no automatic redirects. Every identifier
+// link and re-authentication flows, and browsers (browser_test.go) with
+// their own cookie jar and no automatic redirects. Every identifier
 // here starts with acct so the file stands beside the other handler tests.
 
 import (
@@ -11,9 +11,7 @@ import (
 	"errors"
 	"github.com/gatehouse/gatehouse/testkit"
 	"html"
-	"io"
 	"net/http"
-	"net/http/cookiejar"
 	"net/url"
 	"regexp"
 	"strconv"
@@ -180,91 +178,19 @@ func (e *acctEnv) wantEvent(kind models.EventKind, email string, n int) models.E
 	return ev
 }
 
-// acctResp is a fully read response.
-type acctResp struct {
-	status int
-	loc    string
-	body   string
-}
-
-// text is the page as a person reads it.
-func (r *acctResp) text() string { return pageText(r.body) }
-
-// acctBrowser is one browser: its own cookie jar (shared by gatehouse and
-// the OPs) and no automatic redirects.
+// acctBrowser is one browser (browser_test.go) of an account test: its
+// own cookie jar (shared by gatehouse and the OPs), no automatic
+// redirects, a User-Agent when given, and a 5xx fails the test unless it
+// is a 503 and unavailableOK is set.
 type acctBrowser struct {
-	e   *acctEnv
-	jar *cookiejar.Jar
-	c   *http.Client
-	ua  string
-	// unavailableOK accepts 503 (a provider that is down); any other 5xx
-	// still fails the test.
-	unavailableOK bool
+	*browser
+	e *acctEnv
 }
 
 func (e *acctEnv) browser(ua string) *acctBrowser {
-	jar, err := cookiejar.New(nil)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	return &acctBrowser{e: e, jar: jar, ua: ua, c: &http.Client{
-		Jar: jar, Timeout: 30 * time.Second,
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}}
-}
-
-// do sends a request (a path starting with / is on gatehouse); POSTs to
-// gatehouse carry the headers a browser sends for a same-origin form.
-func (b *acctBrowser) do(t *testing.T, method, target string, form url.Values) *acctResp {
-	t.Helper()
-	if strings.HasPrefix(target, "/") {
-		target = b.e.base + target
-	}
-	var body io.Reader
-	if form != nil {
-		body = strings.NewReader(form.Encode())
-	}
-	req, err := http.NewRequest(method, target, body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if form != nil {
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	}
-	if b.ua != "" {
-		req.Header.Set("User-Agent", b.ua)
-	}
-	if method == http.MethodPost && strings.HasPrefix(target, b.e.base+"/") {
-		req.Header.Set("Origin", b.e.base)
-		req.Header.Set("Sec-Fetch-Site", "same-origin")
-	}
-	resp, err := b.c.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, target, err)
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := &acctResp{status: resp.StatusCode, body: string(data), loc: resp.Header.Get("Location")}
-	if resp.StatusCode >= 500 && (!b.unavailableOK || resp.StatusCode != http.StatusServiceUnavailable) {
-		t.Fatalf("%s %s: server error %d:\n%s", method, target, resp.StatusCode, r.text())
-	}
-	return r
-}
-
-func (b *acctBrowser) get(t *testing.T, target string) *acctResp {
-	t.Helper()
-	return b.do(t, http.MethodGet, target, nil)
-}
-
-func (b *acctBrowser) post(t *testing.T, target string, form url.Values) *acctResp {
-	t.Helper()
-	if form == nil {
-		form = url.Values{}
-	}
-	return b.do(t, http.MethodPost, target, form)
+	b := &acctBrowser{browser: e.newBrowser(), e: e}
+	b.ua = ua
+	return b
 }
 
 // login signs in with a password.
@@ -278,7 +204,7 @@ func (b *acctBrowser) login(t *testing.T, email, pw string) {
 
 // throughOP follows a gatehouse redirect to OP op, which signs in as u, and
 // returns gatehouse's answer to the callback.
-func (b *acctBrowser) throughOP(t *testing.T, r *acctResp, op int, u testop.User) *acctResp {
+func (b *acctBrowser) throughOP(t *testing.T, r *response, op int, u testop.User) *response {
 	t.Helper()
 	if r.status != http.StatusSeeOther || !strings.HasPrefix(r.loc, b.e.ops[op].Issuer()+"/authorize?") {
 		t.Fatalf("got %d Location %q, want 303 to %s/authorize:\n%s", r.status, r.loc, b.e.ops[op].Issuer(), r.text())
@@ -301,15 +227,7 @@ func (b *acctBrowser) ssoLogin(t *testing.T, op int, u testop.User) {
 }
 
 // token is the browser's session cookie value ("" when none).
-func (b *acctBrowser) token() string {
-	u, _ := url.Parse(b.e.base)
-	for _, c := range b.jar.Cookies(u) {
-		if c.Name == b.e.cfg.CookieName() {
-			return c.Value
-		}
-	}
-	return ""
-}
+func (b *acctBrowser) token() string { return b.cookie(b.e.cfg.CookieName()) }
 
 // sessionID is the row ID of the browser's session.
 func (b *acctBrowser) sessionID(t *testing.T) int64 {
@@ -322,7 +240,7 @@ func (b *acctBrowser) sessionID(t *testing.T) int64 {
 }
 
 // account loads /account, which must show the page.
-func (b *acctBrowser) account(t *testing.T) *acctResp {
+func (b *acctBrowser) account(t *testing.T) *response {
 	t.Helper()
 	r := b.get(t, "/account")
 	if r.status != http.StatusOK {
@@ -341,7 +259,7 @@ func (b *acctBrowser) wantSignedOut(t *testing.T) {
 }
 
 // wantRedirect checks a 303 to exactly loc.
-func acctWantRedirect(t *testing.T, what string, r *acctResp, loc string) {
+func acctWantRedirect(t *testing.T, what string, r *response, loc string) {
 	t.Helper()
 	if r.status != http.StatusSeeOther || r.loc != loc {
 		t.Fatalf("%s: got %d Location %q, want 303 %s:\n%s", what, r.status, r.loc, loc, r.text())
@@ -349,7 +267,7 @@ func acctWantRedirect(t *testing.T, what string, r *acctResp, loc string) {
 }
 
 // acctAlert is the text of the error paragraph with that id ("" if none).
-func acctAlert(r *acctResp, id string) string {
+func acctAlert(r *response, id string) string {
 	m := regexp.MustCompile(`id="` + regexp.QuoteMeta(id) + `">([^<]*)<`).FindStringSubmatch(r.body)
 	if m == nil {
 		return ""
@@ -357,7 +275,7 @@ func acctAlert(r *acctResp, id string) string {
 	return html.UnescapeString(m[1])
 }
 
-func acctWantPage(t *testing.T, what string, r *acctResp, status int, texts ...string) {
+func acctWantPage(t *testing.T, what string, r *response, status int, texts ...string) {
 	t.Helper()
 	if r.status != status {
 		t.Fatalf("%s: got %d Location %q, want %d:\n%s", what, r.status, r.loc, status, r.text())
@@ -404,7 +322,7 @@ func TestAccountProfile(t *testing.T) {
 	}
 	r = b.get(t, "/account?notice=profile_saved")
 	acctWantPage(t, "after save", r, http.StatusOK, "Your profile was saved.")
-	for _, page := range []*acctResp{r, b.get(t, "/dashboard")} {
+	for _, page := range []*response{r, b.get(t, "/dashboard")} {
 		if strings.Contains(page.body, evil) || !strings.Contains(page.body, "&lt;script&gt;alert(1)&lt;/script&gt;") {
 			t.Fatalf("name not escaped:\n%s", page.body)
 		}
@@ -790,10 +708,8 @@ func TestAccountUnlinkConcurrent(t *testing.T) {
 		for i, id := range ids {
 			wg.Go(func() {
 				req, _ := http.NewRequest(http.MethodPost, e.base+"/account/identities/"+strconv.FormatInt(id.ID, 10)+"/unlink", nil)
-				if resp, err := b.c.Do(req); err == nil {
-					io.Copy(io.Discard, resp.Body)
-					resp.Body.Close()
-					statuses[i] = resp.StatusCode
+				if r, err := b.exchange(req); err == nil {
+					statuses[i] = r.status
 				}
 			})
 		}

@@ -2,19 +2,17 @@ package handlers_test
 
 // Admin console tests: the real handler stack (real SQLite file, session
 // store, views, account service and a real OpenID Provider on loopback)
-// behind httptest, driven by clients with their own cookie jars that never
-// follow redirects. Helpers carry an "adm" prefix so they cannot clash with
+// behind httptest, driven by browsers (browser_test.go) with their own
+// cookie jars that never follow redirects. Helpers carry an "adm" prefix so they cannot clash with
 // other test files of the package.
 
 import (
-	"bytes"
 	"context"
 	"encoding/csv"
 	"errors"
 	"fmt"
 	"github.com/gatehouse/gatehouse/testkit"
 	"net/http"
-	"net/http/cookiejar"
 	"net/url"
 	"regexp"
 	"slices"
@@ -165,115 +163,26 @@ func (e *admEnv) noServerErrors(t testing.TB) {
 	}
 }
 
-// admClient is one browser: its own cookie jar, redirects not followed.
+// admClient is one browser (browser_test.go) of an admin test: its own
+// cookie jar, redirects not followed, and a 5xx fails the test.
 type admClient struct {
-	e   *admEnv
-	jar *cookiejar.Jar
-	hc  *http.Client
+	*browser
+	e *admEnv
 }
 
 func (e *admEnv) client() *admClient {
-	jar, _ := cookiejar.New(nil)
-	return &admClient{e: e, jar: jar, hc: &http.Client{
-		Jar: jar, Timeout: 30 * time.Second,
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}}
-}
-
-// admResp is a fully read response.
-type admResp struct {
-	status int
-	loc    string
-	header http.Header
-	body   string
+	return &admClient{browser: e.newBrowser(), e: e}
 }
 
 // try sends one request; target is a path on gatehouse or an absolute URL.
-func (c *admClient) try(method, target string, form url.Values, header map[string]string) (*admResp, error) {
-	if strings.HasPrefix(target, "/") {
-		target = c.e.srv.URL + target
-	}
-	var body *strings.Reader
-	if form != nil {
-		body = strings.NewReader(form.Encode())
-	} else {
-		body = strings.NewReader("")
-	}
-	req, err := http.NewRequest(method, target, body)
-	if err != nil {
-		return nil, err
-	}
-	if form != nil {
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	}
-	for k, v := range header {
-		req.Header.Set(k, v)
-	}
-	resp, err := c.hc.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	var b bytes.Buffer
-	if _, err := b.ReadFrom(resp.Body); err != nil {
-		return nil, err
-	}
-	return &admResp{status: resp.StatusCode, loc: resp.Header.Get("Location"), header: resp.Header, body: b.String()}, nil
+func (c *admClient) try(method, target string, form url.Values, header map[string]string) (*response, error) {
+	return c.browser.do(method, target, form, header)
 }
 
-func (c *admClient) do(t testing.TB, method, target string, form url.Values) *admResp {
+// do sends one request, failing the test on a 5xx answer.
+func (c *admClient) do(t testing.TB, method, target string, form url.Values) *response {
 	t.Helper()
-	r, err := c.try(method, target, form, nil)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, target, err)
-	}
-	if r.status >= 500 {
-		t.Fatalf("%s %s: status %d\n%s\nlogs:\n%s", method, target, r.status, r.body, c.e.logs.String())
-	}
-	return r
-}
-
-func (c *admClient) get(t testing.TB, target string) *admResp {
-	t.Helper()
-	return c.do(t, "GET", target, nil)
-}
-func (c *admClient) post(t testing.TB, target string, form url.Values) *admResp {
-	t.Helper()
-	if form == nil {
-		form = url.Values{}
-	}
-	return c.do(t, "POST", target, form)
-}
-
-// want fails unless r has the status (and, for redirects, the location).
-func (r *admResp) want(t testing.TB, status int, loc string) *admResp {
-	t.Helper()
-	if r.status != status || (loc != "" && r.loc != loc) {
-		t.Fatalf("got %d Location %q, want %d %q; body:\n%s", r.status, r.loc, status, loc, r.body)
-	}
-	return r
-}
-
-// has fails unless the body contains every string.
-func (r *admResp) has(t testing.TB, subs ...string) *admResp {
-	t.Helper()
-	for _, s := range subs {
-		if !strings.Contains(r.body, s) {
-			t.Fatalf("body lacks %q:\n%s", s, r.body)
-		}
-	}
-	return r
-}
-
-// lacks fails when the body contains any of the strings.
-func (r *admResp) lacks(t testing.TB, subs ...string) *admResp {
-	t.Helper()
-	for _, s := range subs {
-		if strings.Contains(r.body, s) {
-			t.Fatalf("body contains %q:\n%s", s, r.body)
-		}
-	}
-	return r
+	return c.must(t, req{method: method, path: target, form: form})
 }
 
 func (c *admClient) login(t testing.TB, email, pw string) {
@@ -291,7 +200,7 @@ func (c *admClient) loginFails(t testing.TB, email, pw string) {
 
 // ssoLogin signs in through the provider as (sub, email) and returns
 // gatehouse's answer to the callback.
-func (c *admClient) ssoLogin(t testing.TB, sub, email string) *admResp {
+func (c *admClient) ssoLogin(t testing.TB, sub, email string) *response {
 	t.Helper()
 	c.e.op.SetLoginUser(&testop.User{Subject: sub, Email: email, Name: "SSO " + sub, EmailVerified: true})
 	r := c.post(t, "/auth/login", url.Values{"provider": {"acme"}, "email": {""}, "next": {""}, "is_sso": {"true"}})
@@ -336,18 +245,15 @@ func (c *admClient) wantSignedOut(t testing.TB) {
 // sessionRow is the database row of this browser's session.
 func (c *admClient) sessionRow(t testing.TB) *models.Session {
 	t.Helper()
-	u, _ := url.Parse(c.e.srv.URL)
-	for _, ck := range c.jar.Cookies(u) {
-		if ck.Name == c.e.cfg.CookieName() {
-			row, err := c.e.db.SessionByHash(context.Background(), sessionstore.Hash(ck.Value))
-			if err != nil {
-				t.Fatalf("session row: %v", err)
-			}
-			return row
-		}
+	tok := c.cookie(c.e.cfg.CookieName())
+	if tok == "" {
+		t.Fatal("no session cookie")
 	}
-	t.Fatal("no session cookie")
-	return nil
+	row, err := c.e.db.SessionByHash(context.Background(), sessionstore.Hash(tok))
+	if err != nil {
+		t.Fatalf("session row: %v", err)
+	}
+	return row
 }
 
 // asRoot signs the administrator in.
@@ -736,7 +642,7 @@ func TestAdminEditUser(t *testing.T) {
 	ann := e.ann
 	root.get(t, userPath(ann.ID, "")).want(t, http.StatusOK, "").has(t, admAnn, "Ann Example", `id="edit-form"`)
 
-	edit := func(id int64, name, email string, admin bool) *admResp {
+	edit := func(id int64, name, email string, admin bool) *response {
 		v := url.Values{"name": {name}, "email": {email}}
 		if admin {
 			v.Set("admin", "1")

@@ -63,7 +63,7 @@ func faultEnv(t *testing.T) *ssoEnv {
 // friendly "Provider unavailable" page (503, which is allowed; never 500),
 // a way back to /login, no redirect, and no new session, identity or
 // account.
-func (e *ssoEnv) wantUnavailable(t *testing.T, r *ssoResp, m ssoMark) {
+func (e *ssoEnv) wantUnavailable(t *testing.T, r *response, m ssoMark) {
 	t.Helper()
 	if r.status != http.StatusServiceUnavailable {
 		t.Errorf("status %d, want 503; page:\n%s", r.status, r.text())
@@ -99,7 +99,7 @@ func (e *ssoEnv) wantUnavailable(t *testing.T, r *ssoResp, m ssoMark) {
 // wantStartUnavailable checks "Sign in with SSO" refused because discovery
 // failed: the login form again, in SSO mode, saying the provider is not
 // answering (503), no redirect and no pending sign-in stored.
-func (e *ssoEnv) wantStartUnavailable(t *testing.T, r *ssoResp, m ssoMark) {
+func (e *ssoEnv) wantStartUnavailable(t *testing.T, r *response, m ssoMark) {
 	t.Helper()
 	if r.status != http.StatusServiceUnavailable || r.loc != "" {
 		t.Errorf("got %d Location %q, want 503 and no redirect", r.status, r.loc)
@@ -289,7 +289,7 @@ func TestFaultGarbage(t *testing.T) {
 				e.op.SetBehavior(bad)
 				m := e.mark()
 				calls := e.op.Counts()[ep]
-				var r *ssoResp
+				var r *response
 				total, heap := faultAlloc(func() {
 					if ep == testop.EndpointDiscovery {
 						r = b.post(t, "/auth/login", ssoForm("bob@example.com"))
@@ -408,10 +408,10 @@ func TestFaultBackchannelRateLimit(t *testing.T) {
 	}
 
 	server := e.browser() // server to server: no cookies that matter
-	post := func(tok string) (*ssoResp, error) {
+	post := func(tok string) (*response, error) {
 		return server.do(http.MethodPost, "/auth/backchannel-logout", url.Values{"logout_token": {tok}}, nil)
 	}
-	results := make([]*ssoResp, sessions+garbage)
+	results := make([]*response, sessions+garbage)
 	errs := make([]error, len(results))
 	start := make(chan struct{})
 	var wg sync.WaitGroup

@@ -301,15 +301,6 @@ func fuzzLoginFields(body []byte, ctype string) (email, pw, next string, ok bool
 	return email, pw, v.Get("next"), ok
 }
 
-// fuzzClient never follows redirects and keeps no cookies, so every
-// Set-Cookie and Location stays visible.
-func fuzzClient() *http.Client {
-	return &http.Client{
-		Timeout:       30 * time.Second,
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}
-}
-
 // fuzzQuery percent-encodes the bytes an HTTP request line cannot carry
 // (controls, space, '#'); every other byte reaches the server as it is.
 func fuzzQuery(s string) string {
@@ -379,8 +370,8 @@ func FuzzCallbackQuery(f *testing.F) {
 	}
 
 	e := newSSOEnv(f, ssoEnvOpts{})
-	client := fuzzClient()
-	pending := e.browser() // one browser: its pending sign-ins are capped at 10
+	client := e.newClient() // no cookies but the request's: every Set-Cookie stays visible
+	pending := e.browser()  // one browser: its pending sign-ins are capped at 10
 	stranger := strings.Repeat("B", 43)
 	f.Fuzz(func(t *testing.T, raw string, mode uint8) {
 		state, browser := "not-a-pending-state", ""
@@ -408,25 +399,20 @@ func FuzzCallbackQuery(f *testing.F) {
 		if browser != "" {
 			hr.AddCookie(&http.Cookie{Name: "gatehouse_sso", Value: browser})
 		}
-		resp, err := client.Do(hr)
+		r, err := client.exchange(hr)
 		if err != nil {
 			t.Fatalf("GET /auth/callback?%s: %v", hr.URL.RawQuery, err)
 		}
-		page := new(bytes.Buffer)
-		_, _ = page.ReadFrom(resp.Body)
-		resp.Body.Close()
 		if logs := e.logs.Drain(); fuzzLogErrorRE.MatchString(logs) {
 			t.Fatalf("server logged an error: %s", fuzzLogErrorRE.FindString(logs))
 		}
-		if resp.StatusCode >= 500 {
-			t.Fatalf("GET /auth/callback?%s: status %d; page:\n%s", hr.URL.RawQuery, resp.StatusCode, page)
+		if r.status >= 500 {
+			t.Fatalf("GET /auth/callback?%s: status %d; page:\n%s", hr.URL.RawQuery, r.status, r.body)
 		}
-		for _, c := range resp.Cookies() {
-			if c.Name == e.cfg.CookieName() {
-				t.Fatalf("callback set the session cookie: %v", resp.Header["Set-Cookie"])
-			}
+		if r.cookie(e.cfg.CookieName()) != nil {
+			t.Fatalf("callback set the session cookie: %v", r.header["Set-Cookie"])
 		}
-		if loc, err := resp.Location(); err == nil && strings.HasPrefix(loc.Path, "/dashboard") {
+		if loc, err := hr.URL.Parse(r.location()); r.location() != "" && err == nil && strings.HasPrefix(loc.Path, "/dashboard") {
 			t.Fatalf("callback redirected to %q", loc)
 		}
 		if n := countRows(t, e.dbPath, "sessions", ""); n != 0 {
@@ -502,7 +488,7 @@ func FuzzBackchannelLogout(f *testing.F) {
 		f.Add(s.ctype, s.body, s.token, s.hdr, s.clm)
 	}
 
-	client := fuzzClient()
+	client := e.newClient()
 	used := false
 	f.Fuzz(func(t *testing.T, ctype string, body []byte, token, jwtHeader, jwtClaims string) {
 		if jwtHeader != "" || jwtClaims != "" {
@@ -526,22 +512,13 @@ func FuzzBackchannelLogout(f *testing.F) {
 		pr.Body = http.MaxBytesReader(httptest.NewRecorder(), pr.Body, handlers.MaxFormBytes)
 		isValid := pr.ParseForm() == nil && pr.PostForm.Get("logout_token") == valid
 
-		var resp *http.Response
-		var page []byte
+		var r *response
 		for try := 0; ; try++ { // wait out the rate limit (20/s): coverage stays deterministic
-			hr, err := http.NewRequest(http.MethodPost, e.base+"/auth/backchannel-logout", bytes.NewReader(body))
-			if err != nil {
-				t.Fatal(err)
-			}
-			hr.Header.Set("Content-Type", ctype)
-			if resp, err = client.Do(hr); err != nil {
+			var err error
+			if r, err = client.send(req{method: http.MethodPost, path: "/auth/backchannel-logout", body: bytes.NewReader(body), ctype: ctype}); err != nil {
 				t.Fatalf("POST /auth/backchannel-logout: %v", err)
 			}
-			var buf bytes.Buffer
-			_, _ = buf.ReadFrom(resp.Body)
-			resp.Body.Close()
-			page = buf.Bytes()
-			if resp.StatusCode != http.StatusTooManyRequests || try == 40 {
+			if r.status != http.StatusTooManyRequests || try == 40 {
 				break
 			}
 			time.Sleep(60 * time.Millisecond)
@@ -549,10 +526,10 @@ func FuzzBackchannelLogout(f *testing.F) {
 		if logs := e.logs.Drain(); fuzzLogErrorRE.MatchString(logs) {
 			t.Fatalf("server logged an error: %s", fuzzLogErrorRE.FindString(logs))
 		}
-		if cc := resp.Header.Get("Cache-Control"); cc != "no-store" {
+		if cc := r.header.Get("Cache-Control"); cc != "no-store" {
 			t.Errorf("Cache-Control %q, want no-store", cc)
 		}
-		status := resp.StatusCode
+		page, status := r.body, r.status
 		if isValid && !used {
 			if status != http.StatusOK {
 				t.Fatalf("the valid logout token got %d %q, want 200", status, page)

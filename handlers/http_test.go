@@ -2,8 +2,8 @@ package handlers_test
 
 // HTTP tests: the real handler stack (app.New with a real SQLite file,
 // the real session store, views and account service) behind a real
-// httptest server, driven by a plain http.Client that manages cookies by
-// hand so every Set-Cookie and redirect is visible to the test.
+// httptest server, driven by a script client (browser_test.go) that keeps
+// no cookie jar, so every Set-Cookie and redirect is visible to the test.
 
 import (
 	"bufio"
@@ -19,7 +19,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -39,21 +38,12 @@ const (
 	badCredMsg = "Incorrect email or password."
 )
 
-var (
-	tagRE   = regexp.MustCompile(`<[^>]*>`)
-	spaceRE = regexp.MustCompile(`\s+`)
-)
-
-// pageText is a page as a person reads it: tags dropped, entities decoded,
-// whitespace collapsed.
-func pageText(body string) string {
-	return strings.TrimSpace(spaceRE.ReplaceAllString(html.UnescapeString(tagRE.ReplaceAllString(body, " ")), " "))
-}
-
-// env is one running gatehouse handler stack.
+// env is one running gatehouse handler stack, driven by a script client
+// that keeps no cookies: each request names the cookies it sends, and each
+// Set-Cookie stays visible to the test.
 type env struct {
 	*server
-	client *http.Client
+	client *browser
 }
 
 type envOpts struct {
@@ -69,9 +59,7 @@ type envOpts struct {
 func newEnv(t testing.TB, o envOpts) *env {
 	t.Helper()
 	e := &env{server: newServer(t, serverOpts{https: o.https, throttle: o.throttle, proxies: o.proxies, dbPath: o.dbPath, clock: o.clock})}
-	e.client = e.srv.Client()
-	e.client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	e.client.Timeout = 30 * time.Second
+	e.client = e.newClient()
 	if o.dbPath == "" {
 		e.createUser(t, alice, goodPW, false)
 		e.createUser(t, bob, goodPW, false)
@@ -88,82 +76,13 @@ func (e *env) createUser(t testing.TB, email, pw string, admin bool) *models.Use
 	return e.server.createUser(t, email, "", pw, admin)
 }
 
-// response is a fully read HTTP response.
-type response struct {
-	status  int
-	header  http.Header
-	body    string
-	cookies []*http.Cookie
-}
-
-func (r *response) location() string { return r.header.Get("Location") }
-
-// cookie returns the Set-Cookie named name, or nil.
-func (r *response) cookie(name string) *http.Cookie {
-	for _, c := range r.cookies {
-		if c.Name == name {
-			return c
-		}
-	}
-	return nil
-}
-
-type req struct {
-	method  string
-	path    string
-	form    url.Values // sent urlencoded when non-nil
-	body    io.Reader  // raw body, with ctype
-	ctype   string
-	header  map[string]string
-	host    string
-	cookies []*http.Cookie
-}
-
 func (e *env) do(t *testing.T, r req) *response {
 	t.Helper()
-	resp, err := e.try(r)
-	if err != nil {
-		t.Fatalf("%s %s: %v", r.method, r.path, err)
-	}
-	return resp
+	return e.client.must(t, r)
 }
 
 // try is do without the test: safe to call from any goroutine.
-func (e *env) try(r req) (*response, error) {
-	if r.method == "" {
-		r.method = http.MethodGet
-	}
-	body, ctype := r.body, r.ctype
-	if r.form != nil {
-		body, ctype = strings.NewReader(r.form.Encode()), "application/x-www-form-urlencoded"
-	}
-	hr, err := http.NewRequest(r.method, e.srv.URL+r.path, body)
-	if err != nil {
-		return nil, err
-	}
-	if ctype != "" {
-		hr.Header.Set("Content-Type", ctype)
-	}
-	for k, v := range r.header {
-		hr.Header.Set(k, v)
-	}
-	if r.host != "" {
-		hr.Host = r.host
-	}
-	for _, c := range r.cookies {
-		hr.AddCookie(c)
-	}
-	resp, err := e.client.Do(hr)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return nil, err
-	}
-	return &response{status: resp.StatusCode, header: resp.Header, body: string(b), cookies: resp.Cookies()}, nil
-}
+func (e *env) try(r req) (*response, error) { return e.client.send(r) }
 
 func loginForm(email, pw string) url.Values {
 	return url.Values{"email": {email}, "password": {pw}, "next": {""}, "is_sso": {"false"}}

@@ -3,8 +3,8 @@ package handlers_test
 // SSO end-to-end tests: the real handler stack (app.New with a real
 // SQLite file, the real session store, views, account service and sso
 // package) behind an httptest server, signing in against the in-repo test
-// OpenID Provider (testop) over loopback. Each "browser" is an http.Client
-// with its own cookie jar that never follows redirects, so the test steps
+// OpenID Provider (testop) over loopback. Each browser (browser_test.go)
+// has its own cookie jar and never follows redirects, so the test steps
 // through every 303 to the provider, the provider's 302 back to the
 // callback, and so on, and can inspect or replay each hop.
 
@@ -18,9 +18,7 @@ import (
 	"encoding/json"
 	"errors"
 	"github.com/gatehouse/gatehouse/testkit"
-	"io"
 	"net/http"
-	"net/http/cookiejar"
 	"net/url"
 	"slices"
 	"strings"
@@ -191,7 +189,7 @@ func (e *ssoEnv) mark() ssoMark {
 // wantRefused checks a refused SSO step: the given 4xx status, a friendly
 // page with the given text and a way back to /login, no redirect, no new
 // session, identity or account, and a login.failure in the audit log.
-func (e *ssoEnv) wantRefused(t *testing.T, r *ssoResp, m ssoMark, status int, texts ...string) {
+func (e *ssoEnv) wantRefused(t *testing.T, r *response, m ssoMark, status int, texts ...string) {
 	t.Helper()
 	if r.status != status {
 		t.Errorf("status %d, want %d; body:\n%s", r.status, status, r.text())
@@ -229,92 +227,18 @@ func (e *ssoEnv) wantRefused(t *testing.T, r *ssoResp, m ssoMark, status int, te
 	}
 }
 
-// ssoResp is a fully read response.
-type ssoResp struct {
-	status int
-	header http.Header
-	body   string
-	loc    string // Location resolved against the request URL
-}
-
-// text is the page as a person reads it.
-func (r *ssoResp) text() string { return pageText(r.body) }
-
-// ssoBrowser is one browser: a cookie jar shared by gatehouse and the OPs
-// (cookies ignore ports), and no automatic redirects.
+// ssoBrowser is one browser (browser_test.go) of an SSO test: its cookie
+// jar is shared by gatehouse and the OPs, and every answer, 5xx included,
+// goes back to the test.
 type ssoBrowser struct {
-	e   *ssoEnv
-	jar *cookiejar.Jar
-	c   *http.Client
+	*browser
+	e *ssoEnv
 }
 
 func (e *ssoEnv) browser() *ssoBrowser {
-	jar, err := cookiejar.New(nil)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	return &ssoBrowser{e: e, jar: jar, c: &http.Client{
-		Jar: jar, Timeout: 30 * time.Second,
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}}
-}
-
-// do sends a request; a path starting with / is on gatehouse. POSTs to
-// gatehouse carry the headers a browser sends for a same-origin form.
-func (b *ssoBrowser) do(method, target string, form url.Values, header map[string]string) (*ssoResp, error) {
-	if strings.HasPrefix(target, "/") {
-		target = b.e.base + target
-	}
-	var body io.Reader
-	if form != nil {
-		body = strings.NewReader(form.Encode())
-	}
-	req, err := http.NewRequest(method, target, body)
-	if err != nil {
-		return nil, err
-	}
-	if form != nil {
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	}
-	if method == http.MethodPost && strings.HasPrefix(target, b.e.base+"/") {
-		req.Header.Set("Origin", b.e.base)
-		req.Header.Set("Sec-Fetch-Site", "same-origin")
-	}
-	for k, v := range header {
-		req.Header.Set(k, v)
-	}
-	resp, err := b.c.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return nil, err
-	}
-	r := &ssoResp{status: resp.StatusCode, header: resp.Header, body: string(data)}
-	if u, err := resp.Location(); err == nil {
-		r.loc = u.String()
-	}
-	return r, nil
-}
-
-func (b *ssoBrowser) get(t *testing.T, target string) *ssoResp {
-	t.Helper()
-	r, err := b.do(http.MethodGet, target, nil, nil)
-	if err != nil {
-		t.Fatalf("GET %s: %v", target, err)
-	}
-	return r
-}
-
-func (b *ssoBrowser) post(t *testing.T, target string, form url.Values) *ssoResp {
-	t.Helper()
-	r, err := b.do(http.MethodPost, target, form, nil)
-	if err != nil {
-		t.Fatalf("POST %s: %v", target, err)
-	}
-	return r
+	b := &ssoBrowser{browser: e.newBrowser(), e: e}
+	b.serverErrorsOK = true
+	return b
 }
 
 func ssoForm(email string) url.Values {
@@ -361,17 +285,6 @@ func (b *ssoBrowser) signIn(t *testing.T, email string) *models.Session {
 		t.Fatal("signed in without a session row")
 	}
 	return row
-}
-
-// cookie returns the browser's cookie for gatehouse with that name, or "".
-func (b *ssoBrowser) cookie(name string) string {
-	u, _ := url.Parse(b.e.base)
-	for _, c := range b.jar.Cookies(u) {
-		if c.Name == name {
-			return c.Value
-		}
-	}
-	return ""
 }
 
 // session returns the row of the browser's session cookie, or nil.
@@ -672,7 +585,7 @@ func TestSSOState(t *testing.T) {
 		sessions, tokens := e.count("sessions", ""), e.op.Counts()[testop.EndpointToken]
 		const n = 8
 		var wg sync.WaitGroup
-		results := make([]*ssoResp, n)
+		results := make([]*response, n)
 		errs := make([]error, n)
 		start := make(chan struct{})
 		for i := range n {
@@ -1141,7 +1054,7 @@ func TestSSOBackchannelLogout(t *testing.T) {
 	e := newSSOEnv(t, ssoEnvOpts{})
 	ctx := context.Background()
 	client := ssoClientID(0)
-	post := func(t *testing.T, tok string, header map[string]string) *ssoResp {
+	post := func(t *testing.T, tok string, header map[string]string) *response {
 		t.Helper()
 		b := e.browser() // a fresh client: server to server, no cookies
 		r, err := b.do(http.MethodPost, "/auth/backchannel-logout", url.Values{"logout_token": {tok}}, header)
