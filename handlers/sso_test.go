@@ -761,6 +761,8 @@ func TestSSOIDTokenRules(t *testing.T) {
 		{"empty sub", claims(func(c map[string]any) { c["sub"] = "" })},
 		{"no iat", claims(func(c map[string]any) { delete(c, "iat") })},
 		{"iat in the future", claims(func(c map[string]any) { c["iat"] = now() + 3600 })},
+		{"auth_time in the future", claims(func(c map[string]any) { c["auth_time"] = now() + 365*24*3600 })},
+		{"auth_time beyond the skew", claims(func(c map[string]any) { c["auth_time"] = now() + 3*60 })},
 		{"expired", claims(func(c map[string]any) { c["iat"], c["exp"] = now()-7200, now()-3600 })},
 		{"no exp", claims(func(c map[string]any) { delete(c, "exp") })},
 		{"wrong aud", claims(func(c map[string]any) { c["aud"] = "someone-else" })},
@@ -1473,6 +1475,49 @@ func TestSSORefreshInterval(t *testing.T) {
 		t.Errorf("login page:\n%s", r.text())
 	}
 	b.wantSignedOut(t)
+}
+
+// TestSSORefreshIntervalOwnClock: the refresh interval runs from the
+// sign-in on gatehouse's clock, whatever auth_time the provider reports: a
+// sign-in remembered by the provider for a month is not re-checked at once,
+// and one stamped in the future (within the clock skew) is not re-checked
+// late.
+func TestSSORefreshIntervalOwnClock(t *testing.T) {
+	t.Parallel()
+	const interval = 10 * time.Minute
+	e := newSSOEnv(t, ssoEnvOpts{providers: func(e *ssoEnv, ps []config.Provider) { ps[0].RefreshInterval = interval }})
+	wantChecked := func(t *testing.T, b *ssoBrowser, checked bool) {
+		t.Helper()
+		r := b.get(t, "/dashboard")
+		toOP := r.status == http.StatusSeeOther && strings.HasPrefix(r.loc, e.op.Issuer()+"/authorize?")
+		switch {
+		case checked && !toOP:
+			t.Fatalf("%s after sign-in: got %d Location %q, want the prompt=none check", e.clock.Now().Sub(b.session(t).CreatedAt), r.status, r.loc)
+		case !checked && r.status != http.StatusOK:
+			t.Fatalf("%s after sign-in: got %d Location %q, want the dashboard", e.clock.Now().Sub(b.session(t).CreatedAt), r.status, r.loc)
+		}
+	}
+	for _, tc := range []struct {
+		name     string
+		authTime time.Duration // relative to the sign-in
+	}{
+		{"auth_time a month old", -30 * 24 * time.Hour},
+		{"auth_time a minute ahead", time.Minute},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e.op.SetBehavior(testop.Behavior{IDTokenClaims: func(c map[string]any) {
+				c["auth_time"] = e.clock.Now().Add(tc.authTime).Unix()
+			}})
+			b := e.browser()
+			b.signIn(t, "bob@example.com")
+			e.op.SetBehavior(testop.Behavior{})
+			wantChecked(t, b, false)
+			e.clock.Advance(interval - time.Second)
+			wantChecked(t, b, false)
+			e.clock.Advance(time.Second)
+			wantChecked(t, b, true)
+		})
+	}
 }
 
 func TestSSORefreshOtherUserAtProvider(t *testing.T) {

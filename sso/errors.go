@@ -65,6 +65,14 @@ var (
 	// ErrReplay reports a logout token whose jti was already accepted
 	// (Back-Channel Logout 1.0 §2.6). It also matches ErrInvalidToken.
 	ErrReplay = errors.New("sso: logout token replayed")
+
+	// ErrNotReauthenticated reports that the answer to a re-authentication
+	// request (AuthOptions.Reauthenticate) shows no new authentication:
+	// the ID token's auth_time is missing or earlier than the request. The
+	// OP ignored prompt=login and max_age=0, perhaps answering from an old
+	// session; the user has not proved who they are just now. It also
+	// matches ErrInvalidToken.
+	ErrNotReauthenticated = errors.New("sso: the provider did not authenticate the user again")
 )
 
 // AuthorizationError is the error response of the authorization endpoint
@@ -90,32 +98,33 @@ func (e *AuthorizationError) Is(target error) bool { return target == ErrAuthori
 // Reasons wrapped by ErrInvalidToken. They are unexported because handlers
 // should not branch on them; their text ends up in the log.
 var (
-	errAlg           = errors.New("signature algorithm not allowed")
-	errSignature     = errors.New("signature verification failed")
-	errIssuer        = errors.New("iss does not match the issuer")
-	errAudience      = errors.New("aud does not contain the client_id")
-	errAZPMissing    = errors.New("azp missing from a token with several audiences")
-	errAZP           = errors.New("azp is not the client_id")
-	errExpMissing    = errors.New("exp missing")
-	errExpired       = errors.New("token expired")
-	errIATMissing    = errors.New("iat missing")
-	errIATFuture     = errors.New("iat in the future")
-	errIATTooOld     = errors.New("iat too far in the past")
-	errNBF           = errors.New("nbf in the future")
-	errSubject       = errors.New("sub missing, empty or longer than 255 characters")
-	errNonceMissing  = errors.New("nonce missing")
-	errNonce         = errors.New("nonce does not match the authorization request")
-	errAtHash        = errors.New("at_hash does not match the access token")
-	errAuthTime      = errors.New("auth_time missing or older than max_age")
-	errNoIDToken     = errors.New("token response has no id_token")
-	errTokenType     = errors.New("token_type is not Bearer")
-	errMalformed     = errors.New("malformed token")
-	errTyp           = errors.New("typ header is not logout+jwt")
-	errEvents        = errors.New("events lacks the back-channel logout event object")
-	errNoncePresent  = errors.New("logout token contains a nonce")
-	errSubOrSID      = errors.New("logout token has neither sub nor sid")
-	errJTIMissing    = errors.New("jti missing")
-	errKeysThrottled = errors.New("signing key unknown and key set refetch is rate-limited")
+	errAlg            = errors.New("signature algorithm not allowed")
+	errSignature      = errors.New("signature verification failed")
+	errIssuer         = errors.New("iss does not match the issuer")
+	errAudience       = errors.New("aud does not contain the client_id")
+	errAZPMissing     = errors.New("azp missing from a token with several audiences")
+	errAZP            = errors.New("azp is not the client_id")
+	errExpMissing     = errors.New("exp missing")
+	errExpired        = errors.New("token expired")
+	errIATMissing     = errors.New("iat missing")
+	errIATFuture      = errors.New("iat in the future")
+	errIATTooOld      = errors.New("iat too far in the past")
+	errNBF            = errors.New("nbf in the future")
+	errSubject        = errors.New("sub missing, empty or longer than 255 characters")
+	errNonceMissing   = errors.New("nonce missing")
+	errNonce          = errors.New("nonce does not match the authorization request")
+	errAtHash         = errors.New("at_hash does not match the access token")
+	errAuthTime       = errors.New("auth_time missing or older than max_age")
+	errAuthTimeFuture = errors.New("auth_time in the future")
+	errNoIDToken      = errors.New("token response has no id_token")
+	errTokenType      = errors.New("token_type is not Bearer")
+	errMalformed      = errors.New("malformed token")
+	errTyp            = errors.New("typ header is not logout+jwt")
+	errEvents         = errors.New("events lacks the back-channel logout event object")
+	errNoncePresent   = errors.New("logout token contains a nonce")
+	errSubOrSID       = errors.New("logout token has neither sub nor sid")
+	errJTIMissing     = errors.New("jti missing")
+	errKeysThrottled  = errors.New("signing key unknown and key set refetch is rate-limited")
 )
 
 // invalid wraps reason as an ErrInvalidToken.
@@ -127,6 +136,12 @@ func invalid(reason error) error {
 // detail must never contain token material.
 func invalidf(reason error, format string, args ...any) error {
 	return fmt.Errorf("%w: %w: %s", ErrInvalidToken, reason, fmt.Sprintf(format, args...))
+}
+
+// notReauthenticated is an ErrNotReauthenticated (and ErrInvalidToken)
+// with detail, which must never contain token material.
+func notReauthenticated(format string, args ...any) error {
+	return fmt.Errorf("%w: %w: %s", ErrInvalidToken, ErrNotReauthenticated, fmt.Sprintf(format, args...))
 }
 
 // unavailable wraps err as an ErrUnavailable with context.
