@@ -23,6 +23,7 @@ import (
 	"net/http/cookiejar"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -1284,6 +1285,69 @@ func TestSSOBackchannelLogout(t *testing.T) {
 			t.Error("session survived a valid back-channel logout")
 		}
 	})
+}
+
+// TestSSOKeyRotation: the provider rotates its signing key between two
+// back-to-back sign-ins (as the OpenID Foundation's RP certification does);
+// the second one refetches the keys at once and succeeds. Logout tokens with
+// unknown kids, which anyone can post, still cannot make gatehouse fetch the
+// keys more than once per interval.
+func TestSSOKeyRotation(t *testing.T) {
+	t.Parallel()
+	e := newSSOEnv(t, ssoEnvOpts{})
+	e.browser().signIn(t, "bob@example.com")
+	if n := e.op.Counts()[testop.EndpointJWKS]; n != 1 {
+		t.Fatalf("%d JWKS fetches after the first sign-in, want 1", n)
+	}
+	for i := range 2 {
+		if err := e.op.RotateKey(); err != nil {
+			t.Fatal(err)
+		}
+		b := e.browser()
+		b.signIn(t, "bob@example.com")
+		b.wantDashboard(t, "bob@example.com", "Single sign-on")
+		if n := e.op.Counts()[testop.EndpointJWKS]; n != 2+i {
+			t.Fatalf("rotation %d: %d JWKS fetches, want %d", i+1, n, 2+i)
+		}
+	}
+
+	post := func(kid string) int {
+		claims := map[string]any{
+			"iss": e.op.Issuer(), "aud": ssoClientID(0), "iat": e.clock.Now().Unix(), "exp": e.clock.Now().Add(time.Minute).Unix(),
+			"jti": rand.Text(), "sub": "sub-bob",
+			"events": map[string]any{"http://schemas.openid.net/event/backchannel-logout": map[string]any{}},
+		}
+		tok, err := e.op.SignJWT(map[string]any{"kid": kid, "typ": "logout+jwt"}, claims)
+		if err != nil {
+			t.Error(err)
+			return 0
+		}
+		r, err := e.browser().do(http.MethodPost, "/auth/backchannel-logout", url.Values{"logout_token": {tok}}, nil)
+		if err != nil {
+			t.Error(err)
+			return 0
+		}
+		return r.status
+	}
+	before := e.op.Counts()[testop.EndpointJWKS]
+	for i := range 20 {
+		if status := post("unknown-" + strconv.Itoa(i)); status != http.StatusBadRequest && status != http.StatusTooManyRequests {
+			t.Fatalf("logout token with an unknown kid: %d, want 400", status)
+		}
+	}
+	if n := e.op.Counts()[testop.EndpointJWKS] - before; n != 0 {
+		t.Errorf("20 logout tokens with unknown kids right after a fetch: %d JWKS fetches, want 0", n)
+	}
+	e.clock.Advance(10 * time.Second)
+	var wg sync.WaitGroup
+	for i := range 20 {
+		wg.Go(func() { post("concurrent-" + strconv.Itoa(i)) })
+	}
+	wg.Wait()
+	if n := e.op.Counts()[testop.EndpointJWKS] - before; n > 1 {
+		t.Errorf("20 concurrent logout tokens with unknown kids: %d JWKS fetches, want at most 1", n)
+	}
+	e.browser().signIn(t, "bob@example.com")
 }
 
 func TestSSOStaticMetadata(t *testing.T) {

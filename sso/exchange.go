@@ -233,7 +233,7 @@ func (p *Provider) userinfo(ctx context.Context, rt *resolved, accessToken strin
 // §5.3.2): signature by the OP's keys with an allowed alg, and iss and aud
 // when present.
 func (p *Provider) verifySignedUserinfo(ctx context.Context, rt *resolved, raw string) ([]byte, error) {
-	_, payload, err := verifySignature(ctx, rt, strings.TrimSpace(raw))
+	_, payload, err := verifySignature(ctx, rt, strings.TrimSpace(raw), fromProvider)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrUserinfo, err)
 	}

@@ -117,7 +117,10 @@ func (c *idTokenClaims) validate(r idTokenRules) error {
 // depth (signature, alg, iss, aud, exp, nbf again) and gives us
 // IDToken.VerifyAccessToken for at_hash.
 func (p *Provider) verifyIDToken(ctx context.Context, rt *resolved, raw string, pending Pending, accessToken string) (*idTokenClaims, []byte, error) {
-	_, payload, err := verifySignature(ctx, rt, raw)
+	// The ID token is the token endpoint's answer to our client-
+	// authenticated request: an unknown kid is a key rotation.
+	ctx = withKeySource(ctx, fromProvider)
+	_, payload, err := verifySignature(ctx, rt, raw, fromProvider)
 	if err != nil {
 		return nil, nil, err
 	}
