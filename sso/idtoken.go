@@ -80,7 +80,7 @@ func (c *idTokenClaims) validate(r idTokenRules) error {
 	// authenticates after the token is issued, and a future auth_time would
 	// make the sign-in look recent for as long as it is ahead.
 	if c.AuthTime != nil && c.AuthTime.After(r.now.Add(r.skew)) {
-		return invalidf(errAuthTimeFuture, "auth_time %s, now %s", c.AuthTime.UTC().Format(time.RFC3339), r.now.UTC().Format(time.RFC3339))
+		return invalidf(errAuthTimeAhead, "auth_time %s, now %s", c.AuthTime.UTC().Format(time.RFC3339), r.now.UTC().Format(time.RFC3339))
 	}
 	// Step 13: max_age requested means auth_time is required and recent.
 	if r.hasMaxAge {
