@@ -485,6 +485,110 @@ func TestAccountSetPasswordSSOOnly(t *testing.T) {
 	e.browser("").login(t, acctSam, acctNewPW)
 }
 
+// TestAccountSSOReauthFreshness: re-authentication through a provider asks
+// for a new sign-in (prompt=login, max_age=0) and grants sudo only for an ID
+// token whose auth_time shows one since the re-authentication started; the
+// re-authentication counts from that auth_time.
+func TestAccountSSOReauthFreshness(t *testing.T) {
+	t.Parallel()
+	e := newAcctEnv(t)
+	alpha := e.ops[0]
+	set := url.Values{"new_password": {acctNewPW}, "confirm_password": {acctNewPW}}
+	start := func(t *testing.T, b *acctBrowser) *acctResp {
+		t.Helper()
+		r := b.post(t, "/auth/reauth", url.Values{"next": {"/account"}, "provider": {"alpha"}})
+		if r.status != http.StatusSeeOther || !strings.HasPrefix(r.loc, alpha.Issuer()+"/authorize?") {
+			t.Fatalf("reauth: %d %q", r.status, r.loc)
+		}
+		u, _ := url.Parse(r.loc)
+		if q := u.Query(); q.Get("prompt") != "login" || q.Get("max_age") != "0" {
+			t.Fatalf("reauth request prompt=%q max_age=%q, want login and 0", q.Get("prompt"), q.Get("max_age"))
+		}
+		return r
+	}
+	// stale signs Sam in and lets the sign-in age past the sudo window.
+	stale := func(t *testing.T) *acctBrowser {
+		t.Helper()
+		b := e.browser("")
+		b.ssoLogin(t, 0, acctSamAtAlpha)
+		e.clock.Advance(11 * time.Minute)
+		acctWantRedirect(t, "stale sign-in", b.post(t, "/account/password", set), "/auth/reauth?next=%2Faccount")
+		return b
+	}
+	refused := func(t *testing.T, b *acctBrowser, r *acctResp) {
+		t.Helper()
+		acctWantPage(t, "stale re-authentication", r, http.StatusForbidden, "Confirm it's you")
+		if got := acctAlert(r, "form-error"); !strings.Contains(got, "Alpha SSO did not ask you to sign in again") {
+			t.Fatalf("reauth error %q", got)
+		}
+		acctWantRedirect(t, "still no sudo", b.post(t, "/account/password", set), "/auth/reauth?next=%2Faccount")
+		if n := len(e.events(models.EventReauth)); n != 0 {
+			t.Fatalf("%d reauth events after a refused re-authentication", n)
+		}
+		if e.user(acctSam).HasPassword() {
+			t.Fatal("password set without a fresh re-authentication")
+		}
+	}
+
+	// The OP ignores prompt=login and max_age=0 and answers from the
+	// session it started at the sign-in 11 minutes ago.
+	t.Run("provider reuses its session", func(t *testing.T) {
+		b := stale(t)
+		alpha.SetBehavior(testop.Behavior{ReuseSession: true})
+		defer alpha.SetBehavior(testop.Behavior{})
+		refused(t, b, b.throughOP(t, start(t, b), 0, acctSamAtAlpha))
+	})
+	for _, tc := range []struct {
+		name string
+		edit func(c map[string]any)
+	}{
+		{"auth_time a day old", func(c map[string]any) { c["auth_time"] = e.clock.Now().Add(-24 * time.Hour).Unix() }},
+		{"auth_time before the re-authentication began", func(c map[string]any) {
+			c["auth_time"] = e.clock.Now().Add(-3 * time.Minute).Unix() // beyond the 2-minute skew
+		}},
+		{"no auth_time", func(c map[string]any) { delete(c, "auth_time") }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := stale(t)
+			alpha.SetBehavior(testop.Behavior{IDTokenClaims: tc.edit})
+			defer alpha.SetBehavior(testop.Behavior{})
+			refused(t, b, b.throughOP(t, start(t, b), 0, acctSamAtAlpha))
+		})
+	}
+	t.Run("auth_time in the future", func(t *testing.T) {
+		b := stale(t)
+		alpha.SetBehavior(testop.Behavior{IDTokenClaims: func(c map[string]any) { c["auth_time"] = e.clock.Now().Add(365 * 24 * time.Hour).Unix() }})
+		defer alpha.SetBehavior(testop.Behavior{})
+		r := b.throughOP(t, start(t, b), 0, acctSamAtAlpha)
+		acctWantPage(t, "future auth_time", r, http.StatusBadRequest, "Confirm it's you", "could not be verified")
+		acctWantRedirect(t, "still no sudo", b.post(t, "/account/password", set), "/auth/reauth?next=%2Faccount")
+	})
+
+	// A new sign-in at the OP: sudo, counted from the OP's auth_time, which
+	// lies a minute before the callback here.
+	t.Run("fresh sign-in", func(t *testing.T) {
+		b := stale(t)
+		r := start(t, b)
+		alpha.SetLoginUser(&acctSamAtAlpha)
+		back := b.get(t, r.loc)
+		authTime := e.clock.Now()
+		e.clock.Advance(time.Minute)
+		acctWantRedirect(t, "fresh re-authentication", b.get(t, back.loc), "/account")
+		if n := len(e.events(models.EventReauth)); n != 1 {
+			t.Fatalf("%d reauth events, want 1", n)
+		}
+		row, err := e.db.SessionByHash(context.Background(), sessionstore.Hash(b.token()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if row.ReauthAt == nil || !row.ReauthAt.Equal(authTime) {
+			t.Fatalf("reauth_at %v, want the auth_time %v", row.ReauthAt, authTime)
+		}
+		e.clock.Advance(9*time.Minute + 30*time.Second) // 10.5 minutes after auth_time
+		acctWantRedirect(t, "sudo ends 10 minutes after auth_time", b.post(t, "/account/password", set), "/auth/reauth?next=%2Faccount")
+	})
+}
+
 func TestAccountLinkProvider(t *testing.T) {
 	t.Parallel()
 	e := newAcctEnv(t)

@@ -3,7 +3,6 @@ package handlers
 import (
 	"errors"
 	"net/http"
-	"time"
 
 	"github.com/gatehouse/gatehouse/models"
 	"github.com/gatehouse/gatehouse/sessionstore"
@@ -29,10 +28,12 @@ func (h *Handler) refreshSSO(c *gin.Context) {
 		c.Next()
 		return
 	}
-	var last time.Time // the later of sign-in and last confirmation
-	if row.AuthTime != nil {
-		last = *row.AuthTime
-	}
+	// The later of sign-in and last confirmation, both on our clock: the
+	// session row is created at sign-in. The provider's auth_time is not
+	// used, since it says when the person signed in at the provider (maybe
+	// long ago, maybe, with a skewed clock, ahead of ours), not when this
+	// session last heard from it.
+	last := row.CreatedAt
 	if row.SSOCheckedAt != nil && row.SSOCheckedAt.After(last) {
 		last = *row.SSOCheckedAt
 	}

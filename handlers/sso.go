@@ -89,7 +89,7 @@ type pendingStart struct {
 // has answered itself returns false and "".
 func (h *Handler) redirectToProvider(c *gin.Context, p *sso.Provider, ps pendingStart) (string, bool) {
 	ctx := c.Request.Context()
-	req, err := p.AuthCodeURL(ctx, sso.AuthOptions{LoginHint: ps.LoginHint, Prompt: ps.Prompt})
+	req, err := p.AuthCodeURL(ctx, sso.AuthOptions{LoginHint: ps.LoginHint, Prompt: ps.Prompt, Reauthenticate: ps.Mode == modeReauth})
 	if err != nil {
 		h.log(c).WarnContext(ctx, "start SSO", "provider", p.ID(), "mode", ps.Mode, "err", err)
 		if errors.Is(err, sso.ErrUnavailable) {
@@ -170,10 +170,15 @@ func (h *Handler) callback(c *gin.Context) {
 		h.ssoFailure(c, nil, "provider_removed", fmt.Errorf("provider %q no longer configured", pending.ProviderID))
 		return
 	}
+	m := mode(pending.Mode)
+	sp := sso.Pending{Nonce: pending.Nonce, CodeVerifier: pending.CodeVerifier}
+	if m == modeReauth {
+		// The provider must show a sign-in since the request was stored.
+		sp.AuthTimeNotBefore = pending.CreatedAt
+	}
 	id, err := p.Exchange(ctx, sso.CallbackParams{
 		Code: code, Iss: iss, Error: truncate(q.Get("error"), 256), ErrorDescription: truncate(q.Get("error_description"), 1024),
-	}, sso.Pending{Nonce: pending.Nonce, CodeVerifier: pending.CodeVerifier})
-	m := mode(pending.Mode)
+	}, sp)
 	if err != nil {
 		h.exchangeFailed(c, p, m, pending, err)
 		return
@@ -325,6 +330,8 @@ func ssoProblem(p *sso.Provider, err error) (status int, title, msg string) {
 		return http.StatusBadRequest, "Sign-in with " + name + " failed", name + " did not sign you in."
 	case errors.Is(err, sso.ErrUnavailable):
 		return http.StatusServiceUnavailable, "Provider unavailable", name + " is not answering right now. Please try again in a moment."
+	case errors.Is(err, sso.ErrNotReauthenticated):
+		return http.StatusForbidden, "Not confirmed", name + " did not ask you to sign in again, so it could not confirm it's you. Please try again."
 	}
 	return http.StatusBadRequest, "Sign-in failed", "The answer from " + name + " could not be verified, so you were not signed in. Please try again."
 }

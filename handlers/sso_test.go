@@ -21,6 +21,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -674,6 +675,8 @@ func TestSSOIDTokenRules(t *testing.T) {
 		{"empty sub", claims(func(c map[string]any) { c["sub"] = "" })},
 		{"no iat", claims(func(c map[string]any) { delete(c, "iat") })},
 		{"iat in the future", claims(func(c map[string]any) { c["iat"] = now() + 3600 })},
+		{"auth_time in the future", claims(func(c map[string]any) { c["auth_time"] = now() + 365*24*3600 })},
+		{"auth_time beyond the skew", claims(func(c map[string]any) { c["auth_time"] = now() + 3*60 })},
 		{"expired", claims(func(c map[string]any) { c["iat"], c["exp"] = now()-7200, now()-3600 })},
 		{"no exp", claims(func(c map[string]any) { delete(c, "exp") })},
 		{"wrong aud", claims(func(c map[string]any) { c["aud"] = "someone-else" })},
@@ -1197,6 +1200,69 @@ func TestSSOBackchannelLogout(t *testing.T) {
 	})
 }
 
+// TestSSOKeyRotation: the provider rotates its signing key between two
+// back-to-back sign-ins (as the OpenID Foundation's RP certification does);
+// the second one refetches the keys at once and succeeds. Logout tokens with
+// unknown kids, which anyone can post, still cannot make gatehouse fetch the
+// keys more than once per interval.
+func TestSSOKeyRotation(t *testing.T) {
+	t.Parallel()
+	e := newSSOEnv(t, ssoEnvOpts{})
+	e.browser().signIn(t, "bob@example.com")
+	if n := e.op.Counts()[testop.EndpointJWKS]; n != 1 {
+		t.Fatalf("%d JWKS fetches after the first sign-in, want 1", n)
+	}
+	for i := range 2 {
+		if err := e.op.RotateKey(); err != nil {
+			t.Fatal(err)
+		}
+		b := e.browser()
+		b.signIn(t, "bob@example.com")
+		b.wantDashboard(t, "bob@example.com", "Single sign-on")
+		if n := e.op.Counts()[testop.EndpointJWKS]; n != 2+i {
+			t.Fatalf("rotation %d: %d JWKS fetches, want %d", i+1, n, 2+i)
+		}
+	}
+
+	post := func(kid string) int {
+		claims := map[string]any{
+			"iss": e.op.Issuer(), "aud": ssoClientID(0), "iat": e.clock.Now().Unix(), "exp": e.clock.Now().Add(time.Minute).Unix(),
+			"jti": rand.Text(), "sub": "sub-bob",
+			"events": map[string]any{"http://schemas.openid.net/event/backchannel-logout": map[string]any{}},
+		}
+		tok, err := e.op.SignJWT(map[string]any{"kid": kid, "typ": "logout+jwt"}, claims)
+		if err != nil {
+			t.Error(err)
+			return 0
+		}
+		r, err := e.browser().do(http.MethodPost, "/auth/backchannel-logout", url.Values{"logout_token": {tok}}, nil)
+		if err != nil {
+			t.Error(err)
+			return 0
+		}
+		return r.status
+	}
+	before := e.op.Counts()[testop.EndpointJWKS]
+	for i := range 20 {
+		if status := post("unknown-" + strconv.Itoa(i)); status != http.StatusBadRequest && status != http.StatusTooManyRequests {
+			t.Fatalf("logout token with an unknown kid: %d, want 400", status)
+		}
+	}
+	if n := e.op.Counts()[testop.EndpointJWKS] - before; n != 0 {
+		t.Errorf("20 logout tokens with unknown kids right after a fetch: %d JWKS fetches, want 0", n)
+	}
+	e.clock.Advance(10 * time.Second)
+	var wg sync.WaitGroup
+	for i := range 20 {
+		wg.Go(func() { post("concurrent-" + strconv.Itoa(i)) })
+	}
+	wg.Wait()
+	if n := e.op.Counts()[testop.EndpointJWKS] - before; n > 1 {
+		t.Errorf("20 concurrent logout tokens with unknown kids: %d JWKS fetches, want at most 1", n)
+	}
+	e.browser().signIn(t, "bob@example.com")
+}
+
 func TestSSOStaticMetadata(t *testing.T) {
 	t.Parallel()
 	e := newSSOEnv(t, ssoEnvOpts{providers: func(e *ssoEnv, ps []config.Provider) {
@@ -1386,6 +1452,49 @@ func TestSSORefreshInterval(t *testing.T) {
 		t.Errorf("login page:\n%s", r.text())
 	}
 	b.wantSignedOut(t)
+}
+
+// TestSSORefreshIntervalOwnClock: the refresh interval runs from the
+// sign-in on gatehouse's clock, whatever auth_time the provider reports: a
+// sign-in remembered by the provider for a month is not re-checked at once,
+// and one stamped in the future (within the clock skew) is not re-checked
+// late.
+func TestSSORefreshIntervalOwnClock(t *testing.T) {
+	t.Parallel()
+	const interval = 10 * time.Minute
+	e := newSSOEnv(t, ssoEnvOpts{providers: func(e *ssoEnv, ps []config.Provider) { ps[0].RefreshInterval = interval }})
+	wantChecked := func(t *testing.T, b *ssoBrowser, checked bool) {
+		t.Helper()
+		r := b.get(t, "/dashboard")
+		toOP := r.status == http.StatusSeeOther && strings.HasPrefix(r.loc, e.op.Issuer()+"/authorize?")
+		switch {
+		case checked && !toOP:
+			t.Fatalf("%s after sign-in: got %d Location %q, want the prompt=none check", e.clock.Now().Sub(b.session(t).CreatedAt), r.status, r.loc)
+		case !checked && r.status != http.StatusOK:
+			t.Fatalf("%s after sign-in: got %d Location %q, want the dashboard", e.clock.Now().Sub(b.session(t).CreatedAt), r.status, r.loc)
+		}
+	}
+	for _, tc := range []struct {
+		name     string
+		authTime time.Duration // relative to the sign-in
+	}{
+		{"auth_time a month old", -30 * 24 * time.Hour},
+		{"auth_time a minute ahead", time.Minute},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e.op.SetBehavior(testop.Behavior{IDTokenClaims: func(c map[string]any) {
+				c["auth_time"] = e.clock.Now().Add(tc.authTime).Unix()
+			}})
+			b := e.browser()
+			b.signIn(t, "bob@example.com")
+			e.op.SetBehavior(testop.Behavior{})
+			wantChecked(t, b, false)
+			e.clock.Advance(interval - time.Second)
+			wantChecked(t, b, false)
+			e.clock.Advance(time.Second)
+			wantChecked(t, b, true)
+		})
+	}
 }
 
 func TestSSORefreshOtherUserAtProvider(t *testing.T) {

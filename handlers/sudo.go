@@ -87,7 +87,7 @@ func (h *Handler) reauth(c *gin.Context) {
 			h.renderReauth(c, http.StatusBadRequest, next, "Choose one of your sign-in providers.")
 			return
 		}
-		if msg, ok := h.redirectToProvider(c, p, pendingStart{Mode: modeReauth, Next: next, Prompt: "login", UserID: &u.ID, LoginHint: u.Email}); !ok && msg != "" {
+		if msg, ok := h.redirectToProvider(c, p, pendingStart{Mode: modeReauth, Next: next, UserID: &u.ID, LoginHint: u.Email}); !ok && msg != "" {
 			h.renderReauth(c, http.StatusServiceUnavailable, next, msg)
 		}
 		return
@@ -112,13 +112,14 @@ func (h *Handler) reauth(c *gin.Context) {
 		h.serverError(c, "re-authenticate", err)
 		return
 	}
-	h.markReauth(c, models.MethodPassword, "", next)
+	h.markReauth(c, h.Now(), models.MethodPassword, "", next)
 }
 
-// markReauth records a successful re-authentication and returns to next.
-func (h *Handler) markReauth(c *gin.Context, method models.Method, provider, next string) {
+// markReauth records a successful re-authentication at at and returns to
+// next.
+func (h *Handler) markReauth(c *gin.Context, at time.Time, method models.Method, provider, next string) {
 	u := currentUser(c)
-	if err := sessionstore.MarkReauth(ginsessions.Default(c), h.Now()); err != nil {
+	if err := sessionstore.MarkReauth(ginsessions.Default(c), at); err != nil {
 		h.serverError(c, "save session", err)
 		return
 	}
@@ -127,7 +128,10 @@ func (h *Handler) markReauth(c *gin.Context, method models.Method, provider, nex
 }
 
 // finishReauth completes an SSO re-authentication: the identity must be one
-// linked to the signed-in account.
+// linked to the signed-in account. The sso package has checked that its
+// auth_time is no earlier than the request; sudo mode counts from that
+// auth_time, when the person signed in at the provider, never from later
+// than now.
 func (h *Handler) finishReauth(c *gin.Context, p *sso.Provider, pending *models.PendingLogin, id *sso.Identity) {
 	u := currentUser(c)
 	if u == nil || pending.UserID == nil || *pending.UserID != u.ID {
@@ -141,7 +145,11 @@ func (h *Handler) finishReauth(c *gin.Context, p *sso.Provider, pending *models.
 	case !owns:
 		h.notYourAccount(c, p)
 	default:
-		h.markReauth(c, models.MethodSSO, p.ID(), pending.Next)
+		at := h.Now()
+		if !id.AuthTime.IsZero() && id.AuthTime.Before(at) {
+			at = id.AuthTime
+		}
+		h.markReauth(c, at, models.MethodSSO, p.ID(), pending.Next)
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"time"
 
 	"golang.org/x/oauth2"
 )
@@ -22,6 +23,13 @@ type AuthOptions struct {
 	// parameters and max_age (configure it in AuthParams so that auth_time
 	// can be checked) are refused.
 	Extra map[string]string
+	// Reauthenticate asks the OP to authenticate the user anew, whatever
+	// session it has: prompt=login and max_age=0 (OIDC Core §3.1.2.1). An
+	// OP may ignore both, so the request's AuthTimeNotBefore must come back
+	// in Pending: Exchange then accepts only an ID token whose auth_time
+	// shows an authentication after the request. Prompt, if set, must be
+	// "login".
+	Reauthenticate bool
 }
 
 // AuthRequest is a prepared authorization request. Redirect the browser to
@@ -33,11 +41,15 @@ type AuthRequest struct {
 	State        string
 	Nonce        string
 	CodeVerifier string
+	// AuthTimeNotBefore is set for a Reauthenticate request: the time the
+	// request was made. Persist it (or the time the request was stored)
+	// with the rest and pass it back in Pending.
+	AuthTimeNotBefore time.Time
 }
 
 // Pending returns what Exchange needs back from the persisted request.
 func (r *AuthRequest) Pending() Pending {
-	return Pending{Nonce: r.Nonce, CodeVerifier: r.CodeVerifier}
+	return Pending{Nonce: r.Nonce, CodeVerifier: r.CodeVerifier, AuthTimeNotBefore: r.AuthTimeNotBefore}
 }
 
 // randomBytes is the entropy of state, nonce and PKCE verifier: 256 bits,
@@ -53,6 +65,9 @@ func (p *Provider) AuthCodeURL(ctx context.Context, o AuthOptions) (*AuthRequest
 		if isProtocolParam(k) || k == "max_age" {
 			return nil, configErr("extra auth param %q is not allowed", k)
 		}
+	}
+	if o.Reauthenticate && o.Prompt != "" && o.Prompt != "login" {
+		return nil, configErr("prompt %q contradicts a re-authentication", o.Prompt)
 	}
 	rt, err := p.ready(ctx)
 	if err != nil {
@@ -76,6 +91,13 @@ func (p *Provider) AuthCodeURL(ctx context.Context, o AuthOptions) (*AuthRequest
 	}
 	if o.Prompt != "" {
 		params["prompt"] = o.Prompt
+	}
+	if o.Reauthenticate {
+		// max_age=0 as well as prompt=login: an OP that honours only one
+		// of them still authenticates the user again, and max_age makes
+		// auth_time REQUIRED in the ID token (OIDC Core §2).
+		params["prompt"], params["max_age"] = "login", "0"
+		req.AuthTimeNotBefore = p.now()
 	}
 	opts := make([]oauth2.AuthCodeOption, 0, len(params)+2)
 	for k, v := range params {

@@ -189,6 +189,41 @@ func TestAuthCodeURL(t *testing.T) {
 	}
 }
 
+// TestAuthCodeURLReauthenticate: a re-authentication asks for a new login
+// twice over (prompt=login, max_age=0, over any configured prompt or
+// max_age) and carries its time to Pending.
+func TestAuthCodeURLReauthenticate(t *testing.T) {
+	t.Parallel()
+	op := newTestOP(t, newFakeClock())
+	p := newTestProvider(t, op, func(c *ProviderConfig, _ *Options) {
+		c.AuthParams = map[string]string{"prompt": "consent", "max_age": "3600"}
+	})
+	req, err := p.AuthCodeURL(context.Background(), AuthOptions{Reauthenticate: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := url.Parse(req.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if q := u.Query(); q.Get("prompt") != "login" || q.Get("max_age") != "0" {
+		t.Errorf("prompt=%q max_age=%q, want login and 0", q.Get("prompt"), q.Get("max_age"))
+	}
+	if !req.AuthTimeNotBefore.Equal(op.clock.Now()) || !req.Pending().AuthTimeNotBefore.Equal(op.clock.Now()) {
+		t.Errorf("AuthTimeNotBefore %v (Pending %v), want the request time %v", req.AuthTimeNotBefore, req.Pending().AuthTimeNotBefore, op.clock.Now())
+	}
+	plain, err := p.AuthCodeURL(context.Background(), AuthOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !plain.AuthTimeNotBefore.IsZero() {
+		t.Errorf("an ordinary request has AuthTimeNotBefore %v", plain.AuthTimeNotBefore)
+	}
+	if _, err := p.AuthCodeURL(context.Background(), AuthOptions{Reauthenticate: true, Prompt: "none"}); !errors.Is(err, ErrConfig) {
+		t.Errorf("Reauthenticate with prompt=none: %v, want ErrConfig", err)
+	}
+}
+
 func TestAuthCodeURLFreshValues(t *testing.T) {
 	t.Parallel()
 	op := newTestOP(t, newFakeClock())

@@ -65,6 +65,14 @@ var (
 	// ErrReplay reports a logout token whose jti was already accepted
 	// (Back-Channel Logout 1.0 §2.6). It also matches ErrInvalidToken.
 	ErrReplay = errors.New("sso: logout token replayed")
+
+	// ErrNotReauthenticated reports that the answer to a re-authentication
+	// request (AuthOptions.Reauthenticate) shows no new authentication:
+	// the ID token's auth_time is missing or earlier than the request. The
+	// OP ignored prompt=login and max_age=0, perhaps answering from an old
+	// session; the user has not proved who they are just now. It also
+	// matches ErrInvalidToken.
+	ErrNotReauthenticated = errors.New("sso: the provider did not authenticate the user again")
 )
 
 // AuthorizationError is the error response of the authorization endpoint
@@ -107,6 +115,7 @@ var (
 	errNonce         = errors.New("nonce does not match the authorization request")
 	errAtHash        = errors.New("at_hash does not match the access token")
 	errAuthTime      = errors.New("auth_time missing or older than max_age")
+	errAuthTimeAhead = errors.New("auth_time in the future")
 	errNoIDToken     = errors.New("token response has no id_token")
 	errTokenType     = errors.New("token_type is not Bearer")
 	errMalformed     = errors.New("malformed token")
@@ -127,6 +136,12 @@ func invalid(reason error) error {
 // detail must never contain token material.
 func invalidf(reason error, format string, args ...any) error {
 	return fmt.Errorf("%w: %w: %s", ErrInvalidToken, reason, fmt.Sprintf(format, args...))
+}
+
+// notReauthenticated is an ErrNotReauthenticated (and ErrInvalidToken)
+// with detail, which must never contain token material.
+func notReauthenticated(format string, args ...any) error {
+	return fmt.Errorf("%w: %w: %s", ErrInvalidToken, ErrNotReauthenticated, fmt.Sprintf(format, args...))
 }
 
 // unavailable wraps err as an ErrUnavailable with context.

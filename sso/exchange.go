@@ -29,6 +29,11 @@ type CallbackParams struct {
 type Pending struct {
 	Nonce        string
 	CodeVerifier string
+	// AuthTimeNotBefore, when set, is when a Reauthenticate request was
+	// made: the ID token must then carry an auth_time no earlier than this,
+	// less the clock skew, or Exchange fails with ErrNotReauthenticated.
+	// Zero (any other request) skips the check.
+	AuthTimeNotBefore time.Time
 }
 
 // Identity is a verified end-user identity from an OP.
@@ -90,7 +95,7 @@ func (p *Provider) Exchange(ctx context.Context, cb CallbackParams, pending Pend
 	if rawID == "" {
 		return nil, invalid(errNoIDToken)
 	}
-	claims, payload, err := p.verifyIDToken(ctx, rt, rawID, pending.Nonce, tok.AccessToken)
+	claims, payload, err := p.verifyIDToken(ctx, rt, rawID, pending, tok.AccessToken)
 	if err != nil {
 		return nil, err
 	}
@@ -228,7 +233,7 @@ func (p *Provider) userinfo(ctx context.Context, rt *resolved, accessToken strin
 // §5.3.2): signature by the OP's keys with an allowed alg, and iss and aud
 // when present.
 func (p *Provider) verifySignedUserinfo(ctx context.Context, rt *resolved, raw string) ([]byte, error) {
-	_, payload, err := verifySignature(ctx, rt, strings.TrimSpace(raw))
+	_, payload, err := verifySignature(ctx, rt, strings.TrimSpace(raw), fromProvider)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrUserinfo, err)
 	}

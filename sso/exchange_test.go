@@ -131,6 +131,10 @@ func TestExchangeIDTokenValidation(t *testing.T) {
 		{name: "exp missing", mutate: func(c map[string]any, _ time.Time) { delete(c, "exp") }, want: errExpMissing},
 		{name: "exp past beyond skew", mutate: func(c map[string]any, now time.Time) { c["exp"] = now.Add(-3 * time.Minute).Unix() }, want: errExpired},
 		{name: "exp past within skew", mutate: func(c map[string]any, now time.Time) { c["exp"] = now.Add(-time.Minute).Unix() }},
+		{name: "auth_time future beyond skew", mutate: func(c map[string]any, now time.Time) { c["auth_time"] = now.Add(3 * time.Minute).Unix() }, want: errAuthTimeAhead},
+		{name: "auth_time a year ahead", mutate: func(c map[string]any, now time.Time) { c["auth_time"] = now.AddDate(1, 0, 0).Unix() }, want: errAuthTimeAhead},
+		{name: "auth_time future within skew", mutate: func(c map[string]any, now time.Time) { c["auth_time"] = now.Add(time.Minute).Unix() }},
+		{name: "auth_time a year old", mutate: func(c map[string]any, now time.Time) { c["auth_time"] = now.AddDate(-1, 0, 0).Unix() }},
 		{name: "nbf in the future", mutate: func(c map[string]any, now time.Time) { c["nbf"] = now.Add(10 * time.Minute).Unix() }, want: errNBF},
 		{name: "aud wrong", mutate: func(c map[string]any, _ time.Time) { c["aud"] = "client-other" }, want: errAudience},
 		{name: "aud array without client", mutate: func(c map[string]any, _ time.Time) { c["aud"] = []string{"a", "b"} }, want: errAudience},
@@ -241,6 +245,70 @@ func TestExchangeMaxAge(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestExchangeReauthentication: the answer to a Reauthenticate request
+// must show an authentication after the request (auth_time no earlier than
+// Pending.AuthTimeNotBefore less the skew), measured from the request so
+// that time spent at the OP's login page does not count against it.
+func TestExchangeReauthentication(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name     string
+		authTime func(requested time.Time) any // nil: no auth_time claim
+		ok       bool
+	}{
+		{"signed in after the request", func(r time.Time) any { return r.Add(4 * time.Minute).Unix() }, true},
+		{"signed in at the request", func(r time.Time) any { return r.Unix() }, true},
+		{"just within the skew before the request", func(r time.Time) any { return r.Add(-DefaultClockSkew).Unix() }, true},
+		{"beyond the skew before the request", func(r time.Time) any { return r.Add(-DefaultClockSkew - time.Second).Unix() }, false},
+		{"a day before the request", func(r time.Time) any { return r.Add(-24 * time.Hour).Unix() }, false},
+		{"no auth_time", nil, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			op := newTestOP(t, newFakeClock())
+			p := newTestProvider(t, op)
+			req, err := p.AuthCodeURL(context.Background(), AuthOptions{Reauthenticate: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			requested := req.AuthTimeNotBefore
+			op.clock.Advance(5 * time.Minute) // the user at the OP's login page
+			claims := op.claims()
+			delete(claims, "auth_time")
+			if tt.authTime != nil {
+				claims["auth_time"] = tt.authTime(requested)
+			}
+			op.issue(claims)
+			pending := req.Pending()
+			pending.Nonce, pending.CodeVerifier = testNonce, testVerifier
+			id, err := p.Exchange(context.Background(), CallbackParams{Code: testCode}, pending)
+			if tt.ok {
+				if err != nil {
+					t.Fatalf("Exchange: %v", err)
+				}
+				if id.AuthTime.Unix() != tt.authTime(requested).(int64) {
+					t.Errorf("AuthTime %v", id.AuthTime)
+				}
+				return
+			}
+			if !errors.Is(err, ErrNotReauthenticated) || !errors.Is(err, ErrInvalidToken) {
+				t.Fatalf("Exchange error = %v, want ErrNotReauthenticated and ErrInvalidToken", err)
+			}
+		})
+	}
+	// Without AuthTimeNotBefore (any other request), an old auth_time or
+	// none at all is fine.
+	t.Run("ordinary sign-in", func(t *testing.T) {
+		op := newTestOP(t, newFakeClock())
+		claims := op.claims()
+		delete(claims, "auth_time")
+		op.issue(claims)
+		if _, err := exchange(newTestProvider(t, op)); err != nil {
+			t.Fatalf("Exchange: %v", err)
+		}
+	})
 }
 
 func TestExchangeUserinfo(t *testing.T) {

@@ -32,6 +32,9 @@ type idTokenRules struct {
 	nonce            string // from the pending authorization request
 	maxAge           time.Duration
 	hasMaxAge        bool // max_age was sent in the authorization request
+	// authNotBefore is when a re-authentication request was made; zero
+	// for other requests.
+	authNotBefore time.Time
 }
 
 // validate applies OIDC Core §3.1.3.7 to signature-verified claims. (Steps
@@ -73,10 +76,29 @@ func (c *idTokenClaims) validate(r idTokenRules) error {
 	if subtle.ConstantTimeCompare([]byte(*c.Nonce), []byte(r.nonce)) != 1 {
 		return invalid(errNonce)
 	}
+	// auth_time, when present, is not in the future beyond the skew: no one
+	// authenticates after the token is issued, and a future auth_time would
+	// make the sign-in look recent for as long as it is ahead.
+	if c.AuthTime != nil && c.AuthTime.After(r.now.Add(r.skew)) {
+		return invalidf(errAuthTimeAhead, "auth_time %s, now %s", c.AuthTime.UTC().Format(time.RFC3339), r.now.UTC().Format(time.RFC3339))
+	}
 	// Step 13: max_age requested means auth_time is required and recent.
 	if r.hasMaxAge {
 		if c.AuthTime == nil || r.now.After(c.AuthTime.Add(r.maxAge+r.skew)) {
 			return invalid(errAuthTime)
+		}
+	}
+	// The same rule for a re-authentication (max_age=0): auth_time is
+	// required and no earlier than the request, so the user signed in at
+	// the OP after we asked. Measured from the request rather than from
+	// now, as the user may take minutes at the OP's login page.
+	if !r.authNotBefore.IsZero() {
+		if c.AuthTime == nil {
+			return notReauthenticated("no auth_time")
+		}
+		if c.AuthTime.Before(r.authNotBefore.Add(-r.skew)) {
+			return notReauthenticated("auth_time %s, re-authentication requested at %s",
+				c.AuthTime.UTC().Format(time.RFC3339), r.authNotBefore.UTC().Format(time.RFC3339))
 		}
 	}
 	// §2: sub is REQUIRED, at most 255 ASCII characters; it is the only
@@ -94,8 +116,11 @@ func (c *idTokenClaims) validate(r idTokenRules) error {
 // has a precise, testable reason. go-oidc's Verify then runs as defence in
 // depth (signature, alg, iss, aud, exp, nbf again) and gives us
 // IDToken.VerifyAccessToken for at_hash.
-func (p *Provider) verifyIDToken(ctx context.Context, rt *resolved, raw, nonce, accessToken string) (*idTokenClaims, []byte, error) {
-	_, payload, err := verifySignature(ctx, rt, raw)
+func (p *Provider) verifyIDToken(ctx context.Context, rt *resolved, raw string, pending Pending, accessToken string) (*idTokenClaims, []byte, error) {
+	// The ID token is the token endpoint's answer to our client-
+	// authenticated request: an unknown kid is a key rotation.
+	ctx = withKeySource(ctx, fromProvider)
+	_, payload, err := verifySignature(ctx, rt, raw, fromProvider)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -104,12 +129,13 @@ func (p *Provider) verifyIDToken(ctx context.Context, rt *resolved, raw, nonce, 
 		return nil, nil, invalidf(errMalformed, "claims: %v", err)
 	}
 	rules := idTokenRules{
-		timeRules: timeRules{now: p.now(), skew: p.skew},
-		issuer:    p.cfg.Issuer,
-		clientID:  rt.client.id,
-		nonce:     nonce,
-		maxAge:    p.maxAge,
-		hasMaxAge: p.hasMaxAge,
+		timeRules:     timeRules{now: p.now(), skew: p.skew},
+		issuer:        p.cfg.Issuer,
+		clientID:      rt.client.id,
+		nonce:         pending.Nonce,
+		maxAge:        p.maxAge,
+		hasMaxAge:     p.hasMaxAge,
+		authNotBefore: pending.AuthTimeNotBefore,
 	}
 	if err := c.validate(rules); err != nil {
 		return nil, nil, err

@@ -47,8 +47,9 @@ func parseHeader(raw string) (joseHeader, error) {
 // verifySignature checks the alg allow-list and the signature and returns
 // the verified payload (OIDC Core §3.1.3.7 steps 6-8). The allow-list holds
 // only asymmetric algorithms, so "none" and HS* (keyed with the client
-// secret, which is not the OP's alone) never verify.
-func verifySignature(ctx context.Context, rt *resolved, raw string) (joseHeader, []byte, error) {
+// secret, which is not the OP's alone) never verify. src is where the token
+// came from, which decides whether an unknown kid refetches the keys.
+func verifySignature(ctx context.Context, rt *resolved, raw string, src keySource) (joseHeader, []byte, error) {
 	h, err := parseHeader(raw)
 	if err != nil {
 		return h, nil, err
@@ -56,7 +57,7 @@ func verifySignature(ctx context.Context, rt *resolved, raw string) (joseHeader,
 	if !slices.Contains(rt.algs, h.Alg) {
 		return h, nil, invalidf(errAlg, "alg %q, allowed %v", h.Alg, rt.algs)
 	}
-	payload, err := rt.keys.VerifySignature(ctx, raw)
+	payload, err := rt.keys.verify(ctx, raw, rt.algs, src)
 	if err != nil {
 		if errors.Is(err, ErrUnavailable) {
 			return h, nil, err

@@ -155,7 +155,7 @@ func (p *Provider) VerifyLogoutToken(ctx context.Context, raw string) (*LogoutCl
 		return nil, err
 	}
 	// §2.6: signature and alg validated as for ID tokens; never "none".
-	h, payload, err := verifySignature(ctx, rt, raw)
+	h, payload, err := verifySignature(ctx, rt, raw, fromBackChannel)
 	if err != nil {
 		return nil, err
 	}

@@ -266,7 +266,7 @@ func (p *Provider) build(ctx context.Context) (*resolved, error) {
 			},
 		},
 	}
-	rt.verifier = oidc.NewVerifier(p.cfg.Issuer, p.keys, &oidc.Config{
+	rt.verifier = oidc.NewVerifier(p.cfg.Issuer, keySetVerifier{keys: p.keys, algs: algs}, &oidc.Config{
 		ClientID:             client.id,
 		SupportedSigningAlgs: algs,
 		// go-oidc has no leeway on exp; shifting its clock back by the

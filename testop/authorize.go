@@ -72,7 +72,8 @@ func validateAuthRequest(q url.Values) (code, desc string) {
 }
 
 // authenticate decides who is signing in: the user picked on the demo page,
-// the existing IdP session for prompt=none, or the SetLoginUser user. When
+// the existing IdP session for prompt=none (or for any request under
+// Behavior.ReuseSession), or the SetLoginUser user. When
 // nobody is, it answers the request itself (picker page or login_required)
 // and returns false.
 func (p *Provider) authenticate(w http.ResponseWriter, r *http.Request, q url.Values, b Behavior, client Client) (idpSession, bool) {
@@ -91,6 +92,11 @@ func (p *Provider) authenticate(w http.ResponseWriter, r *http.Request, q url.Va
 		// OIDC Core §3.1.2.6: the OP must not show UI for prompt=none.
 		p.redirectError(w, r, q, b, "login_required", "no session at the identity provider")
 		return idpSession{}, false
+	}
+	if b.ReuseSession {
+		if s, ok := p.session(r); ok {
+			return s, true
+		}
 	}
 	p.mu.Lock()
 	lu := p.loginUser

@@ -57,6 +57,11 @@ type Behavior struct {
 	// are validated.
 	AuthorizeError            string
 	AuthorizeErrorDescription string
+	// ReuseSession makes /authorize answer from the browser's IdP session
+	// when it has one, even when prompt=login or max_age=0 ask for a new
+	// authentication (OIDC Core §3.1.2.1): an OP that ignores them. The ID
+	// token then carries the session's original auth_time.
+	ReuseSession bool
 	// OmitIssParam drops the RFC 9207 iss parameter from authorization
 	// responses; IssParam replaces its value.
 	OmitIssParam bool

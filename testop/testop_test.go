@@ -109,10 +109,10 @@ func (f *flow) authorize(t *testing.T, opts ...oauth2.AuthCodeOption) (verifier 
 	return verifier, loc.Query()
 }
 
-// login runs a full code flow and returns the token response.
-func (f *flow) login(t *testing.T) *oauth2.Token {
+// login runs a full code flow with opts and returns the token response.
+func (f *flow) login(t *testing.T, opts ...oauth2.AuthCodeOption) *oauth2.Token {
 	t.Helper()
-	verifier, back := f.authorize(t)
+	verifier, back := f.authorize(t, opts...)
 	if back.Get("code") == "" {
 		t.Fatalf("no code in redirect: %v", back)
 	}
@@ -658,6 +658,36 @@ func TestSessionAndLogout(t *testing.T) {
 	}
 	if _, back := f.authorize(t, oauth2.SetAuthURLParam("prompt", "none")); back.Get("error") != "login_required" {
 		t.Fatalf("prompt=none after logout: %v", back)
+	}
+}
+
+// TestReuseSession: by default a new authorization request signs the user
+// in anew (a fresh auth_time); under ReuseSession the OP answers from its
+// existing session, as one that ignores prompt=login and max_age=0 does.
+func TestReuseSession(t *testing.T) {
+	t.Parallel()
+	clk := testkit.NewClock(time.Now().Truncate(time.Second))
+	op := start(t, func(o *testop.Options) { o.Now = clk.Now })
+	f := newFlow(t, op, basicClient)
+	authTime := func() (int64, string) {
+		claims := jwtPart(t, f.login(t, oauth2.SetAuthURLParam("prompt", "login"), oauth2.SetAuthURLParam("max_age", "0")).Extra("id_token").(string), 1)
+		at, _ := claims["auth_time"].(float64)
+		sid, _ := claims["sid"].(string)
+		return int64(at), sid
+	}
+	first, sid := authTime()
+	if first != clk.Now().Unix() {
+		t.Fatalf("auth_time %d, want now %d", first, clk.Now().Unix())
+	}
+	clk.Advance(time.Hour)
+	if again, againSID := authTime(); again != clk.Now().Unix() || againSID == sid {
+		t.Fatalf("prompt=login: auth_time %d sid %q, want a new sign-in at %d", again, againSID, clk.Now().Unix())
+	}
+	_, sid = authTime()
+	clk.Advance(time.Hour)
+	op.SetBehavior(testop.Behavior{ReuseSession: true})
+	if reused, reusedSID := authTime(); reused != clk.Now().Add(-time.Hour).Unix() || reusedSID != sid {
+		t.Fatalf("ReuseSession: auth_time %d sid %q, want the session's %d and %q", reused, reusedSID, clk.Now().Add(-time.Hour).Unix(), sid)
 	}
 }
 
