@@ -494,7 +494,7 @@ func TestAccountSSOReauthFreshness(t *testing.T) {
 	e := newAcctEnv(t)
 	alpha := e.ops[0]
 	set := url.Values{"new_password": {acctNewPW}, "confirm_password": {acctNewPW}}
-	start := func(t *testing.T, b *acctBrowser) *acctResp {
+	start := func(t *testing.T, b *acctBrowser) *response {
 		t.Helper()
 		r := b.post(t, "/auth/reauth", url.Values{"next": {"/account"}, "provider": {"alpha"}})
 		if r.status != http.StatusSeeOther || !strings.HasPrefix(r.loc, alpha.Issuer()+"/authorize?") {
@@ -515,7 +515,7 @@ func TestAccountSSOReauthFreshness(t *testing.T) {
 		acctWantRedirect(t, "stale sign-in", b.post(t, "/account/password", set), "/auth/reauth?next=%2Faccount")
 		return b
 	}
-	refused := func(t *testing.T, b *acctBrowser, r *acctResp) {
+	refused := func(t *testing.T, b *acctBrowser, r *response) {
 		t.Helper()
 		acctWantPage(t, "stale re-authentication", r, http.StatusForbidden, "Confirm it's you")
 		if got := acctAlert(r, "form-error"); !strings.Contains(got, "Alpha SSO did not ask you to sign in again") {
