@@ -99,7 +99,17 @@ const (
 	// address (sso.EmailExact), so it neither links nor creates an account
 	// by itself.
 	ReasonEmailLookalike Reason = "email_lookalike"
+	// ReasonEmailChanged: the account's email changed less than
+	// EmailChangeCooldown ago, so no identity is linked to it by email.
+	ReasonEmailChanged Reason = "email_recently_changed"
 )
+
+// EmailChangeCooldown is how long after an account's email changes no SSO
+// identity is linked to it automatically. Whoever changed the address (say,
+// with an administrator's stolen session) must not be able to sign in as
+// the account through it at once; the account's password, or an
+// administrator, can still link it.
+const EmailChangeCooldown = 24 * time.Hour
 
 // Resolution is the decision for one SSO sign-in, with what the session
 // needs: the account, and the provider and identity it signed in through.
@@ -179,7 +189,7 @@ func (s *Service) resolveSSO(ctx context.Context, p SSOPolicy, providerID string
 	case p.Link == LinkNever:
 		return refused(u, ReasonLinkNever), nil
 	}
-	trusted, hold := p.trusts(email, id.EmailVerified), linkHold(id)
+	trusted, hold := p.trusts(email, id.EmailVerified), linkHold(u, id, s.DB.Now())
 	if p.Link == LinkVerifiedEmail && trusted && hold == "" && !u.IsAdmin {
 		return s.link(ctx, providerID, u, id)
 	}
@@ -189,13 +199,16 @@ func (s *Service) resolveSSO(ctx context.Context, p SSOPolicy, providerID string
 	return s.ssoOnly(ctx, providerID, u, id, trusted, hold)
 }
 
-// linkHold is why an identity may not be linked to the account with its
-// email automatically, even by a provider trusted for that email, or ""
-// when nothing holds it back. The person can still prove the account's
-// password.
-func linkHold(id *sso.Identity) Reason {
-	if !id.EmailExact {
+// linkHold is why an identity may not be linked to u, the account with its
+// email, automatically, even by a provider trusted for that email, or ""
+// when nothing holds it back: the claim is a look-alike of the address, or
+// the address is new. The person can still prove the account's password.
+func linkHold(u *models.User, id *sso.Identity, now time.Time) Reason {
+	switch {
+	case !id.EmailExact:
 		return ReasonEmailLookalike
+	case u.EmailChangedWithin(EmailChangeCooldown, now):
+		return ReasonEmailChanged
 	}
 	return ""
 }

@@ -24,7 +24,7 @@ const sessionWithUserQuery = `SELECT
 	s.ip, s.user_agent, s.auth_method, s.auth_time, s.provider_id, s.issuer, s.subject, s.sid,
 	s.id_token, s.data, s.reauth_at, s.sso_checked_at,
 	u.id, u.email, u.name, u.password_hash, u.is_admin, u.disabled_at, u.created_at, u.updated_at,
-	u.last_login_at, u.last_login_method
+	u.last_login_at, u.last_login_method, u.email_changed_at
 FROM sessions s LEFT JOIN users u ON u.id = s.user_id
 WHERE s.token_hash = CAST(? AS TEXT)`
 
@@ -41,6 +41,7 @@ func (db *DB) SessionWithUser(ctx context.Context, hash string) (*Session, error
 			createdAt, updatedAt  sql.NullTime
 			passwordHash          *string
 			disabledAt, lastLogin *time.Time
+			emailChangedAt        *time.Time
 		}
 	)
 	err := db.gorm.WithContext(ctx).Raw(sessionWithUserQuery, hash).Row().Scan(
@@ -48,7 +49,7 @@ func (db *DB) SessionWithUser(ctx context.Context, hash string) (*Session, error
 		&s.IP, &s.UserAgent, &s.AuthMethod, &s.AuthTime, &s.ProviderID, &s.Issuer, &s.Subject, &s.SID,
 		&s.IDToken, &s.Data, &s.ReauthAt, &s.SSOCheckedAt,
 		&u.id, &u.email, &u.name, &u.passwordHash, &u.isAdmin, &u.disabledAt, &u.createdAt, &u.updatedAt,
-		&u.lastLogin, &u.method,
+		&u.lastLogin, &u.method, &u.emailChangedAt,
 	)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ErrNotFound
@@ -60,7 +61,7 @@ func (db *DB) SessionWithUser(ctx context.Context, hash string) (*Session, error
 		s.User = &User{
 			ID: u.id.Int64, Email: u.email.String, Name: u.name.String, PasswordHash: u.passwordHash,
 			IsAdmin: u.isAdmin.Bool, DisabledAt: u.disabledAt, CreatedAt: u.createdAt.Time, UpdatedAt: u.updatedAt.Time,
-			LastLoginAt: u.lastLogin, LastLoginMethod: Method(u.method.String),
+			LastLoginAt: u.lastLogin, LastLoginMethod: Method(u.method.String), EmailChangedAt: u.emailChangedAt,
 		}
 	}
 	return &s, nil

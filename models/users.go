@@ -28,6 +28,14 @@ type User struct {
 	UpdatedAt       time.Time
 	LastLoginAt     *time.Time
 	LastLoginMethod Method
+	// EmailChangedAt is when Email last changed; nil when it never did.
+	EmailChangedAt *time.Time
+}
+
+// EmailChangedWithin reports whether the account's email changed less than
+// d before now (or, with the clock set back, after it).
+func (u *User) EmailChangedWithin(d time.Duration, now time.Time) bool {
+	return u.EmailChangedAt != nil && now.Sub(*u.EmailChangedAt) < d
 }
 
 // Disabled reports whether the account may not sign in.
