@@ -107,8 +107,8 @@ const (
 // EmailChangeCooldown is how long after an account's email changes no SSO
 // identity is linked to it automatically. Whoever changed the address (say,
 // with an administrator's stolen session) must not be able to sign in as
-// the account through it at once; the account's password, or an
-// administrator, can still link it.
+// the account through it at once; proof of the account's password still
+// links it.
 const EmailChangeCooldown = 24 * time.Hour
 
 // Resolution is the decision for one SSO sign-in, with what the session
