@@ -56,7 +56,7 @@ type Service struct {
 // comparison so timing does not reveal which accounts exist. A success whose
 // hash used a lower cost than configured is rehashed.
 func (s *Service) Authenticate(ctx context.Context, email, pw string) (*models.User, error) {
-	u, err := s.DB.UserByEmail(ctx, email)
+	u, err := s.userByLoginEmail(ctx, email)
 	if errors.Is(err, models.ErrNotFound) {
 		s.Hasher.Dummy(pw)
 		return nil, &LoginError{Reason: ReasonUnknownEmail}
@@ -81,6 +81,16 @@ func (s *Service) Authenticate(ctx context.Context, email, pw string) (*models.U
 		}
 	}
 	return u, nil
+}
+
+// userByLoginEmail finds the account a typed email names. An address no
+// account may have (one hiding invisible characters) names none, whatever
+// rows an older version stored, so it is not looked up.
+func (s *Service) userByLoginEmail(ctx context.Context, email string) (*models.User, error) {
+	if !models.ValidEmail(sso.NormalizeEmail(email)) {
+		return nil, models.ErrNotFound
+	}
+	return s.DB.UserByEmail(ctx, email)
 }
 
 // RecordSignIn stamps the account's last sign-in time and method.
@@ -128,8 +138,11 @@ func (s *Service) CreateUser(ctx context.Context, n NewUser) (*models.User, erro
 const MaxNameLen = 200
 
 // CheckName trims a display name and checks it is text of at most
-// MaxNameLen characters on one line. The admin console, the account page,
-// the command line and just-in-time creation all apply these rules.
+// MaxNameLen characters on one line, with no character that hides or
+// reorders text (sso.Invisible: zero-width, bidi): a name is shown to
+// administrators beside others and must read as what it is. The admin
+// console, the account page and the command line apply these rules;
+// just-in-time creation makes a provider's name fit them (jitName).
 func CheckName(name string) (string, error) {
 	name = strings.TrimSpace(name)
 	switch {
@@ -137,6 +150,8 @@ func CheckName(name string) (string, error) {
 		return "", invalid(fmt.Sprintf("Names are at most %d characters of text.", MaxNameLen))
 	case strings.ContainsFunc(name, unicode.IsControl):
 		return "", invalid("Names cannot contain line breaks or control characters.")
+	case sso.HasInvisible(name):
+		return "", invalid("Names cannot contain invisible characters (zero-width spaces or joiners, text-direction marks).")
 	}
 	return name, nil
 }

@@ -23,7 +23,9 @@ func guardLastAdmin(ctx context.Context, tx *models.DB, target *models.User) err
 }
 
 // UpdateUser edits name, email and the admin flag. Demoting the last
-// enabled administrator is refused.
+// enabled administrator is refused. A new email is stamped
+// (EmailChangedAt): for EmailChangeCooldown no SSO identity is linked to
+// the account by it.
 func (s *Service) UpdateUser(ctx context.Context, id int64, name, email string, admin bool) (*models.User, error) {
 	email, err := checkEmail(email)
 	if err != nil {

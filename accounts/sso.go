@@ -95,7 +95,21 @@ const (
 	ReasonNoEmail        Reason = "no_email"
 	ReasonAdminNoProof   Reason = "admin_needs_password"
 	ReasonNotProvisioned Reason = "sso_only_untrusted"
+	// ReasonEmailLookalike: the provider's email only normalises to the
+	// address (sso.EmailExact), so it neither links nor creates an account
+	// by itself.
+	ReasonEmailLookalike Reason = "email_lookalike"
+	// ReasonEmailChanged: the account's email changed less than
+	// EmailChangeCooldown ago, so no identity is linked to it by email.
+	ReasonEmailChanged Reason = "email_recently_changed"
 )
+
+// EmailChangeCooldown is how long after an account's email changes no SSO
+// identity is linked to it automatically. Whoever changed the address (say,
+// with an administrator's stolen session) must not be able to sign in as
+// the account through it at once; proof of the account's password still
+// links it.
+const EmailChangeCooldown = 24 * time.Hour
 
 // Resolution is the decision for one SSO sign-in, with what the session
 // needs: the account, and the provider and identity it signed in through.
@@ -175,14 +189,28 @@ func (s *Service) resolveSSO(ctx context.Context, p SSOPolicy, providerID string
 	case p.Link == LinkNever:
 		return refused(u, ReasonLinkNever), nil
 	}
-	trusted := p.trusts(email, id.EmailVerified)
-	if p.Link == LinkVerifiedEmail && trusted && !u.IsAdmin {
+	trusted, hold := p.trusts(email, id.EmailVerified), linkHold(u, id, s.DB.Now())
+	if p.Link == LinkVerifiedEmail && trusted && hold == "" && !u.IsAdmin {
 		return s.link(ctx, providerID, u, id)
 	}
 	if u.HasPassword() {
 		return &Resolution{Outcome: OutcomeNeedPassword, User: u}, nil
 	}
-	return s.ssoOnly(ctx, providerID, u, id, trusted)
+	return s.ssoOnly(ctx, providerID, u, id, trusted, hold)
+}
+
+// linkHold is why an identity may not be linked to u, the account with its
+// email, automatically, even by a provider trusted for that email, or ""
+// when nothing holds it back: the claim is a look-alike of the address, or
+// the address is new. The person can still prove the account's password.
+func linkHold(u *models.User, id *sso.Identity, now time.Time) Reason {
+	switch {
+	case !id.EmailExact:
+		return ReasonEmailLookalike
+	case u.EmailChangedWithin(EmailChangeCooldown, now):
+		return ReasonEmailChanged
+	}
+	return ""
 }
 
 // returning signs in the account an identity is already linked to.
@@ -202,9 +230,10 @@ func (s *Service) returning(ctx context.Context, known *models.Identity, id *sso
 
 // ssoOnly handles an account with no password: there is nothing to prove
 // ownership with, so it links only an account pre-provisioned for SSO (no
-// identity yet) to a provider trusted for its email, and otherwise points to
-// the providers already linked.
-func (s *Service) ssoOnly(ctx context.Context, providerID string, u *models.User, id *sso.Identity, trusted bool) (*Resolution, error) {
+// identity yet) to a provider trusted for its email when nothing holds the
+// link back (linkHold), and otherwise points to the providers already
+// linked.
+func (s *Service) ssoOnly(ctx context.Context, providerID string, u *models.User, id *sso.Identity, trusted bool, hold Reason) (*Resolution, error) {
 	linked, err := s.DB.UserIdentities(ctx, u.ID)
 	if err != nil {
 		return nil, err
@@ -223,6 +252,8 @@ func (s *Service) ssoOnly(ctx context.Context, providerID string, u *models.User
 		return refused(u, ReasonAdminNoProof), nil
 	case !trusted:
 		return refused(u, ReasonNotProvisioned), nil
+	case hold != "":
+		return refused(u, hold), nil
 	}
 	return s.link(ctx, providerID, u, id)
 }
@@ -231,6 +262,9 @@ func (s *Service) ssoOnly(ctx context.Context, providerID string, u *models.User
 func (s *Service) createJIT(ctx context.Context, p SSOPolicy, providerID string, id *sso.Identity, email string) (*Resolution, error) {
 	if !p.AutoCreate {
 		return refused(nil, ReasonNoAccount), nil
+	}
+	if !id.EmailExact { // the account would take an address the person was not given
+		return refused(nil, ReasonEmailLookalike), nil
 	}
 	// The account and its identity are stored together: an account left
 	// without its identity would look pre-provisioned to the next sign-in.
@@ -252,15 +286,16 @@ func (s *Service) createJIT(ctx context.Context, p SSOPolicy, providerID string,
 }
 
 // jitName fits the provider's display name to what CheckName accepts:
-// valid text on one line, at most MaxNameLen characters.
+// valid text on one line (line breaks and controls become spaces), without
+// invisible characters, at most MaxNameLen characters.
 func jitName(name string) string {
 	name = strings.ToValidUTF8(name, "\uFFFD")
-	name = strings.TrimSpace(strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) {
+	name = strings.TrimSpace(sso.RemoveInvisible(strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) || unicode.In(r, unicode.Zl, unicode.Zp) {
 			return ' '
 		}
 		return r
-	}, name))
+	}, name)))
 	if r := []rune(name); len(r) > MaxNameLen {
 		name = strings.TrimSpace(string(r[:MaxNameLen]))
 	}

@@ -303,10 +303,13 @@ func (e *ssoEnv) checkNew(t *testing.T, res *accounts.Resolution, err error, wan
 	}
 }
 
+// ssoNewIdentity is a new identity whose email claim is email, as a
+// provider may send it; EmailExact is what the sso package makes of it.
 func ssoNewIdentity(email string, verified bool) *sso.Identity {
 	return &sso.Identity{
 		ProviderID: ssoProvider, Issuer: ssoIssuer, Subject: ssoSubject, Email: email, EmailVerified: verified,
-		Name: "Alice Example", Claims: json.RawMessage(`{"sub":"` + ssoSubject + `"}`),
+		EmailExact: sso.NormalizeEmail(email) != "" && sso.EmailExact(email),
+		Name:       "Alice Example", Claims: json.RawMessage(`{"sub":"` + ssoSubject + `"}`),
 	}
 }
 

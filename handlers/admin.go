@@ -41,9 +41,9 @@ func (h *Handler) adminRouteTable() []adminRoute {
 		{get, "/admin/users/new", false, h.adminNewUserPage},
 		{post, "/admin/users/new", false, h.adminCreateUser}, // creating an administrator asks for sudo inside
 		{get, "/admin/users/:id", false, h.adminUserPage},
-		{post, "/admin/users/:id", false, h.adminUpdateUser}, // promote and demote ask for sudo inside
+		{post, "/admin/users/:id", false, h.adminUpdateUser}, // a new email, promote and demote ask for sudo inside
 		{post, "/admin/users/:id/disable", true, h.adminDisable},
-		{post, "/admin/users/:id/enable", false, h.adminEnable},
+		{post, "/admin/users/:id/enable", true, h.adminEnable}, // lets a stopped account sign in again
 		{get, "/admin/users/:id/delete", true, h.adminDeletePage},
 		{post, "/admin/users/:id/delete", true, h.adminDelete},
 		{post, "/admin/users/:id/password", true, h.adminSetPassword},

@@ -968,6 +968,10 @@ func TestAdminSudoMode(t *testing.T) {
 	ident := e.linkIdentity(t, e.ann, "ann-sub")
 	admin2 := e.mkUser(t, "admin2@example.com", "Admin Two", admPW, true)
 	victim := e.mkUser(t, "victim@example.com", "Victim", admPW, false)
+	off := e.mkUser(t, "off@example.com", "Off", admPW, false)
+	if err := e.db.SetDisabled(context.Background(), off.ID, true); err != nil {
+		t.Fatal(err)
+	}
 	root := e.asRoot(t)
 	e.clock.Advance(11 * time.Minute) // older than the 10-minute sudo window
 
@@ -984,6 +988,8 @@ func TestAdminSudoMode(t *testing.T) {
 		{"POST", userPath(e.ann.ID, ""), url.Values{"name": {"Ann Example"}, "email": {admAnn}, "admin": {"1"}}}, // promote
 		{"POST", userPath(admin2.ID, ""), url.Values{"name": {"Admin Two"}, "email": {admin2.Email}}},            // demote
 		{"POST", "/admin/users/new", url.Values{"email": {"new.admin@example.com"}, "admin": {"1"}, "password_mode": {"none"}}},
+		{"POST", userPath(admin2.ID, ""), url.Values{"name": {"Admin Two"}, "email": {"admin2.new@example.com"}, "admin": {"1"}}}, // new email
+		{"POST", userPath(off.ID, "/enable"), nil},
 	}
 	before := e.snapshot(t)
 	for _, a := range actions {
@@ -1023,6 +1029,11 @@ func TestAdminSudoMode(t *testing.T) {
 	root.get(t, userPath(victim.ID, "/delete")).want(t, http.StatusOK, "").has(t, "victim@example.com")
 	root.post(t, userPath(victim.ID, "/delete"), nil).want(t, http.StatusSeeOther, "/admin/users?done=deleted")
 	root.post(t, "/admin/users/new", url.Values{"email": {"new.admin@example.com"}, "admin": {"1"}, "password_mode": {"none"}}).want(t, http.StatusSeeOther, "")
+	root.post(t, userPath(off.ID, "/enable"), nil).want(t, http.StatusSeeOther, done(off.ID, "enabled"))
+	root.post(t, userPath(off.ID, ""), url.Values{"name": {"Off"}, "email": {"off.new@example.com"}}).want(t, http.StatusSeeOther, done(off.ID, "updated"))
+	if u := e.user(t, off.ID); u.Disabled() || u.Email != "off.new@example.com" {
+		t.Fatalf("enable and email change after re-authentication did not apply: %+v", u)
+	}
 	got := e.user(t, e.ann.ID)
 	_, victimErr := e.db.UserByEmail(context.Background(), victim.Email)
 	if !got.IsAdmin || !got.Disabled() || got.PasswordHash != nil || !errors.Is(victimErr, models.ErrNotFound) || e.user(t, admin2.ID).IsAdmin {

@@ -13,6 +13,7 @@ import (
 	"github.com/gatehouse/gatehouse/accounts"
 	"github.com/gatehouse/gatehouse/models"
 	"github.com/gatehouse/gatehouse/sessionstore"
+	"github.com/gatehouse/gatehouse/sso"
 	ginsessions "github.com/gin-contrib/sessions"
 	"github.com/gin-gonic/gin"
 )
@@ -169,10 +170,12 @@ func (h *Handler) adminUpdateUser(c *gin.Context) {
 		h.renderAdminUser(c, http.StatusBadRequest, u, &editForm{Admin: f.Admin}, "Names and emails must be text.")
 		return
 	}
+	// Promote and demote are destructive; a new email decides which SSO
+	// sign-ins may link to the account, so it is as sensitive.
+	if (f.Admin != u.IsAdmin || sso.NormalizeEmail(f.Email) != u.Email) && !h.requireSudo(c) {
+		return
+	}
 	if f.Admin != u.IsAdmin {
-		if !h.requireSudo(c) { // promote and demote are destructive
-			return
-		}
 		if !f.Admin && currentUser(c).ID == u.ID { // another administrator may; the last one may not
 			msg := accounts.ErrSelf.Msg
 			if n, err := h.DB.CountUsers(c.Request.Context(), true); err == nil && n <= 1 {

@@ -278,7 +278,11 @@ func refusalMessage(reason accounts.Reason, email, provider string) string {
 	case accounts.ReasonLinkNever:
 		return fmt.Sprintf("An account for %s already exists, and %s may not sign in to it. Sign in with your password instead.", email, provider)
 	case accounts.ReasonNoEmail:
-		return fmt.Sprintf("%s did not share an email address, so gatehouse cannot find your account.", provider)
+		return fmt.Sprintf("%s did not share a usable email address, so gatehouse cannot find your account.", provider)
+	case accounts.ReasonEmailChanged:
+		return fmt.Sprintf("The email address of the account for %s was changed recently, so %s cannot be linked to it automatically yet. Ask your administrator.", email, provider)
+	case accounts.ReasonEmailLookalike:
+		return fmt.Sprintf("The email address %s sent has characters that only look like those of %s, so gatehouse will not sign you in with it automatically. Ask your administrator.", provider, email)
 	default:
 		return fmt.Sprintf("An account for %s already exists, but it cannot be linked to %s automatically. Ask your administrator.", email, provider)
 	}

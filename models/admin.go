@@ -82,13 +82,18 @@ func escapeLike(s string) string {
 	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
 }
 
-// UpdateUser changes an account's name, email and admin flag.
+// UpdateUser changes an account's name, email and admin flag. A new email
+// stamps email_changed_at in the same statement, compared with the stored
+// one, so no change of address escapes the record that SSO linking reads.
 func (db *DB) UpdateUser(ctx context.Context, id int64, name, email string, admin bool) error {
 	email = sso.NormalizeEmail(email)
 	if !ValidEmail(email) {
 		return fmt.Errorf("update user: invalid email %q", email)
 	}
-	err := db.updateUser(ctx, id, map[string]any{"name": name, "email": email, "is_admin": admin})
+	err := db.updateUser(ctx, id, map[string]any{
+		"name": name, "email": email, "is_admin": admin,
+		"email_changed_at": gorm.Expr("CASE WHEN email = ? THEN email_changed_at ELSE ? END", email, db.now()),
+	})
 	if errors.Is(err, gorm.ErrDuplicatedKey) {
 		return ErrEmailTaken
 	}

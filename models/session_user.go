@@ -24,7 +24,7 @@ const sessionWithUserQuery = `SELECT
 	s.ip, s.user_agent, s.auth_method, s.auth_time, s.provider_id, s.issuer, s.subject, s.sid,
 	s.id_token, s.data, s.reauth_at, s.sso_checked_at,
 	u.id, u.email, u.name, u.password_hash, u.is_admin, u.disabled_at, u.created_at, u.updated_at,
-	u.last_login_at, u.last_login_method
+	u.last_login_at, u.last_login_method, u.email_changed_at
 FROM sessions s LEFT JOIN users u ON u.id = s.user_id
 WHERE s.token_hash = CAST(? AS TEXT)`
 
@@ -47,6 +47,7 @@ func (db *DB) SessionWithUser(ctx context.Context, hash string) (*Session, error
 			email, name, pwHash, method                 sql.NullString
 			isAdmin                                     sql.NullBool
 			disabledAt, lastLogin, createdAt, updatedAt sql.NullTime
+			emailChangedAt                              sql.NullTime
 		}
 	)
 	err := db.pool().QueryRowContext(ctx, sessionWithUserQuery, hash).Scan(
@@ -54,7 +55,7 @@ func (db *DB) SessionWithUser(ctx context.Context, hash string) (*Session, error
 		&s.IP, &s.UserAgent, (*string)(&s.AuthMethod), &n.authTime, &s.ProviderID, &s.Issuer, &s.Subject, &s.SID,
 		&s.IDToken, &s.Data, &n.reauthAt, &n.checkedAt,
 		&n.uID, &n.email, &n.name, &n.pwHash, &n.isAdmin, &n.disabledAt, &n.createdAt, &n.updatedAt,
-		&n.lastLogin, &n.method,
+		&n.lastLogin, &n.method, &n.emailChangedAt,
 	)
 	db.traced(sessionWithUserQuery)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -72,6 +73,7 @@ func (db *DB) SessionWithUser(ctx context.Context, hash string) (*Session, error
 			ID: n.uID.Int64, Email: n.email.String, Name: n.name.String, IsAdmin: n.isAdmin.Bool,
 			DisabledAt: timeOrNil(n.disabledAt), CreatedAt: n.createdAt.Time, UpdatedAt: n.updatedAt.Time,
 			LastLoginAt: timeOrNil(n.lastLogin), LastLoginMethod: Method(n.method.String),
+			EmailChangedAt: timeOrNil(n.emailChangedAt),
 		}
 		if n.pwHash.Valid {
 			s.User.PasswordHash = &n.pwHash.String

@@ -38,6 +38,9 @@ func TestSessionWithUser(t *testing.T) {
 	if err := db.RecordLogin(ctx, u.ID, MethodSSO); err != nil {
 		t.Fatal(err)
 	}
+	if err := db.UpdateUser(ctx, u.ID, "Joined", "joined@example.com", false); err != nil { // sets email_changed_at
+		t.Fatal(err)
+	}
 	far := now.Add(time.Hour)
 	signedIn := mustCreateSession(t, db, "signed-in", &u.ID, far, far)
 	at, reauth := now.Add(-time.Minute), now.Add(-time.Second)

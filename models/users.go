@@ -28,6 +28,14 @@ type User struct {
 	UpdatedAt       time.Time
 	LastLoginAt     *time.Time
 	LastLoginMethod Method
+	// EmailChangedAt is when Email last changed; nil when it never did.
+	EmailChangedAt *time.Time
+}
+
+// EmailChangedWithin reports whether the account's email changed less than
+// d before now (or, with the clock set back, after it).
+func (u *User) EmailChangedWithin(d time.Duration, now time.Time) bool {
+	return u.EmailChangedAt != nil && now.Sub(*u.EmailChangedAt) < d
 }
 
 // Disabled reports whether the account may not sign in.
@@ -37,7 +45,10 @@ func (u *User) Disabled() bool { return u.DisabledAt != nil }
 func (u *User) HasPassword() bool { return u.PasswordHash != nil && *u.PasswordHash != "" }
 
 // ValidEmail checks the shape of an already normalised email: one @, a
-// non-empty local part and a dotted-or-not domain, no spaces or controls.
+// non-empty local part and a dotted-or-not domain, no spaces and no
+// characters that hide or reorder text (sso.Invisible: controls,
+// zero-width and bidi characters), which would let two addresses that look
+// the same be different accounts.
 func ValidEmail(email string) bool {
 	if len(email) > 254 || !utf8.ValidString(email) {
 		return false
@@ -46,7 +57,7 @@ func ValidEmail(email string) bool {
 	if !ok || local == "" || domain == "" || strings.Contains(domain, "@") || strings.HasPrefix(domain, ".") || strings.HasSuffix(domain, ".") {
 		return false
 	}
-	return !strings.ContainsFunc(email, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) })
+	return !strings.ContainsFunc(email, func(r rune) bool { return unicode.IsSpace(r) || sso.Invisible(r) })
 }
 
 // CreateUser inserts u (email normalised) and fills its ID and times.

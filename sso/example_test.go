@@ -81,7 +81,7 @@ func Example() {
 			return
 		}
 		// Link or create the account on (id.Issuer, id.Subject); trust
-		// id.Email for linking only if id.EmailVerified and
+		// id.Email for linking only if id.EmailVerified, id.EmailExact and
 		// p.Authoritative(id.Email). Keep id.IDToken and id.SID with the
 		// session for logout.
 		fmt.Fprintf(w, "hello %s", id.Name)

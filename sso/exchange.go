@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
@@ -43,8 +44,14 @@ type Identity struct {
 	// Subject with Issuer is the stable key of the user (OIDC Core §5.7);
 	// email addresses can change and be reassigned.
 	Subject string
-	// Email is trimmed and lower-cased; it may be empty.
+	// Email is trimmed and lower-cased (NormalizeEmail); it is empty when
+	// the claim is missing, not a string, or has Invisible characters.
 	Email string
+	// EmailExact reports whether the claim was Email but for the case of
+	// ASCII letters (EmailExact): false for a look-alike that only
+	// normalises to Email, and for no email. Only an exact email may link
+	// an account by itself.
+	EmailExact bool
 	// EmailVerified is true only for a JSON boolean true.
 	EmailVerified bool
 	Name          string
@@ -267,7 +274,6 @@ func newIdentity(cfg ProviderConfig, c *idTokenClaims, rawID string, merged map[
 		ProviderID:    cfg.ID,
 		Issuer:        c.Issuer,
 		Subject:       c.Subject,
-		Email:         NormalizeEmail(stringClaim(merged["email"])),
 		EmailVerified: trueClaim(merged["email_verified"]),
 		Name:          strings.TrimSpace(stringClaim(merged["name"])),
 		SID:           c.SID,
@@ -276,6 +282,10 @@ func newIdentity(cfg ProviderConfig, c *idTokenClaims, rawID string, merged map[
 	}
 	if c.AuthTime != nil {
 		id.AuthTime = c.AuthTime.Time
+	}
+	if email := strings.TrimSpace(stringClaim(merged["email"])); !HasInvisible(email) {
+		id.Email = NormalizeEmail(email)
+		id.EmailExact = id.Email != "" && EmailExact(email)
 	}
 	return id, nil
 }
@@ -298,7 +308,63 @@ func trueClaim(raw json.RawMessage) bool {
 }
 
 // NormalizeEmail is the one form emails are compared and stored in:
-// trimmed and lower-cased.
+// trimmed and lower-cased. Lower-casing is Unicode's, which folds a few
+// non-ASCII letters onto ASCII ones (U+212A KELVIN SIGN to k, U+0130 to i);
+// EmailExact tells such an address from one written as it is stored.
 func NormalizeEmail(email string) string {
 	return strings.ToLower(strings.TrimSpace(email))
+}
+
+// EmailExact reports whether NormalizeEmail changes nothing in email but
+// the case of ASCII letters and the space around it. An address that
+// normalises onto an account's by folding a look-alike ("\u212Aim@" to
+// "kim@") matches that account without being its address, so it must never
+// be the sole reason to link an SSO identity to it.
+func EmailExact(email string) bool {
+	email = strings.TrimSpace(email)
+	norm := NormalizeEmail(email)
+	if len(norm) != len(email) {
+		return false
+	}
+	for i := range len(email) {
+		if asciiLower(email[i]) != norm[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func asciiLower(b byte) byte {
+	if 'A' <= b && b <= 'Z' {
+		return b + 'a' - 'A'
+	}
+	return b
+}
+
+// Invisible reports whether r shows as nothing, or changes how the text
+// around it is shown, so that two strings that look the same can differ:
+// control characters (Cc); format characters (Cf), among them the
+// zero-width space and joiners, the bidi embeddings, overrides and isolates
+// (U+202A-U+202E, U+2066-U+2069), the byte-order mark and the soft hyphen;
+// line and paragraph separators; variation selectors; and the other
+// default-ignorable code points, such as the Hangul fillers. Emails with one
+// are refused everywhere; a name with one is refused when typed and
+// stripped of it (RemoveInvisible) when it comes from a provider.
+func Invisible(r rune) bool {
+	return unicode.IsControl(r) || unicode.In(r, unicode.Cf, unicode.Zl, unicode.Zp,
+		unicode.Variation_Selector, unicode.Other_Default_Ignorable_Code_Point)
+}
+
+// HasInvisible reports whether s contains an Invisible character.
+func HasInvisible(s string) bool { return strings.ContainsFunc(s, Invisible) }
+
+// RemoveInvisible returns s without its Invisible characters, for text from
+// elsewhere (a provider's display name) that is kept rather than refused.
+func RemoveInvisible(s string) string {
+	return strings.Map(func(r rune) rune {
+		if Invisible(r) {
+			return -1
+		}
+		return r
+	}, s)
 }

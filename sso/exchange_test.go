@@ -53,6 +53,7 @@ func TestExchangeSuccess(t *testing.T) {
 				Issuer:        op.issuer(),
 				Subject:       testSubject,
 				Email:         "alice@example.com",
+				EmailExact:    true,
 				EmailVerified: true,
 				Name:          "Alice",
 				SID:           "session-1",
