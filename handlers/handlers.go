@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/gatehouse/gatehouse/accounts"
@@ -132,12 +133,46 @@ func (h *Handler) csrf() (http.Handler, error) {
 	// Back-Channel Logout 1.0: the provider posts server to server; the
 	// logout token's signature is the authentication, not the browser.
 	p.AddInsecureBypassPattern("POST /auth/backchannel-logout")
-	p.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	deny := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h.Logger.WarnContext(r.Context(), "cross-origin request refused", "method", r.Method, "path", r.URL.Path)
 		h.renderStandalone(w, http.StatusForbidden, "Request refused",
 			"This form was sent from another site, so it was not accepted. Go back to gatehouse and try again.")
-	}))
-	return p.Handler(h.engine), nil
+	})
+	p.SetDenyHandler(deny)
+	inner := p.Handler(h.engine)
+	if !h.Config.Secure() {
+		return inner, nil
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if plainOrigin(r) {
+			deny.ServeHTTP(w, r)
+			return
+		}
+		inner.ServeHTTP(w, r)
+	}), nil
+}
+
+// plainOrigin reports whether r changes state from a page that was not
+// served over https: its Origin names another scheme. Under an https
+// base_url no gatehouse page is served over http, so such a form comes
+// from whoever can answer plain http for the host (a network attacker), and
+// the cross-origin check alone lets it through, as it compares the Origin's
+// host with the request's Host and ignores the scheme. The back-channel
+// logout, posted server to server, is exempt like the cross-origin check.
+func plainOrigin(r *http.Request) bool {
+	switch r.Method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions:
+		return false
+	}
+	if r.URL.Path == "/auth/backchannel-logout" {
+		return false
+	}
+	origin := r.Header.Get("Origin")
+	if origin == "" || origin == "null" { // none: not a browser form; null: an opaque origin, the cross-origin check's to judge
+		return false
+	}
+	u, err := url.Parse(origin)
+	return err != nil || !strings.EqualFold(u.Scheme, "https")
 }
 
 func (h *Handler) home(c *gin.Context) {
