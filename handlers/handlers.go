@@ -55,11 +55,28 @@ type Deps struct {
 	Now func() time.Time
 }
 
+// Per-address limits on the unauthenticated requests that make gatehouse
+// work or store rows. Each tracks at most maxTrackedAddresses addresses, so
+// its own state stays bounded.
+const (
+	// backchannelPerSecond is the back-channel logout posts allowed from one
+	// source address each second (and the burst): far above what a provider
+	// sends, and junk from one address never spends another's.
+	backchannelPerSecond = 20
+	// ssoStartsPerMinute is the SSO sign-ins one client address may start
+	// each minute (and the burst), enough for a busy office behind one NAT.
+	ssoStartsPerMinute = 60
+	// maxTrackedAddresses caps the addresses each limit remembers; past it
+	// the one seen least recently is forgotten.
+	maxTrackedAddresses = 10_000
+)
+
 // Handler holds the dependencies shared by every route.
 type Handler struct {
 	Deps
-	engine  *gin.Engine
-	bcLimit *throttle.Bucket // back-channel logout requests
+	engine   *gin.Engine
+	bcLimit  *throttle.Buckets // back-channel logout posts, per source address
+	ssoLimit *throttle.Buckets // SSO sign-ins started, per client address
 }
 
 // rand is the randomness source: Deps.Rand or crypto/rand.
@@ -77,9 +94,13 @@ func New(d Deps) (http.Handler, error) {
 	if d.Now == nil {
 		d.Now = time.Now
 	}
-	// The back-channel rate limit measures real elapsed time, whatever
-	// clock the application's times come from.
-	h := &Handler{Deps: d, engine: gin.New(), bcLimit: throttle.NewBucket(20, time.Second, time.Now)}
+	// The per-address rate limits measure real elapsed time, whatever clock
+	// the application's times come from.
+	h := &Handler{
+		Deps: d, engine: gin.New(),
+		bcLimit:  throttle.NewBuckets(backchannelPerSecond, time.Second, maxTrackedAddresses, time.Now),
+		ssoLimit: throttle.NewBuckets(ssoStartsPerMinute, time.Minute, maxTrackedAddresses, time.Now),
+	}
 	e := h.engine
 	e.HTMLRender = d.Views
 	e.HandleMethodNotAllowed = true
