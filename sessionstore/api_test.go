@@ -11,7 +11,6 @@ import (
 func TestMarkReauthAndChecked(t *testing.T) {
 	e := newEnv(t, defaultOpts())
 	token := e.start(e.user, "")
-	id := e.row(token).ID
 
 	reauth, checked := t0.Add(5*time.Minute), t0.Add(7*time.Minute)
 	e.clock.Set(reauth)
@@ -28,7 +27,7 @@ func TestMarkReauthAndChecked(t *testing.T) {
 	if row := e.row(token); !row.CreatedAt.Equal(t0) || row.ReauthAt == nil {
 		t.Fatalf("renewed row: created %v (want the sign-in's %v), reauth %v", row.CreatedAt, t0, row.ReauthAt)
 	}
-	id = e.row(token).ID
+	id := e.row(token).ID
 	e.clock.Set(checked)
 	resp, body = e.do("POST", "/mark?what=checked", token)
 	if resp.StatusCode != http.StatusOK {
