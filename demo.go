@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/gatehouse/gatehouse/accounts"
 	"github.com/gatehouse/gatehouse/config"
@@ -29,6 +30,12 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	cfg, err := loadConfig(*path)
 	if err != nil {
 		return err
+	}
+	for _, l := range []struct{ what, addr string }{{"listen", cfg.Listen}, {"--op-listen", *opAddr}} {
+		if !loopback(l.addr) {
+			return errUsage{fmt.Errorf("demo: %s %q is not a loopback address: the demo prints an administrator's password "+
+				"and its provider signs anyone in, so it only listens on 127.0.0.1, ::1 or localhost", l.what, l.addr)}
+		}
 	}
 	dir, err := os.MkdirTemp("", "gatehouse-demo-")
 	if err != nil {
@@ -94,6 +101,21 @@ gatehouse demo: FOR DEVELOPMENT ONLY (throwaway database %s)
 
 `, cfg.Database, cfg.BaseURL, op.Issuer(), adminPW, alicePW)
 	return a.Run(ctx)
+}
+
+// loopback reports whether the listen address addr (host:port) binds a
+// loopback interface only: "localhost" or a loopback IP. An empty host
+// (":8080") listens on every interface and is not loopback.
+func loopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // seedDemo creates the demo accounts with fresh random passwords.

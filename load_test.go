@@ -442,8 +442,15 @@ func TestLoadConcurrentSignIns(t *testing.T) {
 		t.Skip("load test skipped in -short mode")
 	}
 	e := startLoadEnv(t)
-	transport := &http.Transport{MaxIdleConns: 2 * loadClients, MaxIdleConnsPerHost: 2 * loadClients, IdleConnTimeout: 30 * time.Second}
-	defer transport.CloseIdleConnections()
+	// Each browser has its own client address, as people do: gatehouse
+	// limits the SSO sign-ins one address may start. 127.0.0.0/8 is all
+	// loopback, so each dials from 127.0.1.<id+1>.
+	transports := make([]*http.Transport, loadClients)
+	for i := range transports {
+		d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 1, byte(i+1))}, Timeout: 10 * time.Second}
+		transports[i] = &http.Transport{DialContext: d.DialContext, MaxIdleConnsPerHost: 4, IdleConnTimeout: 30 * time.Second}
+		defer transports[i].CloseIdleConnections()
+	}
 	stats := &loadStats{live: map[string]string{}, ended: map[string]string{}}
 
 	var stop atomic.Bool
@@ -461,7 +468,7 @@ func TestLoadConcurrentSignIns(t *testing.T) {
 			id: i, email: loadEmail(i % loadAccounts), base: e.base, stats: stats, stopped: stopped,
 			rng: rand.New(rand.NewPCG(uint64(i), 5)),
 			client: &http.Client{
-				Transport:     transport,
+				Transport:     transports[i],
 				Jar:           &loadJar{CookieJar: jar, opIssuer: e.op.Issuer()},
 				Timeout:       60 * time.Second,
 				CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },

@@ -458,3 +458,45 @@ func must[T any](v T, err error) T {
 	}
 	return v
 }
+
+// TestCLIDemoLoopbackOnly: the demo prints an administrator's password and
+// runs a provider that signs anyone in, so it refuses, before creating or
+// binding anything, to listen on an address other machines could reach.
+func TestCLIDemoLoopbackOnly(t *testing.T) {
+	hermetic(t)
+	tests := []struct {
+		name, listen string
+		args         []string
+		stderr       string
+	}{
+		{"every IPv4 interface", "0.0.0.0:0", nil, `listen "0.0.0.0:0" is not a loopback address`},
+		{"every interface", ":0", nil, `listen ":0" is not a loopback address`},
+		{"every IPv6 interface", "[::]:0", nil, `listen "[::]:0" is not a loopback address`},
+		{"provider on every interface", "127.0.0.1:0", []string{"--op-listen", "0.0.0.0:0"}, `--op-listen "0.0.0.0:0" is not a loopback address`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			cfgPath := writeConfig(t, dir, fmt.Sprintf("listen: %q\n", tt.listen))
+			var out, errb bytes.Buffer
+			// Bounded: a demo that did start would serve until this ends.
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			code := run(ctx, append([]string{"demo", "--config", cfgPath}, tt.args...), strings.NewReader(""), &out, &errb)
+			if code != exitUsage || !strings.Contains(errb.String(), tt.stderr) {
+				t.Fatalf("exit %d (want %d), stderr (want %q):\n%s\nstdout:\n%s", code, exitUsage, tt.stderr, errb.String(), out.String())
+			}
+			if strings.Contains(out.String(), "password") {
+				t.Errorf("a refused demo printed credentials:\n%s", out.String())
+			}
+		})
+	}
+	for addr, want := range map[string]bool{
+		"127.0.0.1:8080": true, "127.9.9.9:1": true, "[::1]:0": true, "localhost:9090": true, "LOCALHOST:1": true,
+		"0.0.0.0:8080": false, ":8080": false, "[::]:1": false, "192.0.2.1:80": false, "example.com:80": false, "127.0.0.1": false,
+	} {
+		if got := loopback(addr); got != want {
+			t.Errorf("loopback(%q) = %t, want %t", addr, got, want)
+		}
+	}
+}

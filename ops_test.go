@@ -419,7 +419,7 @@ func TestMetrics(t *testing.T) {
 		`gatehouse_signins_total{method="password",provider="",result="success"}`:               1,
 		`gatehouse_signins_total{method="password",provider="",result="failure"}`:               1,
 		`gatehouse_signins_total{method="sso",provider="` + opsProvider + `",result="success"}`: 1,
-		`gatehouse_signins_total{method="sso",provider="",result="failure"}`:                    1,
+		`gatehouse_sso_callbacks_without_pending_total`:                                         1, // counted, not a sign-in failure
 		`gatehouse_http_requests_total{code="400",method="GET",route="/auth/callback"}`:         1,
 		`gatehouse_active_sessions`: 2,
 		`gatehouse_http_requests_total{code="303",method="POST",route="/auth/login"}`:                       2,
@@ -431,6 +431,9 @@ func TestMetrics(t *testing.T) {
 		`gatehouse_idp_request_duration_seconds_count{endpoint="jwks",provider="` + opsProvider + `"}`:      1,
 		`gatehouse_idp_request_duration_seconds_count{endpoint="token",provider="` + opsProvider + `"}`:     1,
 	})
+	if _, ok := s[`gatehouse_signins_total{method="sso",provider="",result="failure"}`]; ok {
+		t.Error("a forged callback, which matches no pending sign-in, was counted as a failed sign-in")
+	}
 	for k := range s {
 		if strings.HasPrefix(k, "gatehouse_idp_request_errors_total") || strings.HasPrefix(k, "gatehouse_db_errors_total") {
 			t.Errorf("unexpected %s = %v", k, s[k])

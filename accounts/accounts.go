@@ -52,9 +52,10 @@ type Service struct {
 	Providers map[string]SSOPolicy
 }
 
-// Authenticate checks an email and password. Every failure costs one bcrypt
-// comparison so timing does not reveal which accounts exist. A success whose
-// hash used a lower cost than configured is rehashed.
+// Authenticate checks an email and password. Every check spends one bcrypt
+// comparison at the configured cost (see password.Hasher.Check) so timing
+// does not reveal which accounts exist. A success whose hash has another
+// cost than configured is rehashed.
 func (s *Service) Authenticate(ctx context.Context, email, pw string) (*models.User, error) {
 	u, err := s.userByLoginEmail(ctx, email)
 	if errors.Is(err, models.ErrNotFound) {

@@ -177,13 +177,50 @@ func TestAuthenticateRehashesWhenCostRose(t *testing.T) {
 	if *again.PasswordHash != *after.PasswordHash {
 		t.Fatal("hash rewritten although the cost did not change")
 	}
-	// A lower configured cost never downgrades.
+	// A lower configured cost rehashes down too: a hash of a higher cost
+	// would take longer to check than an unknown email's dummy.
 	s.Hasher = newHasher(t, bcrypt.MinCost)
 	if _, err := s.Authenticate(ctx, "r@example.com", pw); err != nil {
 		t.Fatal(err)
 	}
-	if c := hashCost(t, s, u.ID); c != bcrypt.MinCost+1 {
-		t.Fatalf("cost downgraded to %d", c)
+	if c := hashCost(t, s, u.ID); c != bcrypt.MinCost {
+		t.Fatalf("after sign-in with a lower configured cost, hash cost = %d, want %d", c, bcrypt.MinCost)
+	}
+}
+
+// TestAuthenticateCostAfterCostChange: after bcrypt_cost rose, a failed
+// sign-in against an account still hashed at the old cost spends the same
+// bcrypt work as an unknown email, a wrong password at the current cost
+// and a success, so its timing does not single out accounts that exist.
+// Work is counted (Hasher.Rounds), not timed.
+func TestAuthenticateCostAfterCostChange(t *testing.T) {
+	t.Parallel()
+	s := newService(t, bcrypt.MinCost)
+	ctx := t.Context()
+	const pw = "an adequately long pw"
+	mustCreate(t, s, NewUser{Email: "old@example.com", Password: ptr(pw)})
+	mustCreate(t, s, NewUser{Email: "old2@example.com", Password: ptr(pw)})
+	const cost = bcrypt.MinCost + 3
+	s.Hasher = newHasher(t, cost)
+	mustCreate(t, s, NewUser{Email: "new@example.com", Password: ptr(pw)})
+	for _, tt := range []struct {
+		name, email, pw string
+		ok              bool
+	}{
+		{"unknown email", "nobody@example.com", "not the password", false},
+		{"wrong password, current cost", "new@example.com", "not the password", false},
+		{"wrong password, old cost", "old@example.com", "not the password", false},
+		{"right password, current cost", "new@example.com", pw, true},
+		{"right password, old cost (rehashed after)", "old2@example.com", pw, true},
+	} {
+		before := s.Hasher.Rounds()
+		_, err := s.Authenticate(ctx, tt.email, tt.pw)
+		if (err == nil) != tt.ok {
+			t.Fatalf("%s: Authenticate = %v", tt.name, err)
+		}
+		if got := s.Hasher.Rounds() - before; got != 1<<cost {
+			t.Errorf("%s: %d bcrypt rounds compared, want %d (one comparison at the configured cost)", tt.name, got, 1<<cost)
+		}
 	}
 }
 

@@ -12,9 +12,14 @@ import (
 	"github.com/gatehouse/gatehouse/handlers"
 )
 
-// cleanupEvery is how often expired sessions, pending sign-ins and old
-// throttle counters are deleted.
+// cleanupEvery is how often expired sessions, pending sign-ins, old
+// throttle counters and audit events past their retention are deleted.
 const cleanupEvery = 5 * time.Minute
+
+// sweepBatch is the most rows one delete statement of the sweep removes:
+// each holds SQLite's write lock only briefly, so sign-ins are not held up
+// while a large backlog goes.
+const sweepBatch = 500
 
 // maxHeaderBytes caps request headers on both listeners.
 const maxHeaderBytes = 32 << 10
@@ -106,24 +111,60 @@ func (a *App) server(h http.Handler) *http.Server {
 	}
 }
 
-// sweep deletes expired pending sign-ins, pending links, logout token IDs
-// and throttle counters every interval until ctx ends.
+// sweep runs Sweep every interval until ctx ends.
 func (a *App) sweep(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
-		if _, err := a.DB.DeleteExpiredPending(ctx, 500); err != nil && ctx.Err() == nil {
-			a.Logger.Warn("delete expired pending sign-ins", "err", err)
-		}
-		if err := a.Throttle.Cleanup(ctx); err != nil && ctx.Err() == nil {
-			a.Logger.Warn("delete old throttle counters", "err", err)
-		}
+		a.Sweep(ctx)
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
 	}
+}
+
+// Sweep deletes expired pending sign-ins, pending links and logout token
+// IDs, audit events older than audit.retention, and old throttle counters.
+// Rows are deleted in batches of sweepBatch until a batch comes back short,
+// so a backlog of any size (a flood of sign-ins started and abandoned,
+// years of audit log) is cleared in one pass rather than sweepBatch rows
+// per interval. A failed step is logged and the others still run.
+func (a *App) Sweep(ctx context.Context) {
+	cutoff := a.opts.Now().Add(-a.Config.Audit.Retention)
+	for _, step := range []struct {
+		what string
+		del  func(context.Context) (int64, error)
+	}{
+		{"delete expired pending sign-ins", func(ctx context.Context) (int64, error) { return a.DB.DeleteExpiredPending(ctx, sweepBatch) }},
+		{"delete audit events past their retention", func(ctx context.Context) (int64, error) {
+			return a.DB.DeleteEventsBefore(ctx, cutoff, sweepBatch)
+		}},
+	} {
+		if err := drain(ctx, step.del); err != nil && ctx.Err() == nil {
+			a.Logger.Warn(step.what, "err", err)
+		}
+	}
+	if err := a.Throttle.Cleanup(ctx); err != nil && ctx.Err() == nil {
+		a.Logger.Warn("delete old throttle counters", "err", err)
+	}
+}
+
+// drain calls del until it deletes fewer than sweepBatch rows (del counts
+// every table it deletes from, so a short total means every table is
+// done), or ctx ends.
+func drain(ctx context.Context, del func(context.Context) (int64, error)) error {
+	for ctx.Err() == nil {
+		n, err := del(ctx)
+		if err != nil {
+			return err
+		}
+		if n < sweepBatch {
+			return nil
+		}
+	}
+	return ctx.Err()
 }
 
 // offerSetup prints a one-time first-admin setup link (stdout and log) when

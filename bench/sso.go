@@ -127,6 +127,10 @@ func (b *bench) sso(ctx context.Context) error {
 
 	cfg := config.Default()
 	cfg.Listen, cfg.BaseURL, cfg.Database = ln.Addr().String(), base, filepath.Join(b.dir, "sso.db")
+	// The sign-ins come from many people, not one address (gatehouse limits
+	// the SSO sign-ins one address may start): each says its own address
+	// in X-Forwarded-For, believed from the loopback client.
+	cfg.TrustedProxies = []string{"127.0.0.1"}
 	cfg.Providers = []config.Provider{{
 		ProviderConfig: sso.ProviderConfig{
 			ID: "bench", Name: "Bench SSO", Issuer: op.Issuer(), ClientID: "gatehouse-bench", ClientSecret: secret,
@@ -171,7 +175,11 @@ func (b *bench) sso(ctx context.Context) error {
 	client := newClient(4)
 	client.Jar = jar
 	defer client.CloseIdleConnections()
-	signIn := func() error { return ssoSignIn(ctx, client, base) }
+	var signIns int
+	signIn := func() error {
+		signIns++
+		return ssoSignIn(ctx, client, base, fmt.Sprintf("198.51.100.%d", signIns%250+1))
+	}
 
 	const warm = 5
 	for i := range warm {
@@ -224,14 +232,16 @@ func (b *bench) sso(ctx context.Context) error {
 	return nil
 }
 
-// ssoSignIn runs one SSO sign-in and checks every leg.
-func ssoSignIn(ctx context.Context, client *http.Client, base string) error {
+// ssoSignIn runs one SSO sign-in, started from client address addr (an
+// X-Forwarded-For header), and checks every leg.
+func ssoSignIn(ctx context.Context, client *http.Client, base, addr string) error {
 	form := url.Values{"email": {"sso-user@sso.bench.example"}, "is_sso": {"true"}}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/auth/login", strings.NewReader(form.Encode()))
 	if err != nil {
 		return err
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("X-Forwarded-For", addr)
 	authorize, err := leg(client, req, http.StatusSeeOther)
 	if err != nil {
 		return fmt.Errorf("POST /auth/login: %w", err)

@@ -39,6 +39,7 @@ type Config struct {
 	Session  Session  `yaml:"session"`
 	Password Password `yaml:"password"`
 	Admin    Admin    `yaml:"admin"`
+	Audit    Audit    `yaml:"audit"`
 	// Throttle limits password guessing (login, link-by-password, re-auth).
 	Throttle  throttle.Rules `yaml:"throttle"`
 	Metrics   Metrics        `yaml:"metrics"`
@@ -94,6 +95,17 @@ type Admin struct {
 	SudoWindow time.Duration `yaml:"sudo_window"`
 }
 
+// Audit configures the audit log.
+type Audit struct {
+	// Retention is how long audit events are kept; older ones are deleted
+	// in batches by the background sweep, so the table cannot grow without
+	// bound.
+	Retention time.Duration `yaml:"retention"`
+}
+
+// DefaultAuditRetention keeps audit events 400 days: a year and a margin.
+const DefaultAuditRetention = 400 * 24 * time.Hour
+
 // Default returns the built-in configuration: enough to run `gatehouse serve`
 // with no file at all.
 func Default() Config {
@@ -115,6 +127,7 @@ func Default() Config {
 		},
 		Password: Password{BcryptCost: 12, MinLength: 12},
 		Admin:    Admin{SudoWindow: 10 * time.Minute},
+		Audit:    Audit{Retention: DefaultAuditRetention},
 		Throttle: throttle.DefaultRules(),
 	}
 }
@@ -281,6 +294,7 @@ func (c *Config) validate() error {
 		{c.Session.Lifetime >= c.Session.IdleTimeout, "session.lifetime: must be at least session.idle_timeout"},
 		{c.Password.BcryptCost >= 10 && c.Password.BcryptCost <= 31, "password.bcrypt_cost: must be between 10 and 31"},
 		{c.Admin.SudoWindow >= time.Minute, "admin.sudo_window: must be at least 1m"},
+		{c.Audit.Retention >= 24*time.Hour, "audit.retention: must be at least 24h"},
 		{throttleErr == nil, fmt.Sprintf("throttle.%v", throttleErr)},
 		{c.Password.MinLength >= 8 && c.Password.MinLength <= 72, "password.min_length: must be between 8 and 72"},
 		{c.Server.ReadHeaderTimeout > 0 && c.Server.ReadTimeout > 0 && c.Server.WriteTimeout > 0 && c.Server.IdleTimeout > 0, "server: timeouts must be positive"},

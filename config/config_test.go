@@ -412,6 +412,8 @@ func TestInvalidValues(t *testing.T) {
 		{"empty database", "database: \"\"\n", nil, "database"},
 		{"zero server timeout", "server:\n  read_timeout: 0s\n", nil, "server"},
 		{"sudo window below a minute", "admin:\n  sudo_window: 30s\n", nil, "admin.sudo_window"},
+		{"audit retention below a day", "audit:\n  retention: 23h\n", nil, "audit.retention"},
+		{"audit retention zero", "audit:\n  retention: 0s\n", nil, "audit.retention"},
 		{"metrics listen without port", "metrics:\n  listen: 127.0.0.1\n", nil, "metrics.listen"},
 		{"metrics listen same as listen", "listen: 127.0.0.1:9100\nmetrics:\n  listen: 127.0.0.1:9100\n", nil, "metrics.listen"},
 		{"throttle failures 0", "throttle:\n  account: {failures: 0, window: 1m, max_delay: 1m}\n", nil, "throttle.account"},
@@ -674,6 +676,23 @@ providers:
 	}
 }
 
+func TestAuditRetention(t *testing.T) {
+	cfg, err := loadYAML(t, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Audit.Retention != 400*24*time.Hour {
+		t.Fatalf("default audit.retention = %v, want 400 days", cfg.Audit.Retention)
+	}
+	if cfg, err = loadYAML(t, "audit:\n  retention: 720h\n", nil); err != nil || cfg.Audit.Retention != 30*24*time.Hour {
+		t.Fatalf("audit.retention 720h: %v, %v", cfg.Audit.Retention, err)
+	}
+	_, err = loadYAML(t, "audit:\n  retention: 400d\n", nil)
+	wantErr(t, err, "audit.retention")
+	_, err = loadYAML(t, "audit:\n  retension: 1h\n", nil)
+	wantErr(t, err, "audit.retension")
+}
+
 func TestThrottleDecoded(t *testing.T) {
 	cfg, err := loadYAML(t, "throttle:\n  account_address: {failures: 3, window: 10m, max_delay: 1h}\n  address: {failures: 50}\n", nil)
 	if err != nil {
@@ -776,6 +795,7 @@ func TestShippedConfig(t *testing.T) {
 		{"session", cfg.Session, def.Session},
 		{"password", cfg.Password, def.Password},
 		{"admin", cfg.Admin, def.Admin},
+		{"audit", cfg.Audit, def.Audit},
 		{"metrics", cfg.Metrics, def.Metrics},
 		{"throttle", cfg.Throttle, def.Throttle},
 	}

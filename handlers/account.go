@@ -237,6 +237,10 @@ func (h *Handler) changePassword(c *gin.Context) {
 		notice, detail = "password_set", "first password set from account page; other sessions ended"
 	}
 	h.audit(c, &models.Event{Kind: models.EventPasswordSet, UserID: &u.ID, Email: u.Email, Method: models.MethodPassword, Detail: detail})
+	if err := h.renewSession(c, u); err != nil {
+		h.serverError(c, "renew session", err)
+		return
+	}
 	c.Redirect(http.StatusSeeOther, "/account?notice="+notice)
 }
 
@@ -280,6 +284,10 @@ func (h *Handler) finishLink(c *gin.Context, p *sso.Provider, pending *models.Pe
 		return
 	}
 	h.audit(c, &models.Event{Kind: models.EventIdentityLinked, UserID: &u.ID, ActorID: &u.ID, Email: u.Email, Method: models.MethodSSO, ProviderID: p.ID(), Detail: "from account page"})
+	if err := h.renewSession(c, u); err != nil {
+		h.serverError(c, "renew session", err)
+		return
+	}
 	c.Redirect(http.StatusSeeOther, or(pending.Next, "/account"))
 }
 

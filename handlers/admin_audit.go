@@ -176,41 +176,63 @@ func (h *Handler) adminAudit(c *gin.Context) {
 	h.render(c, http.StatusOK, "admin_audit", data)
 }
 
-// adminAuditCSV exports every event matching the filters (no paging).
+// exportPage is how many events the CSV export reads, and writes, at a
+// time: memory holds one page however long the log is.
+const exportPage = 500
+
+// adminAuditCSV exports every event matching the filters (no paging),
+// newest first, streamed: each page of events is written and flushed to
+// the client as it is read (models.EachEventPage), so an export of any size
+// costs one page of memory. A database error before the first byte is the
+// usual error page; after it, the export ends there and the error is
+// logged (the status is already sent).
 func (h *Handler) adminAuditCSV(c *gin.Context) {
 	q, err := h.readAuditQuery(c)
 	if err != nil {
 		h.serverError(c, "audit filter", err)
 		return
 	}
-	var events []models.Event
-	if !q.NoSuchUser {
-		q.Filter.Page, q.Filter.PerPage = 0, 0
-		if events, _, err = h.DB.SearchEvents(c.Request.Context(), q.Filter); err != nil {
-			h.serverError(c, "search events", err)
-			return
-		}
+	var w *csv.Writer
+	begin := func() {
+		name := "gatehouse-audit-" + h.Now().UTC().Format("20060102-150405") + ".csv"
+		c.Header("Content-Type", "text/csv; charset=utf-8")
+		c.Header("Content-Disposition", `attachment; filename="`+name+`"`)
+		c.Header("Cache-Control", "no-store")
+		c.Status(http.StatusOK)
+		w = csv.NewWriter(c.Writer)
+		_ = w.Write([]string{"id", "time", "kind", "actor_id", "actor_email", "user_id", "email", "method", "provider", "ip", "detail"})
 	}
-	emails := h.auditEmails(c, events)
-	name := "gatehouse-audit-" + h.Now().UTC().Format("20060102-150405") + ".csv"
-	c.Header("Content-Type", "text/csv; charset=utf-8")
-	c.Header("Content-Disposition", `attachment; filename="`+name+`"`)
-	c.Header("Cache-Control", "no-store")
-	c.Status(http.StatusOK)
-	w := csv.NewWriter(c.Writer)
-	_ = w.Write([]string{"id", "time", "kind", "actor_id", "actor_email", "user_id", "email", "method", "provider", "ip", "detail"})
-	for _, r := range auditRows(events, emails) {
-		rec := []string{
-			strconv.FormatInt(r.ID, 10), r.TimeISO, r.Kind, idText(r.ActorID), r.ActorEmail, idText(r.UserID),
-			r.Email, r.Method, r.Provider, r.IP, r.Detail,
-		}
-		for i := range rec {
-			rec[i] = csvSafe(rec[i])
-		}
-		if err := w.Write(rec); err != nil {
-			h.log(c).WarnContext(c.Request.Context(), "write audit CSV", "err", err)
-			return
-		}
+	if !q.NoSuchUser {
+		err = h.DB.EachEventPage(c.Request.Context(), q.Filter, exportPage, func(events []models.Event) error {
+			if w == nil {
+				begin()
+			}
+			for _, r := range auditRows(events, h.auditEmails(c, events)) {
+				rec := []string{
+					strconv.FormatInt(r.ID, 10), r.TimeISO, r.Kind, idText(r.ActorID), r.ActorEmail, idText(r.UserID),
+					r.Email, r.Method, r.Provider, r.IP, r.Detail,
+				}
+				for i := range rec {
+					rec[i] = csvSafe(rec[i])
+				}
+				if err := w.Write(rec); err != nil {
+					return err
+				}
+			}
+			w.Flush()
+			c.Writer.Flush()
+			return w.Error()
+		})
+	}
+	switch {
+	case err != nil && w == nil:
+		h.serverError(c, "export events", err)
+		return
+	case err != nil:
+		h.log(c).WarnContext(c.Request.Context(), "write audit CSV; the export is cut short", "err", err)
+		return
+	case w == nil: // no event matched: the header row alone
+		begin()
 	}
 	w.Flush()
 	if err := w.Error(); err != nil {

@@ -3,6 +3,7 @@ package handlers
 import (
 	"net/http"
 
+	"github.com/gatehouse/gatehouse/metrics"
 	"github.com/gatehouse/gatehouse/models"
 	"github.com/gin-gonic/gin"
 )
@@ -13,12 +14,14 @@ const maxLogoutTokenLen = 16 << 10
 // backchannelLogout implements Back-Channel Logout 1.0 §2.5–2.8: a provider
 // posts a signed logout token and the sessions it names end. Every answer
 // is no-store; any failure is a bare 400 (§2.8).
+//
+// The cheap checks (the form, the token's size and shape, an issuer that
+// is configured) come first and spend nothing; only a token worth
+// verifying (a signature check, perhaps a key fetch) takes one from its
+// source address's allowance, so junk from one address can neither crowd
+// out a provider's logout tokens nor fill the log.
 func (h *Handler) backchannelLogout(c *gin.Context) {
 	c.Header("Cache-Control", "no-store")
-	if !h.bcLimit.Allow() {
-		c.String(http.StatusTooManyRequests, "slow down\n")
-		return
-	}
 	if err := c.Request.ParseForm(); err != nil {
 		c.String(http.StatusBadRequest, "invalid request\n")
 		return
@@ -31,8 +34,14 @@ func (h *Handler) backchannelLogout(c *gin.Context) {
 	ctx := c.Request.Context()
 	iss := unverifiedIssuer(raw) // only to choose whose keys verify it
 	for _, p := range h.SSO.All() {
-		if p.Issuer() != iss {
+		if iss == "" || p.Issuer() != iss {
 			continue
+		}
+		if !h.bcLimit.Allow(c.ClientIP()) {
+			h.Metrics.Limited(metrics.LimitBackchannelAddress)
+			c.Header("Retry-After", "1")
+			c.String(http.StatusTooManyRequests, "slow down\n")
+			return
 		}
 		claims, err := p.VerifyLogoutToken(ctx, raw)
 		if err != nil {
@@ -51,7 +60,7 @@ func (h *Handler) backchannelLogout(c *gin.Context) {
 		c.Status(http.StatusOK)
 		return
 	}
-	h.log(c).WarnContext(ctx, "back-channel logout from an unknown issuer")
+	h.log(c).DebugContext(ctx, "back-channel logout from an unknown issuer")
 	c.String(http.StatusBadRequest, "unknown issuer\n")
 }
 

@@ -363,7 +363,7 @@ func TestFaultPendingLoginsCapped(t *testing.T) {
 	tokens := e.op.Counts()[testop.EndpointToken]
 	for i := range starts - kept {
 		m := e.mark()
-		e.wantRefused(t, b.get(t, cbs[i]), m, http.StatusBadRequest, "Sign-in expired")
+		e.wantExpired(t, b.get(t, cbs[i]), m)
 	}
 	if n := e.op.Counts()[testop.EndpointToken]; n != tokens {
 		t.Errorf("%d token requests for evicted sign-ins", n-tokens)

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/gatehouse/gatehouse/accounts"
@@ -54,11 +55,28 @@ type Deps struct {
 	Now func() time.Time
 }
 
+// Per-address limits on the unauthenticated requests that make gatehouse
+// work or store rows. Each tracks at most maxTrackedAddresses addresses, so
+// its own state stays bounded.
+const (
+	// backchannelPerSecond is the back-channel logout posts allowed from one
+	// source address each second (and the burst): far above what a provider
+	// sends, and junk from one address never spends another's.
+	backchannelPerSecond = 20
+	// ssoStartsPerMinute is the SSO sign-ins one client address may start
+	// each minute (and the burst), enough for a busy office behind one NAT.
+	ssoStartsPerMinute = 60
+	// maxTrackedAddresses caps the addresses each limit remembers; past it
+	// the one seen least recently is forgotten.
+	maxTrackedAddresses = 10_000
+)
+
 // Handler holds the dependencies shared by every route.
 type Handler struct {
 	Deps
-	engine  *gin.Engine
-	bcLimit *throttle.Bucket // back-channel logout requests
+	engine   *gin.Engine
+	bcLimit  *throttle.Buckets // back-channel logout posts, per source address
+	ssoLimit *throttle.Buckets // SSO sign-ins started, per client address
 }
 
 // rand is the randomness source: Deps.Rand or crypto/rand.
@@ -76,9 +94,13 @@ func New(d Deps) (http.Handler, error) {
 	if d.Now == nil {
 		d.Now = time.Now
 	}
-	// The back-channel rate limit measures real elapsed time, whatever
-	// clock the application's times come from.
-	h := &Handler{Deps: d, engine: gin.New(), bcLimit: throttle.NewBucket(20, time.Second, time.Now)}
+	// The per-address rate limits measure real elapsed time, whatever clock
+	// the application's times come from.
+	h := &Handler{
+		Deps: d, engine: gin.New(),
+		bcLimit:  throttle.NewBuckets(backchannelPerSecond, time.Second, maxTrackedAddresses, time.Now),
+		ssoLimit: throttle.NewBuckets(ssoStartsPerMinute, time.Minute, maxTrackedAddresses, time.Now),
+	}
 	e := h.engine
 	e.HTMLRender = d.Views
 	e.HandleMethodNotAllowed = true
@@ -132,12 +154,46 @@ func (h *Handler) csrf() (http.Handler, error) {
 	// Back-Channel Logout 1.0: the provider posts server to server; the
 	// logout token's signature is the authentication, not the browser.
 	p.AddInsecureBypassPattern("POST /auth/backchannel-logout")
-	p.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	deny := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h.Logger.WarnContext(r.Context(), "cross-origin request refused", "method", r.Method, "path", r.URL.Path)
 		h.renderStandalone(w, http.StatusForbidden, "Request refused",
 			"This form was sent from another site, so it was not accepted. Go back to gatehouse and try again.")
-	}))
-	return p.Handler(h.engine), nil
+	})
+	p.SetDenyHandler(deny)
+	inner := p.Handler(h.engine)
+	if !h.Config.Secure() {
+		return inner, nil
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if plainOrigin(r) {
+			deny.ServeHTTP(w, r)
+			return
+		}
+		inner.ServeHTTP(w, r)
+	}), nil
+}
+
+// plainOrigin reports whether r changes state from a page that was not
+// served over https: its Origin names another scheme. Under an https
+// base_url no gatehouse page is served over http, so such a form comes
+// from whoever can answer plain http for the host (a network attacker), and
+// the cross-origin check alone lets it through, as it compares the Origin's
+// host with the request's Host and ignores the scheme. The back-channel
+// logout, posted server to server, is exempt like the cross-origin check.
+func plainOrigin(r *http.Request) bool {
+	switch r.Method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions:
+		return false
+	}
+	if r.URL.Path == "/auth/backchannel-logout" {
+		return false
+	}
+	origin := r.Header.Get("Origin")
+	if origin == "" || origin == "null" { // none: not a browser form; null: an opaque origin, the cross-origin check's to judge
+		return false
+	}
+	u, err := url.Parse(origin)
+	return err != nil || !strings.EqualFold(u.Scheme, "https")
 }
 
 func (h *Handler) home(c *gin.Context) {

@@ -475,6 +475,54 @@ func TestCrossOriginRefused(t *testing.T) {
 	}
 }
 
+// TestPlainOriginRefusedUnderHTTPS: with an https base_url, a form posted
+// from the same host over plain http (a page a network attacker can serve)
+// is refused, with or without Sec-Fetch-Site, and changes nothing; the
+// https origin itself still signs in.
+func TestPlainOriginRefusedUnderHTTPS(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOpts{https: true})
+	host := strings.TrimPrefix(e.cfg.BaseURL, "https://")
+	tests := []struct {
+		name   string
+		header map[string]string
+		want   int
+	}{
+		{"same host over http", map[string]string{"Origin": "http://" + host}, http.StatusForbidden},
+		{"same host over http, Sec-Fetch-Site same-origin", map[string]string{"Origin": "http://" + host, "Sec-Fetch-Site": "same-origin"}, http.StatusForbidden},
+		{"same host over http, upper-case scheme", map[string]string{"Origin": "HTTP://" + host}, http.StatusForbidden},
+		{"same host, another scheme", map[string]string{"Origin": "ws://" + host}, http.StatusForbidden},
+		{"the https origin", map[string]string{"Origin": e.cfg.BaseURL}, http.StatusSeeOther},
+		{"the https origin, Sec-Fetch-Site same-origin", map[string]string{"Origin": e.cfg.BaseURL, "Sec-Fetch-Site": "same-origin"}, http.StatusSeeOther},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := e.sessionRows(t)
+			r := e.do(t, req{method: "POST", path: "/auth/login", form: loginForm(alice, goodPW), header: tt.header})
+			if r.status != tt.want {
+				t.Fatalf("got %d, want %d; body:\n%s", r.status, tt.want, r.body)
+			}
+			after := e.sessionRows(t)
+			if tt.want == http.StatusForbidden {
+				if !strings.Contains(r.body, "Request refused") || after != before || len(r.cookies) != 0 {
+					t.Errorf("refusal: friendly page %t, sessions %d -> %d, cookies %v", strings.Contains(r.body, "Request refused"), before, after, r.header["Set-Cookie"])
+				}
+				return
+			}
+			if after != before+1 || r.cookie(e.cfg.CookieName()) == nil {
+				t.Errorf("accepted login created no session (%d -> %d rows)", before, after)
+			}
+		})
+	}
+	// A signed-in person's sign-out posted from plain http is refused too.
+	c := e.login(t, alice, goodPW)
+	r := e.do(t, req{method: "POST", path: "/auth/logout", cookies: []*http.Cookie{c}, header: map[string]string{"Origin": "http://" + host}})
+	if r.status != http.StatusForbidden {
+		t.Fatalf("logout from http origin: %d, want 403", r.status)
+	}
+	e.wantSignedIn(t, c, alice)
+}
+
 func TestNextRedirect(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, envOpts{})

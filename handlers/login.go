@@ -107,7 +107,7 @@ func (h *Handler) login(c *gin.Context) {
 // and records the sign-in. It reports false after rendering an error.
 func (h *Handler) signIn(c *gin.Context, u *models.User, in sessionstore.SignIn) bool {
 	ctx := c.Request.Context()
-	in.UserID = u.ID
+	in.UserID, in.Admin = u.ID, u.IsAdmin
 	if in.AuthTime.IsZero() { // SSO passes the provider's auth_time
 		in.AuthTime = h.Now().UTC()
 	}

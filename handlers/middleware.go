@@ -93,6 +93,13 @@ func (h *Handler) loadUser(c *gin.Context) {
 	switch {
 	case row == nil || row.UserID == nil:
 	case row.User != nil && !row.User.Disabled():
+		if row.User.IsAdmin != sessionstore.Privileged(s) {
+			if err := h.renewSession(c, row.User); err != nil {
+				h.Metrics.DBError("renew session")
+				h.log(c).ErrorContext(c.Request.Context(), "renew session after a promotion or demotion; treating as signed out", "err", err)
+				break // the old token must not carry the new privilege
+			}
+		}
 		c.Set(ctxUser, row.User)
 	default:
 		if err := sessionstore.End(s); err != nil {
@@ -100,6 +107,16 @@ func (h *Handler) loadUser(c *gin.Context) {
 		}
 	}
 	c.Next()
+}
+
+// renewSession gives the session a new token at a privilege change, keeping
+// its sign-in facts: u's admin flag changed since the token was issued (a
+// promotion or demotion, so every session of the account renews at its
+// next request), or u set a password or linked a provider. A token copied
+// before the change stops working. (Re-authentication renews through
+// sessionstore.MarkReauth.)
+func (h *Handler) renewSession(c *gin.Context, u *models.User) error {
+	return sessionstore.Renew(ginsessions.Default(c), u.IsAdmin)
 }
 
 // currentUser is the signed-in user, or nil.

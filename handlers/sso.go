@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse/accounts"
+	"github.com/gatehouse/gatehouse/metrics"
 	"github.com/gatehouse/gatehouse/models"
 	"github.com/gatehouse/gatehouse/sessionstore"
 	"github.com/gatehouse/gatehouse/sso"
@@ -20,6 +21,10 @@ const (
 	pendingTTL = 10 * time.Minute
 	// maxPendingPerBrowser bounds parallel sign-ins (tabs) of one browser.
 	maxPendingPerBrowser = 10
+	// maxLivePending bounds the sign-ins in progress in all: a browser
+	// without a cookie is a new browser, so the per-browser bound alone
+	// does not stop one client from filling the table.
+	maxLivePending = 10_000
 	// Callback parameter caps: anything longer is not a real response.
 	maxStateLen = 512
 	maxCodeLen  = 4096
@@ -87,8 +92,21 @@ type pendingStart struct {
 // When p cannot be reached it returns false and the message the page the
 // person is on should show (a 503 for the caller to render); a failure it
 // has answered itself returns false and "".
+//
+// Anyone can start a sign-in, and each start stores a row, so starts are
+// bounded twice: per client address (ssoStartsPerMinute; 429) and in all
+// (maxLivePending; 503). Refusals are counted, and logged at debug level
+// only, so a flood writes nothing that grows.
 func (h *Handler) redirectToProvider(c *gin.Context, p *sso.Provider, ps pendingStart) (string, bool) {
 	ctx := c.Request.Context()
+	if !h.ssoLimit.Allow(c.ClientIP()) {
+		h.Metrics.Limited(metrics.LimitSSOStartAddress)
+		h.log(c).DebugContext(ctx, "SSO start refused: too many from this address", "provider", p.ID(), "mode", ps.Mode)
+		c.Header("Retry-After", "60")
+		h.errorPage(c, http.StatusTooManyRequests, "Too many sign-ins",
+			"Too many sign-ins were started from your network in the last minute. Please wait a minute and try again.")
+		return "", false
+	}
 	req, err := p.AuthCodeURL(ctx, sso.AuthOptions{LoginHint: ps.LoginHint, Prompt: ps.Prompt, Reauthenticate: ps.Mode == modeReauth})
 	if err != nil {
 		h.log(c).WarnContext(ctx, "start SSO", "provider", p.ID(), "mode", ps.Mode, "err", err)
@@ -107,7 +125,16 @@ func (h *Handler) redirectToProvider(c *gin.Context, p *sso.Provider, ps pending
 		ProviderID: p.ID(), Nonce: req.Nonce, CodeVerifier: req.CodeVerifier,
 		Next: ps.Next, Mode: ps.Mode.String(), UserID: ps.UserID,
 	}
-	if err := h.DB.CreatePendingLogin(ctx, pending, pendingTTL, maxPendingPerBrowser); err != nil {
+	err = h.DB.CreatePendingLogin(ctx, pending, pendingTTL, maxPendingPerBrowser, maxLivePending)
+	if errors.Is(err, models.ErrTooManyPending) {
+		h.Metrics.Limited(metrics.LimitPendingCap)
+		h.log(c).DebugContext(ctx, "SSO start refused: too many sign-ins in progress", "provider", p.ID(), "mode", ps.Mode)
+		c.Header("Retry-After", "60")
+		h.errorPage(c, http.StatusServiceUnavailable, "Too many sign-ins",
+			"Too many sign-ins are in progress right now. Please try again in a few minutes.")
+		return "", false
+	}
+	if err != nil {
 		h.serverError(c, "store pending login", err)
 		return "", false
 	}
@@ -152,13 +179,13 @@ func (h *Handler) callback(c *gin.Context) {
 	}
 	browser, err := c.Cookie(h.browserCookie())
 	if err != nil || state == "" {
-		h.ssoFailure(c, nil, "no_pending", errors.New("callback without state or browser cookie"))
+		h.noPending(c, "callback without state or browser cookie")
 		return
 	}
 	ctx := c.Request.Context()
 	pending, err := h.DB.ConsumePendingLogin(ctx, sso.HashState(state), sessionstore.Hash(browser))
 	if errors.Is(err, models.ErrNotFound) {
-		h.ssoFailure(c, nil, "no_pending", errors.New("state unknown, used, expired or from another browser"))
+		h.noPending(c, "state unknown, used, expired or from another browser")
 		return
 	}
 	if err != nil {
@@ -288,6 +315,21 @@ func refusalMessage(reason accounts.Reason, email, provider string) string {
 	}
 }
 
+// noPending answers a callback that matches no pending sign-in: expired,
+// already used, started in another browser, or never started. Anyone can
+// send one without a cookie, so it is counted and logged at debug level
+// only, never audited: a flood of them writes nothing that grows. No
+// sign-in was attempted, so it is no sign-in failure either.
+func (h *Handler) noPending(c *gin.Context, why string) {
+	h.Metrics.CallbackWithoutPending()
+	h.log(c).DebugContext(c.Request.Context(), "SSO callback without a pending sign-in", "why", why)
+	h.render(c, http.StatusBadRequest, "error", gin.H{
+		"Title": "Sign-in expired", "Back": "/login", "BackLabel": "Back to sign in",
+		"Message": "This sign-in has expired, was already used, or was started in another browser. Please start again.",
+	})
+	c.Abort()
+}
+
 // ssoFailure logs why an SSO sign-in failed and shows a friendly page. The
 // provider's error and description are shown (escaped), as the provider
 // meant them for the user; validation details stay in the log.
@@ -297,14 +339,11 @@ func (h *Handler) ssoFailure(c *gin.Context, p *sso.Provider, stage string, err 
 	status, title, msg := ssoProblem(p, err)
 	data["Title"], data["Message"] = title, msg
 	var authErr *sso.AuthorizationError
-	switch {
-	case errors.As(err, &authErr):
+	if errors.As(err, &authErr) {
 		data["Detail"] = authErr.Code
 		if authErr.Description != "" {
 			data["Detail"] = authErr.Code + ": " + authErr.Description
 		}
-	case stage == "no_pending":
-		data["Title"], data["Message"] = "Sign-in expired", "This sign-in has expired, was already used, or was started in another browser. Please start again."
 	}
 	h.render(c, status, "error", data)
 	c.Abort()

@@ -175,7 +175,10 @@ func (e *ssoEnv) identity(sub string) *models.Identity {
 }
 
 // ssoMark is a snapshot of what a refused sign-in must not change.
-type ssoMark struct{ sessions, failures, identities, users int64 }
+type ssoMark struct {
+	sessions, failures, identities, users, events int64
+	noPending                                     float64 // gatehouse_sso_callbacks_without_pending_total
+}
 
 func (e *ssoEnv) mark() ssoMark {
 	e.t.Helper()
@@ -184,6 +187,8 @@ func (e *ssoEnv) mark() ssoMark {
 		failures:   e.count("events", "kind = ?", models.EventLoginFailure),
 		identities: e.count("identities", ""),
 		users:      e.count("users", ""),
+		events:     e.count("events", ""),
+		noPending:  e.metric(e.t, "gatehouse_sso_callbacks_without_pending_total"),
 	}
 }
 
@@ -191,6 +196,32 @@ func (e *ssoEnv) mark() ssoMark {
 // page with the given text and a way back to /login, no redirect, no new
 // session, identity or account, and a login.failure in the audit log.
 func (e *ssoEnv) wantRefused(t *testing.T, r *response, m ssoMark, status int, texts ...string) {
+	t.Helper()
+	e.wantRefusedPage(t, r, m, status, texts...)
+	if n := e.count("events", "kind = ?", models.EventLoginFailure); n <= m.failures {
+		t.Errorf("no %s audit event recorded", models.EventLoginFailure)
+	}
+}
+
+// wantExpired checks the answer to a callback that matched no pending
+// sign-in: the "Sign-in expired" page (400) and nothing created, and, as
+// anyone can send one without a cookie, nothing audited: it is counted in
+// gatehouse_sso_callbacks_without_pending_total instead.
+func (e *ssoEnv) wantExpired(t *testing.T, r *response, m ssoMark) {
+	t.Helper()
+	e.wantRefusedPage(t, r, m, http.StatusBadRequest, "Sign-in expired",
+		"This sign-in has expired, was already used, or was started in another browser.")
+	if n := e.count("events", ""); n != m.events {
+		t.Errorf("%d audit events written for a callback without a pending sign-in, want none", n-m.events)
+	}
+	if got := e.metric(t, "gatehouse_sso_callbacks_without_pending_total"); got != m.noPending+1 {
+		t.Errorf("gatehouse_sso_callbacks_without_pending_total went from %v to %v, want one more", m.noPending, got)
+	}
+}
+
+// wantRefusedPage checks a refused SSO step's page and that it created no
+// session, identity or account.
+func (e *ssoEnv) wantRefusedPage(t *testing.T, r *response, m ssoMark, status int, texts ...string) {
 	t.Helper()
 	if r.status != status {
 		t.Errorf("status %d, want %d; body:\n%s", r.status, status, r.text())
@@ -222,9 +253,6 @@ func (e *ssoEnv) wantRefused(t *testing.T, r *response, m ssoMark, status int, t
 	}
 	if n := e.count("users", ""); n != m.users {
 		t.Errorf("users: %d rows, want %d", n, m.users)
-	}
-	if n := e.count("events", "kind = ?", models.EventLoginFailure); n <= m.failures {
-		t.Errorf("no %s audit event recorded", models.EventLoginFailure)
 	}
 }
 
@@ -534,7 +562,6 @@ func TestSSOOnlyProviderTakesAnyEmail(t *testing.T) {
 func TestSSOState(t *testing.T) {
 	t.Parallel()
 	e := newSSOEnv(t, ssoEnvOpts{})
-	const expired = "This sign-in has expired, was already used, or was started in another browser."
 
 	t.Run("unknown state", func(t *testing.T) {
 		b := e.browser()
@@ -544,14 +571,14 @@ func TestSSOState(t *testing.T) {
 		cb.RawQuery = q.Encode()
 		m := e.mark()
 		tokens := e.op.Counts()[testop.EndpointToken]
-		e.wantRefused(t, b.get(t, cb.String()), m, http.StatusBadRequest, "Sign-in expired", expired)
+		e.wantExpired(t, b.get(t, cb.String()), m)
 		if e.op.Counts()[testop.EndpointToken] != tokens {
 			t.Error("the code was redeemed for an unknown state")
 		}
 	})
 	t.Run("no state and no cookie", func(t *testing.T) {
 		m := e.mark()
-		e.wantRefused(t, e.browser().get(t, "/auth/callback?code=abc"), m, http.StatusBadRequest, "Sign-in expired")
+		e.wantExpired(t, e.browser().get(t, "/auth/callback?code=abc"), m)
 	})
 	t.Run("replayed state", func(t *testing.T) {
 		b := e.browser()
@@ -561,7 +588,7 @@ func TestSSOState(t *testing.T) {
 		}
 		first := b.cookie(e.cfg.CookieName())
 		m := e.mark()
-		e.wantRefused(t, b.get(t, cb), m, http.StatusBadRequest, "Sign-in expired")
+		e.wantExpired(t, b.get(t, cb), m)
 		if b.cookie(e.cfg.CookieName()) != first {
 			t.Error("the replay changed the session cookie")
 		}
@@ -571,7 +598,7 @@ func TestSSOState(t *testing.T) {
 		cb := victim.toCallback(t, "bob@example.com")
 		attacker.toCallback(t, "bob@example.com") // the attacker has a binding cookie of its own
 		m := e.mark()
-		e.wantRefused(t, attacker.get(t, cb), m, http.StatusBadRequest, "Sign-in expired")
+		e.wantExpired(t, attacker.get(t, cb), m)
 		if attacker.session(t) != nil {
 			t.Fatal("the other browser got a session")
 		}
@@ -624,7 +651,7 @@ func TestSSOState(t *testing.T) {
 		e.clock.Advance(11 * time.Minute)
 		m := e.mark()
 		tokens := e.op.Counts()[testop.EndpointToken]
-		e.wantRefused(t, b.get(t, cb), m, http.StatusBadRequest, "Sign-in expired")
+		e.wantExpired(t, b.get(t, cb), m)
 		if e.op.Counts()[testop.EndpointToken] != tokens {
 			t.Error("an expired sign-in reached the token endpoint")
 		}

@@ -35,7 +35,23 @@ type Metrics struct {
 	httpRequests *prometheus.CounterVec
 	httpDuration *prometheus.HistogramVec
 	sessions     *sessionsGauge
+	limited      *prometheus.CounterVec
+	noPending    prometheus.Counter
 }
+
+// Limit names a bound on unauthenticated work, the limit label of
+// gatehouse_limited_requests_total.
+type Limit string
+
+// The bounds on unauthenticated work.
+const (
+	// LimitSSOStartAddress: SSO sign-ins started from one client address.
+	LimitSSOStartAddress Limit = "sso_start_address"
+	// LimitPendingCap: sign-ins in progress (pending at a provider), in all.
+	LimitPendingCap Limit = "pending_cap"
+	// LimitBackchannelAddress: back-channel logout posts from one address.
+	LimitBackchannelAddress Limit = "backchannel_address"
+)
 
 // NewRegistry returns an empty registry with the Go runtime and process
 // collectors, the one an app serves at /metrics.
@@ -79,12 +95,20 @@ func New(reg prometheus.Registerer) *Metrics {
 			Buckets: prometheus.DefBuckets,
 		}, []string{"route"}),
 	}
+	m.limited = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "gatehouse_limited_requests_total",
+		Help: "Requests refused by a bound on unauthenticated work: sso_start_address (429), pending_cap (503), backchannel_address (429).",
+	}, []string{"limit"})
+	m.noPending = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "gatehouse_sso_callbacks_without_pending_total",
+		Help: "SSO callbacks that matched no pending sign-in (expired, used, from another browser, or never started); not audited.",
+	})
 	m.sessions = &sessionsGauge{
 		desc: prometheus.NewDesc("gatehouse_active_sessions",
 			"Signed-in sessions that have not expired (counted at most every 10s).", nil, nil),
 		ttl: SessionsCacheTTL, now: time.Now, dbErrors: m.dbErrors,
 	}
-	reg.MustRegister(m.signins, m.idpDuration, m.idpErrors, m.dbErrors, m.httpRequests, m.httpDuration, m.sessions)
+	reg.MustRegister(m.signins, m.idpDuration, m.idpErrors, m.dbErrors, m.httpRequests, m.httpDuration, m.sessions, m.limited, m.noPending)
 	return m
 }
 
@@ -123,6 +147,23 @@ func (m *Metrics) DBError(op string) {
 		return
 	}
 	m.dbErrors.WithLabelValues(op).Inc()
+}
+
+// Limited counts a request refused by the bound l.
+func (m *Metrics) Limited(l Limit) {
+	if m == nil {
+		return
+	}
+	m.limited.WithLabelValues(string(l)).Inc()
+}
+
+// CallbackWithoutPending counts an SSO callback that matched no pending
+// sign-in: it is counted rather than audited, as anyone can send one.
+func (m *Metrics) CallbackWithoutPending() {
+	if m == nil {
+		return
+	}
+	m.noPending.Inc()
 }
 
 // ObserveRequest records one served HTTP request. route is the matched

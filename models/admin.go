@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/gatehouse/gatehouse/sso"
+	"math"
 	"strings"
 	"time"
 
@@ -152,11 +153,11 @@ type EventFilter struct {
 	Kind     string // exact kind, or a prefix ending in "." (login.)
 	From, To time.Time
 	Page     int
-	PerPage  int // 0 with Page 0: no limit (CSV export)
+	PerPage  int // 0 with Page 0: no limit
 }
 
-// SearchEvents returns audit events newest first, and the total matching.
-func (db *DB) SearchEvents(ctx context.Context, f EventFilter) ([]Event, int64, error) {
+// eventQuery is the events matching f's filters (not its paging).
+func (db *DB) eventQuery(ctx context.Context, f EventFilter) *gorm.DB {
 	q := db.gorm.WithContext(ctx).Model(&Event{})
 	if f.UserID != nil {
 		q = q.Where("user_id = ? OR actor_id = ?", *f.UserID, *f.UserID)
@@ -174,11 +175,16 @@ func (db *DB) SearchEvents(ctx context.Context, f EventFilter) ([]Event, int64, 
 	if !f.To.IsZero() {
 		q = q.Where("created_at < ?", f.To.UTC())
 	}
+	return q
+}
+
+// SearchEvents returns audit events newest first, and the total matching.
+func (db *DB) SearchEvents(ctx context.Context, f EventFilter) ([]Event, int64, error) {
 	var total int64
-	if err := q.Count(&total).Error; err != nil {
+	if err := db.eventQuery(ctx, f).Count(&total).Error; err != nil {
 		return nil, 0, fmt.Errorf("count events: %w", err)
 	}
-	q = q.Order("id DESC")
+	q := db.eventQuery(ctx, f).Order("id DESC")
 	if f.PerPage > 0 {
 		q = q.Limit(f.PerPage).Offset((max(f.Page, 1) - 1) * f.PerPage)
 	}
@@ -187,4 +193,32 @@ func (db *DB) SearchEvents(ctx context.Context, f EventFilter) ([]Event, int64, 
 		return nil, 0, fmt.Errorf("search events: %w", err)
 	}
 	return es, total, nil
+}
+
+// EachEventPage calls fn with every event matching f's filters (its paging
+// is ignored), newest first, at most pageSize at a time, until fn returns
+// an error (returned as is) or the events run out. Pages are keyset pages
+// (the ids below the last one seen), so an export of any size holds one
+// page in memory, each query is as cheap as the first, and events written
+// while it runs, whose ids are higher, are left out: the export is the log
+// as it stood when it began, less what the sweep removes meanwhile.
+func (db *DB) EachEventPage(ctx context.Context, f EventFilter, pageSize int, fn func([]Event) error) error {
+	var before int64 = math.MaxInt64
+	for {
+		var es []Event
+		err := db.eventQuery(ctx, f).Where("id < ?", before).Order("id DESC").Limit(pageSize).Find(&es).Error
+		if err != nil {
+			return fmt.Errorf("read events: %w", err)
+		}
+		if len(es) == 0 {
+			return nil
+		}
+		if err := fn(es); err != nil {
+			return err
+		}
+		if len(es) < pageSize {
+			return nil
+		}
+		before = es[len(es)-1].ID
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -34,12 +35,13 @@ type DB struct {
 	trace func(sql string)
 }
 
-// Open opens (creating when needed) the SQLite file at path.
+// Open opens (creating when needed) the SQLite file at path. A folder it
+// creates is 0700 and a file it creates 0600 (SQLite gives its -wal and
+// -shm files the database file's mode): the file holds password hashes and
+// session data, which no other local user may read.
 func Open(path string) (*DB, error) {
-	if dir := filepath.Dir(path); dir != "" {
-		if err := os.MkdirAll(dir, 0o700); err != nil {
-			return nil, fmt.Errorf("create database directory: %w", err)
-		}
+	if err := createPrivate(path); err != nil {
+		return nil, err
 	}
 	db := &DB{Now: time.Now}
 	g, err := gorm.Open(sqlite.Open(dsn(path)), &gorm.Config{
@@ -73,6 +75,24 @@ func Open(path string) (*DB, error) {
 	}
 	db.gorm, db.sql = g, sqlDB
 	return db, nil
+}
+
+// createPrivate creates the database file's folders (0700) and the empty
+// file (0600) when they do not exist, before SQLite would create the file
+// with its default mode (0644 less the umask). An existing file or folder
+// keeps the mode its operator gave it.
+func createPrivate(path string) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return fmt.Errorf("create database directory: %w", err)
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	switch {
+	case errors.Is(err, fs.ErrExist):
+		return nil
+	case err != nil:
+		return fmt.Errorf("create database file: %w", err)
+	}
+	return f.Close()
 }
 
 // dsn is the data source name of the SQLite file at path. The pragmas sit

@@ -2,6 +2,7 @@ package models
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -112,4 +113,41 @@ func TestSetConnPragma(t *testing.T) {
 		t.Fatal(err)
 	}
 	mustCreateUser(t, db, "rw@example.com")
+}
+
+// TestOpenCreatesPrivateFiles: the database holds password hashes and
+// session data, so the folders Open creates are 0700 and the file 0600,
+// and so are SQLite's -wal and -shm files beside it; a folder that was
+// already there keeps its mode.
+func TestOpenCreatesPrivateFiles(t *testing.T) {
+	t.Parallel()
+	parent := t.TempDir()
+	if err := os.Chmod(parent, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(parent, "state", "gatehouse", "g.db")
+	db, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if _, err := db.Migrate(t.Context()); err != nil { // writes: the -wal and -shm files exist now
+		t.Fatal(err)
+	}
+	for p, want := range map[string]os.FileMode{
+		parent:                         0o755 | os.ModeDir,
+		filepath.Join(parent, "state"): 0o700 | os.ModeDir,
+		filepath.Dir(path):             0o700 | os.ModeDir,
+		path:                           0o600,
+		path + "-wal":                  0o600,
+		path + "-shm":                  0o600,
+	} {
+		fi, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := fi.Mode(); got != want {
+			t.Errorf("%s: mode %v, want %v", p, got, want)
+		}
+	}
 }

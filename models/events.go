@@ -49,6 +49,19 @@ func (db *DB) RecordEvent(ctx context.Context, e *Event) error {
 	return nil
 }
 
+// DeleteEventsBefore deletes at most batch audit events older than before,
+// oldest first, and returns how many went: the retention sweep calls it
+// until a batch comes back short, so each statement holds the write lock
+// briefly however large the backlog.
+func (db *DB) DeleteEventsBefore(ctx context.Context, before time.Time, batch int) (int64, error) {
+	res := db.gorm.WithContext(ctx).Exec(`DELETE FROM events WHERE id IN (
+		SELECT id FROM events WHERE created_at < ? ORDER BY created_at, id LIMIT ?)`, before.UTC(), batch)
+	if res.Error != nil {
+		return 0, fmt.Errorf("delete old events: %w", res.Error)
+	}
+	return res.RowsAffected, nil
+}
+
 // Events returns the newest events first (at most limit).
 func (db *DB) Events(ctx context.Context, limit int) ([]Event, error) {
 	var es []Event

@@ -28,12 +28,27 @@ type PendingLogin struct {
 	ExpiresAt    time.Time
 }
 
+// ErrTooManyPending is CreatePendingLogin's refusal when the cap on live
+// pending logins is reached.
+var ErrTooManyPending = errors.New("too many sign-ins in progress")
+
 // CreatePendingLogin stores p and keeps at most keep pending logins per
-// browser (the oldest go), so one browser cannot fill the table.
-func (db *DB) CreatePendingLogin(ctx context.Context, p *PendingLogin, ttl time.Duration, keep int) error {
+// browser (the oldest go), so one browser cannot fill the table. Anyone can
+// start a sign-in, and a new browser is one without a cookie, so the table
+// is also capped as a whole: with maxLive unexpired pending logins stored,
+// it refuses with ErrTooManyPending. The count and the insert share one
+// write transaction, so concurrent starts cannot overshoot the cap.
+func (db *DB) CreatePendingLogin(ctx context.Context, p *PendingLogin, ttl time.Duration, keep, maxLive int) error {
 	now := db.now()
 	p.CreatedAt, p.ExpiresAt = now, now.Add(ttl)
 	return db.gorm.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		var live int64
+		if err := tx.Model(&PendingLogin{}).Where("expires_at > ?", now).Count(&live).Error; err != nil {
+			return fmt.Errorf("count pending logins: %w", err)
+		}
+		if live >= int64(maxLive) {
+			return ErrTooManyPending
+		}
 		if err := tx.Create(p).Error; err != nil {
 			return fmt.Errorf("store pending login: %w", err)
 		}

@@ -63,7 +63,7 @@ func TestPendingLoginConsume(t *testing.T) {
 			}
 			p := ssoPendingLogin("st", "br")
 			p.Mode, p.UserID = "link", &u.ID
-			if err := db.CreatePendingLogin(ctx, p, ttl, 5); err != nil {
+			if err := db.CreatePendingLogin(ctx, p, ttl, 5, 1000); err != nil {
 				t.Fatal(err)
 			}
 			created := clk.t
@@ -93,7 +93,7 @@ func TestPendingLoginConsume(t *testing.T) {
 func TestPendingLoginConsumeConcurrent(t *testing.T) {
 	t.Parallel()
 	db, _ := ssoTestDB(t)
-	if err := db.CreatePendingLogin(t.Context(), ssoPendingLogin("st", "br"), time.Minute, 5); err != nil {
+	if err := db.CreatePendingLogin(t.Context(), ssoPendingLogin("st", "br"), time.Minute, 5, 1000); err != nil {
 		t.Fatal(err)
 	}
 	const n = 16
@@ -147,7 +147,7 @@ func TestPendingLoginKeepPerBrowser(t *testing.T) {
 			db, clk := ssoTestDB(t)
 			ctx := t.Context()
 			for i, b := range tc.creates {
-				if err := db.CreatePendingLogin(ctx, ssoPendingLogin(fmt.Sprintf("s%d", i), b), time.Hour, tc.keep); err != nil {
+				if err := db.CreatePendingLogin(ctx, ssoPendingLogin(fmt.Sprintf("s%d", i), b), time.Hour, tc.keep, 1000); err != nil {
 					t.Fatalf("create %d: %v", i, err)
 				}
 				clk.advance(time.Second)
@@ -255,7 +255,7 @@ func TestPendingDeleteExpired(t *testing.T) {
 	// Short-lived rows (expire after 5 minutes) and long-lived ones (1 hour),
 	// three of each short kind so batching shows.
 	for i := range 3 {
-		if err := db.CreatePendingLogin(ctx, ssoPendingLogin(fmt.Sprintf("short%d", i), "br"), 5*time.Minute, 100); err != nil {
+		if err := db.CreatePendingLogin(ctx, ssoPendingLogin(fmt.Sprintf("short%d", i), "br"), 5*time.Minute, 100, 1000); err != nil {
 			t.Fatal(err)
 		}
 		if err := db.CreatePendingLink(ctx, &PendingLink{TokenHash: fmt.Sprintf("short%d", i), BrowserHash: "br", UserID: u.ID, ProviderID: "corp", Issuer: "i", Subject: "s"}, 5*time.Minute); err != nil {
@@ -265,7 +265,7 @@ func TestPendingDeleteExpired(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := db.CreatePendingLogin(ctx, ssoPendingLogin("long", "br"), time.Hour, 100); err != nil {
+	if err := db.CreatePendingLogin(ctx, ssoPendingLogin("long", "br"), time.Hour, 100, 1000); err != nil {
 		t.Fatal(err)
 	}
 	if err := db.CreatePendingLink(ctx, &PendingLink{TokenHash: "long", BrowserHash: "br", UserID: u.ID, ProviderID: "corp", Issuer: "i", Subject: "s"}, time.Hour); err != nil {
@@ -306,5 +306,59 @@ func TestPendingDeleteExpired(t *testing.T) {
 		if c := counts(); c != s.wantCount {
 			t.Errorf("%s: rows left (logins, links, jtis) = %v, want %v", s.name, c, s.wantCount)
 		}
+	}
+}
+
+// TestPendingLoginLiveCap: pending logins are capped as a whole, whatever
+// browser they come from (a new browser is one without a cookie): at the
+// cap a start is refused with ErrTooManyPending and stores nothing;
+// expired rows the sweeper has not reached yet do not count; concurrent
+// starts do not overshoot.
+func TestPendingLoginLiveCap(t *testing.T) {
+	t.Parallel()
+	db, clk := ssoTestDB(t)
+	ctx := t.Context()
+	const maxLive = 5
+	for i := range maxLive {
+		if err := db.CreatePendingLogin(ctx, ssoPendingLogin(fmt.Sprintf("s%d", i), fmt.Sprintf("b%d", i)), time.Minute, 10, maxLive); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 3 {
+		err := db.CreatePendingLogin(ctx, ssoPendingLogin(fmt.Sprintf("over%d", i), fmt.Sprintf("new%d", i)), time.Minute, 10, maxLive)
+		if !errors.Is(err, ErrTooManyPending) {
+			t.Fatalf("start %d past the cap: %v, want ErrTooManyPending", i, err)
+		}
+	}
+	if n := ssoCount(t, db, "SELECT count(*) FROM pending_logins"); n != maxLive {
+		t.Fatalf("%d pending logins stored, want the cap of %d", n, maxLive)
+	}
+	clk.advance(time.Minute) // all expired, none swept
+	if err := db.CreatePendingLogin(ctx, ssoPendingLogin("after", "b-after"), time.Minute, 10, maxLive); err != nil {
+		t.Fatalf("start after the others expired: %v", err)
+	}
+
+	db2, _ := ssoTestDB(t)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	stored, refused := 0, 0
+	for i := range 4 * maxLive {
+		wg.Go(func() {
+			err := db2.CreatePendingLogin(ctx, ssoPendingLogin(fmt.Sprintf("c%d", i), fmt.Sprintf("cb%d", i)), time.Minute, 10, maxLive)
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err == nil:
+				stored++
+			case errors.Is(err, ErrTooManyPending):
+				refused++
+			default:
+				t.Errorf("concurrent start: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	if stored != maxLive || refused != 3*maxLive || ssoCount(t, db2, "SELECT count(*) FROM pending_logins") != maxLive {
+		t.Fatalf("concurrent starts: %d stored, %d refused, want %d and %d", stored, refused, maxLive, 3*maxLive)
 	}
 }

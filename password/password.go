@@ -30,11 +30,18 @@ type Hasher struct {
 	dummyOnce sync.Once
 	dummy     []byte // compared against when there is no real hash, to even out timing
 	compares  atomic.Uint64
+	rounds    atomic.Uint64
 }
 
-// Comparisons counts bcrypt comparisons made, so tests (and metrics) can
+// Comparisons counts password checks made, so tests (and metrics) can
 // see that every sign-in attempt spent one, whatever its outcome.
 func (h *Hasher) Comparisons() uint64 { return h.compares.Load() }
+
+// Rounds counts the bcrypt work checks spent, in key-schedule rounds: one
+// bcrypt comparison at cost c is 2^c rounds. Every Check against a hash
+// of the configured cost or lower spends exactly 2^cost, which is what
+// keeps its time from telling one outcome from another.
+func (h *Hasher) Rounds() uint64 { return h.rounds.Load() }
 
 // New returns a Hasher. The cost is not checked here (config requires >= 10;
 // tests use bcrypt.MinCost for speed).
@@ -83,20 +90,37 @@ func (h *Hasher) Hash(pw string) (string, error) {
 }
 
 // Check reports whether pw matches hash, and whether the hash should be
-// replaced because the configured cost rose. A nil or empty hash and an
-// over-long password still cost one bcrypt comparison, so the response time
-// does not tell whether an account exists or has a password.
+// replaced because its cost is not the configured one. Every check spends
+// the configured cost's work, whatever the outcome, so the response time
+// does not tell whether an account exists, has a password, or has a hash
+// from before a cost change: a nil, empty or malformed hash, and an
+// over-long password, are checked against a dummy hash of the configured
+// cost; a hash of a lower cost is compared again until that much work is
+// spent. (A hash of a higher cost, left by lowering the cost, costs its own
+// work until the account's next sign-in rehashes it.)
 func (h *Hasher) Check(hash *string, pw string) (ok, rehash bool) {
 	h.compares.Add(1)
-	if hash == nil || *hash == "" || len(pw) > MaxBytes {
-		_ = bcrypt.CompareHashAndPassword(h.dummyHash(), []byte(pw[:min(len(pw), MaxBytes)]))
+	var cost int
+	var err error
+	if hash != nil && *hash != "" {
+		cost, err = bcrypt.Cost([]byte(*hash))
+	}
+	if hash == nil || *hash == "" || err != nil || len(pw) > MaxBytes {
+		h.compare(h.dummyHash(), h.cost, pw[:min(len(pw), MaxBytes)])
 		return false, false
 	}
-	if bcrypt.CompareHashAndPassword([]byte(*hash), []byte(pw)) != nil {
-		return false, false
+	ok = h.compare([]byte(*hash), cost, pw)
+	for spent := uint64(1) << cost; spent < uint64(1)<<h.cost; spent += uint64(1) << cost {
+		h.compare([]byte(*hash), cost, pw)
 	}
-	cost, err := bcrypt.Cost([]byte(*hash))
-	return true, err == nil && cost < h.cost
+	return ok, ok && cost != h.cost
+}
+
+// compare is one bcrypt comparison of pw against hash, whose cost is cost,
+// counted in Rounds.
+func (h *Hasher) compare(hash []byte, cost int, pw string) bool {
+	h.rounds.Add(uint64(1) << cost)
+	return bcrypt.CompareHashAndPassword(hash, []byte(pw)) == nil
 }
 
 // Dummy spends one comparison's time for a sign-in that fails before any

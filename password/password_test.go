@@ -2,6 +2,7 @@ package password
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -171,7 +172,7 @@ func TestCheckRehash(t *testing.T) {
 	}{
 		{"configured cost above hash cost", high, lowHash, pw, true, true},
 		{"configured cost equals hash cost", high, highHash, pw, true, false},
-		{"configured cost below hash cost", low, highHash, pw, true, false},
+		{"configured cost below hash cost", low, highHash, pw, true, true},
 		{"wrong password never asks for rehash", high, lowHash, "wrong password!", false, false},
 	}
 	for _, tt := range tests {
@@ -183,6 +184,69 @@ func TestCheckRehash(t *testing.T) {
 		})
 	}
 }
+
+// TestCheckSpendsTheConfiguredCost: every check, whatever its outcome and
+// the cost of the hash it meets, spends the bcrypt work of one comparison
+// at the configured cost, counted in rounds (not timed): a hash left at a
+// lower cost by a cost change is compared again until that is spent, and
+// a missing or malformed hash meets the dummy of the configured cost.
+func TestCheckSpendsTheConfiguredCost(t *testing.T) {
+	t.Parallel()
+	const cost = bcrypt.MinCost + 3
+	const pw = "a fine long password"
+	h := newHasher(t, cost, 8)
+	hashes := map[int]string{}
+	for c := bcrypt.MinCost; c <= cost; c++ {
+		hashes[c] = mustHash(t, newHasher(t, c, 8), pw)
+	}
+	empty, malformed := "", "$2a$06$not-a-bcrypt-hash"
+	tests := []struct {
+		name string
+		hash *string
+		pw   string
+		ok   bool
+	}{
+		{"no hash (unknown email)", nil, pw, false},
+		{"empty hash", &empty, pw, false},
+		{"malformed hash", &malformed, pw, false},
+		{"over-long password", ptr(hashes[cost]), strings.Repeat("x", 100), false},
+	}
+	for c := bcrypt.MinCost; c <= cost; c++ {
+		tests = append(tests,
+			struct {
+				name string
+				hash *string
+				pw   string
+				ok   bool
+			}{fmt.Sprintf("cost %d hash, right password", c), ptr(hashes[c]), pw, true},
+			struct {
+				name string
+				hash *string
+				pw   string
+				ok   bool
+			}{fmt.Sprintf("cost %d hash, wrong password", c), ptr(hashes[c]), "wrong password!", false})
+	}
+	for _, tt := range tests {
+		before := h.Rounds()
+		if ok, _ := h.Check(tt.hash, tt.pw); ok != tt.ok {
+			t.Fatalf("%s: Check ok = %v, want %v", tt.name, ok, tt.ok)
+		}
+		if got := h.Rounds() - before; got != 1<<cost {
+			t.Errorf("%s: %d rounds, want %d (one comparison at cost %d)", tt.name, got, 1<<cost, cost)
+		}
+	}
+}
+
+func mustHash(t *testing.T, h *Hasher, pw string) string {
+	t.Helper()
+	s, err := h.Hash(pw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func ptr(s string) *string { return &s }
 
 func TestNewRejectsInvalidCost(t *testing.T) {
 	t.Parallel()

@@ -24,14 +24,21 @@ type SignIn struct {
 	Identity   *sso.Identity
 	IP         string
 	UserAgent  string
+	// Admin records that the account is an administrator as the session
+	// starts: a later promotion or demotion is a privilege change, which
+	// Privileged tells the caller so it can Renew the session.
+	Admin bool
 }
 
 // Start replaces whatever session the browser had with a new one for in,
 // under a new token: a token planted before sign-in is worthless after it.
 func Start(s ginsessions.Session, in SignIn) error {
 	s.Clear()
-	s.Set(renewKey{}, true)
+	s.Set(renewKey{}, renewFresh)
 	s.Set(keyUserID, in.UserID)
+	if in.Admin {
+		s.Set(keyAdmin, true)
+	}
 	s.Set(keyAuthMethod, string(in.Method))
 	s.Set(keyIP, in.IP)
 	s.Set(keyUserAgent, in.UserAgent)
@@ -63,9 +70,43 @@ func End(s ginsessions.Session) error {
 var ErrNotSignedIn = errors.New("sessionstore: no signed-in session")
 
 // MarkReauth records that the session's person proved who they are again
-// at at: with the sign-in time it decides sudo mode.
+// at at: with the sign-in time it decides sudo mode. It is a privilege
+// change, so the session gets a new token as it saves (see Renew).
 func MarkReauth(s ginsessions.Session, at time.Time) error {
-	return mark(s, keyReauthAt, at)
+	if row := Current(s); row == nil || row.UserID == nil {
+		return ErrNotSignedIn
+	}
+	s.Set(keyReauthAt, at.UTC())
+	s.Set(renewKey{}, renewKeep)
+	return s.Save()
+}
+
+// Renew gives a signed-in session a new token at a privilege change (a
+// promotion or demotion, a new password, a newly linked provider), so a
+// token copied before the change does not carry what comes after it: the
+// old token stops working, and the session keeps its sign-in facts (who,
+// how and when it signed in, its provider session, its absolute expiry).
+// admin is whether the account is an administrator now (see Privileged).
+func Renew(s ginsessions.Session, admin bool) error {
+	if row := Current(s); row == nil || row.UserID == nil {
+		return ErrNotSignedIn
+	}
+	if admin {
+		s.Set(keyAdmin, true)
+	} else {
+		s.Delete(keyAdmin)
+	}
+	s.Set(renewKey{}, renewKeep)
+	return s.Save()
+}
+
+// Privileged reports whether the session's token was issued (by Start or
+// Renew) to an administrator. A signed-in request whose account's admin
+// flag differs is the first since a promotion or demotion, and Renew
+// gives it a new token.
+func Privileged(s ginsessions.Session) bool {
+	admin, _ := s.Get(keyAdmin).(bool)
+	return admin
 }
 
 // MarkChecked records that the provider confirmed the SSO session at at,

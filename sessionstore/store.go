@@ -37,6 +37,7 @@ const (
 	keyIDToken    = "id_token"   // kept server side only, for id_token_hint
 	keyIP         = "ip"         // written at creation only
 	keyUserAgent  = "user_agent" // written at creation only
+	keyAdmin      = "admin"      // true: the token was issued to an administrator (data column)
 )
 
 // MaxDataBytes caps the JSON data column: sessions hold references, not documents.
@@ -48,9 +49,21 @@ const touchEvery = time.Minute
 
 // Request-scoped values, never stored.
 type (
-	renewKey   struct{} // set to true: issue a new token at the next Save
+	renewKey   struct{} // a renewal: issue a new token at the next Save
 	rowKey     struct{} // the *models.Session loaded for this request
 	loadErrKey struct{} // the database error that left this request signed out
+)
+
+// renewal is how the next Save issues a new token (the renewKey value).
+type renewal int
+
+const (
+	// renewFresh starts a new session (Start): created now, with the full
+	// lifetime ahead.
+	renewFresh renewal = iota + 1
+	// renewKeep rotates the token of the same session (Renew, MarkReauth):
+	// its creation time and absolute expiry stay.
+	renewKeep
 )
 
 // Options configures cookies and lifetimes.
@@ -164,9 +177,9 @@ func (s *Store) Save(r *http.Request, w http.ResponseWriter, sess *sessions.Sess
 		s.setCookie(w, sess.Name(), "", -1)
 		return nil
 	}
-	renew, _ := sess.Values[renewKey{}].(bool)
+	renew, _ := sess.Values[renewKey{}].(renewal)
 	delete(sess.Values, renewKey{})
-	if old != nil && !renew {
+	if old != nil && renew == 0 {
 		row := *old
 		if err := toRow(sess.Values, &row); err != nil {
 			return err
@@ -177,11 +190,13 @@ func (s *Store) Save(r *http.Request, w http.ResponseWriter, sess *sessions.Sess
 		sess.Values[rowKey{}] = &row
 		return nil
 	}
-	return s.create(r, w, sess, old)
+	return s.create(r, w, sess, old, renew == renewKeep)
 }
 
 // create issues a new token and row, deleting the previous row (rotation).
-func (s *Store) create(r *http.Request, w http.ResponseWriter, sess *sessions.Session, old *models.Session) error {
+// With keep the new row goes on the old one's life: its creation time and
+// absolute expiry, and the account loaded with it.
+func (s *Store) create(r *http.Request, w http.ResponseWriter, sess *sessions.Session, old *models.Session, keep bool) error {
 	ctx := r.Context()
 	delete(sess.Values, rowKey{})
 	if len(sess.Values) == 0 { // nothing worth a row
@@ -202,6 +217,10 @@ func (s *Store) create(r *http.Request, w http.ResponseWriter, sess *sessions.Se
 		ExpiresAt:     now.Add(s.opts.Lifetime),
 		IdleExpiresAt: earliest(now.Add(s.opts.IdleTimeout), now.Add(s.opts.Lifetime)),
 	}
+	if keep && old != nil {
+		row.CreatedAt, row.ExpiresAt = old.CreatedAt, old.ExpiresAt
+		row.IdleExpiresAt = earliest(now.Add(s.opts.IdleTimeout), old.ExpiresAt)
+	}
 	row.IP, _ = sess.Values[keyIP].(string)
 	row.UserAgent, _ = sess.Values[keyUserAgent].(string)
 	if err := toRow(sess.Values, row); err != nil {
@@ -220,11 +239,14 @@ func (s *Store) create(r *http.Request, w http.ResponseWriter, sess *sessions.Se
 	if err != nil {
 		return err
 	}
+	if keep && old != nil {
+		row.User = old.User
+	}
 	sess.ID, sess.IsNew = token, false
 	sess.Values[rowKey{}] = row
 	maxAge := 0
 	if s.opts.Permanent {
-		maxAge = int(s.opts.Lifetime / time.Second)
+		maxAge = max(int(row.ExpiresAt.Sub(now)/time.Second), 1)
 	}
 	s.setCookie(w, sess.Name(), token, maxAge)
 	return nil

@@ -98,7 +98,7 @@ func (e *env) serve(opts Options) {
 			UserID: id, Method: models.Method(c.DefaultQuery("method", "password")), AuthTime: e.clock.Now(),
 			ProviderID: c.Query("provider"),
 			Identity:   &sso.Identity{Issuer: c.Query("issuer"), Subject: c.Query("sub"), SID: c.Query("sid"), IDToken: c.Query("id_token")},
-			IP:         c.ClientIP(), UserAgent: c.Request.UserAgent(),
+			IP:         c.ClientIP(), UserAgent: c.Request.UserAgent(), Admin: c.Query("admin") == "1",
 		}
 		if err := Start(ginsessions.Default(c), in); err != nil {
 			fail(c, err)
@@ -134,6 +134,17 @@ func (e *env) serve(opts Options) {
 		}
 		row := Current(s)
 		c.String(http.StatusOK, "reauth %v checked %v", row.ReauthAt, row.SSOCheckedAt)
+	})
+	r.POST("/renew", func(c *gin.Context) {
+		s := ginsessions.Default(c)
+		if err := Renew(s, c.Query("admin") == "1"); err != nil {
+			fail(c, err)
+			return
+		}
+		c.String(http.StatusOK, "renewed")
+	})
+	r.GET("/privileged", func(c *gin.Context) {
+		c.String(http.StatusOK, "%t", Privileged(ginsessions.Default(c)))
 	})
 	r.GET("/user", func(c *gin.Context) {
 		s := ginsessions.Default(c)

@@ -7,8 +7,9 @@
 // from elsewhere is unaffected; the account-wide limit is looser and its
 // delay is capped short.
 //
-// Bucket is the in-memory guard for endpoints that must not be flooded,
-// such as the back-channel logout providers post to.
+// Bucket is the in-memory guard for endpoints that must not be flooded;
+// Buckets keeps one per client address (the back-channel logout providers
+// post to, SSO sign-in starts), tracking a bounded number of addresses.
 package throttle
 
 import (
