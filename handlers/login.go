@@ -108,7 +108,7 @@ func (h *Handler) login(c *gin.Context) {
 func (h *Handler) signIn(c *gin.Context, u *models.User, in sessionstore.SignIn) bool {
 	ctx := c.Request.Context()
 	in.UserID, in.Admin = u.ID, u.IsAdmin
-	if in.AuthTime.IsZero() { // SSO passes the provider's auth_time
+	if in.AuthTime.IsZero() {
 		in.AuthTime = h.Now().UTC()
 	}
 	in.IP, in.UserAgent = c.ClientIP(), truncate(c.Request.UserAgent(), 512)

@@ -13,8 +13,9 @@ import (
 type SignIn struct {
 	UserID int64
 	Method models.Method
-	// AuthTime is when the person authenticated; zero is now. An SSO
-	// sign-in takes the provider's auth_time from Identity when it has one.
+	// AuthTime is when the person authenticated, on gatehouse's clock. An
+	// SSO sign-in takes the provider's auth_time from Identity instead when
+	// that is earlier.
 	AuthTime time.Time
 	// ProviderID and Identity are the provider and the verified identity of
 	// an SSO sign-in (nil for a password): the session keeps its issuer,
@@ -45,7 +46,9 @@ func Start(s ginsessions.Session, in SignIn) error {
 	values := map[string]string{keyProviderID: in.ProviderID}
 	if id := in.Identity; id != nil {
 		values[keyIssuer], values[keySubject], values[keySID], values[keyIDToken] = id.Issuer, id.Subject, id.SID, id.IDToken
-		if !id.AuthTime.IsZero() {
+		// The provider's auth_time, never later than the sign-in itself: a
+		// clock ahead at the provider must not lengthen sudo mode.
+		if !id.AuthTime.IsZero() && (in.AuthTime.IsZero() || id.AuthTime.Before(in.AuthTime)) {
 			in.AuthTime = id.AuthTime
 		}
 	}

@@ -169,3 +169,30 @@ func TestCurrentUser(t *testing.T) {
 		t.Fatalf("user with the database closed = %q, want the load error", got)
 	}
 }
+
+// TestStartAuthTime: a session's authentication time is the provider's
+// auth_time when that is earlier than the sign-in, and never later: a
+// provider clock ahead of gatehouse's must not lengthen sudo mode.
+func TestStartAuthTime(t *testing.T) {
+	e := newEnv(t, defaultOpts())
+	e.clock.Set(t0)
+	for _, tc := range []struct {
+		name     string
+		authTime time.Time
+		want     time.Time
+	}{
+		{"earlier at the provider", t0.Add(-time.Hour), t0.Add(-time.Hour)},
+		{"ahead at the provider", t0.Add(2 * time.Minute), t0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			resp, body := e.do("POST", fmt.Sprintf("/start?user=%d&auth_time=%s", e.user, tc.authTime.Format(time.RFC3339)), "")
+			c := sessionCookie(resp)
+			if resp.StatusCode != http.StatusOK || c == nil {
+				t.Fatalf("start: %d %s", resp.StatusCode, body)
+			}
+			if row := e.row(c.Value); row.AuthTime == nil || !row.AuthTime.Equal(tc.want) {
+				t.Fatalf("auth time %v, want %v", row.AuthTime, tc.want)
+			}
+		})
+	}
+}

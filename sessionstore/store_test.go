@@ -100,6 +100,14 @@ func (e *env) serve(opts Options) {
 			Identity:   &sso.Identity{Issuer: c.Query("issuer"), Subject: c.Query("sub"), SID: c.Query("sid"), IDToken: c.Query("id_token")},
 			IP:         c.ClientIP(), UserAgent: c.Request.UserAgent(), Admin: c.Query("admin") == "1",
 		}
+		if at := c.Query("auth_time"); at != "" {
+			t, err := time.Parse(time.RFC3339, at)
+			if err != nil {
+				fail(c, err)
+				return
+			}
+			in.Identity.AuthTime = t
+		}
 		if err := Start(ginsessions.Default(c), in); err != nil {
 			fail(c, err)
 			return
