@@ -78,14 +78,15 @@ func (h *Handler) login(c *gin.Context) {
 		h.renderLogin(c, http.StatusBadRequest, f)
 		return
 	}
-	if wait, msg := h.throttleWait(c, f.Email); wait > 0 {
+	attempt, msg, ok := h.throttleBegin(c, f.Email)
+	if !ok {
 		f.Error = msg
 		h.renderLogin(c, statusThrottled, f)
 		return
 	}
 	ctx := c.Request.Context()
 	u, err := h.Accounts.Authenticate(ctx, f.Email, pw)
-	h.throttleRecord(c, f.Email, err)
+	h.throttleDone(c, attempt, err)
 	var le *accounts.LoginError
 	switch {
 	case errors.As(err, &le):

@@ -1,11 +1,17 @@
 package handlers_test
 
 import (
+	"context"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/gatehouse/gatehouse/models"
+	"golang.org/x/crypto/bcrypt"
 )
 
 // TestLoginThrottle: past the allowance a password sign-in answers 429 with
@@ -68,4 +74,135 @@ func TestForwardedForNeedsTrustedProxy(t *testing.T) {
 	if r.status != http.StatusTooManyRequests {
 		t.Fatalf("spoofed X-Forwarded-For escaped the throttle: status %d, want 429", r.status)
 	}
+}
+
+// burst sends n requests at once, each from its own goroutine released by
+// one signal, and returns their statuses.
+func burst(t *testing.T, n int, send func() (int, error)) []int {
+	t.Helper()
+	statuses := make([]int, n)
+	errs := make([]error, n)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			<-start
+			statuses[i], errs[i] = send()
+		})
+	}
+	close(start)
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	return statuses
+}
+
+// slowHash stores email's password hashed at bcrypt cost 8 (compares run
+// at the hash's cost, about 15ms here), so a burst's requests are all in
+// flight while the first comparisons run, as they are at production cost.
+func slowHash(t *testing.T, db *models.DB, email, pw string) {
+	t.Helper()
+	h, err := bcrypt.GenerateFromPassword([]byte(pw), 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := db.UserByEmail(context.Background(), email)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hash := string(h)
+	if err := db.SetPasswordHash(context.Background(), u.ID, &hash); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestThrottleConcurrentBurst: wrong passwords for one account from one
+// address sent all at once reach bcrypt no more often than the same
+// requests sent one after the other (5 allowed, the 6th starts the delay),
+// on every form that checks a password; the others are answered 429.
+func TestThrottleConcurrentBurst(t *testing.T) {
+	t.Parallel()
+	const n = 16
+	const evaluated = 6 // the per-(account, address) allowance, and the one starting the delay
+	check := func(t *testing.T, compares uint64, statuses []int) {
+		t.Helper()
+		refused := 0
+		for _, s := range statuses {
+			switch s {
+			case http.StatusTooManyRequests:
+				refused++
+			case http.StatusUnauthorized:
+			default:
+				t.Errorf("status %d, want 401 or 429", s)
+			}
+		}
+		if compares != uint64(evaluated) || refused != n-evaluated {
+			t.Fatalf("%d concurrent wrong passwords: %d bcrypt comparisons and %d refused, want %d and %d", n, compares, refused, evaluated, n-evaluated)
+		}
+	}
+	send := func(e *env, r req) func() (int, error) {
+		return func() (int, error) {
+			resp, err := e.try(r)
+			if err != nil {
+				return 0, err
+			}
+			return resp.status, nil
+		}
+	}
+	t.Run("sign-in", func(t *testing.T) {
+		t.Parallel()
+		e := newEnv(t, envOpts{throttle: true})
+		slowHash(t, e.db, alice, goodPW)
+		before := e.app.Accounts.Hasher.Comparisons()
+		statuses := burst(t, n, send(e, req{method: "POST", path: "/auth/login", form: loginForm(alice, "wrong password!")}))
+		check(t, e.app.Accounts.Hasher.Comparisons()-before, statuses)
+		e.noServerErrors(t)
+	})
+	t.Run("re-authentication", func(t *testing.T) {
+		t.Parallel()
+		e := newEnv(t, envOpts{throttle: true})
+		c := e.login(t, alice, goodPW)
+		slowHash(t, e.db, alice, goodPW)
+		before := e.app.Accounts.Hasher.Comparisons()
+		statuses := burst(t, n, send(e, req{method: "POST", path: "/auth/reauth", cookies: []*http.Cookie{c},
+			form: url.Values{"password": {"wrong password!"}, "next": {"/account"}}}))
+		check(t, e.app.Accounts.Hasher.Comparisons()-before, statuses)
+		e.noServerErrors(t)
+	})
+	t.Run("password change", func(t *testing.T) {
+		t.Parallel()
+		e := newEnv(t, envOpts{throttle: true})
+		c := e.login(t, alice, goodPW)
+		slowHash(t, e.db, alice, goodPW)
+		before := e.app.Accounts.Hasher.Comparisons()
+		statuses := burst(t, n, send(e, req{method: "POST", path: "/account/password", cookies: []*http.Cookie{c},
+			form: url.Values{"current_password": {"wrong password!"}, "new_password": {"a brand new passphrase"}, "confirm_password": {"a brand new passphrase"}}}))
+		check(t, e.app.Accounts.Hasher.Comparisons()-before, statuses)
+		e.noServerErrors(t)
+	})
+	t.Run("link by password", func(t *testing.T) {
+		t.Parallel()
+		e := newSSOEnv(t, ssoEnvOpts{throttle: true})
+		e.createUser("alice@example.com", false)
+		slowHash(t, e.db, "alice@example.com", ssoPassword)
+		e.op.SetLoginUser(&ssoAlice)
+		b := e.browser()
+		r := b.get(t, b.toCallback(t, "alice@example.com"))
+		token, ok := strings.CutPrefix(r.header.Get("Location"), "/auth/link?t=")
+		if r.status != http.StatusSeeOther || !ok {
+			t.Fatalf("callback: got %d Location %q, want 303 /auth/link?t=...", r.status, r.header.Get("Location"))
+		}
+		before := e.app.Accounts.Hasher.Comparisons()
+		statuses := burst(t, n, func() (int, error) {
+			r, err := b.do(http.MethodPost, "/auth/link", url.Values{"t": {token}, "password": {"wrong password here"}}, nil)
+			if err != nil {
+				return 0, err
+			}
+			return r.status, nil
+		})
+		check(t, e.app.Accounts.Hasher.Comparisons()-before, statuses)
+	})
 }

@@ -1,6 +1,11 @@
-// Package throttle slows down password guessing (OWASP ASVS V2.2): failed
-// password checks are counted per account, per account and client address,
-// and per client address, in the database so replicas share the counts.
+// Package throttle slows down password guessing (OWASP ASVS V2.2): password
+// checks are counted per account, per account and client address, and per
+// client address, in the database so replicas share the counts.
+//
+// A check is counted before it runs (Begin) and credited back when the
+// password was right, so a burst of concurrent guesses meets the limit as
+// sequential ones do: the count and the check of the limit are one
+// transaction, and the slow bcrypt comparison comes after both.
 //
 // The limits are shaped so an attacker cannot lock a person out for long:
 // the tight limit is per (account, address), so the real person signing in
@@ -15,16 +20,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/gatehouse/gatehouse/sso"
-	"maps"
 	"math"
-	"slices"
 	"time"
 
 	"github.com/gatehouse/gatehouse/models"
+	"github.com/gatehouse/gatehouse/sso"
 )
 
-// Limiter counts failures and says how long to wait.
+// Limiter counts password checks and says how long to wait.
 type Limiter struct {
 	db    *models.DB
 	rules Rules
@@ -33,67 +36,166 @@ type Limiter struct {
 // New returns a Limiter over db with rules.
 func New(db *models.DB, rules Rules) *Limiter { return &Limiter{db: db, rules: rules} }
 
-// ErrThrottled is returned by Check while a key is locked.
-var ErrThrottled = errors.New("too many failed attempts")
+// Client is where a password check comes from.
+type Client struct {
+	// Account is the email the password is checked for, as typed.
+	Account string
+	// Addr is the client's IP address.
+	Addr string
+}
 
-func (l *Limiter) keys(account, addr string) map[string]Rule {
-	account = sso.NormalizeEmail(account)
-	return map[string]Rule{
-		"acctip:" + account + "|" + addr: l.rules.AccountAddress,
-		"acct:" + account:                l.rules.Account,
-		"ip:" + addr:                     l.rules.Address,
+// key is one counter an attempt is counted on and the rule it answers to.
+// An own key belongs to this address and account alone: a correct password
+// clears it, where shared keys only get the attempt back.
+type key struct {
+	name string
+	rule Rule
+	own  bool
+}
+
+// keys are the counters c's attempts are counted on: the (account,
+// address), account and address ones.
+func (l *Limiter) keys(c Client) []key {
+	account := sso.NormalizeEmail(c.Account)
+	return []key{
+		{name: "acctip:" + account + "|" + c.Addr, rule: l.rules.AccountAddress, own: true},
+		{name: "acct:" + account, rule: l.rules.Account},
+		{name: "ip:" + c.Addr, rule: l.rules.Address},
 	}
 }
 
-// Check returns how long the caller must wait before another password check
-// for account from addr; zero means go ahead.
-func (l *Limiter) Check(ctx context.Context, account, addr string) (time.Duration, error) {
+func names(keys []key) []string {
+	out := make([]string, len(keys))
+	for i, k := range keys {
+		out[i] = k.name
+	}
+	return out
+}
+
+func byName(keys []key) map[string]key {
+	out := make(map[string]key, len(keys))
+	for _, k := range keys {
+		out[k.name] = k
+	}
+	return out
+}
+
+// Check returns how long c must wait before another password check (zero:
+// none), counting nothing. Begin is what guards a check; Check is for
+// reporting the state.
+func (l *Limiter) Check(ctx context.Context, c Client) (time.Duration, error) {
+	return l.wait(ctx, l.keys(c))
+}
+
+// wait is the longest lock among keys' counters, read outside any
+// transaction.
+func (l *Limiter) wait(ctx context.Context, keys []key) (time.Duration, error) {
 	now := l.db.Now().UTC()
 	var wait time.Duration
-	for key := range l.keys(account, addr) {
-		c, err := l.db.ThrottleCounter(ctx, key)
+	for _, k := range keys {
+		c, err := l.db.ThrottleCounter(ctx, k.name)
 		if errors.Is(err, models.ErrNotFound) {
 			continue
 		}
 		if err != nil {
 			return 0, fmt.Errorf("throttle check: %w", err)
 		}
-		if c.LockedUntil != nil && c.LockedUntil.After(now) {
-			wait = max(wait, c.LockedUntil.Sub(now))
-		}
+		wait = max(wait, lockLeft(c, now))
 	}
 	return wait, nil
 }
 
-// Fail records a failed check. Past a rule's allowance each further failure
-// locks the key for a delay that doubles (1s, 2s, 4s, ...) up to MaxDelay.
-func (l *Limiter) Fail(ctx context.Context, account, addr string) error {
-	now := l.db.Now().UTC()
-	rules := l.keys(account, addr)
-	err := l.db.UpdateThrottleCounters(ctx, slices.Collect(maps.Keys(rules)), func(c *models.ThrottleCounter, found bool) {
-		rule := rules[c.Key]
-		if !found || now.Sub(c.WindowStart) >= rule.Window {
-			*c = models.ThrottleCounter{Key: c.Key, WindowStart: now}
-		}
-		c.Failures++
-		if over := c.Failures - rule.Failures; over > 0 {
-			d := min(rule.MaxDelay, time.Duration(math.Pow(2, float64(min(over-1, 30))))*time.Second)
-			until := now.Add(d)
-			c.LockedUntil = &until
-		}
-	})
-	if err != nil {
-		return fmt.Errorf("throttle fail: %w", err)
+func lockLeft(c *models.ThrottleCounter, now time.Time) time.Duration {
+	if c.LockedUntil != nil && c.LockedUntil.After(now) {
+		return c.LockedUntil.Sub(now)
 	}
-	return nil
+	return 0
 }
 
-// Succeed clears the (account, address) counter after a correct password,
-// so the person's own typos do not linger.
-func (l *Limiter) Succeed(ctx context.Context, account, addr string) error {
-	key := "acctip:" + sso.NormalizeEmail(account) + "|" + addr
-	if err := l.db.DeleteThrottleCounter(ctx, key); err != nil {
-		return fmt.Errorf("throttle reset: %w", err)
+// Attempt is one password check counted as a failure before it ran. A
+// wrong password needs nothing more; Succeeded or Abandoned give the
+// attempt back.
+type Attempt struct {
+	db    *models.DB
+	keys  []key
+	locks map[string]time.Time // the locks this attempt's count set, by key
+}
+
+// Begin counts a password check from c as a failed one, unless one of its
+// counters is locked: then it returns how long to wait, counts nothing,
+// and the check must not run. Checking the locks and counting are one
+// transaction, so concurrent attempts are let through one at a time and no
+// more of them than sequential ones. Past a rule's allowance each further
+// attempt locks the counter for a delay that doubles (1s, 2s, 4s, ...) up
+// to MaxDelay; a window over starts the count again.
+func (l *Limiter) Begin(ctx context.Context, c Client) (*Attempt, time.Duration, error) {
+	keys := l.keys(c)
+	// A locked client, an attacker's usual state, is answered from a plain
+	// read without taking the database's write lock.
+	if wait, err := l.wait(ctx, keys); err != nil || wait > 0 {
+		return nil, wait, err
+	}
+	rules := byName(keys)
+	a := &Attempt{db: l.db, keys: keys, locks: map[string]time.Time{}}
+	now := l.db.Now().UTC()
+	var wait time.Duration
+	err := l.db.UpdateThrottleCounters(ctx, names(keys), func(cs []*models.ThrottleCounter) bool {
+		for _, c := range cs {
+			wait = max(wait, lockLeft(c, now))
+		}
+		if wait > 0 {
+			return false
+		}
+		for _, c := range cs {
+			rule := rules[c.Key].rule
+			if now.Sub(c.WindowStart) >= rule.Window {
+				*c = models.ThrottleCounter{Key: c.Key, WindowStart: now}
+			}
+			c.Failures++
+			if over := c.Failures - rule.Failures; over > 0 {
+				until := now.Add(min(rule.MaxDelay, time.Duration(math.Pow(2, float64(min(over-1, 30))))*time.Second))
+				c.LockedUntil = &until
+				a.locks[c.Key] = until
+			}
+		}
+		return true
+	})
+	if err != nil {
+		return nil, 0, fmt.Errorf("throttle begin: %w", err)
+	}
+	if wait > 0 {
+		return nil, wait, nil
+	}
+	return a, 0, nil
+}
+
+// Succeeded settles an attempt whose password was right: its own counter
+// (this address's for the account) is cleared, so the
+// person's typos do not linger, and the shared ones get the attempt back
+// with any lock it set, as if it had never been counted.
+func (a *Attempt) Succeeded(ctx context.Context) error { return a.settle(ctx, true) }
+
+// Abandoned settles an attempt that reached no verdict (the account could
+// not be read): every counter gets it back.
+func (a *Attempt) Abandoned(ctx context.Context) error { return a.settle(ctx, false) }
+
+func (a *Attempt) settle(ctx context.Context, success bool) error {
+	rules := byName(a.keys)
+	err := a.db.UpdateThrottleCounters(ctx, names(a.keys), func(cs []*models.ThrottleCounter) bool {
+		for _, c := range cs {
+			if success && rules[c.Key].own {
+				c.Failures, c.LockedUntil = 0, nil
+				continue
+			}
+			c.Failures = max(0, c.Failures-1)
+			if until, ok := a.locks[c.Key]; ok && c.LockedUntil != nil && c.LockedUntil.Equal(until) {
+				c.LockedUntil = nil
+			}
+		}
+		return true
+	})
+	if err != nil {
+		return fmt.Errorf("throttle settle: %w", err)
 	}
 	return nil
 }
