@@ -206,3 +206,28 @@ func TestThrottleConcurrentBurst(t *testing.T) {
 		check(t, e.app.Accounts.Hasher.Comparisons()-before, statuses)
 	})
 }
+
+// TestThrottleIPv6Network: guesses from 25 addresses of one IPv6 /64 are
+// one client's: after the per-address allowance they are refused, while
+// the next /64 still gets its answers.
+func TestThrottleIPv6Network(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOpts{throttle: true, proxies: []string{"127.0.0.1"}})
+	before := e.app.Accounts.Hasher.Comparisons()
+	refused := 0
+	for i := range 25 {
+		r := e.do(t, req{method: "POST", path: "/auth/login", form: loginForm(alice, "wrong password!"),
+			header: map[string]string{"X-Forwarded-For": "2001:db8:77:1:" + strconv.FormatInt(int64(i)*2477+1, 16) + "::" + strconv.Itoa(i+1)}})
+		if r.status == http.StatusTooManyRequests {
+			refused++
+		}
+	}
+	if n := e.app.Accounts.Hasher.Comparisons() - before; n != 6 || refused != 19 {
+		t.Fatalf("25 guesses from one /64: %d checked and %d refused, want 6 and 19", n, refused)
+	}
+	r := e.do(t, req{method: "POST", path: "/auth/login", form: loginForm(alice, "wrong password!"),
+		header: map[string]string{"X-Forwarded-For": "2001:db8:77:2::1"}})
+	if r.status != http.StatusUnauthorized {
+		t.Fatalf("a guess from the next /64: %d, want 401", r.status)
+	}
+}

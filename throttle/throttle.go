@@ -10,7 +10,8 @@
 // The limits are shaped so an attacker cannot lock a person out for long:
 // the tight limit is per (account, address), so the real person signing in
 // from elsewhere is unaffected; the account-wide limit is looser and its
-// delay is capped short.
+// delay is capped short. Addresses are counted by network: an IPv4
+// address, or an IPv6 /64.
 //
 // Bucket is the in-memory guard for endpoints that must not be flooded,
 // such as the back-channel logout providers post to.
@@ -21,6 +22,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net/netip"
 	"time"
 
 	"github.com/gatehouse/gatehouse/models"
@@ -40,7 +42,7 @@ func New(db *models.DB, rules Rules) *Limiter { return &Limiter{db: db, rules: r
 type Client struct {
 	// Account is the email the password is checked for, as typed.
 	Account string
-	// Addr is the client's IP address.
+	// Addr is the client's IP address (an IPv6 one counted by its /64).
 	Addr string
 }
 
@@ -56,12 +58,29 @@ type key struct {
 // keys are the counters c's attempts are counted on: the (account,
 // address), account and address ones.
 func (l *Limiter) keys(c Client) []key {
-	account := sso.NormalizeEmail(c.Account)
+	account, addr := sso.NormalizeEmail(c.Account), network(c.Addr)
 	return []key{
-		{name: "acctip:" + account + "|" + c.Addr, rule: l.rules.AccountAddress, own: true},
+		{name: "acctip:" + account + "|" + addr, rule: l.rules.AccountAddress, own: true},
 		{name: "acct:" + account, rule: l.rules.Account},
-		{name: "ip:" + c.Addr, rule: l.rules.Address},
+		{name: "ip:" + addr, rule: l.rules.Address},
 	}
+}
+
+// network is the part of a client address the address rules count by: an
+// IPv4 address (IPv4-mapped IPv6 included) as it is, an IPv6 address by its
+// /64, the block one subscriber or one LAN gets, so the 2^64 addresses an
+// attacker holds there are one client. What is not an IP address is
+// counted as it is, cut to the length of the longest address.
+func network(addr string) string {
+	ip, err := netip.ParseAddr(addr)
+	if err != nil {
+		return addr[:min(len(addr), len("ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255"))]
+	}
+	ip = ip.Unmap().WithZone("")
+	if ip.Is4() {
+		return ip.String()
+	}
+	return netip.PrefixFrom(ip, 64).Masked().String()
 }
 
 func names(keys []key) []string {

@@ -249,3 +249,29 @@ func TestSettleGivesTheAttemptBack(t *testing.T) {
 		t.Fatal("an abandoned attempt was not given back: the next one is not the 6th")
 	}
 }
+
+// TestIPv6CountedBySlash64: the addresses of one IPv6 /64 are one client
+// for the address rules; another /64 is another client; an IPv4-mapped
+// address is its IPv4 address.
+func TestIPv6CountedBySlash64(t *testing.T) {
+	t.Parallel()
+	l, _, _ := newLimiter(t)
+	through := 0
+	for i := range 25 {
+		through += fail(t, l, from("v@example.com", "2001:db8:1:2:"+strconv.FormatInt(int64(i)*2477+1, 16)+"::"+strconv.Itoa(i+1)), 1)
+	}
+	if through != 6 {
+		t.Fatalf("%d of 25 guesses from one /64 let through, want 6 (the per-address allowance)", through)
+	}
+	if d := wait(t, l, from("v@example.com", "2001:db8:1:2:ffff:ffff:ffff:ffff")); d == 0 {
+		t.Fatal("another address of the same /64 is not throttled")
+	}
+	if d := wait(t, l, from("v@example.com", "2001:db8:1:3::1")); d != 0 {
+		t.Fatalf("the next /64 waits %v, want 0", d)
+	}
+
+	fail(t, l, from("m@example.com", "::ffff:203.0.113.7"), 6)
+	if d := wait(t, l, from("m@example.com", "203.0.113.7")); d == 0 {
+		t.Fatal("an IPv4-mapped address is counted apart from its IPv4 address")
+	}
+}
