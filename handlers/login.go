@@ -121,6 +121,7 @@ func (h *Handler) signIn(c *gin.Context, u *models.User, in sessionstore.SignIn)
 		h.Metrics.DBError("record last login")
 		h.log(c).WarnContext(ctx, "record last login", "err", err)
 	}
+	h.rememberDevice(c, u)
 	h.audit(c, &models.Event{Kind: models.EventLoginSuccess, UserID: &u.ID, Email: u.Email, Method: in.Method, ProviderID: in.ProviderID})
 	return true
 }

@@ -8,6 +8,8 @@ import (
 	"strconv"
 
 	"github.com/gatehouse/gatehouse/accounts"
+	"github.com/gatehouse/gatehouse/models"
+	"github.com/gatehouse/gatehouse/sessionstore"
 	"github.com/gatehouse/gatehouse/throttle"
 	"github.com/gin-gonic/gin"
 )
@@ -23,7 +25,11 @@ func (h *Handler) throttleBegin(c *gin.Context, account string) (a *throttle.Att
 	if h.Throttle == nil {
 		return nil, "", true
 	}
-	a, wait, err := h.Throttle.Begin(c.Request.Context(), throttle.Client{Account: account, Addr: c.ClientIP()})
+	client := throttle.Client{Account: account, Addr: c.ClientIP()}
+	if v, err := c.Cookie(h.deviceCookie()); err == nil && sessionstore.ValidToken(v) {
+		client.Device = v
+	}
+	a, wait, err := h.Throttle.Begin(c.Request.Context(), client)
 	if err != nil {
 		h.log(c).WarnContext(c.Request.Context(), "throttle begin", "err", err)
 		return nil, "", true
@@ -57,6 +63,42 @@ func (h *Handler) throttleDone(c *gin.Context, a *throttle.Attempt, err error) {
 	if serr != nil {
 		h.log(c).WarnContext(ctx, "throttle settle", "err", serr)
 	}
+}
+
+// rememberDevice makes this browser a known device of u after a successful
+// sign-in: it keeps the browser's device cookie, or sets a new one, for
+// throttle.DeviceLifetime more, and records its hash for u. Password checks
+// for u from this browser then answer to the device rule alone, so an
+// attacker's guesses from elsewhere cannot lock it out. A failure is
+// logged, not shown: the sign-in stands, the browser is just not known.
+func (h *Handler) rememberDevice(c *gin.Context, u *models.User) {
+	if h.Throttle == nil {
+		return
+	}
+	token, err := c.Cookie(h.deviceCookie())
+	if err != nil || !sessionstore.ValidToken(token) {
+		if token, err = sessionstore.NewToken(h.Rand); err != nil {
+			h.log(c).WarnContext(c.Request.Context(), "device cookie", "err", err)
+			return
+		}
+	}
+	if err := h.Throttle.RememberDevice(c.Request.Context(), u.ID, token); err != nil {
+		h.log(c).WarnContext(c.Request.Context(), "remember device", "err", err)
+		return
+	}
+	http.SetCookie(c.Writer, &http.Cookie{
+		Name: h.deviceCookie(), Value: token, Path: "/", MaxAge: int(throttle.DeviceLifetime.Seconds()),
+		HttpOnly: true, Secure: h.Config.Secure(), SameSite: http.SameSiteLaxMode,
+	})
+}
+
+// deviceCookie is the device cookie's name: __Host- under https, like the
+// session and browser-binding cookies.
+func (h *Handler) deviceCookie() string {
+	if h.Config.Secure() {
+		return "__Host-gatehouse_device"
+	}
+	return "gatehouse_device"
 }
 
 func humanSeconds(s int) string {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -11,6 +12,8 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse/models"
+	"github.com/gatehouse/gatehouse/sessionstore"
+	"github.com/gatehouse/gatehouse/throttle"
 	"golang.org/x/crypto/bcrypt"
 )
 
@@ -161,6 +164,26 @@ func TestThrottleConcurrentBurst(t *testing.T) {
 		check(t, e.app.Accounts.Hasher.Comparisons()-before, statuses)
 		e.noServerErrors(t)
 	})
+	t.Run("sign-in from a known browser", func(t *testing.T) {
+		t.Parallel()
+		e := newEnv(t, envOpts{throttle: true})
+		r := e.do(t, req{method: "POST", path: "/auth/login", form: loginForm(alice, goodPW)})
+		device := r.cookie("gatehouse_device")
+		if device == nil {
+			t.Fatalf("sign-in set no device cookie: %v", r.header["Set-Cookie"])
+		}
+		slowHash(t, e.db, alice, goodPW)
+		before := e.app.Accounts.Hasher.Comparisons()
+		statuses := burst(t, n, send(e, req{method: "POST", path: "/auth/login", form: loginForm(alice, "wrong password!"), cookies: []*http.Cookie{device}}))
+		want := throttle.DefaultRules().Device.Failures + 1
+		if got := e.app.Accounts.Hasher.Comparisons() - before; got != uint64(want) {
+			t.Fatalf("%d concurrent wrong passwords from a known browser: %d bcrypt comparisons, want %d", n, got, want)
+		}
+		if slices.Index(statuses, http.StatusTooManyRequests) < 0 {
+			t.Fatalf("none of %d concurrent wrong passwords refused: %v", n, statuses)
+		}
+		e.noServerErrors(t)
+	})
 	t.Run("re-authentication", func(t *testing.T) {
 		t.Parallel()
 		e := newEnv(t, envOpts{throttle: true})
@@ -205,6 +228,126 @@ func TestThrottleConcurrentBurst(t *testing.T) {
 		})
 		check(t, e.app.Accounts.Hasher.Comparisons()-before, statuses)
 	})
+}
+
+// TestKnownBrowserSignsInDuringAttack: an attacker guessing the victim's
+// password from a new address every 3 seconds keeps the account-wide rule
+// armed for 150 seconds, yet the victim, from a browser that signed in
+// before, signs in every time; a new browser meanwhile is told, with 429
+// and Retry-After, how long to wait, and gets no session.
+func TestKnownBrowserSignsInDuringAttack(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOpts{throttle: true, proxies: []string{"127.0.0.1"}})
+	xff := func(ip string) map[string]string { return map[string]string{"X-Forwarded-For": ip} }
+	victimIP := xff("198.51.100.20")
+
+	r := e.do(t, req{method: "POST", path: "/auth/login", form: loginForm(alice, goodPW), header: victimIP})
+	device := r.cookie("gatehouse_device")
+	if r.status != http.StatusSeeOther || device == nil {
+		t.Fatalf("first sign-in: %d, device cookie %v", r.status, device)
+	}
+
+	var attacks, attacksRefused, signIns, signInsRefused int
+	newBrowserTried := false
+	for s := 0; s < 150; s += 3 { // bounded: 50 steps of the test clock
+		attacks++
+		r := e.do(t, req{method: "POST", path: "/auth/login", form: loginForm(alice, "wrong password!"),
+			header: xff("203.0.113." + strconv.Itoa(attacks))})
+		switch r.status {
+		case http.StatusUnauthorized:
+		case http.StatusTooManyRequests:
+			attacksRefused++
+			if !newBrowserTried { // the account is locked right now: a new browser must be told so
+				newBrowserTried = true
+				r := e.do(t, req{method: "POST", path: "/auth/login", form: loginForm(alice, goodPW), header: xff("192.0.2.55")})
+				ra, err := strconv.Atoi(r.header.Get("Retry-After"))
+				if r.status != http.StatusTooManyRequests || err != nil || ra < 1 {
+					t.Fatalf("new browser during the attack: %d, Retry-After %q; want 429 and whole seconds", r.status, r.header.Get("Retry-After"))
+				}
+				wait := strconv.Itoa(ra) + " seconds"
+				if ra == 1 {
+					wait = "a second"
+				}
+				if text := pageText(r.body); !strings.Contains(text, "Too many attempts. Try again in "+wait+".") {
+					t.Errorf("new browser's page does not say how long to wait (%s):\n%s", wait, text)
+				}
+				if r.cookie(e.cfg.CookieName()) != nil {
+					t.Error("a refused sign-in started a session")
+				}
+			}
+		default:
+			t.Fatalf("attack %d: status %d", attacks, r.status)
+		}
+		if s%7 < 3 { // the victim, about every 7 seconds
+			signIns++
+			r := e.do(t, req{method: "POST", path: "/auth/login", form: loginForm(alice, goodPW), header: victimIP, cookies: []*http.Cookie{device}})
+			if r.status != http.StatusSeeOther {
+				signInsRefused++
+			}
+		}
+		e.clock.Advance(3 * time.Second)
+	}
+	if signInsRefused != 0 {
+		t.Errorf("%d of %d sign-ins from the victim's known browser refused during %d attacker requests", signInsRefused, signIns, attacks)
+	}
+	if attacksRefused == 0 || !newBrowserTried {
+		t.Fatalf("the attack (%d requests) never met the account-wide rule", attacks)
+	}
+	t.Logf("%d attacker requests, %d refused; victim signed in %d of %d times", attacks, attacksRefused, signIns-signInsRefused, signIns)
+	e.noServerErrors(t)
+}
+
+// TestDeviceCookie: a successful sign-in sets a long-lived device cookie
+// with the session cookie's attributes (__Host- and Secure under https);
+// the database keeps only its hash, the log never sees it, and a browser
+// keeps one cookie however often and to whichever account it signs in.
+func TestDeviceCookie(t *testing.T) {
+	t.Parallel()
+	for _, https := range []bool{false, true} {
+		t.Run("https="+strconv.FormatBool(https), func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t, envOpts{https: https})
+			name, header := "gatehouse_device", map[string]string{}
+			if https {
+				name, header = "__Host-gatehouse_device", map[string]string{"Origin": e.cfg.BaseURL, "Sec-Fetch-Site": "same-origin"}
+			}
+			r := e.do(t, req{method: "POST", path: "/auth/login", form: loginForm(alice, "wrong password!"), header: header})
+			if r.status != http.StatusUnauthorized || r.cookie(name) != nil {
+				t.Fatalf("failed sign-in: %d, Set-Cookie %v; want 401 and no device cookie", r.status, r.header["Set-Cookie"])
+			}
+			r = e.do(t, req{method: "POST", path: "/auth/login", form: loginForm(alice, goodPW), header: header})
+			c := r.cookie(name)
+			if r.status != http.StatusSeeOther || c == nil {
+				t.Fatalf("sign-in: %d, no %s cookie in %v", r.status, name, r.header["Set-Cookie"])
+			}
+			if !c.HttpOnly || c.SameSite != http.SameSiteLaxMode || c.Path != "/" || c.Domain != "" || c.Secure != https {
+				t.Errorf("device cookie %q: want HttpOnly; SameSite=Lax; Path=/; no Domain; Secure only under https", r.header.Get("Set-Cookie"))
+			}
+			if c.MaxAge != int(throttle.DeviceLifetime/time.Second) {
+				t.Errorf("device cookie Max-Age = %d, want %d", c.MaxAge, int(throttle.DeviceLifetime/time.Second))
+			}
+			if n := countRows(t, e.dbPath, "devices", "token_hash = ?", sessionstore.Hash(c.Value)); n != 1 {
+				t.Fatalf("%d device rows with the cookie's hash, want 1", n)
+			}
+			if n := countRows(t, e.dbPath, "devices", "token_hash = ?", c.Value); n != 0 {
+				t.Fatal("the device token is stored as it is")
+			}
+			if strings.Contains(e.logs.String(), c.Value) {
+				t.Error("the device token appears in the server log")
+			}
+			// The same browser signing in again, and to another account,
+			// keeps its cookie: one row per account it signed in to.
+			for _, who := range []string{alice, bob} {
+				r = e.do(t, req{method: "POST", path: "/auth/login", form: loginForm(who, goodPW), header: header, cookies: []*http.Cookie{c}})
+				if again := r.cookie(name); r.status != http.StatusSeeOther || again == nil || again.Value != c.Value {
+					t.Fatalf("sign-in of %s with the device cookie: %d, cookie %v; want the same token", who, r.status, again)
+				}
+			}
+			if n := countRows(t, e.dbPath, "devices", ""); n != 2 {
+				t.Fatalf("%d device rows, want 2 (one per account)", n)
+			}
+		})
+	}
 }
 
 // TestThrottleIPv6Network: guesses from 25 addresses of one IPv6 /64 are

@@ -1,17 +1,19 @@
 // Package throttle slows down password guessing (OWASP ASVS V2.2): password
-// checks are counted per account, per account and client address, and per
-// client address, in the database so replicas share the counts.
+// checks are counted per account and client address, per account, per
+// client address, and per known device, in the database so replicas share
+// the counts.
 //
 // A check is counted before it runs (Begin) and credited back when the
 // password was right, so a burst of concurrent guesses meets the limit as
 // sequential ones do: the count and the check of the limit are one
 // transaction, and the slow bcrypt comparison comes after both.
 //
-// The limits are shaped so an attacker cannot lock a person out for long:
-// the tight limit is per (account, address), so the real person signing in
-// from elsewhere is unaffected; the account-wide limit is looser and its
-// delay is capped short. Addresses are counted by network: an IPv4
-// address, or an IPv6 /64.
+// The limits are shaped so an attacker cannot lock a person out: a browser
+// that signed in to the account before (its device cookie names a device
+// remembered for the account) is counted by its own per-device rule only,
+// so guesses from elsewhere never refuse it; other browsers are counted per
+// (account, address), per account and per address. Addresses are counted
+// by network: an IPv4 address, or an IPv6 /64.
 //
 // Bucket is the in-memory guard for endpoints that must not be flooded,
 // such as the back-channel logout providers post to.
@@ -26,7 +28,18 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse/models"
+	"github.com/gatehouse/gatehouse/sessionstore"
 	"github.com/gatehouse/gatehouse/sso"
+)
+
+const (
+	// DeviceLifetime is how long a browser stays a known device after its
+	// last successful sign-in: the device cookie's Max-Age, and the age at
+	// which Cleanup forgets the device.
+	DeviceLifetime = 180 * 24 * time.Hour
+	// DevicesPerAccount is how many devices an account has remembered at
+	// most; a sign-in from one more forgets the least recently used.
+	DevicesPerAccount = 10
 )
 
 // Limiter counts password checks and says how long to wait.
@@ -44,10 +57,13 @@ type Client struct {
 	Account string
 	// Addr is the client's IP address (an IPv6 one counted by its /64).
 	Addr string
+	// Device is the token of the browser's device cookie, empty when it
+	// sent none.
+	Device string
 }
 
 // key is one counter an attempt is counted on and the rule it answers to.
-// An own key belongs to this address and account alone: a correct password
+// An own key belongs to this client and account alone: a correct password
 // clears it, where shared keys only get the attempt back.
 type key struct {
 	name string
@@ -55,15 +71,27 @@ type key struct {
 	own  bool
 }
 
-// keys are the counters c's attempts are counted on: the (account,
+// keys are the counters c's attempts are counted on: its device's alone
+// when the device signed in to the account before, else the (account,
 // address), account and address ones.
-func (l *Limiter) keys(c Client) []key {
-	account, addr := sso.NormalizeEmail(c.Account), network(c.Addr)
+func (l *Limiter) keys(ctx context.Context, c Client) ([]key, error) {
+	account := sso.NormalizeEmail(c.Account)
+	if c.Device != "" {
+		hash := sessionstore.Hash(c.Device)
+		known, err := l.db.KnownDevice(ctx, account, hash, DeviceLifetime)
+		if err != nil {
+			return nil, err
+		}
+		if known {
+			return []key{{name: "dev:" + account + "|" + hash, rule: l.rules.Device, own: true}}, nil
+		}
+	}
+	addr := network(c.Addr)
 	return []key{
 		{name: "acctip:" + account + "|" + addr, rule: l.rules.AccountAddress, own: true},
 		{name: "acct:" + account, rule: l.rules.Account},
 		{name: "ip:" + addr, rule: l.rules.Address},
-	}
+	}, nil
 }
 
 // network is the part of a client address the address rules count by: an
@@ -103,7 +131,11 @@ func byName(keys []key) map[string]key {
 // none), counting nothing. Begin is what guards a check; Check is for
 // reporting the state.
 func (l *Limiter) Check(ctx context.Context, c Client) (time.Duration, error) {
-	return l.wait(ctx, l.keys(c))
+	keys, err := l.keys(ctx, c)
+	if err != nil {
+		return 0, fmt.Errorf("throttle check: %w", err)
+	}
+	return l.wait(ctx, keys)
 }
 
 // wait is the longest lock among keys' counters, read outside any
@@ -148,7 +180,10 @@ type Attempt struct {
 // attempt locks the counter for a delay that doubles (1s, 2s, 4s, ...) up
 // to MaxDelay; a window over starts the count again.
 func (l *Limiter) Begin(ctx context.Context, c Client) (*Attempt, time.Duration, error) {
-	keys := l.keys(c)
+	keys, err := l.keys(ctx, c)
+	if err != nil {
+		return nil, 0, fmt.Errorf("throttle begin: %w", err)
+	}
 	// A locked client, an attacker's usual state, is answered from a plain
 	// read without taking the database's write lock.
 	if wait, err := l.wait(ctx, keys); err != nil || wait > 0 {
@@ -158,7 +193,7 @@ func (l *Limiter) Begin(ctx context.Context, c Client) (*Attempt, time.Duration,
 	a := &Attempt{db: l.db, keys: keys, locks: map[string]time.Time{}}
 	now := l.db.Now().UTC()
 	var wait time.Duration
-	err := l.db.UpdateThrottleCounters(ctx, names(keys), func(cs []*models.ThrottleCounter) bool {
+	err = l.db.UpdateThrottleCounters(ctx, names(keys), func(cs []*models.ThrottleCounter) bool {
 		for _, c := range cs {
 			wait = max(wait, lockLeft(c, now))
 		}
@@ -189,7 +224,7 @@ func (l *Limiter) Begin(ctx context.Context, c Client) (*Attempt, time.Duration,
 }
 
 // Succeeded settles an attempt whose password was right: its own counter
-// (this address's for the account) is cleared, so the
+// (this address's or this device's for the account) is cleared, so the
 // person's typos do not linger, and the shared ones get the attempt back
 // with any lock it set, as if it had never been counted.
 func (a *Attempt) Succeeded(ctx context.Context) error { return a.settle(ctx, true) }
@@ -219,10 +254,24 @@ func (a *Attempt) settle(ctx context.Context, success bool) error {
 	return nil
 }
 
-// Cleanup deletes counters whose window and lock are over.
+// RememberDevice records that the browser whose device cookie carries
+// token signed in to the account userID, so its next password checks for
+// the account count on its own device rule; only the token's hash is kept.
+func (l *Limiter) RememberDevice(ctx context.Context, userID int64, token string) error {
+	if err := l.db.RememberDevice(ctx, userID, sessionstore.Hash(token), DevicesPerAccount); err != nil {
+		return fmt.Errorf("throttle: %w", err)
+	}
+	return nil
+}
+
+// Cleanup deletes counters whose window and lock are over, and devices
+// unused for DeviceLifetime.
 func (l *Limiter) Cleanup(ctx context.Context) error {
-	longest := max(l.rules.AccountAddress.Window, l.rules.Account.Window, l.rules.Address.Window)
+	longest := max(l.rules.AccountAddress.Window, l.rules.Account.Window, l.rules.Address.Window, l.rules.Device.Window)
 	if _, err := l.db.DeleteOldThrottleCounters(ctx, longest); err != nil {
+		return fmt.Errorf("throttle cleanup: %w", err)
+	}
+	if _, err := l.db.DeleteOldDevices(ctx, DeviceLifetime); err != nil {
 		return fmt.Errorf("throttle cleanup: %w", err)
 	}
 	return nil

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse/models"
+	"github.com/gatehouse/gatehouse/sessionstore"
 	"github.com/gatehouse/gatehouse/throttle"
 )
 
@@ -273,5 +274,78 @@ func TestIPv6CountedBySlash64(t *testing.T) {
 	fail(t, l, from("m@example.com", "::ffff:203.0.113.7"), 6)
 	if d := wait(t, l, from("m@example.com", "203.0.113.7")); d == 0 {
 		t.Fatal("an IPv4-mapped address is counted apart from its IPv4 address")
+	}
+}
+
+// TestKnownDevice: a browser that signed in to the account before answers
+// to its own device rule only: guesses from elsewhere, the account-wide
+// lock included, do not refuse it; its own failures do, 10 allowed; a
+// device of another account, an unknown token or a device unused for
+// DeviceLifetime count as a new browser.
+func TestKnownDevice(t *testing.T) {
+	t.Parallel()
+	l, db, clock := newLimiter(t)
+	ctx := context.Background()
+	victim := &models.User{Email: "victim@example.com"}
+	other := &models.User{Email: "other@example.com"}
+	for _, u := range []*models.User{victim, other} {
+		if err := db.CreateUser(ctx, u); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const token, otherToken = "dev-token-of-the-victims-browser", "dev-token-of-another-account"
+	if err := l.RememberDevice(ctx, victim.ID, token); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.RememberDevice(ctx, other.ID, otherToken); err != nil {
+		t.Fatal(err)
+	}
+	device := throttle.Client{Account: "Victim@example.com", Addr: "198.51.100.7", Device: token}
+
+	for i := range 60 { // the attacker, from many addresses
+		fail(t, l, from("victim@example.com", "192.0.2."+strconv.Itoa(i)), 1)
+	}
+	if d := wait(t, l, from("victim@example.com", "198.51.100.7")); d == 0 {
+		t.Fatal("the account-wide rule did not lock the account for a new browser")
+	}
+	for _, c := range []throttle.Client{
+		{Account: "victim@example.com", Addr: "198.51.100.7", Device: "an-unknown-token"},
+		{Account: "victim@example.com", Addr: "198.51.100.7", Device: otherToken},
+	} {
+		if d := wait(t, l, c); d == 0 {
+			t.Fatalf("device %q is treated as known to the victim's account", c.Device)
+		}
+	}
+	succeed(t, l, device)
+
+	// The device's own rule: 10 allowed, the 11th starts the delay; the
+	// attacker's address locks do not add to it.
+	if n := fail(t, l, device, 14); n != 11 {
+		t.Fatalf("%d of 14 wrong passwords from the known device let through, want 11", n)
+	}
+	if d := wait(t, l, device); d != time.Second {
+		t.Fatalf("known device waits %v after 11 failures, want 1s", d)
+	}
+	clock.Add(time.Second)
+	succeed(t, l, device)
+	if fail(t, l, device, 10) != 10 {
+		t.Fatal("a right password did not clear the device's count")
+	}
+
+	clock.Add(throttle.DeviceLifetime)
+	if d := wait(t, l, device); d != 0 {
+		t.Fatalf("wait %v", d)
+	}
+	for i := range 21 { // the account locks again
+		fail(t, l, from("victim@example.com", "192.0.2."+strconv.Itoa(i)), 1)
+	}
+	if d := wait(t, l, device); d == 0 {
+		t.Fatal("a device unused for DeviceLifetime is still known")
+	}
+	if err := l.Cleanup(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if known, err := db.KnownDevice(ctx, "victim@example.com", sessionstore.Hash(token), 100*throttle.DeviceLifetime); err != nil || known {
+		t.Fatalf("after Cleanup the old device is still stored: %t, %v", known, err)
 	}
 }
