@@ -638,7 +638,7 @@ func TestLogHygiene(t *testing.T) {
 			e.mu.Lock()
 			defer e.mu.Unlock()
 			for _, kind := range []string{
-				"password", "client_secret", "cookie " + opsSessionCK, "cookie gatehouse_sso", "state", "nonce",
+				"password", "client_secret", "cookie " + opsSessionCK, "cookie gatehouse_sso", "cookie gatehouse_device", "state", "nonce",
 				"code", "code_verifier", "id_token", "access_token", "id_token_hint", "logout_token",
 			} {
 				if len(e.secrets[kind]) == 0 {

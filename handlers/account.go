@@ -13,6 +13,7 @@ import (
 	"github.com/gatehouse/gatehouse/models"
 	"github.com/gatehouse/gatehouse/sessionstore"
 	"github.com/gatehouse/gatehouse/sso"
+	"github.com/gatehouse/gatehouse/throttle"
 	ginsessions "github.com/gin-contrib/sessions"
 	"github.com/gin-gonic/gin"
 )
@@ -208,16 +209,17 @@ func (h *Handler) changePassword(c *gin.Context) {
 	if row := sessionstore.Current(ginsessions.Default(c)); row != nil {
 		keep = row.TokenHash
 	}
+	var attempt *throttle.Attempt // none for a first password: nothing to guess
 	if u.HasPassword() {
-		if wait, msg := h.throttleWait(c, u.Email); wait > 0 {
+		a, msg, ok := h.throttleBegin(c, u.Email)
+		if !ok {
 			fail(statusThrottled, msg)
 			return
 		}
+		attempt = a
 	}
 	err := h.Accounts.ChangePassword(c.Request.Context(), u, current, next, keep)
-	if u.HasPassword() {
-		h.throttleRecord(c, u.Email, err)
-	}
+	h.throttleDone(c, attempt, err)
 	var le *accounts.LoginError
 	msg, status, refused := refusal(err)
 	switch {

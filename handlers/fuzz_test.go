@@ -24,6 +24,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 	"unicode"
@@ -369,9 +370,12 @@ func FuzzCallbackQuery(f *testing.F) {
 		f.Add(s.q, s.mode)
 	}
 
-	e := newSSOEnv(f, ssoEnvOpts{})
+	// Each start comes from its own address (through the trusted loopback
+	// proxy), so the per-address limit on SSO starts does not end the run.
+	e := newSSOEnv(f, ssoEnvOpts{proxies: []string{"127.0.0.1"}})
 	client := e.newClient() // no cookies but the request's: every Set-Cookie stays visible
 	pending := e.browser()  // one browser: its pending sign-ins are capped at 10
+	var starts atomic.Uint32
 	stranger := strings.Repeat("B", 43)
 	f.Fuzz(func(t *testing.T, raw string, mode uint8) {
 		state, browser := "not-a-pending-state", ""
@@ -379,7 +383,9 @@ func FuzzCallbackQuery(f *testing.F) {
 		case 1:
 			browser = stranger
 		case 2:
-			r, err := pending.do(http.MethodPost, "/auth/login", ssoForm("bob@example.com"), nil)
+			n := starts.Add(1)
+			from := map[string]string{"X-Forwarded-For": fmt.Sprintf("198.18.%d.%d", n>>8&0xff, n&0xff)}
+			r, err := pending.do(http.MethodPost, "/auth/login", ssoForm("bob@example.com"), from)
 			if err != nil || r.status != http.StatusSeeOther {
 				t.Fatalf("start SSO: %v %+v", err, r)
 			}

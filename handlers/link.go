@@ -101,12 +101,13 @@ func (h *Handler) link(c *gin.Context) {
 		h.renderLink(c, http.StatusBadRequest, token, l, u, "Enter the password of your gatehouse account.")
 		return
 	}
-	if wait, msg := h.throttleWait(c, u.Email); wait > 0 {
+	attempt, msg, ok := h.throttleBegin(c, u.Email)
+	if !ok {
 		h.renderLink(c, statusThrottled, token, l, u, msg)
 		return
 	}
 	linked, err := h.Accounts.LinkWithPassword(ctx, l, pw)
-	h.throttleRecord(c, u.Email, err)
+	h.throttleDone(c, attempt, err)
 	var le *accounts.LoginError
 	switch {
 	case errors.As(err, &le):

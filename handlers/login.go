@@ -78,14 +78,15 @@ func (h *Handler) login(c *gin.Context) {
 		h.renderLogin(c, http.StatusBadRequest, f)
 		return
 	}
-	if wait, msg := h.throttleWait(c, f.Email); wait > 0 {
+	attempt, msg, ok := h.throttleBegin(c, f.Email)
+	if !ok {
 		f.Error = msg
 		h.renderLogin(c, statusThrottled, f)
 		return
 	}
 	ctx := c.Request.Context()
 	u, err := h.Accounts.Authenticate(ctx, f.Email, pw)
-	h.throttleRecord(c, f.Email, err)
+	h.throttleDone(c, attempt, err)
 	var le *accounts.LoginError
 	switch {
 	case errors.As(err, &le):
@@ -120,6 +121,7 @@ func (h *Handler) signIn(c *gin.Context, u *models.User, in sessionstore.SignIn)
 		h.Metrics.DBError("record last login")
 		h.log(c).WarnContext(ctx, "record last login", "err", err)
 	}
+	h.rememberDevice(c, u)
 	h.audit(c, &models.Event{Kind: models.EventLoginSuccess, UserID: &u.ID, Email: u.Email, Method: in.Method, ProviderID: in.ProviderID})
 	return true
 }

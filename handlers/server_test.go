@@ -86,7 +86,7 @@ func newServer(t testing.TB, o serverOpts) *server {
 	}
 	s.cfg.Password.BcryptCost = bcrypt.MinCost
 	if !o.throttle {
-		for _, r := range []*throttle.Rule{&s.cfg.Throttle.AccountAddress, &s.cfg.Throttle.Account, &s.cfg.Throttle.Address} {
+		for _, r := range []*throttle.Rule{&s.cfg.Throttle.AccountAddress, &s.cfg.Throttle.Account, &s.cfg.Throttle.Address, &s.cfg.Throttle.Device} {
 			r.Failures = 1 << 30
 		}
 	}

@@ -59,6 +59,8 @@ type ssoEnvOpts struct {
 	ops                int  // number of test OPs; default 1
 	dynamic            bool // the first provider registers dynamically (RFC 7591)
 	initialAccessToken string
+	throttle           bool     // keep the brute-force throttle's default rules
+	proxies            []string // trusted proxies (X-Forwarded-For)
 	// providers edits the provider configuration before cfg.Finish.
 	providers func(e *ssoEnv, ps []config.Provider)
 }
@@ -123,7 +125,7 @@ func newSSOEnv(t testing.TB, o ssoEnvOpts) *ssoEnv {
 		}
 		return ps
 	}
-	e.server = newServer(t, serverOpts{clock: clock, providers: providers})
+	e.server = newServer(t, serverOpts{clock: clock, providers: providers, throttle: o.throttle, proxies: o.proxies})
 	t.Cleanup(func() {
 		if logs := e.logs.String(); strings.Contains(logs, "level=ERROR") || strings.Contains(logs, "panic") {
 			t.Errorf("server logged an error or panic")

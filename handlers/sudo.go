@@ -96,12 +96,13 @@ func (h *Handler) reauth(c *gin.Context) {
 	if len(pw) > maxPasswordLen {
 		pw = ""
 	}
-	if wait, msg := h.throttleWait(c, u.Email); wait > 0 {
+	attempt, msg, ok := h.throttleBegin(c, u.Email)
+	if !ok {
 		h.renderReauth(c, statusThrottled, next, msg)
 		return
 	}
 	_, err := h.Accounts.Authenticate(c.Request.Context(), u.Email, pw)
-	h.throttleRecord(c, u.Email, err)
+	h.throttleDone(c, attempt, err)
 	var le *accounts.LoginError
 	switch {
 	case errors.As(err, &le):

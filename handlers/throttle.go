@@ -6,50 +6,99 @@ import (
 	"math"
 	"net/http"
 	"strconv"
-	"time"
 
 	"github.com/gatehouse/gatehouse/accounts"
+	"github.com/gatehouse/gatehouse/models"
+	"github.com/gatehouse/gatehouse/sessionstore"
+	"github.com/gatehouse/gatehouse/throttle"
 	"github.com/gin-gonic/gin"
 )
 
-// throttleWait reports how long the client must wait before another
-// password check for account (0: go ahead). It sets Retry-After and the 429
-// status the caller's page should use. A throttle store error lets the check
-// through: a database hiccup must not lock everyone out.
-func (h *Handler) throttleWait(c *gin.Context, account string) (time.Duration, string) {
+// throttleBegin counts a password check for account from this client
+// before the check runs, so concurrent guesses cannot all pass a check
+// made before any of them is counted. When the client must wait it sets
+// Retry-After and returns ok false with the message the caller's page
+// shows, with statusThrottled. A throttle store error lets the check
+// through uncounted (a nil attempt): a database hiccup must not lock
+// everyone out.
+func (h *Handler) throttleBegin(c *gin.Context, account string) (a *throttle.Attempt, msg string, ok bool) {
 	if h.Throttle == nil {
-		return 0, ""
+		return nil, "", true
 	}
-	wait, err := h.Throttle.Check(c.Request.Context(), account, c.ClientIP())
+	client := throttle.Client{Account: account, Addr: c.ClientIP()}
+	if v, err := c.Cookie(h.deviceCookie()); err == nil && sessionstore.ValidToken(v) {
+		client.Device = v
+	}
+	a, wait, err := h.Throttle.Begin(c.Request.Context(), client)
 	if err != nil {
-		h.log(c).WarnContext(c.Request.Context(), "throttle check", "err", err)
-		return 0, ""
+		h.log(c).WarnContext(c.Request.Context(), "throttle begin", "err", err)
+		return nil, "", true
 	}
 	if wait <= 0 {
-		return 0, ""
+		return a, "", true
 	}
 	secs := int(math.Ceil(wait.Seconds()))
 	c.Header("Retry-After", strconv.Itoa(secs))
-	return wait, fmt.Sprintf("Too many attempts. Try again in %s.", humanSeconds(secs))
+	return nil, fmt.Sprintf("Too many attempts. Try again in %s.", humanSeconds(secs)), false
 }
 
-// throttleRecord counts the outcome of a password check: failures grow the
-// delay, a success clears this address's count for the account.
-func (h *Handler) throttleRecord(c *gin.Context, account string, err error) {
-	if h.Throttle == nil {
+// throttleDone settles an attempt with the outcome of its password check:
+// a wrong password stays counted, a right one is given back and clears
+// this client's count for the account, and any other outcome (no verdict)
+// is given back.
+func (h *Handler) throttleDone(c *gin.Context, a *throttle.Attempt, err error) {
+	if a == nil {
 		return
 	}
 	ctx := c.Request.Context()
-	var rerr error
+	var serr error
 	switch {
 	case err == nil:
-		rerr = h.Throttle.Succeed(ctx, account, c.ClientIP())
+		serr = a.Succeeded(ctx)
 	case errors.Is(err, accounts.ErrBadCredentials):
-		rerr = h.Throttle.Fail(ctx, account, c.ClientIP())
+		return
+	default:
+		serr = a.Abandoned(ctx)
 	}
-	if rerr != nil {
-		h.log(c).WarnContext(ctx, "throttle record", "err", rerr)
+	if serr != nil {
+		h.log(c).WarnContext(ctx, "throttle settle", "err", serr)
 	}
+}
+
+// rememberDevice makes this browser a known device of u after a successful
+// sign-in: it keeps the browser's device cookie, or sets a new one, for
+// throttle.DeviceLifetime more, and records its hash for u. Password checks
+// for u from this browser then answer to the device rule alone, so an
+// attacker's guesses from elsewhere cannot lock it out. A failure is
+// logged, not shown: the sign-in stands, the browser is just not known.
+func (h *Handler) rememberDevice(c *gin.Context, u *models.User) {
+	if h.Throttle == nil {
+		return
+	}
+	token, err := c.Cookie(h.deviceCookie())
+	if err != nil || !sessionstore.ValidToken(token) {
+		if token, err = sessionstore.NewToken(h.Rand); err != nil {
+			h.log(c).WarnContext(c.Request.Context(), "device cookie", "err", err)
+			return
+		}
+	}
+	if err := h.Throttle.RememberDevice(c.Request.Context(), u.ID, token); err != nil {
+		h.log(c).WarnContext(c.Request.Context(), "remember device", "err", err)
+		return
+	}
+	http.SetCookie(c.Writer, &http.Cookie{
+		Name: h.deviceCookie(), Value: token, Path: "/", MaxAge: int(throttle.DeviceLifetime.Seconds()),
+		HttpOnly: true, Secure: h.Config.Secure(), SameSite: http.SameSiteLaxMode,
+	})
+}
+
+// deviceCookie is the device cookie's name: __Host- under https, like the
+// session and browser-binding cookies.
+func (h *Handler) deviceCookie() string {
+	if h.Config.Secure() {
+		return "__Host-gatehouse_device"
+	}
+	return "gatehouse_device"
 }
 
 func humanSeconds(s int) string {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"gorm.io/gorm"
@@ -36,24 +37,38 @@ func (db *DB) ThrottleCounter(ctx context.Context, key string) (*ThrottleCounter
 	return &c, nil
 }
 
-// UpdateThrottleCounters reads the counter of each key, lets update change
-// it and stores the result, all in one immediate transaction (see Tx), so
-// concurrent failures for one key are counted one after the other and none
-// is lost. update may change every field but Key; it gets found false and
-// a zero counter with only Key set when the key has none yet.
-func (db *DB) UpdateThrottleCounters(ctx context.Context, keys []string, update func(c *ThrottleCounter, found bool)) error {
+// UpdateThrottleCounters reads the counters of keys, lets update look at
+// them all and change them, and stores them when update returns true, all
+// in one immediate transaction (see Tx): a check of the counters and the
+// count it leads to cannot interleave with another request's, so no
+// concurrent attempt slips past a check or is lost. Keys are read in
+// sorted order, whatever order they come in, so two calls over
+// overlapping keys take their rows in the same order (a port to a server
+// database takes them with SELECT ... FOR UPDATE in that order, then
+// upserts, in one transaction, and cannot deadlock). A key with no counter
+// yet comes as a zero counter with only Key set. update may change every
+// field but Key; returning false writes nothing.
+func (db *DB) UpdateThrottleCounters(ctx context.Context, keys []string, update func(cs []*ThrottleCounter) (store bool)) error {
+	keys = slices.Clone(keys)
+	slices.Sort(keys)
+	keys = slices.Compact(keys)
 	return db.Tx(ctx, func(tx *DB) error {
-		for _, key := range keys {
+		cs := make([]*ThrottleCounter, len(keys))
+		for i, key := range keys {
 			c, err := tx.ThrottleCounter(ctx, key)
-			found := err == nil
 			switch {
 			case errors.Is(err, ErrNotFound):
 				c = &ThrottleCounter{Key: key}
 			case err != nil:
 				return err
 			}
-			update(c, found)
-			c.Key = key
+			cs[i] = c
+		}
+		if !update(cs) {
+			return nil
+		}
+		for i, c := range cs {
+			c.Key = keys[i]
 			if err := tx.gorm.WithContext(ctx).Save(c).Error; err != nil {
 				return fmt.Errorf("save throttle counter: %w", err)
 			}

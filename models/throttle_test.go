@@ -2,6 +2,7 @@ package models
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"sync"
 	"testing"
@@ -18,21 +19,40 @@ func TestThrottleCounters(t *testing.T) {
 	if _, err := db.ThrottleCounter(ctx, "ip:a"); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("ThrottleCounter of an unknown key: %v, want ErrNotFound", err)
 	}
-	var founds []bool
-	count := func(c *ThrottleCounter, found bool) {
-		founds = append(founds, found)
-		if !found {
-			c.WindowStart = db.now()
+	var founds, order []string
+	count := func(cs []*ThrottleCounter) bool {
+		for _, c := range cs {
+			order = append(order, c.Key)
+			found := !c.WindowStart.IsZero()
+			founds = append(founds, fmt.Sprint(found))
+			if !found {
+				c.WindowStart = db.now()
+			}
+			c.Failures++
 		}
-		c.Failures++
+		return true
 	}
-	for range 2 {
-		if err := db.UpdateThrottleCounters(ctx, []string{"ip:a", "ip:b"}, count); err != nil {
+	for range 2 { // keys in any order, repeated: read once each, sorted
+		if err := db.UpdateThrottleCounters(ctx, []string{"ip:b", "ip:a", "ip:b"}, count); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if want := []bool{false, false, true, true}; !slices.Equal(founds, want) {
+	if want := []string{"false", "false", "true", "true"}; !slices.Equal(founds, want) {
 		t.Fatalf("update saw found = %v, want %v", founds, want)
+	}
+	if want := []string{"ip:a", "ip:b", "ip:a", "ip:b"}; !slices.Equal(order, want) {
+		t.Fatalf("update saw keys %v, want %v", order, want)
+	}
+	// An update that declines to store writes nothing.
+	err := db.UpdateThrottleCounters(ctx, []string{"ip:a", "ip:new"}, func(cs []*ThrottleCounter) bool {
+		cs[0].Failures, cs[1].Failures = 100, 100
+		return false
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.ThrottleCounter(ctx, "ip:new"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("declined update stored a new counter: %v", err)
 	}
 	c, err := db.ThrottleCounter(ctx, "ip:a")
 	if err != nil || c.Key != "ip:a" || c.Failures != 2 || !c.WindowStart.Equal(t0) || c.LockedUntil != nil {
@@ -40,7 +60,7 @@ func TestThrottleCounters(t *testing.T) {
 	}
 
 	// A counter's key is its identity: update cannot move it elsewhere.
-	err = db.UpdateThrottleCounters(ctx, []string{"ip:b"}, func(c *ThrottleCounter, _ bool) { c.Key = "ip:z" })
+	err = db.UpdateThrottleCounters(ctx, []string{"ip:b"}, func(cs []*ThrottleCounter) bool { cs[0].Key = "ip:z"; return true })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,11 +83,12 @@ func TestThrottleCounters(t *testing.T) {
 	set(t0.Add(9 * time.Minute))
 	lock := t0.Add(time.Hour)
 	for key, start := range map[string]time.Time{"ip:locked": t0, "ip:recent": t0.Add(9 * time.Minute)} {
-		err := db.UpdateThrottleCounters(ctx, []string{key}, func(c *ThrottleCounter, _ bool) {
-			c.WindowStart, c.Failures = start, 1
+		err := db.UpdateThrottleCounters(ctx, []string{key}, func(cs []*ThrottleCounter) bool {
+			cs[0].WindowStart, cs[0].Failures = start, 1
 			if key == "ip:locked" {
-				c.LockedUntil = &lock
+				cs[0].LockedUntil = &lock
 			}
+			return true
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -91,7 +112,12 @@ func TestThrottleCountersAtomic(t *testing.T) {
 	t.Parallel()
 	db := openTestDB(t)
 	ctx := t.Context()
-	inc := func(c *ThrottleCounter, _ bool) { c.Failures++ }
+	inc := func(cs []*ThrottleCounter) bool {
+		for _, c := range cs {
+			c.Failures++
+		}
+		return true
+	}
 	err := db.gorm.WithContext(ctx).Exec(`CREATE TRIGGER throttle_test_fail BEFORE INSERT ON throttle
 		WHEN NEW.key = 'ip:b' BEGIN SELECT RAISE(ABORT, 'no ip:b today'); END`).Error
 	if err != nil {

@@ -26,16 +26,23 @@ type Rules struct {
 	Account Rule `yaml:"account"`
 	// Address: one client address across accounts (password spraying).
 	Address Rule `yaml:"address"`
+	// Device: one account from a browser that signed in to it before; such
+	// a browser answers to this rule instead of the three above.
+	Device Rule `yaml:"device"`
 }
 
 // DefaultRules: 5 failures per account and address per 5 minutes (delay
 // capped at 15 minutes), 20 per account per 5 minutes (capped at 1 minute),
-// 20 per address per minute (capped at 1 minute).
+// 20 per address per minute (capped at 1 minute), 10 per account and known
+// device per 5 minutes (capped at 15 minutes: the person's own typos get
+// more room than a stranger's address, and a stolen device cookie little
+// more than one address gets, far less than many addresses).
 func DefaultRules() Rules {
 	return Rules{
 		AccountAddress: Rule{Failures: 5, Window: 5 * time.Minute, MaxDelay: 15 * time.Minute},
 		Account:        Rule{Failures: 20, Window: 5 * time.Minute, MaxDelay: time.Minute},
 		Address:        Rule{Failures: 20, Window: time.Minute, MaxDelay: time.Minute},
+		Device:         Rule{Failures: 10, Window: 5 * time.Minute, MaxDelay: 15 * time.Minute},
 	}
 }
 
@@ -51,6 +58,7 @@ func (r Rules) Validate() error {
 		{"account_address", r.AccountAddress},
 		{"account", r.Account},
 		{"address", r.Address},
+		{"device", r.Device},
 	} {
 		if rule.r.Failures < 1 || rule.r.Window < time.Second || rule.r.MaxDelay < time.Second {
 			return fmt.Errorf("%s: failures >= 1, window and max_delay >= 1s", rule.key)

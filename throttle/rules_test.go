@@ -22,6 +22,7 @@ func TestRulesValidate(t *testing.T) {
 		{"negative failures", func(r *throttle.Rules) { r.Account.Failures = -1 }, "account"},
 		{"window under a second", func(r *throttle.Rules) { r.Address.Window = time.Millisecond }, "address"},
 		{"zero max delay", func(r *throttle.Rules) { r.Account.MaxDelay = 0 }, "account"},
+		{"device rule missing", func(r *throttle.Rules) { r.Device = throttle.Rule{} }, "device"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
