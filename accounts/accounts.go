@@ -185,10 +185,10 @@ func (s *Service) SetPassword(ctx context.Context, userID int64, pw string) erro
 	return s.replacePassword(ctx, userID, &h, "")
 }
 
-// replacePassword stores a new password hash (nil: none) and ends every
-// session of the account but keep (a token hash; "" keeps none), in one
-// transaction: no session that knew the old password outlives it, and a
-// failure changes neither.
+// replacePassword stores a new password hash (nil: none), ends every
+// session of the account but keep (a token hash; "" keeps none) and forgets
+// its known browsers, in one transaction: no session or browser that knew
+// the old password keeps anything from it, and a failure changes nothing.
 func (s *Service) replacePassword(ctx context.Context, userID int64, hash *string, keep string) error {
 	return s.DB.Tx(ctx, func(tx *models.DB) error {
 		if err := tx.SetPasswordHash(ctx, userID, hash); err != nil {
@@ -197,7 +197,7 @@ func (s *Service) replacePassword(ctx context.Context, userID int64, hash *strin
 		if _, err := tx.DeleteUserSessions(ctx, userID, keep); err != nil {
 			return fmt.Errorf("end sessions after password change: %w", err)
 		}
-		return nil
+		return tx.ForgetDevices(ctx, userID)
 	})
 }
 

@@ -378,3 +378,43 @@ func TestAuthenticateSpendsOneComparison(t *testing.T) {
 		}
 	}
 }
+
+// TestPasswordChangesForgetDevices: setting, changing or removing a
+// password forgets the browsers known to have signed in to the account, so
+// one that signed in with the old password keeps no known browser's budget.
+func TestPasswordChangesForgetDevices(t *testing.T) {
+	t.Parallel()
+	s := newService(t, bcrypt.MinCost)
+	ctx := t.Context()
+	pw := "old password here"
+	u, err := s.CreateUser(ctx, NewUser{Email: "d@example.com", Password: &pw})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, change := range []struct {
+		name string
+		do   func() error
+	}{
+		{"set", func() error { return s.SetPassword(ctx, u.ID, "a new long password") }},
+		{"change", func() error {
+			return s.ChangePassword(ctx, u, "a new long password", "another long password", "")
+		}},
+		{"remove", func() error { return s.RemovePassword(ctx, u.ID) }},
+	} {
+		if err := s.DB.RememberDevice(ctx, u.ID, "device-hash", 10); err != nil {
+			t.Fatal(err)
+		}
+		if known, err := s.DB.KnownDevice(ctx, u.Email, "device-hash", time.Hour); err != nil || !known {
+			t.Fatalf("%s: device not remembered: %v %v", change.name, known, err)
+		}
+		if err := change.do(); err != nil {
+			t.Fatalf("%s: %v", change.name, err)
+		}
+		if u, err = s.DB.UserByID(ctx, u.ID); err != nil {
+			t.Fatal(err)
+		}
+		if known, err := s.DB.KnownDevice(ctx, u.Email, "device-hash", time.Hour); err != nil || known {
+			t.Fatalf("%s: device still known after the password %s: %v %v", change.name, change.name, known, err)
+		}
+	}
+}

@@ -72,3 +72,14 @@ func (db *DB) DeleteOldDevices(ctx context.Context, maxAge time.Duration) (int64
 	}
 	return res.RowsAffected, nil
 }
+
+// ForgetDevices forgets every browser known to have signed in to the
+// account: after its password changes, a browser that signed in with the
+// old one (perhaps an attacker's) must not keep a known browser's
+// throttling budget.
+func (db *DB) ForgetDevices(ctx context.Context, userID int64) error {
+	if err := db.gorm.WithContext(ctx).Where("user_id = ?", userID).Delete(&Device{}).Error; err != nil {
+		return fmt.Errorf("forget devices of user %d: %w", userID, err)
+	}
+	return nil
+}
