@@ -23,7 +23,7 @@ const benchPassword = "bench-a-long-passphrase"
 // seedSpec describes a database to create.
 type seedSpec struct {
 	path     string
-	users    int    // accounts, ids 1..users; id 1 is an administrator
+	users    int    // accounts, ids 1..users; id 1 is an administrator (its sessions say so, as Start writes them)
 	hash     string // bcrypt hash stored for every account
 	sessions int    // session rows, user 1+i%users, token tokenFor(tag, i)
 	tag      string
@@ -125,7 +125,8 @@ func seedSessions(ctx context.Context, conn *sql.Conn, s seedSpec) error {
 		var q strings.Builder
 		q.WriteString(`INSERT INTO sessions (token_hash, user_id, last_seen_at, idle_expires_at, created_at, expires_at, auth_time,
 			ip, user_agent, auth_method, data)
-			SELECT column1, column2, column3, column4, ?, ?, ?, '127.0.0.1', 'gatehouse-bench', 'password', '{}' FROM (VALUES `)
+			SELECT column1, column2, column3, column4, ?, ?, ?, '127.0.0.1', 'gatehouse-bench', 'password',
+				CASE WHEN column2 = 1 THEN '{"admin":true}' ELSE '{}' END FROM (VALUES `)
 		for j := range n {
 			if j > 0 {
 				q.WriteString(",")
