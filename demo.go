@@ -3,13 +3,16 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
-	"github.com/gatehouse/gatehouse/app"
 	"io"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/gatehouse/gatehouse/app"
 
 	"github.com/gatehouse/gatehouse/accounts"
 	"github.com/gatehouse/gatehouse/config"
@@ -20,23 +23,65 @@ import (
 
 // cmdDemo runs gatehouse beside the in-repo demo OpenID Provider, both on
 // loopback, with a throwaway database: for trying password sign-in, SSO,
-// linking and logout in a minute. Development only.
+// linking and logout in a minute. Development only. With --provider-only it
+// runs the provider alone, for an app started separately from the printed
+// .env block.
 func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs, path := flags("demo", stderr)
 	opAddr := fs.String("op-listen", "127.0.0.1:9090", "listen address of the demo OpenID Provider")
+	providerOnly := fs.Bool("provider-only", false, "run only the demo OpenID Provider, for an app configured from the printed .env block")
+	redirectURI := fs.String("redirect-uri", "", "with --provider-only: the app's redirect URI (default: base_url's /auth/callback)")
 	if err := parse(fs, args); err != nil {
 		return err
+	}
+	if *redirectURI != "" && !*providerOnly {
+		return errUsage{errors.New("demo: --redirect-uri needs --provider-only: the demo's own gatehouse uses base_url's")}
 	}
 	cfg, err := loadConfig(*path)
 	if err != nil {
 		return err
 	}
-	for _, l := range []struct{ what, addr string }{{"listen", cfg.Listen}, {"--op-listen", *opAddr}} {
+	checks := []struct{ what, addr string }{{"--op-listen", *opAddr}}
+	if !*providerOnly {
+		checks = append(checks, struct{ what, addr string }{"listen", cfg.Listen})
+	}
+	for _, l := range checks {
 		if !loopback(l.addr) {
 			return errUsage{fmt.Errorf("demo: %s %q is not a loopback address: the demo prints an administrator's password "+
 				"and its provider signs anyone in, so it only listens on 127.0.0.1, ::1 or localhost", l.what, l.addr)}
 		}
 	}
+	appBase := cfg.BaseURL
+	if *redirectURI != "" {
+		u, err := url.Parse(*redirectURI)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Fragment != "" {
+			return errUsage{fmt.Errorf("demo: --redirect-uri %q must be an absolute http or https URL without a fragment", *redirectURI)}
+		}
+		appBase = u.Scheme + "://" + u.Host
+	} else {
+		*redirectURI = cfg.BaseURL + "/auth/callback"
+	}
+	if *providerOnly {
+		op, secret, err := startDemoProvider(*opAddr, appBase, *redirectURI)
+		if err != nil {
+			return err
+		}
+		defer op.Close()
+		fmt.Fprintf(stdout, `
+gatehouse demo --provider-only: FOR DEVELOPMENT ONLY
+
+  Demo provider:  %s  (open it for the users you can sign in as)
+
+Put this in the .env of the app that signs in with it (for gatehouse: its
+working directory, then start it with "gatehouse serve"):
+
+%s
+Ctrl-C stops the provider.
+`, op.Issuer(), envBlock(op.Issuer(), secret, *redirectURI))
+		<-ctx.Done()
+		return nil
+	}
+
 	dir, err := os.MkdirTemp("", "gatehouse-demo-")
 	if err != nil {
 		return err
@@ -47,31 +92,16 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
 	}
-	secret := randomWords()
-	verified := true
-	op, err := testop.Start(testop.Options{
-		Addr: *opAddr,
-		Clients: []testop.Client{{
-			ID: "gatehouse-demo", Secret: secret, Name: "gatehouse demo",
-			RedirectURIs:           []string{cfg.BaseURL + "/auth/callback"},
-			PostLogoutRedirectURIs: []string{cfg.BaseURL + "/auth/logged-out"},
-			BackchannelLogoutURI:   cfg.BaseURL + "/auth/backchannel-logout",
-		}},
-		Users: []testop.User{
-			{Subject: "demo-alice", Email: "alice@example.com", Name: "Alice (has a local account: links by password)", EmailVerified: verified},
-			{Subject: "demo-bob", Email: "bob@example.com", Name: "Bob (new: account created on first sign-in)", EmailVerified: verified},
-			{Subject: "demo-mallory", Email: "admin@example.com", Name: "Mallory (claims the admin's email, unverified)", EmailVerified: false},
-		},
-	})
+	op, secret, err := startDemoProvider(*opAddr, appBase, *redirectURI)
 	if err != nil {
 		ln.Close()
-		return fmt.Errorf("start demo provider: %w", err)
+		return err
 	}
 	defer op.Close()
 	cfg.Providers = []config.Provider{{
 		ProviderConfig: sso.ProviderConfig{
-			ID: "demo", Name: "Demo SSO", Issuer: op.Issuer(), ClientID: "gatehouse-demo", ClientSecret: secret,
-			EmailDomains: []string{"example.com"},
+			ID: "demo", Name: "Demo SSO", Issuer: op.Issuer(), ClientID: demoClientID, ClientSecret: secret,
+			EmailDomains: []string{demoDomain},
 		},
 		Link: accounts.LinkPassword, AutoCreate: true,
 	}}
@@ -99,8 +129,59 @@ gatehouse demo: FOR DEVELOPMENT ONLY (throwaway database %s)
   Local account:  alice@example.com  password: %s
                   (sign in with SSO as Alice to see the "Link your account" page)
 
-`, cfg.Database, cfg.BaseURL, op.Issuer(), adminPW, alicePW)
+The same provider client as a .env block (what this gatehouse uses; for
+an app of your own, run "gatehouse demo --provider-only" instead):
+
+%s
+`, cfg.Database, cfg.BaseURL, op.Issuer(), adminPW, alicePW, envBlock(op.Issuer(), secret, *redirectURI))
 	return a.Run(ctx)
+}
+
+// The demo provider's one client and the email domain of its users.
+const (
+	demoClientID = "gatehouse-demo"
+	demoDomain   = "example.com"
+)
+
+// startDemoProvider starts the demo OpenID Provider on addr with its users
+// and one client, with a fresh secret, for the app at appBase whose
+// redirect URI is redirectURI.
+func startDemoProvider(addr, appBase, redirectURI string) (*testop.Provider, string, error) {
+	secret := randomWords()
+	op, err := testop.Start(testop.Options{
+		Addr: addr,
+		Clients: []testop.Client{{
+			ID: demoClientID, Secret: secret, Name: "gatehouse demo",
+			RedirectURIs:           []string{redirectURI},
+			PostLogoutRedirectURIs: []string{appBase + "/auth/logged-out"},
+			BackchannelLogoutURI:   appBase + "/auth/backchannel-logout",
+		}},
+		Users: []testop.User{
+			{Subject: "demo-alice", Email: "alice@example.com", Name: "Alice (has a local account: links by password)", EmailVerified: true},
+			{Subject: "demo-bob", Email: "bob@example.com", Name: "Bob (new: account created on first sign-in)", EmailVerified: true},
+			{Subject: "demo-mallory", Email: "admin@example.com", Name: "Mallory (claims the admin's email, unverified)", EmailVerified: false},
+		},
+	})
+	if err != nil {
+		return nil, "", fmt.Errorf("start demo provider: %w", err)
+	}
+	return op, secret, nil
+}
+
+// envBlock is the .env text that points an app at the demo provider with
+// the policy the demo itself uses, so an app configured from it alone
+// behaves as the demo does.
+func envBlock(issuer, secret, redirectURI string) string {
+	return fmt.Sprintf(`# --- .env for the gatehouse demo provider ---
+SSOJET_ISSUER_URL=%s
+SSOJET_CLIENT_ID=%s
+SSOJET_CLIENT_SECRET=%s
+SSOJET_REDIRECT_URI=%s
+SSOJET_EMAIL_DOMAINS=%s
+SSOJET_AUTO_CREATE=true
+SSOJET_LINK=%s
+# --- end ---
+`, issuer, demoClientID, secret, redirectURI, demoDomain, accounts.LinkPassword)
 }
 
 // loopback reports whether the listen address addr (host:port) binds a

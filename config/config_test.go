@@ -1,9 +1,11 @@
 package config
 
 import (
+	"maps"
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -759,6 +761,47 @@ func TestSSOJetEnvironment(t *testing.T) {
 		env := map[string]string{"SSOJET_ISSUER_URL": "https://tenant.ssojet.example", "SSOJET_CLIENT_ID": "cid"}
 		_, err := loadYAML(t, "", env)
 		wantErr(t, err, "providers[0] (sso).client_secret")
+	})
+	t.Run("policy variables", func(t *testing.T) {
+		env := maps.Clone(ssojet)
+		env["SSOJET_EMAIL_DOMAINS"] = " Example.com, corp.example.org "
+		env["SSOJET_AUTO_CREATE"] = "true"
+		env["SSOJET_LINK"] = "verified_email"
+		cfg, err := loadYAML(t, "", env)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := cfg.Providers[0]
+		if !slices.Equal(p.EmailDomains, []string{"example.com", "corp.example.org"}) || !p.AutoCreate || p.Link != accounts.LinkVerifiedEmail {
+			t.Fatalf("provider = %+v", p)
+		}
+	})
+	t.Run("policy defaults", func(t *testing.T) {
+		cfg, err := loadYAML(t, "", ssojet)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p := cfg.Providers[0]; len(p.EmailDomains) != 0 || p.AutoCreate || p.Link != accounts.LinkPassword {
+			t.Fatalf("provider = %+v", p)
+		}
+	})
+	for name, tt := range map[string]struct{ key, value, want string }{
+		"bad link":         {"SSOJET_LINK", "always", `SSOJET_LINK: "always" must be password, verified_email or never`},
+		"bad auto_create":  {"SSOJET_AUTO_CREATE", "yes", `SSOJET_AUTO_CREATE: "yes" must be true or false`},
+		"empty domain":     {"SSOJET_EMAIL_DOMAINS", "example.com,,corp.example", `SSOJET_EMAIL_DOMAINS: "example.com,,corp.example" has an empty domain`},
+		"malformed domain": {"SSOJET_EMAIL_DOMAINS", "example.com,not a domain", `(set by SSOJET_EMAIL_DOMAINS)`},
+	} {
+		t.Run(name, func(t *testing.T) {
+			env := maps.Clone(ssojet)
+			env[tt.key] = tt.value
+			_, err := loadYAML(t, "", env)
+			wantErr(t, err, tt.want)
+		})
+	}
+	t.Run("policy variables ignored without issuer", func(t *testing.T) {
+		if _, err := loadYAML(t, "", map[string]string{"SSOJET_LINK": "always"}); err != nil {
+			t.Fatal(err)
+		}
 	})
 	t.Run("no issuer, no provider", func(t *testing.T) {
 		cfg, err := loadYAML(t, "", map[string]string{"SSOJET_CLIENT_ID": "cid", "SSOJET_ISSUER_URL": ""})

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/gatehouse/gatehouse/accounts"
@@ -28,18 +29,22 @@ type Provider struct {
 // finishProviders adds the provider named by the seed guide's SSOJET_*
 // variables, fills defaults and validates every provider.
 func (c *Config) finishProviders(env lookupFunc) error {
+	fromEnv := -1
 	if issuer, ok := env("SSOJET_ISSUER_URL"); ok && issuer != "" && !slices.ContainsFunc(c.Providers, func(p Provider) bool { return p.ID == "sso" }) {
-		id, _ := env("SSOJET_CLIENT_ID")
-		secret, _ := env("SSOJET_CLIENT_SECRET")
-		redirect, _ := env("SSOJET_REDIRECT_URI")
-		c.Providers = append(c.Providers, Provider{ProviderConfig: sso.ProviderConfig{
-			ID: "sso", Name: "SSO", Issuer: issuer, ClientID: id, ClientSecret: secret, RedirectURL: redirect,
-		}})
+		p, err := envProvider(issuer, env)
+		if err != nil {
+			return err
+		}
+		fromEnv = len(c.Providers)
+		c.Providers = append(c.Providers, p)
 	}
 	seen := map[string]bool{}
 	for i := range c.Providers {
 		p := &c.Providers[i]
 		if err := p.finish(c.BaseURL); err != nil {
+			if i == fromEnv {
+				err = fromVariable(err)
+			}
 			return fmt.Errorf("providers[%d] (%s).%w", i, oneLine(p.ID), err)
 		}
 		if seen[p.ID] {
@@ -48,6 +53,68 @@ func (c *Config) finishProviders(env lookupFunc) error {
 		seen[p.ID] = true
 	}
 	return nil
+}
+
+// envProvider builds provider sso from the SSOJET_* variables. An app
+// configured by its environment alone must still be able to say which
+// domains the provider speaks for, whether it creates accounts and how it
+// links them, so those keys have variables too, checked here so that the
+// message names the variable to fix rather than a YAML key nobody wrote.
+func envProvider(issuer string, env lookupFunc) (Provider, error) {
+	id, _ := env("SSOJET_CLIENT_ID")
+	secret, _ := env("SSOJET_CLIENT_SECRET")
+	redirect, _ := env("SSOJET_REDIRECT_URI")
+	p := Provider{ProviderConfig: sso.ProviderConfig{
+		ID: "sso", Name: "SSO", Issuer: issuer, ClientID: id, ClientSecret: secret, RedirectURL: redirect,
+	}}
+	if v, _ := env("SSOJET_EMAIL_DOMAINS"); strings.TrimSpace(v) != "" {
+		for d := range strings.SplitSeq(v, ",") {
+			d = strings.TrimSpace(d)
+			if d == "" {
+				return Provider{}, fmt.Errorf("SSOJET_EMAIL_DOMAINS: %q has an empty domain", v)
+			}
+			p.EmailDomains = append(p.EmailDomains, d)
+		}
+	}
+	if v, ok := env("SSOJET_AUTO_CREATE"); ok && v != "" {
+		switch strings.ToLower(v) {
+		case "true":
+			p.AutoCreate = true
+		case "false":
+		default:
+			return Provider{}, fmt.Errorf("SSOJET_AUTO_CREATE: %q must be true or false", v)
+		}
+	}
+	if v, ok := env("SSOJET_LINK"); ok && v != "" {
+		p.Link = accounts.LinkPolicy(v)
+		if !p.Link.Valid() {
+			return Provider{}, fmt.Errorf("SSOJET_LINK: %q must be password, verified_email or never", v)
+		}
+	}
+	return p, nil
+}
+
+// envKeys maps the keys of provider sso to the variables that set them.
+var envKeys = map[string]string{
+	"issuer":        "SSOJET_ISSUER_URL",
+	"client_id":     "SSOJET_CLIENT_ID",
+	"client_secret": "SSOJET_CLIENT_SECRET",
+	"redirect_url":  "SSOJET_REDIRECT_URI",
+	"email_domains": "SSOJET_EMAIL_DOMAINS",
+}
+
+// fromVariable adds the variable that set the offending key of provider
+// sso to its error, since that provider has no file lines to point at.
+func fromVariable(err error) error {
+	var ce *sso.ConfigError
+	if !errors.As(err, &ce) {
+		return err
+	}
+	key, _, _ := strings.Cut(ce.Key, "[")
+	if v, ok := envKeys[key]; ok {
+		return fmt.Errorf("%w (set by %s)", err, v)
+	}
+	return err
 }
 
 // finish normalizes the OpenID Connect settings with sso's rules, the only

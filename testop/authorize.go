@@ -71,12 +71,18 @@ func validateAuthRequest(q url.Values) (code, desc string) {
 	return "", ""
 }
 
-// authenticate decides who is signing in: the user picked on the demo page,
+// authenticate decides who is signing in: the user picked on the demo page
+// (or nobody, when Deny was pressed),
 // the existing IdP session for prompt=none (or for any request under
 // Behavior.ReuseSession), or the SetLoginUser user. When
 // nobody is, it answers the request itself (picker page or login_required)
 // and returns false.
 func (p *Provider) authenticate(w http.ResponseWriter, r *http.Request, q url.Values, b Behavior, client Client) (idpSession, bool) {
+	if r.Method == http.MethodPost && q.Has("deny") {
+		// The picker's Deny button: the user refused (RFC 6749 §4.1.2.1).
+		p.redirectError(w, r, q, b, "access_denied", "the user denied the request")
+		return idpSession{}, false
+	}
 	if r.Method == http.MethodPost && q.Has("subject") {
 		u, ok := p.user(q.Get("subject"))
 		if !ok {

@@ -34,7 +34,22 @@ small{color:#666}
 {{range .Users}}<button type="submit" name="subject" value="{{.Subject}}"{{if .Hinted}} class="hint" autofocus{{end}}>
 {{or .Name .Subject}}<br><small>{{.Email}}</small></button>
 {{else}}<p>No demo users are configured.</p>{{end}}
+<button type="submit" name="deny" value="1">Deny<br><small>refuse to sign in: {{.Client}} gets error=access_denied</small></button>
 </form></body></html>{{end}}
+
+{{define "home"}}{{template "head" "Demo identity provider"}}
+<h1>Demo identity provider</h1>
+<p>Issuer: <code>{{.Issuer}}</code><br>
+<small>Discovery: <code>{{.Issuer}}/.well-known/openid-configuration</code></small></p>
+<p>Anyone can sign in, without a password, as:</p>
+<ul>
+{{range .Users}}<li>{{or .Name .Subject}}<br><small>{{.Email}} (sub {{.Subject}})</small></li>
+{{else}}<li>nobody: no demo users are configured.</li>{{end}}
+</ul>
+<p>The sign-in page an app sends you to lists them as buttons, and has a
+<strong>Deny</strong> button that sends you back with
+<code>error=access_denied</code>, to try the app's error path.</p>
+</body></html>{{end}}
 
 {{define "message"}}{{template "head" .Title}}
 <h1>{{.Title}}</h1><p>{{.Text}}</p></body></html>{{end}}
@@ -64,6 +79,19 @@ func (p *Provider) renderPicker(w http.ResponseWriter, r *http.Request, q url.Va
 		Users  []pickerUser
 	}{cmp.Or(client.Name, client.ID), params, users}
 	p.render(w, http.StatusOK, "picker", data)
+}
+
+// handleHome shows what the provider is for at its root URL, the address
+// people open first: its issuer and who they can sign in as.
+func (p *Provider) handleHome(w http.ResponseWriter, r *http.Request) {
+	users := make([]pickerUser, len(p.users))
+	for i, u := range p.users {
+		users[i] = pickerUser{Subject: u.Subject, Name: u.Name, Email: u.Email}
+	}
+	p.render(w, http.StatusOK, "home", struct {
+		Issuer string
+		Users  []pickerUser
+	}{p.issuer, users})
 }
 
 // errorPage shows an error to the user instead of redirecting, for requests

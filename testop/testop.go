@@ -273,6 +273,7 @@ func (p *Provider) routes() http.Handler {
 	handle := func(pattern, name string, h http.HandlerFunc) {
 		mux.Handle(pattern, p.endpoint(name, h))
 	}
+	mux.HandleFunc("GET /{$}", p.handleHome)
 	handle("GET /.well-known/openid-configuration", EndpointDiscovery, p.handleDiscovery)
 	handle("GET /authorize", EndpointAuthorize, p.handleAuthorize)
 	handle("POST /authorize", EndpointAuthorize, p.handleAuthorize)

@@ -773,6 +773,72 @@ func TestDemoPicker(t *testing.T) {
 	}
 }
 
+// TestDemoPickerDeny: the picker's Deny button sends the browser back with
+// error=access_denied, the state and the issuer, and signs nobody in.
+func TestDemoPickerDeny(t *testing.T) {
+	t.Parallel()
+	op := start(t, nil)
+	op.SetLoginUser(nil)
+	f := newFlow(t, op, basicClient)
+	authURL := f.cfg.AuthCodeURL(state, oauth2.S256ChallengeOption(oauth2.GenerateVerifier()))
+	resp, err := f.hc.Get(authURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(body), `name="deny"`) {
+		t.Fatalf("picker page has no Deny button:\n%s", body)
+	}
+	form, _ := url.ParseQuery(strings.SplitN(authURL, "?", 2)[1])
+	form.Set("deny", "1")
+	resp, err = f.hc.PostForm(op.Issuer()+"/authorize", form)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	loc, err := resp.Location()
+	if err != nil {
+		t.Fatalf("deny: status %d", resp.StatusCode)
+	}
+	q := loc.Query()
+	if q.Get("error") != "access_denied" || q.Get("state") != state || q.Get("iss") != op.Issuer() || q.Has("code") {
+		t.Fatalf("deny redirected to %s", loc)
+	}
+	if !strings.HasPrefix(loc.String(), redirectURI) {
+		t.Fatalf("deny redirected to %s, want the registered %s", loc, redirectURI)
+	}
+}
+
+// TestHomePage: the root URL says what the provider is and who can sign in.
+func TestHomePage(t *testing.T) {
+	t.Parallel()
+	op := start(t, nil)
+	resp, err := http.Get(op.Issuer() + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	page := string(body)
+	if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
+		t.Fatalf("GET /: status %d, type %q", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	for _, want := range []string{op.Issuer(), "alice@example.com", "bob@example.com", "Deny", "access_denied"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("home page lacks %q:\n%s", want, page)
+		}
+	}
+	resp, err = http.Get(op.Issuer() + "/nothing-here")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Errorf("GET /nothing-here: %d, want 404", resp.StatusCode)
+	}
+}
+
 func TestDynamicRegistration(t *testing.T) {
 	t.Parallel()
 	const iat = "initial-token"
