@@ -22,9 +22,9 @@ import (
 // loopback, with a throwaway database: for trying password sign-in, SSO,
 // linking and logout in a minute. Development only.
 func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs, path := flags("demo", stderr)
+	fs, path := flags("demo", "Run gatehouse beside a demo OpenID Provider on loopback, with a throwaway database (development only).")
 	opAddr := fs.String("op-listen", "127.0.0.1:9090", "listen address of the demo OpenID Provider")
-	if err := parse(fs, args); err != nil {
+	if err := parse(fs, args, stdout); err != nil {
 		return err
 	}
 	cfg, err := loadConfig(*path)
