@@ -18,26 +18,48 @@ import (
 	"github.com/gatehouse/gatehouse/password"
 )
 
-// flags returns a FlagSet for one subcommand with the shared --config flag.
-func flags(name string, stderr io.Writer) (*flag.FlagSet, *string) {
+// errHelp is returned by a command asked for its usage with -h or --help,
+// which it has printed to stdout: asking for help is not a mistake, so the
+// exit code is 0.
+var errHelp = errors.New("help requested")
+
+// flags returns a FlagSet for one command with the shared --config flag.
+// Its usage names the command and says in one line what it does, so that
+// --help on any command is enough to use it.
+func flags(name, summary string) (*flag.FlagSet, *string) {
 	fs := flag.NewFlagSet("gatehouse "+name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	path := fs.String("config", "", "configuration file")
+	// The flag package's own messages are discarded: parse reports them once,
+	// with the usage, on the right stream.
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {
+		w := fs.Output()
+		fmt.Fprintf(w, "Usage: %s [flags]\n\n%s\n\nFlags:\n", fs.Name(), summary)
+		fs.PrintDefaults()
+	}
+	path := fs.String("config", "", "configuration `file` (default: $GATEHOUSE_CONFIG, else ./config.yaml if present, else built-in defaults)")
 	return fs, path
 }
 
-// parse parses args, turning flag errors into usage errors.
-func parse(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return errUsage{errors.New("see usage above")}
-		}
-		return errUsage{err}
+// parse parses args. -h or --help prints the usage to stdout and returns
+// errHelp; a bad flag or a stray argument is a usage error that carries the
+// usage, for stderr.
+func parse(fs *flag.FlagSet, args []string, stdout io.Writer) error {
+	err := fs.Parse(args)
+	if err == nil && fs.NArg() > 0 {
+		err = fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
-	if fs.NArg() > 0 {
-		return errUsage{fmt.Errorf("unexpected argument %q", fs.Arg(0))}
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, flag.ErrHelp):
+		fs.SetOutput(stdout)
+		fs.Usage()
+		return errHelp
 	}
-	return nil
+	var b strings.Builder
+	fs.SetOutput(&b)
+	fs.Usage()
+	return errUsage{fmt.Errorf("%w\n\n%s", err, strings.TrimSuffix(b.String(), "\n"))}
 }
 
 func loadConfig(path string) (config.Config, error) {
@@ -59,8 +81,8 @@ func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
 }
 
 func cmdMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs, path := flags("migrate", stderr)
-	if err := parse(fs, args); err != nil {
+	fs, path := flags("migrate", "Apply the database migrations that have not been applied yet, and exit.")
+	if err := parse(fs, args, stdout); err != nil {
 		return err
 	}
 	cfg, err := loadConfig(*path)
@@ -80,27 +102,52 @@ func cmdMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	return nil
 }
 
+// userUsage is the usage of "gatehouse user", the list of its subcommands.
+const userUsage = `Usage: gatehouse user <subcommand> [flags]
+
+Manage accounts from the command line.
+
+Subcommands:
+  create          create an account
+  list            list accounts
+  set-password    set an account's password and end its sessions
+  disable         disable an account and end its sessions
+
+Run "gatehouse user <subcommand> --help" for a subcommand's flags.`
+
 func cmdUser(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return errUsage{errors.New("user needs a subcommand: create, list, set-password, disable")}
+		return errUsage{fmt.Errorf("user needs a subcommand: create, list, set-password, disable\n\n%s", userUsage)}
 	}
 	sub, args := args[0], args[1:]
-	fs, path := flags("user "+sub, stderr)
-	email := fs.String("email", "", "account email")
-	var name *string
+	if sub == "-h" || sub == "-help" || sub == "--help" {
+		fmt.Fprintln(stdout, userUsage)
+		return errHelp
+	}
+	var fs *flag.FlagSet
+	var path, email, name *string
 	var admin, pwStdin *bool
 	switch sub {
 	case "create":
+		fs, path = flags("user create", "Create an account; without --password-stdin it has no password.")
+		email = fs.String("email", "", "account email (required)")
 		name = fs.String("name", "", "display name")
 		admin = fs.Bool("admin", false, "make the account an administrator")
 		pwStdin = fs.Bool("password-stdin", false, "read the password from standard input")
+	case "list":
+		fs, path = flags("user list", "List accounts: email, name, administrator, password, status and last sign-in.")
+		email = new(string)
 	case "set-password":
-		pwStdin = fs.Bool("password-stdin", false, "read the password from standard input")
-	case "list", "disable":
+		fs, path = flags("user set-password", "Set an account's password, read from standard input, and end its sessions.")
+		email = fs.String("email", "", "account email (required)")
+		pwStdin = fs.Bool("password-stdin", false, "read the password from standard input (required)")
+	case "disable":
+		fs, path = flags("user disable", "Disable an account and end its sessions; unlike the admin console it may disable the last administrator.")
+		email = fs.String("email", "", "account email (required)")
 	default:
-		return errUsage{fmt.Errorf("unknown user subcommand %q", sub)}
+		return errUsage{fmt.Errorf("unknown user subcommand %q\n\n%s", sub, userUsage)}
 	}
-	if err := parse(fs, args); err != nil {
+	if err := parse(fs, args, stdout); err != nil {
 		return err
 	}
 	if sub != "list" && *email == "" {

@@ -27,11 +27,11 @@ import (
 // runs the provider alone, for an app started separately from the printed
 // .env block.
 func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs, path := flags("demo", stderr)
+	fs, path := flags("demo", "Run gatehouse beside a demo OpenID Provider on loopback, with a throwaway database (development only).")
 	opAddr := fs.String("op-listen", "127.0.0.1:9090", "listen address of the demo OpenID Provider")
 	providerOnly := fs.Bool("provider-only", false, "run only the demo OpenID Provider, for an app configured from the printed .env block")
 	redirectURI := fs.String("redirect-uri", "", "with --provider-only: the app's redirect URI (default: base_url's /auth/callback)")
-	if err := parse(fs, args); err != nil {
+	if err := parse(fs, args, stdout); err != nil {
 		return err
 	}
 	if *redirectURI != "" && !*providerOnly {

@@ -6,10 +6,12 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 )
 
@@ -40,6 +42,22 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if len(args) > 0 && args[0] != "" && (args[0][0] != '-' || args[0] == "-h" || args[0] == "--help") {
 		cmd, args = args[0], args[1:]
 	}
+	err := command(ctx, cmd, args, stdin, stdout, stderr)
+	var ue errUsage
+	switch {
+	case err == nil, errors.Is(err, errHelp):
+		return exitOK
+	case errors.As(err, &ue):
+		fmt.Fprintln(stderr, "gatehouse:", err)
+		return exitUsage
+	default:
+		fmt.Fprintln(stderr, "gatehouse:", err)
+		return exitFailure
+	}
+}
+
+// command runs one command with its arguments.
+func command(ctx context.Context, cmd string, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	var err error
 	switch cmd {
 	case "serve":
@@ -51,23 +69,18 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	case "user":
 		err = cmdUser(ctx, args, stdin, stdout, stderr)
 	case "version":
-		fmt.Fprintln(stdout, "gatehouse", version)
+		fs := flag.NewFlagSet("gatehouse version", flag.ContinueOnError)
+		fs.SetOutput(io.Discard)
+		fs.Usage = func() { fmt.Fprintf(fs.Output(), "Usage: gatehouse version\n\nPrint the version and exit.\n") }
+		if err = parse(fs, args, stdout); err == nil {
+			fmt.Fprintln(stdout, "gatehouse", version)
+		}
 	case "help", "-h", "--help":
-		fmt.Fprint(stdout, usage)
+		err = cmdHelp(ctx, args, stdout, stderr)
 	default:
 		err = errUsage{fmt.Errorf("unknown command %q\n\n%s", cmd, usage)}
 	}
-	var ue errUsage
-	switch {
-	case err == nil:
-		return exitOK
-	case errors.As(err, &ue):
-		fmt.Fprintln(stderr, "gatehouse:", err)
-		return exitUsage
-	default:
-		fmt.Fprintln(stderr, "gatehouse:", err)
-		return exitFailure
-	}
+	return err
 }
 
 const usage = `Usage: gatehouse [command] [flags]
@@ -83,5 +96,30 @@ Commands:
   demo                  run gatehouse with a demo OpenID Provider on loopback (development only)
   version               print the version
 
-Every command takes --config FILE (default: $GATEHOUSE_CONFIG, else ./config.yaml if present, else built-in defaults).
+Every command but version takes --config FILE (default: $GATEHOUSE_CONFIG, else ./config.yaml if present, else built-in defaults).
+Run "gatehouse help COMMAND" or "gatehouse COMMAND --help" for a command's flags.
 `
+
+// cmdHelp prints the usage of the command named in args, the same text as
+// that command's --help, or the overview when args is empty.
+func cmdHelp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	switch args[0] {
+	case "serve", "migrate", "demo", "user", "version":
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	default:
+		return errUsage{fmt.Errorf("unknown command %q\n\n%s", args[0], usage)}
+	}
+	// "help user create" asks "user create" for its help; help never runs a
+	// command, because the --help comes before anything it could do.
+	rest := []string{"--help"}
+	if args[0] == "user" && len(args) > 1 {
+		rest = []string{args[1], "--help"}
+	}
+	return command(ctx, args[0], rest, strings.NewReader(""), stdout, stderr)
+}

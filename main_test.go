@@ -223,6 +223,11 @@ func TestCLIUsageErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	badType := filepath.Join(dir, "bad-type.yaml")
+	if err := os.WriteFile(badType, []byte("session:\n  lifetime: 12 hours\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
 	tests := []struct {
 		name   string
 		args   []string
@@ -246,6 +251,7 @@ func TestCLIUsageErrors(t *testing.T) {
 		{"unknown nested key", []string{"serve", "--config", badNested}, "", exitUsage, []string{"session.idle_timout", "line 3", "unknown key"}},
 		{"invalid value", []string{"user", "list", "--config", badValue}, "", exitUsage, []string{"session.idle_timeout", "at least 1m"}},
 		{"invalid YAML", []string{"migrate", "--config", badYAML}, "", exitUsage, []string{"bad-yaml.yaml", "invalid YAML"}},
+		{"value of the wrong kind", []string{"serve", "--config", badType}, "", exitUsage, []string{"session.lifetime (line 2): `12 hours` is not a duration; use e.g. 12h or 30m"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -309,6 +315,75 @@ func TestCLIVersionAndHelp(t *testing.T) {
 	runCLI(t, "", "version").want(t, exitOK, "gatehouse "+version+"\n", "")
 	for _, arg := range []string{"help", "-h", "--help"} {
 		runCLI(t, "", arg).want(t, exitOK, "Usage: gatehouse", "")
+	}
+}
+
+// TestCLIHelp asks every command and subcommand for its usage: it goes to
+// stdout with exit 0, names the command and its flags, and runs nothing.
+func TestCLIHelp(t *testing.T) {
+	hermetic(t)
+	tests := []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"serve", "--help"}, []string{"Usage: gatehouse serve", "-config"}},
+		{[]string{"migrate", "-h"}, []string{"Usage: gatehouse migrate", "-config"}},
+		{[]string{"demo", "--help"}, []string{"Usage: gatehouse demo", "-config", "-op-listen"}},
+		{[]string{"user", "--help"}, []string{"Usage: gatehouse user", "create", "list", "set-password", "disable"}},
+		{[]string{"user", "-h"}, []string{"Usage: gatehouse user", "set-password"}},
+		{[]string{"user", "create", "--help"}, []string{"Usage: gatehouse user create", "-email", "-name", "-admin", "-password-stdin", "-config"}},
+		{[]string{"user", "list", "-h"}, []string{"Usage: gatehouse user list", "-config"}},
+		{[]string{"user", "set-password", "--help"}, []string{"Usage: gatehouse user set-password", "-email", "-password-stdin"}},
+		{[]string{"user", "disable", "--help"}, []string{"Usage: gatehouse user disable", "-email", "last administrator"}},
+		{[]string{"version", "--help"}, []string{"Usage: gatehouse version"}},
+		{[]string{"help", "serve"}, []string{"Usage: gatehouse serve", "-config"}},
+		{[]string{"help", "user"}, []string{"Usage: gatehouse user", "set-password"}},
+		{[]string{"help", "user", "create"}, []string{"Usage: gatehouse user create", "-password-stdin"}},
+		{[]string{"--config", "/nonexistent.yaml", "--help"}, []string{"Usage: gatehouse serve"}},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			r := runCLI(t, "", tt.args...)
+			if r.code != exitOK || r.stderr != "" {
+				t.Fatalf("exit %d (want 0)\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+			}
+			for _, s := range tt.want {
+				if !strings.Contains(r.stdout, s) {
+					t.Errorf("stdout lacks %q:\n%s", s, r.stdout)
+				}
+			}
+		})
+	}
+	if got, want := runCLI(t, "", "help", "serve").stdout, runCLI(t, "", "serve", "--help").stdout; got != want {
+		t.Errorf("help serve:\n%s\nserve --help:\n%s", got, want)
+	}
+}
+
+// TestCLIHelpErrors: help for no such command, and a bad flag, are usage
+// errors with the usage on stderr and nothing on stdout.
+func TestCLIHelpErrors(t *testing.T) {
+	hermetic(t)
+	for _, tt := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"help", "nosuch"}, []string{`unknown command "nosuch"`, "Commands:", "user create"}},
+		{[]string{"help", "user", "nosuch"}, []string{`unknown user subcommand "nosuch"`, "set-password"}},
+		{[]string{"serve", "--frobnicate"}, []string{"frobnicate", "Usage: gatehouse serve", "-config"}},
+		{[]string{"user", "create", "--frobnicate"}, []string{"frobnicate", "Usage: gatehouse user create", "-password-stdin"}},
+		{[]string{"version", "extra"}, []string{`unexpected argument "extra"`, "Usage: gatehouse version"}},
+	} {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			r := runCLI(t, "", tt.args...)
+			if r.code != exitUsage || r.stdout != "" {
+				t.Fatalf("exit %d (want %d)\nstdout:\n%s\nstderr:\n%s", r.code, exitUsage, r.stdout, r.stderr)
+			}
+			for _, s := range tt.want {
+				if !strings.Contains(r.stderr, s) {
+					t.Errorf("stderr lacks %q:\n%s", s, r.stderr)
+				}
+			}
+		})
 	}
 }
 

@@ -13,8 +13,8 @@ import (
 )
 
 func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs, path := flags("serve", stderr)
-	if err := parse(fs, args); err != nil {
+	fs, path := flags("serve", "Run the web server until interrupted (the default command).")
+	if err := parse(fs, args, stdout); err != nil {
 		return err
 	}
 	cfg, err := loadConfig(*path)

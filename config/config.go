@@ -229,6 +229,9 @@ func decode(data []byte, env lookupFunc, cfg *Config) error {
 		return err
 	}
 	if err := root.Decode(cfg); err != nil {
+		if terr := checkTypes(root.Content[0], typeOfConfig, ""); terr != nil {
+			return terr
+		}
 		return typeError(&root, err)
 	}
 	return nil

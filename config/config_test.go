@@ -236,6 +236,59 @@ func TestTypeErrorsNameKeyAndLine(t *testing.T) {
 	}
 }
 
+// TestTypeErrorsInWords pins the whole message for a value of the wrong kind
+// for each kind of setting: the key path, the line, the value as written and
+// what to write instead, never the decoder's Go type names.
+func TestTypeErrorsInWords(t *testing.T) {
+	tests := []struct {
+		name string
+		yaml string
+		want string
+	}{
+		{"duration", "listen: 127.0.0.1:8080\nlog:\n  level: info\nsession:\n  cookie_name: s\n  idle_timeout: 30m\n  lifetime: 12 hours\n",
+			"session.lifetime (line 7): `12 hours` is not a duration; use e.g. 12h or 30m"},
+		{"bare number for a duration", "server:\n  read_timeout: 15\n",
+			"server.read_timeout (line 2): `15` is not a duration; use e.g. 12h or 30m"},
+		{"duration in a provider", "providers:\n  - id: a\n    timeout: soon\n",
+			"providers[0].timeout (line 3): `soon` is not a duration; use e.g. 12h or 30m"},
+		{"integer", "password:\n  bcrypt_cost: twelve\n",
+			"password.bcrypt_cost (line 2): `twelve` is not a whole number; use e.g. 12"},
+		{"list for an integer", "password:\n  min_length: [8]\n",
+			"password.min_length (line 2): a list is not a whole number; use e.g. 12"},
+		{"boolean", "session:\n  permanent: maybe\n",
+			"session.permanent (line 2): `maybe` is not true or false"},
+		{"boolean in a provider", "providers:\n  - id: a\n    auto_create: sometimes\n",
+			"providers[0].auto_create (line 3): `sometimes` is not true or false"},
+		{"scalar for a list", "trusted_proxies: 10.0.0.1\n",
+			"trusted_proxies (line 1): `10.0.0.1` is not a list; use e.g. [a, b], or one \"- item\" line each, indented below the key"},
+		{"scalar for a list of providers", "providers: acme\n",
+			"providers (line 1): `acme` is not a list; use e.g. [a, b], or one \"- item\" line each, indented below the key"},
+		{"scalar for a map", "providers:\n  - id: a\n    auth_params: prompt=login\n",
+			"providers[0].auth_params (line 3): `prompt=login` is not a mapping; put its keys on the lines below, indented"},
+		{"scalar for a section", "session: 12h\n",
+			"session (line 1): `12h` is not a mapping; put its keys on the lines below, indented"},
+		{"list for a section", "log:\n  - debug\n",
+			"log (line 2): a list is not a mapping; put its keys on the lines below, indented"},
+		{"list for a single value", "listen: [1]\n",
+			"listen (line 1): a list is not a single value; quote it if it is meant as text"},
+		{"mapping for a duration", "admin:\n  sudo_window:\n    minutes: 5\n",
+			"admin.sudo_window (line 3): a mapping is not a duration; use e.g. 12h or 30m"},
+		{"empty value for a duration", "session:\n  lifetime: \"\"\n",
+			"session.lifetime (line 2): an empty value is not a duration; use e.g. 12h or 30m"},
+		{"expanded value", "session:\n  lifetime: ${LIFETIME}\n",
+			"session.lifetime (line 2): `a day` is not a duration; use e.g. 12h or 30m"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := Default()
+			err := decode([]byte(tt.yaml), mapEnv(map[string]string{"LIFETIME": "a day"}), &cfg)
+			if err == nil || err.Error() != tt.want {
+				t.Errorf("error:\n got %v\nwant %s", err, tt.want)
+			}
+		})
+	}
+}
+
 func TestInvalidYAML(t *testing.T) {
 	_, err := loadYAML(t, "listen: [\n", nil)
 	wantErr(t, err, "invalid YAML")

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 	"unicode"
 
 	"go.yaml.in/yaml/v3"
@@ -217,4 +218,94 @@ func keyAt(n *yaml.Node, line int, tag, path string) string {
 		}
 	}
 	return found
+}
+
+var typeOfDuration = reflect.TypeFor[time.Duration]()
+
+// checkTypes walks the YAML tree beside the Go type and decodes each value
+// on its own, so that the first one of the wrong kind is reported by its key
+// path and line in words an operator can act on, rather than as the
+// decoder's "cannot unmarshal !!str into time.Duration". Decoding each value
+// with the decoder itself keeps the check from ever disagreeing with it
+// about what is accepted.
+func checkTypes(n *yaml.Node, t reflect.Type, path string) error {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch {
+	case n.Kind == yaml.MappingNode && t.Kind() == reflect.Struct:
+		fields := yamlFields(t)
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if ft, ok := fields[n.Content[i].Value]; ok {
+				if err := checkTypes(n.Content[i+1], ft, join(path, n.Content[i].Value)); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	case n.Kind == yaml.SequenceNode && t.Kind() == reflect.Slice:
+		for i, c := range n.Content {
+			if err := checkTypes(c, t.Elem(), fmt.Sprintf("%s[%d]", path, i)); err != nil {
+				return err
+			}
+		}
+		return nil
+	case n.Kind == yaml.MappingNode && t.Kind() == reflect.Map:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if err := checkTypes(n.Content[i+1], t.Elem(), join(path, n.Content[i].Value)); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	var te *yaml.TypeError
+	if err := n.Decode(reflect.New(t).Interface()); !errors.As(err, &te) {
+		return nil // fine, or an error of another kind that the whole decode reports
+	}
+	return fmt.Errorf("%s (line %d): %s is not %s", where(path), n.Line, describe(n), expected(t))
+}
+
+// describe names a value as the operator wrote it: a scalar quoted, a list
+// or mapping by its kind.
+func describe(n *yaml.Node) string {
+	if n.Kind == yaml.AliasNode && n.Alias != nil {
+		n = n.Alias
+	}
+	switch n.Kind {
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.MappingNode:
+		return "a mapping"
+	}
+	v := n.Value
+	if v == "" {
+		return "an empty value"
+	}
+	if r := []rune(v); len(r) > 40 {
+		v = string(r[:40]) + "…"
+	}
+	return "`" + oneLine(v) + "`"
+}
+
+// expected says what a value of type t looks like, with an example.
+func expected(t reflect.Type) string {
+	if t == typeOfDuration {
+		return "a duration; use e.g. 12h or 30m"
+	}
+	switch t.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "a whole number; use e.g. 12"
+	case reflect.Float32, reflect.Float64:
+		return "a number; use e.g. 1.5"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.String:
+		return "a single value; quote it if it is meant as text"
+	case reflect.Slice, reflect.Array:
+		return "a list; use e.g. [a, b], or one \"- item\" line each, indented below the key"
+	case reflect.Map, reflect.Struct:
+		return "a mapping; put its keys on the lines below, indented"
+	}
+	return "a " + t.String()
 }
