@@ -1307,3 +1307,44 @@ func TestAdminSetup(t *testing.T) {
 		env.noServerErrors(t)
 	}
 }
+
+// The delete confirmation names only what the account has, so a fresh
+// account does not read "its 0 linked sign-in providers and ends its 0
+// sessions", and one of each is singular.
+func TestAdminDeletePageWording(t *testing.T) {
+	t.Parallel()
+	e := newAdmEnv(t, admOpts{})
+	root := e.asRoot(t)
+	text := func(u *models.User) string {
+		t.Helper()
+		r := root.get(t, userPath(u.ID, "/delete")).want(t, http.StatusOK, "")
+		return pageText(r.body)
+	}
+
+	bare := e.mkUser(t, "bare@example.com", "", admPW, false)
+	if got := text(bare); !strings.Contains(got, "Deleting bare@example.com removes the account. The audit log") || strings.Contains(got, " 0 ") {
+		t.Fatalf("no identities, no sessions:\n%s", got)
+	}
+
+	pw := e.mkUser(t, "pw@example.com", "", admPW, false)
+	e.client().login(t, pw.Email, admPW)
+	if got := text(pw); !strings.Contains(got, "removes the account and ends its 1 session.") || strings.Contains(got, "provider") {
+		t.Fatalf("one session:\n%s", got)
+	}
+
+	linked := e.mkUser(t, "linked@example.com", "", admPW, false)
+	e.linkIdentity(t, linked, "linked-sub")
+	if got := text(linked); !strings.Contains(got, "removes the account and its 1 linked sign-in provider.") || strings.Contains(got, "session.") {
+		t.Fatalf("one identity:\n%s", got)
+	}
+
+	both := e.mkUser(t, "both@example.com", "", admPW, false)
+	e.linkIdentity(t, both, "both-sub-1")
+	e.linkIdentity(t, both, "both-sub-2")
+	e.client().login(t, both.Email, admPW)
+	e.client().login(t, both.Email, admPW)
+	if got := text(both); !strings.Contains(got, "removes the account, its 2 linked sign-in providers and ends its 2 sessions.") {
+		t.Fatalf("two of each:\n%s", got)
+	}
+	e.noServerErrors(t)
+}
