@@ -904,3 +904,27 @@ func TestAccountProviderDown(t *testing.T) {
 		acctWantPage(t, "still signed in", b.account(t), http.StatusOK, acctSam)
 	})
 }
+
+// A failed password change is answered at /account/password, so a reload or
+// a GET of that address (history, address bar) goes back to the account page
+// rather than to "Method not allowed"; so do the other account forms.
+func TestAccountFormAddressGETRedirects(t *testing.T) {
+	t.Parallel()
+	e := newAcctEnv(t)
+	a := e.browser(acctFirefox)
+	a.login(t, acctAlice, acctPW)
+	r := a.post(t, "/account/password", url.Values{"current_password": {"not my password at all"},
+		"new_password": {acctNewPW}, "confirm_password": {acctNewPW}})
+	acctWantPage(t, "wrong current", r, http.StatusUnauthorized)
+	for _, p := range []string{"/account/password", "/account/profile", "/account/link", "/account/identities/1/unlink",
+		"/account/sessions/1/revoke", "/account/sessions/revoke-others"} {
+		acctWantRedirect(t, "GET "+p, a.get(t, p), "/account")
+	}
+	acctWantPage(t, "account page", a.get(t, "/account"), http.StatusOK)
+	// Signed out, the account page sends on to sign in as before.
+	acctWantRedirect(t, "GET /account/password signed out", e.browser("").get(t, "/account/password"), "/account")
+	// Addresses outside the account and admin forms keep their 405.
+	if r := a.get(t, "/auth/login"); r.status != http.StatusMethodNotAllowed {
+		t.Fatalf("GET /auth/login: %d, want 405", r.status)
+	}
+}

@@ -1348,3 +1348,20 @@ func TestAdminDeletePageWording(t *testing.T) {
 	}
 	e.noServerErrors(t)
 }
+
+// A GET of a POST-only admin form address goes back to the page the form
+// lives on: the account's page, or the list when there is no account ID.
+func TestAdminFormAddressGETRedirects(t *testing.T) {
+	t.Parallel()
+	e := newAdmEnv(t, admOpts{})
+	sam := e.mkUser(t, "sam@example.com", "", admPW, false)
+	root := e.asRoot(t)
+	page := userPath(sam.ID, "")
+	for _, p := range []string{"/disable", "/enable", "/password", "/password/remove", "/identities/1/unlink",
+		"/sessions/1/revoke", "/sessions/revoke-all"} {
+		root.get(t, userPath(sam.ID, p)).want(t, http.StatusSeeOther, page)
+	}
+	root.get(t, page).want(t, http.StatusOK, "")
+	root.do(t, http.MethodPut, page, nil).want(t, http.StatusMethodNotAllowed, "")
+	e.noServerErrors(t)
+}

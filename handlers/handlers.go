@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -138,8 +139,34 @@ func (h *Handler) routes() {
 		h.errorPage(c, http.StatusNotFound, "Page not found", "There is nothing at this address.")
 	})
 	e.NoMethod(func(c *gin.Context) {
+		if to, ok := formPage(c.Request.Method, c.Request.URL.Path); ok {
+			c.Redirect(http.StatusSeeOther, to)
+			return
+		}
 		h.errorPage(c, http.StatusMethodNotAllowed, "Method not allowed", "This page cannot be used that way.")
 	})
+}
+
+// formPage names the page a POST-only account or admin form lives on, for a
+// GET or HEAD of the form's address. A failed form is answered at its own
+// address, so reloading that page, or coming back to it from the history or
+// the address bar, asks for it by GET; sending the person back to the form's
+// page beats a "Method not allowed" dead end. Other addresses keep the 405.
+func formPage(method, path string) (string, bool) {
+	if method != http.MethodGet && method != http.MethodHead {
+		return "", false
+	}
+	if strings.HasPrefix(path, "/account/") {
+		return "/account", true
+	}
+	if rest, ok := strings.CutPrefix(path, "/admin/users/"); ok {
+		id, _, _ := strings.Cut(rest, "/")
+		if _, err := strconv.ParseInt(id, 10, 64); err == nil {
+			return "/admin/users/" + id, true
+		}
+		return "/admin/users", true
+	}
+	return "", false
 }
 
 // csrf wraps the engine in Go's cross-origin protection: a state-changing
