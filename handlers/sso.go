@@ -323,6 +323,17 @@ func refusalMessage(reason accounts.Reason, email, provider string) string {
 func (h *Handler) noPending(c *gin.Context, why string) {
 	h.Metrics.CallbackWithoutPending()
 	h.log(c).DebugContext(c.Request.Context(), "SSO callback without a pending sign-in", "why", why)
+	// Someone signed in who reloads or goes back to a used callback has
+	// lost nothing; "Back to sign in" would send them to a form they do not
+	// need.
+	if currentUser(c) != nil {
+		h.render(c, http.StatusBadRequest, "error", gin.H{
+			"Title": "You are already signed in", "Back": "/dashboard", "BackLabel": "Go to your dashboard",
+			"Message": "This sign-in link has expired, was already used, or was started in another browser, but you are signed in already: there is nothing more to do.",
+		})
+		c.Abort()
+		return
+	}
 	h.render(c, http.StatusBadRequest, "error", gin.H{
 		"Title": "Sign-in expired", "Back": "/login", "BackLabel": "Back to sign in",
 		"Message": "This sign-in has expired, was already used, or was started in another browser. Please start again.",

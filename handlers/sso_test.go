@@ -221,6 +221,42 @@ func (e *ssoEnv) wantExpired(t *testing.T, r *response, m ssoMark) {
 	}
 }
 
+// wantAlreadySignedIn checks the answer to a callback without a pending
+// sign-in from a browser that is signed in: the status stays 400 and, as for
+// wantExpired, nothing is created or audited, but the page says the person
+// is signed in and offers the dashboard rather than the sign-in form.
+func (e *ssoEnv) wantAlreadySignedIn(t *testing.T, r *response, m ssoMark) {
+	t.Helper()
+	if r.status != http.StatusBadRequest {
+		t.Errorf("status %d, want 400; body:\n%s", r.status, r.text())
+	}
+	if loc := r.header.Get("Location"); loc != "" {
+		t.Errorf("redirects to %q", loc)
+	}
+	text := r.text()
+	for _, s := range []string{"You are already signed in", "Go to your dashboard"} {
+		if !strings.Contains(text, s) {
+			t.Errorf("page does not say %q:\n%s", s, text)
+		}
+	}
+	for _, s := range []string{"Sign-in expired", "Back to sign in", "Please start again"} {
+		if strings.Contains(text, s) {
+			t.Errorf("page says %q to someone signed in:\n%s", s, text)
+		}
+	}
+	if !strings.Contains(r.body, `href="/dashboard">Go to your dashboard<`) {
+		t.Errorf("page has no link to the dashboard:\n%s", r.body)
+	}
+	for table, want := range map[string]int64{"sessions": m.sessions, "identities": m.identities, "users": m.users, "events": m.events} {
+		if n := e.count(table, ""); n != want {
+			t.Errorf("%s: %d rows, want %d", table, n, want)
+		}
+	}
+	if got := e.metric(t, "gatehouse_sso_callbacks_without_pending_total"); got != m.noPending+1 {
+		t.Errorf("gatehouse_sso_callbacks_without_pending_total went from %v to %v, want one more", m.noPending, got)
+	}
+}
+
 // wantRefusedPage checks a refused SSO step's page and that it created no
 // session, identity or account.
 func (e *ssoEnv) wantRefusedPage(t *testing.T, r *response, m ssoMark, status int, texts ...string) {
@@ -590,10 +626,13 @@ func TestSSOState(t *testing.T) {
 		}
 		first := b.cookie(e.cfg.CookieName())
 		m := e.mark()
-		e.wantExpired(t, b.get(t, cb), m)
+		e.wantAlreadySignedIn(t, b.get(t, cb), m)
 		if b.cookie(e.cfg.CookieName()) != first {
 			t.Error("the replay changed the session cookie")
 		}
+		// The same replay from a signed-out browser is the expired page.
+		m = e.mark()
+		e.wantExpired(t, e.browser().get(t, cb), m)
 	})
 	t.Run("state from another browser", func(t *testing.T) {
 		victim, attacker := e.browser(), e.browser()
