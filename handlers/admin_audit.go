@@ -22,7 +22,7 @@ var auditKinds = []models.EventKind{
 	"reauth.", models.EventReauth, models.EventReauthFailure,
 	"user.", models.EventUserCreated, models.EventUserUpdated, models.EventUserDisabled, models.EventUserEnabled,
 	models.EventUserDeleted, models.EventPasswordSet, models.EventPasswordRemoved,
-	"identity.", models.EventIdentityLinked, models.EventIdentityUnlinked, models.EventLinkFailure,
+	"identity.", models.EventIdentityLinked, models.EventIdentityUnlinked, models.EventLinkFailure, models.EventLinkCancelled,
 	models.EventSessionRevoked,
 }
 

@@ -93,6 +93,10 @@ func (h *Handler) link(c *gin.Context) {
 	ctx := c.Request.Context()
 	if c.PostForm("cancel") != "" {
 		_ = h.DB.DeletePendingLink(ctx, l.ID)
+		// A provider sign-in reached an existing account and went no
+		// further; an administrator reading the account's history should
+		// see that attempt, not only the ones with a wrong password.
+		h.audit(c, &models.Event{Kind: models.EventLinkCancelled, UserID: &u.ID, Email: u.Email, Method: models.MethodSSO, ProviderID: l.ProviderID})
 		c.Redirect(http.StatusSeeOther, "/login?notice=link_cancelled")
 		return
 	}

@@ -904,7 +904,7 @@ func TestSSOLinking(t *testing.T) {
 
 	t.Run("cancel", func(t *testing.T) {
 		e := newSSOEnv(t, ssoEnvOpts{})
-		e.createUser("alice@example.com", false)
+		alice := e.createUser("alice@example.com", false)
 		e.op.SetLoginUser(&ssoAlice)
 		b := e.browser()
 		r := b.get(t, b.toCallback(t, "alice@example.com"))
@@ -921,6 +921,17 @@ func TestSSOLinking(t *testing.T) {
 		}
 		if e.identity("sub-alice") != nil || e.count("sessions", "") != 0 {
 			t.Error("cancel linked or signed in")
+		}
+		// The attempt is in the account's history: who, through which provider.
+		evs := e.events(models.EventLinkCancelled)
+		if len(evs) != 1 {
+			t.Fatalf("%d %s events, want 1", len(evs), models.EventLinkCancelled)
+		}
+		if ev := evs[0]; ev.Email != "alice@example.com" || ev.UserID == nil || *ev.UserID != alice.ID || ev.ProviderID != "acme" || ev.Method != models.MethodSSO {
+			t.Errorf("cancel event %+v", ev)
+		}
+		if n := len(e.events(models.EventLinkFailure)); n != 0 {
+			t.Errorf("%d %s events for a cancel, want none", n, models.EventLinkFailure)
 		}
 	})
 
@@ -979,6 +990,31 @@ func TestSSOLinking(t *testing.T) {
 		}
 		if e.identity("sub-alice") != nil || e.count("sessions", "") != 0 {
 			t.Error(`email_verified "true" (a string) auto-linked the account`)
+		}
+	})
+
+	t.Run("unverified admin email then cancel is audited", func(t *testing.T) {
+		e := newSSOEnv(t, ssoEnvOpts{providers: verifiedEmail})
+		admin := e.createUser("admin@example.com", true)
+		u := ssoAdmin
+		u.EmailVerified = false
+		e.op.SetLoginUser(&u)
+		b := e.browser()
+		r := b.get(t, b.toCallback(t, "admin@example.com"))
+		token, ok := strings.CutPrefix(r.header.Get("Location"), "/auth/link?t=")
+		if r.status != http.StatusSeeOther || !ok {
+			t.Fatalf("got %d Location %q, want the link page", r.status, r.header.Get("Location"))
+		}
+		r = b.post(t, "/auth/link", url.Values{"t": {token}, "cancel": {"1"}})
+		if r.status != http.StatusSeeOther || r.header.Get("Location") != "/login?notice=link_cancelled" {
+			t.Fatalf("cancel: got %d Location %q", r.status, r.header.Get("Location"))
+		}
+		evs := e.events(models.EventLinkCancelled)
+		if len(evs) != 1 || evs[0].UserID == nil || *evs[0].UserID != admin.ID || evs[0].Email != admin.Email || evs[0].ProviderID != "acme" {
+			t.Fatalf("%s events %+v, want one for the admin through acme", models.EventLinkCancelled, evs)
+		}
+		if e.identity("sub-admin") != nil || e.count("sessions", "") != 0 {
+			t.Error("cancel linked or signed in")
 		}
 	})
 

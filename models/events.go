@@ -76,6 +76,7 @@ const (
 	EventIdentityLinked   EventKind = "identity.linked"
 	EventIdentityUnlinked EventKind = "identity.unlinked"
 	EventLinkFailure      EventKind = "link.failure"
+	EventLinkCancelled    EventKind = "link.cancelled" // the person left the password-proof page: no proof was tried
 	EventBackchannel      EventKind = "logout.backchannel"
 )
 
