@@ -575,3 +575,23 @@ func TestCLIDemoLoopbackOnly(t *testing.T) {
 		}
 	}
 }
+
+// TestSetupInvocation: the command printed with the setup link is the one
+// that runs this gatehouse: go run . for a go run build (the Go build cache
+// or a go-build temporary directory), else the binary's path as typed,
+// quoted for the shell, and --config when serve had one.
+func TestSetupInvocation(t *testing.T) {
+	for _, c := range []struct{ arg0, config, want string }{
+		{"/tmp/go-build1234567/b001/exe/gatehouse", "", "go run ."},
+		{"/home/ann/.cache/go-build/3f/3f0a-d/gatehouse", "", "go run ."},
+		{"/tmp/go-build99/b001/exe/gatehouse", "dev.yaml", "go run . --config dev.yaml"},
+		{"./gatehouse", "", "./gatehouse"},
+		{"gatehouse", "", "gatehouse"},
+		{"/usr/local/bin/gatehouse", "/etc/gatehouse/config.yaml", "/usr/local/bin/gatehouse --config /etc/gatehouse/config.yaml"},
+		{"/opt/my apps/gatehouse", "it's.yaml", `'/opt/my apps/gatehouse' --config 'it'\''s.yaml'`},
+	} {
+		if got := invocation(c.arg0, c.config); got != c.want {
+			t.Errorf("invocation(%q, %q) = %q, want %q", c.arg0, c.config, got, c.want)
+		}
+	}
+}

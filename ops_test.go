@@ -149,7 +149,7 @@ func startOpsEnv(t *testing.T, format string) *opsEnv {
 	}
 	pw := opsPassword
 	// An administrator, so serve offers no setup link (whose token is
-	// meant to be logged).
+	// printed on stdout).
 	if _, err := (&accounts.Service{DB: db, Hasher: hasher}).CreateUser(ctx, accounts.NewUser{Email: opsEmail, Name: "Alice", Password: &pw, Admin: true}); err != nil {
 		t.Fatal(err)
 	}

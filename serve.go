@@ -6,6 +6,10 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
 
 	"github.com/gatehouse/gatehouse/app"
 	"github.com/gatehouse/gatehouse/config"
@@ -25,13 +29,40 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
 	}
-	return serve(ctx, cfg, app.Options{Listener: ln, Logger: newLogger(cfg, stderr), Stdout: stdout})
+	return serve(ctx, cfg, app.Options{Listener: ln, Logger: newLogger(cfg, stderr), Stdout: stdout, Command: invocation(os.Args[0], *path)})
+}
+
+// invocation is the command that runs this gatehouse again, for commands
+// printed to the operator: "go run ." when arg0 (os.Args[0]) is a go run
+// build in the Go build cache or a go-build temporary directory, where the
+// binary's path is useless, else arg0 as typed; then --config when serve was
+// given one. Words a shell would split or expand are single-quoted.
+func invocation(arg0, config string) string {
+	cmd := shellQuote(arg0)
+	if slices.ContainsFunc(strings.Split(filepath.ToSlash(arg0), "/"), func(dir string) bool { return strings.HasPrefix(dir, "go-build") }) {
+		cmd = "go run ."
+	}
+	if config != "" {
+		cmd += " --config " + shellQuote(config)
+	}
+	return cmd
+}
+
+// shellQuote returns s as one POSIX shell word.
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_./-+=:@,%") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 // serve builds the application and runs it until ctx ends. The listeners
 // in o are closed whatever happens.
 func serve(ctx context.Context, cfg config.Config, o app.Options) error {
 	o.Version = version
+	if o.Command == "" {
+		o.Command = invocation(os.Args[0], "")
+	}
 	a, err := app.New(ctx, cfg, o)
 	if err != nil {
 		for _, l := range []net.Listener{o.Listener, o.MetricsListener} {

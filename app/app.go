@@ -52,6 +52,10 @@ type Options struct {
 	Stdout io.Writer
 	// Version is logged at start.
 	Version string
+	// Command is how the operator runs gatehouse ("go run ." or the
+	// binary's path, with --config when one was given), so a command Run
+	// prints can be pasted as it is; "" is "gatehouse".
+	Command string
 }
 
 // App is one wired gatehouse. Its fields are the components, exported so

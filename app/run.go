@@ -167,8 +167,11 @@ func drain(ctx context.Context, del func(context.Context) (int64, error)) error 
 	return ctx.Err()
 }
 
-// offerSetup prints a one-time first-admin setup link (stdout and log) when
-// no enabled administrator exists. The link works once, for handlers.SetupTTL.
+// offerSetup prints a one-time first-admin setup link, and the command that
+// does the same from the shell, to stdout when no enabled administrator
+// exists. The link works once, for handlers.SetupTTL. It is printed once and
+// only there: the log, often shipped and kept elsewhere, says a link was
+// printed but never carries the token.
 func (a *App) offerSetup(ctx context.Context) {
 	log := a.Logger
 	n, err := a.DB.CountUsers(ctx, true)
@@ -189,7 +192,11 @@ func (a *App) offerSetup(ctx context.Context) {
 	if total, err := a.DB.CountUsers(ctx, false); err == nil && total == 0 {
 		msg = "no accounts yet"
 	}
-	log.Warn(msg+"; create the first administrator at the one-time setup link (valid for 1 hour, once), "+
-		"or with: echo 'a-long-password' | gatehouse user create --admin --email you@example.com --password-stdin", "url", link)
-	fmt.Fprintf(a.opts.Stdout, "No administrator yet. Create the first one at this one-time link (valid for 1 hour):\n  %s\n", link)
+	log.Warn(msg + "; a one-time first-administrator setup link (valid for 1 hour, once) was printed to stdout")
+	cmd := a.opts.Command
+	if cmd == "" {
+		cmd = "gatehouse"
+	}
+	fmt.Fprintf(a.opts.Stdout, "No administrator yet. Create the first one at this one-time link (valid for 1 hour):\n  %s\n"+
+		"or from the shell:\n  echo 'a-long-passphrase' | %s user create --admin --email you@example.com --password-stdin\n", link, cmd)
 }
