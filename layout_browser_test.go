@@ -74,8 +74,9 @@ func TestBrowserLayoutNoOverflow(t *testing.T) {
   const scrolled = el => { for (let p = el.parentElement; p; p = p.parentElement) { if (getComputedStyle(p).overflowX !== "visible") return true; } return false; };
   for (const el of document.querySelectorAll("body *")) {
     const r = el.getBoundingClientRect();
-    if (r.right > w + 0.5 && wide.length < 5 && (getComputedStyle(el).position === "absolute" || !scrolled(el))) {
-      wide.push(el.tagName.toLowerCase() + (el.id ? "#" + el.id : "") + (el.className && typeof el.className === "string" ? "." + el.className.trim().split(/\s+/).join(".") : "") + " right=" + Math.round(r.right));
+    const spills = el.scrollWidth > el.clientWidth && getComputedStyle(el).overflowX === "visible";
+    if ((r.right > w + 0.5 || spills) && wide.length < 5 && (getComputedStyle(el).position === "absolute" || !scrolled(el))) {
+      wide.push(el.tagName.toLowerCase() + (el.id ? "#" + el.id : "") + (el.className && typeof el.className === "string" ? "." + el.className.trim().split(/\s+/).join(".") : "") + " right=" + Math.round(r.right) + (spills ? " content=" + el.scrollWidth + "px in " + el.clientWidth + "px" : ""));
     }
   }
   const scrolls = [...document.querySelectorAll(".admin-table-wrap")].filter(e => e.scrollWidth > e.clientWidth).map(e => e.getAttribute("aria-label"));
@@ -146,6 +147,18 @@ func TestBrowserLayoutNoOverflow(t *testing.T) {
 		UserID: admin.ID, ProviderID: "acme", Issuer: "https://login.acme-corporation.example.com/tenants/5f0c8a3e",
 		Subject: "00u1a2b3c4d5e6f7g8h9i0j1k2l3m4n5o6p7q8r9s0", Email: layoutEmail, Claims: "{}",
 	})
+	// Audit events as the console writes them, with the longest details it
+	// produces: an unlinked subject, and an edit naming old and new emails.
+	for _, e := range []models.Event{
+		{Kind: models.EventIdentityUnlinked, ActorID: &admin.ID, UserID: &admin.ID, Email: layoutEmail, Method: models.MethodAdmin, ProviderID: "acme",
+			IP: "2001:db8:85a3:0000:0000:8a2e:0370:7334", Detail: "subject 00u1a2b3c4d5e6f7g8h9i0j1k2l3m4n5o6p7q8r9s0t1u2v3w4x5y6z7"},
+		{Kind: models.EventUserUpdated, ActorID: &admin.ID, UserID: &admin.ID, Email: layoutEmail, Method: models.MethodAdmin,
+			IP: "203.0.113.77", Detail: "email changed from " + layoutEmail + " to another." + layoutEmail + "; name changed; administrator role granted"},
+	} {
+		if err == nil {
+			err = db.RecordEvent(context.Background(), &e)
+		}
+	}
 	db.Close()
 	if err != nil {
 		t.Fatal(err)
