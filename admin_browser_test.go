@@ -42,6 +42,14 @@ var adminSetupURL = regexp.MustCompile(`(http://[^\s]+/setup\?token=[A-Za-z0-9_-
 // returns the base URL, serve's stdout and its logs.
 func startAdminServe(t *testing.T) (string, *testkit.LogBuffer, *testkit.LogBuffer) {
 	t.Helper()
+	base, stdout, logs, _ := startAdminServeDB(t)
+	return base, stdout, logs
+}
+
+// startAdminServeDB is startAdminServe that also returns the database path,
+// for tests that seed rows the browser cannot create on its own.
+func startAdminServeDB(t *testing.T) (string, *testkit.LogBuffer, *testkit.LogBuffer, string) {
+	t.Helper()
 	dir := t.TempDir()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -86,7 +94,7 @@ func startAdminServe(t *testing.T) (string, *testkit.LogBuffer, *testkit.LogBuff
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	return base, stdout, logs
+	return base, stdout, logs, filepath.Join(dir, "g.db")
 }
 
 // TestAdminServePrintsSetupURL: an empty database gets a one-time setup
