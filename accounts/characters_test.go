@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse/accounts"
-	"github.com/gatehouse/gatehouse/models"
 )
 
 // ssoChars are the characters the tests below put in emails and names:
@@ -179,15 +178,7 @@ func TestSSOLookalikeEmail(t *testing.T) {
 			}
 			t.Run(fmt.Sprintf("%s/%s/%q", ex.policy, ex.target, claim), func(t *testing.T) {
 				e := newSSOEnv(t, tmpl)
-				var target *models.User
-				if kind, ok := kinds[ex.target]; ok {
-					target = e.user(t, ssoEmail, kind)
-				}
-				usersBefore, idsBefore := e.users(t), e.identities(t)
-				targetIDs := 0
-				if target != nil {
-					targetIDs = len(e.userIdentities(t, target.ID))
-				}
+				target, usersBefore, idsBefore, targetIDs := e.seedTarget(t, kinds, ex.target)
 				e.now = e.now.Add(time.Hour)
 				p := accounts.SSOPolicy{Link: ex.policy, Authoritative: ssoAuthoritative(t, []string{"example.com"}), AutoCreate: true}
 				res, err := e.resolve(t.Context(), p, ssoNewIdentity(claim, true))

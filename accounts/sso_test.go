@@ -202,6 +202,20 @@ func (e *ssoEnv) userIdentities(t *testing.T, userID int64) []models.Identity {
 	return ids
 }
 
+// seedTarget creates the account a matrix case is about (none when name is
+// not in kinds) and returns it with the counts checkNew compares against.
+func (e *ssoEnv) seedTarget(t *testing.T, kinds map[string]ssoUserKind, name string) (target *models.User, users, ids int64, targetIDs int) {
+	t.Helper()
+	if kind, ok := kinds[name]; ok {
+		target = e.user(t, ssoEmail, kind)
+	}
+	users, ids = e.users(t), e.identities(t)
+	if target != nil {
+		targetIDs = len(e.userIdentities(t, target.ID))
+	}
+	return target, users, ids, targetIDs
+}
+
 // ssoWant is an expected Resolution.
 type ssoWant struct {
 	outcome         accounts.Outcome
@@ -432,15 +446,7 @@ func TestSSOResolveMatrix(t *testing.T) {
 					t.Run(name, func(t *testing.T) {
 						e := newSSOEnv(t, tmpl)
 						e.user(t, ssoBystander, ssoWithPassword)
-						var target *models.User
-						if kind, ok := kinds[ex.target]; ok {
-							target = e.user(t, ssoEmail, kind)
-						}
-						usersBefore, idsBefore := e.users(t), e.identities(t)
-						targetIDs := 0
-						if target != nil {
-							targetIDs = len(e.userIdentities(t, target.ID))
-						}
+						target, usersBefore, idsBefore, targetIDs := e.seedTarget(t, kinds, ex.target)
 						e.now = e.now.Add(time.Hour)
 						p := accounts.SSOPolicy{
 							Link: policy, Authoritative: ssoAuthoritative(t, d.domains),
