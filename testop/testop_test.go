@@ -753,17 +753,7 @@ func TestDemoPicker(t *testing.T) {
 		t.Error("picker page contains a script")
 	}
 
-	form, _ := url.ParseQuery(strings.SplitN(authURL, "?", 2)[1])
-	form.Set("subject", "bob")
-	resp, err = f.hc.PostForm(op.Issuer()+"/authorize", form)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	loc, err := resp.Location()
-	if err != nil {
-		t.Fatalf("picking a user: status %d", resp.StatusCode)
-	}
+	loc := postPicker(t, f.hc, op, authURL, "subject", "bob")
 	tok, err := f.cfg.Exchange(t.Context(), loc.Query().Get("code"), oauth2.VerifierOption(verifier))
 	if err != nil {
 		t.Fatal(err)
@@ -790,17 +780,7 @@ func TestDemoPickerDeny(t *testing.T) {
 	if !strings.Contains(string(body), `name="deny"`) {
 		t.Fatalf("picker page has no Deny button:\n%s", body)
 	}
-	form, _ := url.ParseQuery(strings.SplitN(authURL, "?", 2)[1])
-	form.Set("deny", "1")
-	resp, err = f.hc.PostForm(op.Issuer()+"/authorize", form)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	loc, err := resp.Location()
-	if err != nil {
-		t.Fatalf("deny: status %d", resp.StatusCode)
-	}
+	loc := postPicker(t, f.hc, op, authURL, "deny", "1")
 	q := loc.Query()
 	if q.Get("error") != "access_denied" || q.Get("state") != state || q.Get("iss") != op.Issuer() || q.Has("code") {
 		t.Fatalf("deny redirected to %s", loc)
@@ -967,4 +947,23 @@ func registerClient(t *testing.T, op *testop.Provider, token string, md map[stri
 		t.Fatalf("decode registration response: %v", err)
 	}
 	return resp.StatusCode, out
+}
+
+// postPicker submits the sign-in page of the authorization request authURL
+// with one extra field (a picked subject, or deny) and returns where the
+// provider redirects.
+func postPicker(t *testing.T, hc *http.Client, op *testop.Provider, authURL, field, value string) *url.URL {
+	t.Helper()
+	form, _ := url.ParseQuery(strings.SplitN(authURL, "?", 2)[1])
+	form.Set(field, value)
+	resp, err := hc.PostForm(op.Issuer()+"/authorize", form)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	loc, err := resp.Location()
+	if err != nil {
+		t.Fatalf("post the sign-in page with %s: status %d", field, resp.StatusCode)
+	}
+	return loc
 }
