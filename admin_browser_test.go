@@ -57,7 +57,7 @@ func startAdminServeDB(t *testing.T) (string, *testkit.LogBuffer, *testkit.LogBu
 	}
 	base := "http://" + ln.Addr().String()
 	cfgPath := filepath.Join(dir, "config.yaml")
-	yaml := fmt.Sprintf("listen: %q\nbase_url: %q\ndatabase: %q\n", ln.Addr().String(), base, filepath.Join(dir, "g.db"))
+	yaml := fmt.Sprintf("listen: %q\nbase_url: %q\ndatabase: %q\n", ln.Addr().String(), base, testkit.DatabaseIn(t, dir, "g.db"))
 	if err := os.WriteFile(cfgPath, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}

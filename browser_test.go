@@ -97,7 +97,7 @@ providers:
       authorization_endpoint: http://127.0.0.1:9/acme/authorize
       token_endpoint: http://127.0.0.1:9/acme/token
       jwks_uri: http://127.0.0.1:9/acme/jwks
-`, ln.Addr().String(), base, filepath.Join(dir, "g.db"))
+`, ln.Addr().String(), base, testkit.DatabaseIn(t, dir, "g.db"))
 	cfgPath := filepath.Join(dir, "config.yaml")
 	if err := os.WriteFile(cfgPath, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)

@@ -98,7 +98,7 @@ func cmdMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "applied %d migration(s) to %s\n", n, cfg.Database)
+	fmt.Fprintf(stdout, "applied %d migration(s) to %s\n", n, models.Redact(cfg.Database))
 	return nil
 }
 

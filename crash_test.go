@@ -403,6 +403,7 @@ func checkSurvivors(t *testing.T, round int, dbPath string, srv *crashServer, le
 }
 
 func TestCrashKillMidLoad(t *testing.T) {
+	testkit.SkipOnPostgres(t, "SQLite's file after kill -9")
 	if testing.Short() {
 		t.Skip("crash test skipped in -short mode")
 	}
@@ -635,12 +636,13 @@ func diskScenario(t *testing.T, d *diskApp, cause string, breakDB, repair func()
 }
 
 func TestDiskFullOrReadOnly(t *testing.T) {
+	testkit.SkipOnPostgres(t, "SQLite's answers to a full disk and a read-only file")
 	// Full: SQLite refuses to grow the file past max_page_count with
 	// SQLITE_FULL, exactly its answer to a full disk. The limit is set to
 	// the current size on every connection, and the free space inside the
 	// file is used up with throwaway session rows first.
 	t.Run("full", func(t *testing.T) {
-		d := startDiskApp(t, filepath.Join(t.TempDir(), "g.db"))
+		d := startDiskApp(t, testkit.Database(t, "g.db"))
 		// The filler rows go in on a connection of the test's own, held
 		// so the limit set on it stays in force for every row.
 		g, err := rawSQL(t, d.path).Conn(context.Background())
@@ -674,7 +676,7 @@ func TestDiskFullOrReadOnly(t *testing.T) {
 	// remount cannot be made while the database is open for writing: the
 	// kernel refuses it with EBUSY.)
 	t.Run("read-only", func(t *testing.T) {
-		d := startDiskApp(t, filepath.Join(t.TempDir(), "g.db"))
+		d := startDiskApp(t, testkit.Database(t, "g.db"))
 		var held *http.Cookie
 		diskScenario(t, d, "readonly database", func() {
 			var status int
@@ -714,7 +716,7 @@ func fillSessions(t *testing.T, g *sql.Conn) {
 			tok := make([]byte, 32)
 			_, _ = rand.Read(tok)
 			_, err := g.ExecContext(context.Background(), `INSERT INTO sessions (token_hash, created_at, last_seen_at, idle_expires_at, expires_at, ip, data)
-				VALUES (?, ?, ?, ?, ?, 'disk-filler', ?)`, fmt.Sprintf("%x", tok), past, past, past, past, strings.Repeat("x", size))
+				VALUES ($1, $2, $3, $4, $5, 'disk-filler', $6)`, fmt.Sprintf("%x", tok), past, past, past, past, strings.Repeat("x", size))
 			switch {
 			case err == nil:
 				rows++
@@ -733,6 +735,7 @@ func fillSessions(t *testing.T, g *sql.Conn) {
 // so it runs as root only (as `make test` in CI does) and skips elsewhere;
 // TestDiskFullOrReadOnly covers the same path at the SQLite level always.
 func TestDiskFullTmpfs(t *testing.T) {
+	testkit.SkipOnPostgres(t, "SQLite on a full filesystem")
 	if runtime.GOOS != "linux" || os.Geteuid() != 0 {
 		t.Skipf("skipping: mounting a tmpfs needs root on Linux (running as uid %d on %s); TestDiskFullOrReadOnly/full covers SQLITE_FULL without it", os.Geteuid(), runtime.GOOS)
 	}

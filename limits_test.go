@@ -1,11 +1,11 @@
 package main
 
 import (
-	"github.com/gatehouse/gatehouse/testkit"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/gatehouse/gatehouse/testkit"
 
 	"github.com/gatehouse/gatehouse/config"
 )
@@ -16,7 +16,7 @@ import (
 // state).
 func TestServeLimits(t *testing.T) {
 	cfg := config.Default()
-	cfg.Database = filepath.Join(t.TempDir(), "g.db")
+	cfg.Database = testkit.Database(t, "g.db")
 	var stdout, logs testkit.LogBuffer
 	base, cancel, _ := startServe(t, cfg, &stdout, &logs)
 	defer cancel()

@@ -11,8 +11,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/gatehouse/gatehouse/app"
-	"github.com/gatehouse/gatehouse/testkit"
 	"io"
 	"log/slog"
 	"math/rand/v2"
@@ -20,7 +18,6 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
-	"path/filepath"
 	"runtime/pprof"
 	"slices"
 	"strings"
@@ -28,6 +25,9 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/gatehouse/gatehouse/app"
+	"github.com/gatehouse/gatehouse/testkit"
 
 	"github.com/gatehouse/gatehouse/accounts"
 	"github.com/gatehouse/gatehouse/config"
@@ -102,7 +102,7 @@ func startLoadEnv(t *testing.T) *loadEnv {
 	cfg := config.Default()
 	cfg.Listen = ln.Addr().String()
 	cfg.BaseURL = base
-	cfg.Database = filepath.Join(t.TempDir(), "load.db")
+	cfg.Database = testkit.Database(t, "load.db")
 	cfg.Log.Level = "info"
 	cfg.Providers = []config.Provider{{
 		ProviderConfig: sso.ProviderConfig{
@@ -566,7 +566,7 @@ func TestLoadConcurrentSignIns(t *testing.T) {
 func countSSOUsers(t *testing.T, path string) int64 {
 	t.Helper()
 	var n int64
-	if err := rawSQL(t, path).QueryRow("SELECT COUNT(*) FROM users WHERE email = ?", loadSSOEmail).Scan(&n); err != nil {
+	if err := rawSQL(t, path).QueryRow("SELECT COUNT(*) FROM users WHERE email = $1", loadSSOEmail).Scan(&n); err != nil {
 		t.Fatal(err)
 	}
 	return n

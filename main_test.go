@@ -7,8 +7,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"github.com/gatehouse/gatehouse/app"
-	"github.com/gatehouse/gatehouse/testkit"
 	"io"
 	"log/slog"
 	"net"
@@ -21,6 +19,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gatehouse/gatehouse/app"
+	"github.com/gatehouse/gatehouse/testkit"
 
 	"github.com/gatehouse/gatehouse/config"
 	"github.com/gatehouse/gatehouse/models"
@@ -41,7 +42,7 @@ func hermetic(t *testing.T) {
 func writeConfig(t *testing.T, dir, extra string) string {
 	t.Helper()
 	p := filepath.Join(dir, "config.yaml")
-	body := fmt.Sprintf("database: %q\nlog:\n  level: warn\npassword:\n  bcrypt_cost: 10\n%s", filepath.Join(dir, "g.db"), extra)
+	body := fmt.Sprintf("database: %q\nlog:\n  level: warn\npassword:\n  bcrypt_cost: 10\n%s", testkit.DatabaseIn(t, dir, "g.db"), extra)
 	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -122,12 +123,12 @@ func TestCLIUserLifecycle(t *testing.T) {
 	runCLI(t, "short\n", "user", "create", "--email", "bob@example.com", "--password-stdin", "--config", cfgPath).
 		want(t, exitFailure, "", "Use a password of at least 12 characters.")
 	runCLI(t, "", "user", "create", "--email", "sso-only@example.com", "--config", cfgPath).
-		want(t, exitOK, "created sso-only@example.com (id 2)", "")
+		want(t, exitOK, "created sso-only@example.com (id ", "") // not always 2: PostgreSQL spends an ID on the refused duplicate
 
 	list := runCLI(t, "", "user", "list", "--config", cfgPath)
 	list.want(t, exitOK, "EMAIL", "")
 	alice := regexp.MustCompile(`(?m)^1\s+alice@example\.com\s+Alice A\s+true\s+true\s+enabled\s+never\s*$`)
-	ssoOnly := regexp.MustCompile(`(?m)^2\s+sso-only@example\.com\s+false\s+false\s+enabled\s+never\s*$`)
+	ssoOnly := regexp.MustCompile(`(?m)^\d+\s+sso-only@example\.com\s+false\s+false\s+enabled\s+never\s*$`)
 	if !alice.MatchString(list.stdout) || !ssoOnly.MatchString(list.stdout) || strings.Contains(list.stdout, "bob@") {
 		t.Fatalf("user list:\n%s", list.stdout)
 	}
@@ -267,7 +268,7 @@ func TestCLIUsageErrors(t *testing.T) {
 		})
 	}
 	// Nothing was created by a refused command.
-	if _, err := os.Stat(filepath.Join(dir, "g.db")); !os.IsNotExist(err) {
+	if _, err := os.Stat(filepath.Join(dir, "g.db")); !testkit.OnPostgres() && !os.IsNotExist(err) {
 		t.Errorf("a usage error created the database (stat: %v)", err)
 	}
 }
@@ -276,15 +277,16 @@ func TestCLIMigrateIdempotent(t *testing.T) {
 	hermetic(t)
 	dir := t.TempDir()
 	cfgPath := writeConfig(t, dir, "")
-	dbPath := filepath.Join(dir, "g.db")
+	dbPath := testkit.EmptyDatabase(t, dir, "g.db")
+	t.Setenv("GATEHOUSE_DATABASE", dbPath)
 
 	first := runCLI(t, "", "migrate", "--config", cfgPath)
-	first.want(t, exitOK, "to "+dbPath, "")
+	first.want(t, exitOK, "to "+models.Redact(dbPath), "")
 	if m := regexp.MustCompile(`applied (\d+) migration`).FindStringSubmatch(first.stdout); m == nil || m[1] == "0" {
 		t.Fatalf("first migrate applied nothing: %q", first.stdout)
 	}
 	for range 2 {
-		runCLI(t, "", "migrate", "--config", cfgPath).want(t, exitOK, "applied 0 migration(s) to "+dbPath, "")
+		runCLI(t, "", "migrate", "--config", cfgPath).want(t, exitOK, "applied 0 migration(s) to "+models.Redact(dbPath), "")
 	}
 	db, err := models.Open(dbPath)
 	if err != nil {
@@ -297,6 +299,7 @@ func TestCLIMigrateIdempotent(t *testing.T) {
 }
 
 func TestCLIDatabaseFromEnvironment(t *testing.T) {
+	testkit.SkipOnPostgres(t, "the SQLite file GATEHOUSE_DATABASE names is created")
 	hermetic(t)
 	dir := t.TempDir()
 	cfgPath := writeConfig(t, dir, "")
@@ -408,7 +411,7 @@ func startServe(t *testing.T, cfg config.Config, stdout io.Writer, logs io.Write
 
 func TestServeGraceful(t *testing.T) {
 	cfg := config.Default()
-	cfg.Database = filepath.Join(t.TempDir(), "g.db")
+	cfg.Database = testkit.Database(t, "g.db")
 	var stdout, logs testkit.LogBuffer
 	base, cancel, done := startServe(t, cfg, &stdout, &logs)
 	defer cancel()
@@ -513,7 +516,7 @@ func TestCLIServe(t *testing.T) {
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("GET /healthz: %d", resp.StatusCode)
 	}
-	if _, err := os.Stat(filepath.Join(dir, "g.db")); err != nil {
+	if _, err := os.Stat(filepath.Join(dir, "g.db")); err != nil && !testkit.OnPostgres() {
 		t.Errorf("database not created at the configured path: %v", err)
 	}
 	cancel()

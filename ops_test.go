@@ -9,8 +9,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"github.com/gatehouse/gatehouse/app"
-	"github.com/gatehouse/gatehouse/testkit"
 	"io"
 	"log/slog"
 	"maps"
@@ -19,13 +17,15 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/gatehouse/gatehouse/app"
+	"github.com/gatehouse/gatehouse/testkit"
 
 	"github.com/gatehouse/gatehouse/accounts"
 	"github.com/gatehouse/gatehouse/config"
@@ -123,7 +123,7 @@ func startOpsEnv(t *testing.T, format string) *opsEnv {
 	cfg := config.Default()
 	cfg.Listen = ln.Addr().String()
 	cfg.BaseURL = e.base
-	cfg.Database = filepath.Join(t.TempDir(), "gatehouse.db")
+	cfg.Database = testkit.Database(t, "gatehouse.db")
 	cfg.Metrics.Listen = mln.Addr().String()
 	cfg.Log.Level, cfg.Log.Format = "debug", format
 	cfg.Providers = []config.Provider{{
@@ -480,7 +480,7 @@ func TestServeMetricsListen(t *testing.T) {
 	addr := free.Addr().String()
 	free.Close()
 	cfg := config.Default()
-	cfg.Database = filepath.Join(t.TempDir(), "g.db")
+	cfg.Database = testkit.Database(t, "g.db")
 	cfg.Metrics.Listen = addr
 	var logs testkit.LogBuffer
 	base, cancel, done := startServe(t, cfg, io.Discard, &logs)
@@ -537,7 +537,7 @@ func TestServeMetricsListen(t *testing.T) {
 
 func TestReadyz(t *testing.T) {
 	cfg := config.Default()
-	cfg.Database = filepath.Join(t.TempDir(), "g.db")
+	cfg.Database = testkit.Database(t, "g.db")
 	if err := cfg.Finish(); err != nil {
 		t.Fatal(err)
 	}
@@ -571,7 +571,7 @@ func TestReadyz(t *testing.T) {
 	if err := gdb.QueryRow("SELECT MAX(version_id) FROM goose_db_version").Scan(&last); err != nil || last < 2 {
 		t.Fatalf("last migration %d: %v", last, err)
 	}
-	if _, err := gdb.Exec("DELETE FROM goose_db_version WHERE version_id = ?", last); err != nil {
+	if _, err := gdb.Exec("DELETE FROM goose_db_version WHERE version_id = $1", last); err != nil {
 		t.Fatal(err)
 	}
 	if code, body := get("/readyz"); code != http.StatusServiceUnavailable || body != "not ready: migrations pending\n" {
@@ -580,7 +580,7 @@ func TestReadyz(t *testing.T) {
 	if code, _ := get("/healthz"); code != http.StatusOK {
 		t.Errorf("healthz with a pending migration: %d, want 200", code)
 	}
-	if _, err := gdb.Exec("INSERT INTO goose_db_version (version_id, is_applied) VALUES (?, TRUE)", last); err != nil {
+	if _, err := gdb.Exec("INSERT INTO goose_db_version (version_id, is_applied) VALUES ($1, TRUE)", last); err != nil {
 		t.Fatal(err)
 	}
 	if code, _ := get("/readyz"); code != http.StatusOK {

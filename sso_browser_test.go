@@ -133,7 +133,7 @@ func TestSSOBrowserFlow(t *testing.T) {
 	cfg := config.Default()
 	cfg.Listen = ln.Addr().String()
 	cfg.BaseURL = base
-	cfg.Database = filepath.Join(t.TempDir(), "gatehouse.db")
+	cfg.Database = testkit.Database(t, "gatehouse.db")
 	cfg.Password.BcryptCost = 10 // the lowest the configuration allows
 	cfg.Log.Level = "debug"
 	cfg.Providers = []config.Provider{{

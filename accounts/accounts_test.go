@@ -4,13 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/gatehouse/gatehouse/models"
 	"github.com/gatehouse/gatehouse/password"
+	"github.com/gatehouse/gatehouse/testkit"
 	"golang.org/x/crypto/bcrypt"
 )
 
@@ -18,7 +18,7 @@ const minLength = 10
 
 func newService(t *testing.T, cost int) *Service {
 	t.Helper()
-	db, err := models.Open(filepath.Join(t.TempDir(), "accounts.db"))
+	db, err := models.Open(testkit.Database(t, "accounts.db"))
 	if err != nil {
 		t.Fatal(err)
 	}

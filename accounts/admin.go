@@ -7,16 +7,17 @@ import (
 	"github.com/gatehouse/gatehouse/models"
 )
 
-// guardLastAdmin refuses to take away the only enabled administrator.
-func guardLastAdmin(ctx context.Context, tx *models.DB, target *models.User) error {
-	if !target.IsAdmin || target.Disabled() {
-		return nil
-	}
-	n, err := tx.CountUsers(ctx, true)
+// guardLastAdmin refuses to take away the only enabled administrator. It
+// locks every enabled administrator's row before it counts them (a no-op
+// on SQLite, whose transactions already exclude each other), so it runs
+// first in its transaction: two admins demoting each other at the same
+// moment on PostgreSQL take turns, and the second sees one admin left.
+func guardLastAdmin(ctx context.Context, tx *models.DB, id int64) error {
+	admins, err := tx.LockAdmins(ctx)
 	if err != nil {
 		return err
 	}
-	if n <= 1 {
+	if len(admins) == 1 && admins[0] == id {
 		return ErrLastAdmin
 	}
 	return nil
@@ -36,14 +37,13 @@ func (s *Service) UpdateUser(ctx context.Context, id int64, name, email string, 
 	}
 	var out *models.User
 	err = s.DB.Tx(ctx, func(tx *models.DB) error {
-		u, err := tx.UserByID(ctx, id)
-		if err != nil {
-			return err
-		}
 		if !admin {
-			if err := guardLastAdmin(ctx, tx, u); err != nil {
+			if err := guardLastAdmin(ctx, tx, id); err != nil {
 				return err
 			}
+		}
+		if _, err := tx.UserByID(ctx, id); err != nil {
+			return err
 		}
 		if err := tx.UpdateUser(ctx, id, name, email, admin); err != nil {
 			if errors.Is(err, models.ErrEmailTaken) {
@@ -64,14 +64,13 @@ func (s *Service) SetDisabled(ctx context.Context, actor *models.User, id int64,
 		return ErrSelf
 	}
 	return s.DB.Tx(ctx, func(tx *models.DB) error {
-		u, err := tx.UserByID(ctx, id)
-		if err != nil {
-			return err
-		}
 		if disabled {
-			if err := guardLastAdmin(ctx, tx, u); err != nil {
+			if err := guardLastAdmin(ctx, tx, id); err != nil {
 				return err
 			}
+		}
+		if _, err := tx.UserByID(ctx, id); err != nil {
+			return err
 		}
 		return tx.SetDisabled(ctx, id, disabled)
 	})
@@ -85,11 +84,11 @@ func (s *Service) DeleteUser(ctx context.Context, actor *models.User, id int64) 
 	}
 	var deleted *models.User
 	err := s.DB.Tx(ctx, func(tx *models.DB) error {
-		u, err := tx.UserByID(ctx, id)
-		if err != nil {
+		if err := guardLastAdmin(ctx, tx, id); err != nil {
 			return err
 		}
-		if err := guardLastAdmin(ctx, tx, u); err != nil {
+		u, err := tx.UserByID(ctx, id)
+		if err != nil {
 			return err
 		}
 		deleted = u
@@ -106,13 +105,14 @@ func (s *Service) RemovePassword(ctx context.Context, id int64) error {
 // Unlink removes an identity and ends the sessions it started. With
 // keepLogin (the account page) it refuses to remove the account's last way
 // to sign in.
-// The check and the delete share one (write-locked) transaction, so two
-// concurrent unlinks cannot each see the other identity and remove both.
+// The check and the delete share one transaction holding the account's row
+// locked, so two concurrent unlinks (or an unlink and a password removal)
+// cannot each see the other way to sign in and remove both.
 func (s *Service) Unlink(ctx context.Context, userID, identityID int64, keepLogin bool) (*models.Identity, error) {
 	var out *models.Identity
 	err := s.DB.Tx(ctx, func(tx *models.DB) error {
 		if keepLogin {
-			u, err := tx.UserByID(ctx, userID)
+			u, err := tx.LockUser(ctx, userID)
 			if err != nil {
 				return err
 			}

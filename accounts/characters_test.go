@@ -87,7 +87,7 @@ func TestLookalikeCharacters(t *testing.T) {
 			// signed in to: the typed address is unknown, not looked up.
 			stored := "ol" + ch.c + "d@example.com"
 			if _, err := e.raw.ExecContext(ctx, `INSERT INTO users (email, name, password_hash, is_admin, created_at, updated_at)
-				VALUES (?, 'Old', ?, 0, ?, ?)`, stored, e.hash, e.now, e.now); err != nil {
+				VALUES ($1, 'Old', $2, FALSE, $3, $4)`, stored, e.hash, e.now, e.now); err != nil {
 				t.Fatal(err)
 			}
 			if _, err := e.db.UserByEmail(ctx, stored); err != nil {

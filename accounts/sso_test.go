@@ -23,6 +23,7 @@ import (
 	"github.com/gatehouse/gatehouse/models"
 	"github.com/gatehouse/gatehouse/password"
 	"github.com/gatehouse/gatehouse/sso"
+	"github.com/gatehouse/gatehouse/testkit"
 	"golang.org/x/crypto/bcrypt"
 )
 
@@ -49,10 +50,14 @@ type ssoEnv struct {
 	now  time.Time // the database clock; change it only between calls
 }
 
-// ssoTemplate migrates a database once, for the many cases of a table to
-// copy instead of each running every migration.
+// ssoTemplate migrates an SQLite database once, for the many cases of a
+// table to copy instead of each running every migration. On PostgreSQL it
+// is "": every test database is a copy of a migrated one already.
 func ssoTemplate(t *testing.T) string {
 	t.Helper()
+	if testkit.OnPostgres() {
+		return ""
+	}
 	path := t.TempDir() + "/template.db"
 	db, err := models.Open(path)
 	if err != nil {
@@ -101,7 +106,7 @@ func ssoHasher(t *testing.T) (*password.Hasher, string) {
 // else a new one.
 func newSSOEnv(t *testing.T, template string) *ssoEnv {
 	t.Helper()
-	path := t.TempDir() + "/g.db"
+	path := testkit.Database(t, "g.db")
 	if template != "" {
 		b, err := os.ReadFile(template)
 		if err != nil {

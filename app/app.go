@@ -114,6 +114,9 @@ func OpenDB(ctx context.Context, cfg config.Config) (*models.DB, error) {
 	if err != nil {
 		return nil, err
 	}
+	if db.Dialect() == models.Postgres {
+		db.SetMaxConns(cfg.DatabaseMaxConns)
+	}
 	if _, err := db.Migrate(ctx); err != nil {
 		db.Close()
 		return nil, err

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse/handlers"
+	"github.com/gatehouse/gatehouse/models"
 )
 
 // cleanupEvery is how often expired sessions, pending sign-ins, old
@@ -43,7 +44,7 @@ func (a *App) Run(ctx context.Context) error {
 	srv := a.server(a.handler)
 	errc := make(chan error, 2)
 	go func() { errc <- srv.Serve(ln) }()
-	log.Info("gatehouse listening", "addr", ln.Addr().String(), "url", cfg.BaseURL, "database", cfg.Database, "version", a.opts.Version)
+	log.Info("gatehouse listening", "addr", ln.Addr().String(), "url", cfg.BaseURL, "database", models.Redact(cfg.Database), "version", a.opts.Version)
 	var msrv *http.Server // nil: metrics off
 	if mln != nil {
 		msrv = a.server(a.MetricsHandler())

@@ -3,13 +3,13 @@ package app_test
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/gatehouse/gatehouse/app"
 	"github.com/gatehouse/gatehouse/config"
 	"github.com/gatehouse/gatehouse/models"
+	"github.com/gatehouse/gatehouse/testkit"
 )
 
 // TestSweepClearsBacklogs: one sweep clears a backlog far larger than a
@@ -20,7 +20,7 @@ func TestSweepClearsBacklogs(t *testing.T) {
 	t.Parallel()
 	now := time.Date(2031, 6, 1, 12, 0, 0, 0, time.UTC)
 	cfg := config.Default()
-	cfg.Database = filepath.Join(t.TempDir(), "g.db")
+	cfg.Database = testkit.Database(t, "g.db")
 	cfg.Audit.Retention = 30 * 24 * time.Hour
 	if err := cfg.Finish(); err != nil {
 		t.Fatal(err)
@@ -55,14 +55,14 @@ func TestSweepClearsBacklogs(t *testing.T) {
 		}
 	}
 	const pendingSQL = `INSERT INTO pending_logins (state_hash, browser_hash, provider_id, nonce, code_verifier, created_at, expires_at)
-		VALUES (?, ?, 'acme', 'n', 'v', ?, ?)`
+		VALUES ($1, $2, 'acme', 'n', 'v', $3, $4)`
 	seed(pendingSQL, expiredPending, func(i int) []any {
 		return []any{fmt.Sprintf("old-%d", i), fmt.Sprintf("b-%d", i), now.Add(-time.Hour), now.Add(-50 * time.Minute)}
 	})
 	seed(pendingSQL, livePending, func(i int) []any {
 		return []any{fmt.Sprintf("live-%d", i), fmt.Sprintf("b-%d", i), now, now.Add(10 * time.Minute)}
 	})
-	const eventSQL = `INSERT INTO events (created_at, kind, detail) VALUES (?, 'login.failure', ?)`
+	const eventSQL = `INSERT INTO events (created_at, kind, detail) VALUES ($1, 'login.failure', $2)`
 	seed(eventSQL, oldEvents, func(i int) []any {
 		return []any{now.Add(-31*24*time.Hour - time.Duration(i)*time.Minute), "old"}
 	})

@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gatehouse/gatehouse/models"
 	"github.com/gatehouse/gatehouse/throttle"
 	"github.com/joho/godotenv"
 	"go.yaml.in/yaml/v3"
@@ -28,8 +29,13 @@ type Config struct {
 	// BaseURL is the public origin users reach gatehouse at; it decides
 	// cookie security, the CSRF-trusted origin and OIDC redirect URLs.
 	BaseURL string `yaml:"base_url"`
-	// Database is the path of the SQLite file.
+	// Database is the path of the SQLite file, or a postgres:// (or
+	// postgresql://) URL of the PostgreSQL database several replicas share.
 	Database string `yaml:"database"`
+	// DatabaseMaxConns is the connection pool size of this process on
+	// PostgreSQL (replicas x this must stay under the server's
+	// max_connections); SQLite ignores it.
+	DatabaseMaxConns int `yaml:"database_max_conns"`
 	// TrustedProxies lists proxy addresses or CIDRs whose X-Forwarded-For
 	// is believed; empty means the peer address is the client address.
 	TrustedProxies []string `yaml:"trusted_proxies"`
@@ -110,9 +116,10 @@ const DefaultAuditRetention = 400 * 24 * time.Hour
 // with no file at all.
 func Default() Config {
 	return Config{
-		Listen:   "127.0.0.1:8080",
-		Database: filepath.Join("data", "gatehouse.db"),
-		Log:      Log{Level: "info", Format: "text"},
+		Listen:           "127.0.0.1:8080",
+		Database:         filepath.Join("data", "gatehouse.db"),
+		DatabaseMaxConns: models.DefaultMaxConns,
+		Log:              Log{Level: "info", Format: "text"},
 		Server: Server{
 			ReadHeaderTimeout: 5 * time.Second,
 			ReadTimeout:       15 * time.Second,
@@ -277,6 +284,7 @@ func (c *Config) finish(env lookupFunc) error {
 
 func (c *Config) validate() error {
 	throttleErr := c.Throttle.Validate() // its message starts with the rule's key
+	dbErr := models.ParseDatabase(c.Database)
 	u, err := url.Parse(c.BaseURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return fmt.Errorf("base_url: %q must be an absolute http or https URL", c.BaseURL)
@@ -290,6 +298,8 @@ func (c *Config) validate() error {
 	}{
 		{c.Listen != "", "listen: must not be empty"},
 		{c.Database != "", "database: must not be empty"},
+		{dbErr == nil, fmt.Sprintf("database: %v", dbErr)},
+		{c.DatabaseMaxConns >= 1 && c.DatabaseMaxConns <= 1000, "database_max_conns: must be between 1 and 1000"},
 		{c.Log.Level == "debug" || c.Log.Level == "info" || c.Log.Level == "warn" || c.Log.Level == "error", "log.level: must be debug, info, warn or error"},
 		{c.Log.Format == "text" || c.Log.Format == "json", "log.format: must be text or json"},
 		{isToken(c.Session.CookieName), "session.cookie_name: must be a non-empty cookie token"},

@@ -9,7 +9,6 @@ package handlers_test
 import (
 	"context"
 	"errors"
-	"github.com/gatehouse/gatehouse/testkit"
 	"html"
 	"net/http"
 	"net/url"
@@ -19,6 +18,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/gatehouse/gatehouse/testkit"
 
 	"github.com/gatehouse/gatehouse/accounts"
 	"github.com/gatehouse/gatehouse/config"

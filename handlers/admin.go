@@ -10,7 +10,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/gatehouse/gatehouse/accounts"
 	"github.com/gatehouse/gatehouse/models"
@@ -127,7 +126,7 @@ var userSortKeys = map[string]bool{
 
 func readUserListQuery(c *gin.Context) userListQuery {
 	q := userListQuery{Q: strings.TrimSpace(c.Query("q")), Page: 1}
-	if len(q.Q) > maxEmailLen || !utf8.ValidString(q.Q) {
+	if len(q.Q) > maxEmailLen || !isText(q.Q) {
 		q.Q = ""
 	}
 	for dst, key := range map[*string]string{&q.Admin: "admin", &q.Disabled: "disabled", &q.Password: "password", &q.SSO: "sso"} {
@@ -283,7 +282,7 @@ func (h *Handler) adminCreateUser(c *gin.Context) {
 		Admin:      c.PostForm("admin") == "1",
 		NoPassword: c.PostForm("password_mode") == "none",
 	}
-	if !utf8.ValidString(f.Email) || !utf8.ValidString(f.Name) {
+	if !isText(f.Email) || !isText(f.Name) {
 		f.Email, f.Name, f.Error = "", "", "Names and emails must be text."
 		h.renderNewUser(c, http.StatusBadRequest, f)
 		return

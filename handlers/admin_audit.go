@@ -5,12 +5,13 @@ package handlers
 import (
 	"encoding/csv"
 	"errors"
-	"github.com/gatehouse/gatehouse/sso"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/gatehouse/gatehouse/sso"
 
 	"github.com/gatehouse/gatehouse/models"
 	"github.com/gin-gonic/gin"
@@ -40,7 +41,7 @@ const dateLayout = "2006-01-02"
 func (h *Handler) readAuditQuery(c *gin.Context) (auditQuery, error) {
 	q := auditQuery{Page: pageParam(c.Query("page"))}
 	q.Filter.Page, q.Filter.PerPage = q.Page, adminPerPage
-	if u := strings.TrimSpace(c.Query("user")); u != "" && len(u) <= maxEmailLen {
+	if u := strings.TrimSpace(c.Query("user")); u != "" && len(u) <= maxEmailLen && isText(u) {
 		if id, err := strconv.ParseInt(u, 10, 64); err == nil && id > 0 {
 			q.User, q.Filter.UserID = u, &id
 		} else if email := sso.NormalizeEmail(u); models.ValidEmail(email) {

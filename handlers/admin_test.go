@@ -11,7 +11,6 @@ import (
 	"encoding/csv"
 	"errors"
 	"fmt"
-	"github.com/gatehouse/gatehouse/testkit"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -21,6 +20,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/gatehouse/gatehouse/testkit"
 
 	"github.com/gatehouse/gatehouse/accounts"
 	"github.com/gatehouse/gatehouse/config"

@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/gatehouse/gatehouse/accounts"
 	"github.com/gatehouse/gatehouse/models"
@@ -166,7 +165,7 @@ func (h *Handler) adminUpdateUser(c *gin.Context) {
 		Email: strings.TrimSpace(c.PostForm("email")),
 		Admin: c.PostForm("admin") == "1",
 	}
-	if !utf8.ValidString(f.Email) || !utf8.ValidString(f.Name) {
+	if !isText(f.Email) || !isText(f.Name) {
 		h.renderAdminUser(c, http.StatusBadRequest, u, &editForm{Admin: f.Admin}, "Names and emails must be text.")
 		return
 	}

@@ -162,7 +162,7 @@ func TestSSOStartGlobalCap(t *testing.T) {
 	now := e.clock.Now()
 	err := inRawTx(rawSQL(t, e.dbPath), func(tx *sql.Tx) error {
 		st, err := tx.Prepare(`INSERT INTO pending_logins (state_hash, browser_hash, provider_id, nonce, code_verifier, created_at, expires_at)
-			VALUES (?, ?, 'acme', 'n', 'v', ?, ?)`)
+			VALUES ($1, $2, 'acme', 'n', 'v', $3, $4)`)
 		if err != nil {
 			return err
 		}
@@ -274,7 +274,7 @@ func TestAuditCSVStreams(t *testing.T) {
 			if i%annEvery == 0 {
 				user = e.ann.ID
 			}
-			if _, err := tx.Exec(`INSERT INTO events (created_at, kind, user_id, detail) VALUES (?, 'test.bulk', ?, ?)`,
+			if _, err := tx.Exec(`INSERT INTO events (created_at, kind, user_id, detail) VALUES ($1, 'test.bulk', $2, $3)`,
 				now.Add(time.Duration(i)*time.Second), user, fmt.Sprintf("bulk %04d", i)); err != nil {
 				return err
 			}

@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -15,6 +14,7 @@ import (
 	"github.com/gatehouse/gatehouse/accounts"
 	"github.com/gatehouse/gatehouse/app"
 	"github.com/gatehouse/gatehouse/config"
+	"github.com/gatehouse/gatehouse/testkit"
 	"golang.org/x/crypto/bcrypt"
 )
 
@@ -27,7 +27,7 @@ import (
 // is the empty request the load benchmark compares it with.
 func BenchmarkDashboard(b *testing.B) {
 	cfg := config.Default()
-	cfg.Database = filepath.Join(b.TempDir(), "gatehouse.db")
+	cfg.Database = testkit.Database(b, "gatehouse.db")
 	if err := cfg.Finish(); err != nil {
 		b.Fatal(err)
 	}

@@ -109,7 +109,7 @@ func New(d Deps) (http.Handler, error) {
 	if err := e.SetTrustedProxies(d.Config.TrustedProxies); err != nil {
 		return nil, fmt.Errorf("trusted_proxies: %w", err)
 	}
-	e.Use(h.requestLog, gin.CustomRecovery(h.recovered), h.securityHeaders, h.limitBody,
+	e.Use(h.requestLog, gin.CustomRecovery(h.recovered), h.securityHeaders, h.limitBody, h.cleanUserAgent,
 		ginsessions.Sessions(d.Config.CookieName(), d.Sessions), h.loadUser)
 	h.routes()
 	return h.csrf()

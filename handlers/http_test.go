@@ -11,8 +11,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/gatehouse/gatehouse/sso"
-	"github.com/gatehouse/gatehouse/testkit"
 	"html"
 	"io"
 	"mime/multipart"
@@ -23,6 +21,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/gatehouse/gatehouse/sso"
+	"github.com/gatehouse/gatehouse/testkit"
 
 	"github.com/gatehouse/gatehouse/accounts"
 	"github.com/gatehouse/gatehouse/config"
@@ -170,6 +171,28 @@ func (e *env) noServerErrors(t *testing.T) {
 			t.Errorf("server log contains %q:\n%s", bad, logs)
 		}
 	}
+}
+
+// TestLoginNonTextUserAgent: a browser whose User-Agent holds invalid UTF-8
+// (PostgreSQL refuses it; Go refuses to send a NUL) still signs in; the session
+// keeps the header with those bytes replaced.
+func TestLoginNonTextUserAgent(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOpts{})
+	r := e.do(t, req{method: "POST", path: "/auth/login", form: loginForm(alice, goodPW),
+		header: map[string]string{"User-Agent": "Mozilla/5.0 \xff\xfe (X11)"}})
+	if r.status != http.StatusSeeOther || r.location() != "/dashboard" {
+		t.Fatalf("got %d Location %q, want 303 /dashboard; body:\n%s", r.status, r.location(), r.body)
+	}
+	c := r.cookie("gatehouse_session")
+	if c == nil {
+		t.Fatal("no session cookie")
+	}
+	row := e.sessionRow(t, c.Value)
+	if row == nil || row.UserAgent != "Mozilla/5.0 \uFFFD (X11)" {
+		t.Fatalf("session row = %+v, want the User-Agent with its non-text bytes replaced", row)
+	}
+	e.do(t, req{path: "/dashboard", cookies: []*http.Cookie{c}, header: map[string]string{"User-Agent": "Mozilla/5.0 \xff\xfe (X11)"}}).want(t, http.StatusOK, "")
 }
 
 func TestLoginSuccess(t *testing.T) {
@@ -645,7 +668,7 @@ func TestBadInputNever5xx(t *testing.T) {
 		{"invalid UTF-8 password", req{method: "POST", path: "/auth/login", body: strings.NewReader("email=" + url.QueryEscape(alice) + "&password=%c3%28%ff"), ctype: "application/x-www-form-urlencoded"}, 400, badCredMsg},
 		{"10 KB email", req{method: "POST", path: "/auth/login", form: loginForm(strings.Repeat("a", 10<<10)+"@example.com", goodPW)}, 400, "Enter a valid email address."},
 		{"10 KB password", req{method: "POST", path: "/auth/login", form: loginForm(alice, strings.Repeat("p", 10<<10))}, 400, badCredMsg},
-		{"NUL in email", req{method: "POST", path: "/auth/login", form: loginForm("alice\x00@example.com", goodPW)}, 401, badCredMsg},
+		{"NUL in email", req{method: "POST", path: "/auth/login", form: loginForm("alice\x00@example.com", goodPW)}, 400, "Enter a valid email address."},
 		{"malformed urlencoding", req{method: "POST", path: "/auth/login", body: strings.NewReader("email=%zz&password=%"), ctype: "application/x-www-form-urlencoded"}, 400, "Bad request"},
 		{"1 MB body", req{method: "POST", path: "/auth/login", body: strings.NewReader(bigForm), ctype: "application/x-www-form-urlencoded"}, 413, "Request too large"},
 		{"1 MB multipart body", req{method: "POST", path: "/auth/login", body: bytes.NewReader(mp.Bytes()), ctype: mw.FormDataContentType()}, 400, ""},

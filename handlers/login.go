@@ -2,11 +2,12 @@ package handlers
 
 import (
 	"errors"
-	"github.com/gatehouse/gatehouse/sso"
 	"net/http"
 	"slices"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/gatehouse/gatehouse/sso"
 
 	"github.com/gatehouse/gatehouse/accounts"
 	"github.com/gatehouse/gatehouse/models"
@@ -57,7 +58,7 @@ func (h *Handler) login(c *gin.Context) {
 		Email: strings.TrimSpace(c.PostForm("email")),
 		Next:  SafeNext(c.PostForm("next")),
 	}
-	if len(f.Email) > maxEmailLen || !utf8.ValidString(f.Email) {
+	if len(f.Email) > maxEmailLen || !isText(f.Email) {
 		f.Email, f.Error = "", "Enter a valid email address."
 		h.renderLogin(c, http.StatusBadRequest, f)
 		return

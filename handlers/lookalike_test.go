@@ -115,7 +115,7 @@ func TestLookalikeInput(t *testing.T) {
 	// An account an older version stored with such an address is unknown
 	// to the login form, even with its password.
 	if _, err := rawSQL(t, e.cfg.Database).Exec(`INSERT INTO users (email, name, password_hash, is_admin, created_at, updated_at)
-		SELECT ?, 'Old', password_hash, 0, created_at, updated_at FROM users WHERE id = ?`, invisible, e.ann.ID); err != nil {
+		SELECT $1, 'Old', password_hash, FALSE, created_at, updated_at FROM users WHERE id = $2`, invisible, e.ann.ID); err != nil {
 		t.Fatal(err)
 	}
 	e.client().loginFails(t, invisible, admPW)

@@ -43,6 +43,16 @@ func (h *Handler) requestLog(c *gin.Context) {
 	)
 }
 
+// cleanUserAgent makes the User-Agent header text (see text) before any
+// handler reads it: sessions store it, and a browser sending NUL or invalid
+// UTF-8 there must still be able to sign in.
+func (h *Handler) cleanUserAgent(c *gin.Context) {
+	if ua := c.Request.Header.Get("User-Agent"); !isText(ua) {
+		c.Request.Header.Set("User-Agent", text(ua))
+	}
+	c.Next()
+}
+
 // log returns the request-scoped logger.
 func (h *Handler) log(c *gin.Context) *slog.Logger {
 	return h.Logger.With("request_id", c.GetString(ctxRequestID))

@@ -2,6 +2,8 @@ package handlers_test
 
 import (
 	"database/sql"
+	"regexp"
+	"strconv"
 	"testing"
 
 	"github.com/gatehouse/gatehouse/models"
@@ -20,7 +22,8 @@ func rawSQL(t testing.TB, path string) *sql.DB {
 }
 
 // countRows counts the rows of table (those matching where, unless it is
-// "") in the database file at path, on a pool closed before it returns.
+// "") in the database at path, on a pool closed before it returns. Each ?
+// in where is a placeholder.
 func countRows(t testing.TB, path, table, where string, args ...any) int64 {
 	t.Helper()
 	pool, err := models.OpenSQL(path)
@@ -30,7 +33,11 @@ func countRows(t testing.TB, path, table, where string, args ...any) int64 {
 	defer pool.Close()
 	q := "SELECT COUNT(*) FROM " + table
 	if where != "" {
-		q += " WHERE " + where
+		n := 0
+		q += " WHERE " + regexp.MustCompile(`\?`).ReplaceAllStringFunc(where, func(string) string {
+			n++
+			return "$" + strconv.Itoa(n)
+		})
 	}
 	var n int64
 	if err := pool.QueryRow(q, args...).Scan(&n); err != nil {

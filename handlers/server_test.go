@@ -2,14 +2,14 @@ package handlers_test
 
 import (
 	"context"
-	"github.com/gatehouse/gatehouse/testkit"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/gatehouse/gatehouse/testkit"
 
 	"github.com/gatehouse/gatehouse/accounts"
 	"github.com/gatehouse/gatehouse/app"
@@ -61,7 +61,7 @@ func newServer(t testing.TB, o serverOpts) *server {
 		s.clock = testkit.NewClock(time.Date(2030, 1, 2, 9, 0, 0, 0, time.UTC))
 	}
 	if s.dbPath == "" {
-		s.dbPath = filepath.Join(t.TempDir(), "gatehouse.db")
+		s.dbPath = testkit.Database(t, "gatehouse.db")
 	}
 	s.log = slog.New(slog.NewTextHandler(s.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	s.srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -63,7 +63,7 @@ func TestDisabledAccountSessionEnded(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer raw.Close()
-	if _, err := raw.Exec("UPDATE users SET disabled_at = ? WHERE email = ?", e.clock.Now(), alice); err != nil {
+	if _, err := raw.Exec("UPDATE users SET disabled_at = $1 WHERE email = $2", e.clock.Now(), alice); err != nil {
 		t.Fatal(err)
 	}
 	e.wantSignedOut(t, c)

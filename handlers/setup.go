@@ -11,7 +11,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"github.com/gatehouse/gatehouse/accounts"
 	"github.com/gatehouse/gatehouse/models"
@@ -141,7 +140,7 @@ func (h *Handler) setup(c *gin.Context) {
 	}
 	pw, problem := newPassword(c, "Choose a password.")
 	switch {
-	case !utf8.ValidString(f.Email) || !utf8.ValidString(f.Name):
+	case !isText(f.Email) || !isText(f.Name):
 		f.Email, f.Name, f.Error = "", "", "Names and emails must be text."
 	case problem != "":
 		f.Error = problem

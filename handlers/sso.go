@@ -120,6 +120,9 @@ func (h *Handler) redirectToProvider(c *gin.Context, p *sso.Provider, ps pending
 		h.serverError(c, "random token", err)
 		return "", false
 	}
+	if !isText(ps.Next) { // stored with the pending sign-in: none rather than a failed insert
+		ps.Next = ""
+	}
 	pending := &models.PendingLogin{
 		StateHash: sso.HashState(req.State), BrowserHash: sessionstore.Hash(browser),
 		ProviderID: p.ID(), Nonce: req.Nonce, CodeVerifier: req.CodeVerifier,

@@ -35,14 +35,22 @@ var userSorts = map[string]string{
 	"email": "email", "name": "name", "created": "created_at", "last_login": "last_login_at",
 }
 
+// userColumns are the users columns a UserRow holds, named (never
+// users.*) so a replica still running the previous version reads the
+// columns it knows while a newer one adds some.
+const userColumns = "users.id, users.email, users.name, users.password_hash, users.is_admin, users.disabled_at, " +
+	"users.created_at, users.updated_at, users.last_login_at, users.last_login_method, users.email_changed_at"
+
 // SearchUsers returns one page of users and the total matching.
 func (db *DB) SearchUsers(ctx context.Context, f UserFilter) ([]UserRow, int64, error) {
 	q := db.gorm.WithContext(ctx).Table("users")
 	if s := strings.TrimSpace(f.Query); s != "" {
 		like := "%" + escapeLike(strings.ToLower(s)) + "%"
-		// LIKE already ignores ASCII case, and SQLite's lower() folds ASCII
-		// only, so lower(name) matched nothing more and cost a third of the scan.
-		q = q.Where("(email LIKE ? ESCAPE '\\' OR name LIKE ? ESCAPE '\\')", like, like)
+		// Case-insensitive on both: SQLite's LIKE already ignores ASCII case
+		// (and its lower() folds ASCII only, so lower(name) matched nothing
+		// more and cost a third of the scan); PostgreSQL's is ILIKE.
+		op := map[Dialect]string{SQLite: "LIKE", Postgres: "ILIKE"}[db.dialect]
+		q = q.Where("(email "+op+" ? ESCAPE '\\' OR name "+op+" ? ESCAPE '\\')", like, like)
 	}
 	if f.Admin != nil {
 		q = q.Where("is_admin = ?", *f.Admin)
@@ -64,14 +72,17 @@ func (db *DB) SearchUsers(ctx context.Context, f UserFilter) ([]UserRow, int64, 
 	if col == "" {
 		col = "email"
 	}
-	order := col
+	// Accounts that never signed in (NULL) come first going up and last
+	// going down, on both databases (PostgreSQL would put them last going
+	// up); the index on last_login_at is in that order.
+	order := col + " NULLS FIRST"
 	if desc {
-		order += " DESC"
+		order = col + " DESC NULLS LAST"
 	}
 	per := min(max(f.PerPage, 1), 200)
 	page := max(f.Page, 1)
 	var rows []UserRow
-	err := q.Select("users.*, (SELECT COUNT(*) FROM identities i WHERE i.user_id = users.id) AS identities").
+	err := q.Select(userColumns + ", (SELECT COUNT(*) FROM identities i WHERE i.user_id = users.id) AS identities").
 		Order(order + ", id").Limit(per).Offset((page - 1) * per).Scan(&rows).Error
 	if err != nil {
 		return nil, 0, fmt.Errorf("search users: %w", err)

@@ -1,12 +1,15 @@
 package models
 
 import (
+	"database/sql"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gatehouse/gatehouse/testkit"
 )
 
 // TestGormStampsFromTheDBClock: the times gorm fills in itself (a zero
@@ -49,7 +52,7 @@ func TestGormStampsFromTheDBClock(t *testing.T) {
 // pragmas, foreign keys included (a raw DELETE cascades as DeleteUser's).
 func TestOpenSQL(t *testing.T) {
 	t.Parallel()
-	path := filepath.Join(t.TempDir(), "raw.db")
+	path := testkit.Database(t, "raw.db")
 	db, err := Open(path)
 	if err != nil {
 		t.Fatal(err)
@@ -67,6 +70,25 @@ func TestOpenSQL(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer pool.Close()
+	if db.Dialect() == Postgres {
+		var app string
+		if err := pool.QueryRow("SHOW application_name").Scan(&app); err != nil || app != "gatehouse" {
+			t.Errorf("application_name = %q, %v; want gatehouse", app, err)
+		}
+	} else {
+		checkPragmas(t, pool)
+	}
+	if _, err := pool.Exec("DELETE FROM users WHERE id = $1", u.ID); err != nil {
+		t.Fatal(err)
+	}
+	if ids, err := db.UserIdentities(t.Context(), u.ID); err != nil || len(ids) != 0 {
+		t.Errorf("identities after a raw DELETE of their account: %v, %v; want none (cascade)", ids, err)
+	}
+}
+
+// checkPragmas checks an SQLite pool has the pragmas Open sets.
+func checkPragmas(t *testing.T, pool *sql.DB) {
+	t.Helper()
 	var fk, busy int
 	var journal string
 	if err := pool.QueryRow("PRAGMA foreign_keys").Scan(&fk); err != nil {
@@ -81,17 +103,12 @@ func TestOpenSQL(t *testing.T) {
 	if fk != 1 || busy != 10000 || journal != "wal" {
 		t.Errorf("OpenSQL pragmas: foreign_keys=%d busy_timeout=%d journal_mode=%q; want 1 10000 wal", fk, busy, journal)
 	}
-	if _, err := pool.Exec("DELETE FROM users WHERE id = ?", u.ID); err != nil {
-		t.Fatal(err)
-	}
-	if ids, err := db.UserIdentities(t.Context(), u.ID); err != nil || len(ids) != 0 {
-		t.Errorf("identities after a raw DELETE of their account: %v, %v; want none (cascade)", ids, err)
-	}
 }
 
 // TestSetConnPragma: query_only on every connection fails every write
 // until it is turned off again, whichever connection the write gets.
 func TestSetConnPragma(t *testing.T) {
+	testkit.SkipOnPostgres(t, "pragmas")
 	t.Parallel()
 	db := openTestDB(t)
 	ctx := t.Context()

@@ -1,10 +1,11 @@
 package models
 
 import (
-	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/gatehouse/gatehouse/testkit"
 )
 
 // TestDevices: a remembered device is known to its account only, within
@@ -83,7 +84,7 @@ func TestDevices(t *testing.T) {
 func TestMigrateDevices(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	db, err := Open(filepath.Join(t.TempDir(), "m.db"))
+	db, err := Open(testkit.Database(t, "m.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,7 +100,10 @@ func TestMigrateDevices(t *testing.T) {
 	if err != nil {
 		t.Fatalf("migrate down to 5: %v", err)
 	}
-	if n := countRows(t, db, "SELECT count(*) FROM sqlite_master WHERE name = 'devices'"); n != 0 {
+	if n := countRows(t, db, map[Dialect]string{
+		SQLite:   "SELECT count(*) FROM sqlite_master WHERE name = 'devices'",
+		Postgres: "SELECT count(*) FROM information_schema.tables WHERE table_name = 'devices'",
+	}[db.Dialect()]); n != 0 {
 		t.Fatal("devices table left after migrating down")
 	}
 	if n, err := db.Migrate(ctx); err != nil || n != len(down) || n < 1 {

@@ -4,12 +4,14 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"github.com/gatehouse/gatehouse/sso"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/gatehouse/gatehouse/sso"
+	"github.com/gatehouse/gatehouse/testkit"
 
 	"gorm.io/gorm"
 )
@@ -17,7 +19,7 @@ import (
 // openTestDB opens a fresh migrated database in a temporary directory.
 func openTestDB(t *testing.T) *DB {
 	t.Helper()
-	db, err := Open(filepath.Join(t.TempDir(), "sub dir", "test.db"))
+	db, err := Open(testkit.DatabaseIn(t, filepath.Join(t.TempDir(), "sub dir"), "test.db"))
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
@@ -76,7 +78,7 @@ func countRows(t *testing.T, db *DB, query string, args ...any) int {
 func TestMigrateIdempotent(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	db, err := Open(filepath.Join(t.TempDir(), "m.db"))
+	db, err := Open(testkit.EmptyDatabase(t, t.TempDir(), "m.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,7 +105,7 @@ func TestMigrateIdempotent(t *testing.T) {
 func TestMigrationsSurviveReopen(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	path := filepath.Join(t.TempDir(), "m.db")
+	path := testkit.Database(t, "m.db")
 	db, err := Open(path)
 	if err != nil {
 		t.Fatal(err)
@@ -244,7 +246,7 @@ func TestForeignKeyCascade(t *testing.T) {
 	u := mustCreateUser(t, db, "fk@example.com")
 	far := db.now().Add(time.Hour)
 	mustCreateSession(t, db, "h1", &u.ID, far, far)
-	if _, err := db.sql.ExecContext(t.Context(), "DELETE FROM users WHERE id = ?", u.ID); err != nil {
+	if _, err := db.sql.ExecContext(t.Context(), "DELETE FROM users WHERE id = $1", u.ID); err != nil {
 		t.Fatal(err)
 	}
 	if n := countRows(t, db, "SELECT count(*) FROM sessions"); n != 0 {
@@ -435,7 +437,7 @@ func TestSetDisabled(t *testing.T) {
 	if !got.Disabled() || !got.DisabledAt.Equal(now) {
 		t.Fatalf("DisabledAt = %v, want %v", got.DisabledAt, now)
 	}
-	if n := countRows(t, db, "SELECT count(*) FROM sessions WHERE user_id = ?", u.ID); n != 0 {
+	if n := countRows(t, db, "SELECT count(*) FROM sessions WHERE user_id = $1", u.ID); n != 0 {
 		t.Fatalf("%d sessions of the disabled user remain", n)
 	}
 	if n := countRows(t, db, "SELECT count(*) FROM sessions"); n != 2 {
@@ -450,7 +452,7 @@ func TestSetDisabled(t *testing.T) {
 	if got.Disabled() {
 		t.Fatal("still disabled after re-enabling")
 	}
-	if n := countRows(t, db, "SELECT count(*) FROM sessions WHERE user_id = ?", u.ID); n != 1 {
+	if n := countRows(t, db, "SELECT count(*) FROM sessions WHERE user_id = $1", u.ID); n != 1 {
 		t.Fatalf("re-enabling deleted sessions: %d left", n)
 	}
 	if err := db.SetDisabled(ctx, 98765, true); !errors.Is(err, ErrNotFound) {
@@ -475,7 +477,7 @@ func TestSetDisabledIsOneTransaction(t *testing.T) {
 	if err := db.SetDisabled(ctx, u.ID, true); err == nil {
 		t.Fatal("SetDisabled succeeded despite the trigger")
 	}
-	if n := countRows(t, db, "SELECT count(*) FROM sessions WHERE user_id = ?", u.ID); n != 2 {
+	if n := countRows(t, db, "SELECT count(*) FROM sessions WHERE user_id = $1", u.ID); n != 2 {
 		t.Fatalf("%d sessions left after a failed disable, want 2 (the delete must roll back)", n)
 	}
 }

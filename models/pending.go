@@ -41,7 +41,11 @@ var ErrTooManyPending = errors.New("too many sign-ins in progress")
 func (db *DB) CreatePendingLogin(ctx context.Context, p *PendingLogin, ttl time.Duration, keep, maxLive int) error {
 	now := db.now()
 	p.CreatedAt, p.ExpiresAt = now, now.Add(ttl)
-	return db.gorm.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	return db.Tx(ctx, func(t *DB) error {
+		if err := t.serialise(ctx, "pending_logins"); err != nil {
+			return err
+		}
+		tx := t.gorm.WithContext(ctx)
 		var live int64
 		if err := tx.Model(&PendingLogin{}).Where("expires_at > ?", now).Count(&live).Error; err != nil {
 			return fmt.Errorf("count pending logins: %w", err)

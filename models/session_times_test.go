@@ -2,10 +2,11 @@ package models
 
 import (
 	"encoding/json"
-	"path/filepath"
 	"reflect"
 	"testing"
 	"time"
+
+	"github.com/gatehouse/gatehouse/testkit"
 )
 
 func TestSessionTimeColumns(t *testing.T) {
@@ -48,8 +49,9 @@ func TestSessionTimeColumns(t *testing.T) {
 // TestMigrateSessionTimes runs migration 5 over sessions written before it,
 // whose times were RFC 3339 strings in the data column, and back down.
 func TestMigrateSessionTimes(t *testing.T) {
+	testkit.SkipOnPostgres(t, "carries values out of SQLite JSON; no PostgreSQL database predates the columns")
 	ctx := t.Context()
-	db, err := Open(filepath.Join(t.TempDir(), "m.db"))
+	db, err := Open(testkit.Database(t, "m.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,7 +73,7 @@ func TestMigrateSessionTimes(t *testing.T) {
 	}
 	for _, r := range rows {
 		_, err := db.sql.ExecContext(ctx, `INSERT INTO sessions (token_hash, created_at, last_seen_at, idle_expires_at, expires_at, data)
-			VALUES (?, '2030-01-02 08:00:00+00:00', '2030-01-02 08:00:00+00:00', '2030-01-02 10:00:00+00:00', '2030-01-02 10:00:00+00:00', ?)`, r.hash, r.data)
+			VALUES ($1, '2030-01-02 08:00:00+00:00', '2030-01-02 08:00:00+00:00', '2030-01-02 10:00:00+00:00', '2030-01-02 10:00:00+00:00', $2)`, r.hash, r.data)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -125,7 +127,7 @@ func TestMigrateSessionTimes(t *testing.T) {
 		"corrupt": `not json`,
 	} {
 		var got string
-		if err := db.sql.QueryRowContext(ctx, "SELECT data FROM sessions WHERE token_hash = ?", hash).Scan(&got); err != nil || !sameJSON(got, data) {
+		if err := db.sql.QueryRowContext(ctx, "SELECT data FROM sessions WHERE token_hash = $1", hash).Scan(&got); err != nil || !sameJSON(got, data) {
 			t.Errorf("%s after down: data = %s, %v; want %s", hash, got, err, data)
 		}
 	}

@@ -14,11 +14,12 @@ import (
 // both tables have id and created_at; the users columns are all NULL for an
 // anonymous session or an account that is gone (LEFT JOIN).
 //
-// The hash is compared as CAST(? AS TEXT), not as a bare parameter: with a
+// The hash is compared as CAST($1 AS TEXT), not as a bare parameter: with a
 // bare parameter SQLite re-prepares this join at every execution (the
 // driver rebinds, and the bound value is taken to affect the plan), which
 // measured at three times the cost of the query prepared once. The cast is
-// a no-op on a text argument, and the token_hash index is still used.
+// a no-op on a text argument, and the token_hash index is still used. The
+// placeholder is written $1, which both SQLite and PostgreSQL read.
 const sessionWithUserQuery = `SELECT
 	s.id, s.token_hash, s.user_id, s.created_at, s.last_seen_at, s.idle_expires_at, s.expires_at,
 	s.ip, s.user_agent, s.auth_method, s.auth_time, s.provider_id, s.issuer, s.subject, s.sid,
@@ -26,7 +27,7 @@ const sessionWithUserQuery = `SELECT
 	u.id, u.email, u.name, u.password_hash, u.is_admin, u.disabled_at, u.created_at, u.updated_at,
 	u.last_login_at, u.last_login_method, u.email_changed_at
 FROM sessions s LEFT JOIN users u ON u.id = s.user_id
-WHERE s.token_hash = CAST(? AS TEXT)`
+WHERE s.token_hash = CAST($1 AS TEXT)`
 
 // SessionWithUser finds a session by its token hash, expired or not, with
 // its account in User (nil when it has none). ErrNotFound when no session

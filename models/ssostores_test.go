@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse/sso"
+	"github.com/gatehouse/gatehouse/testkit"
 )
 
 // ssoClock is a settable clock for the SSO store tests. Set it only while no
@@ -21,7 +22,7 @@ func (c *ssoClock) advance(d time.Duration) { c.t = c.t.Add(d) }
 // directory whose clock the returned ssoClock drives.
 func ssoTestDB(t *testing.T) (*DB, *ssoClock) {
 	t.Helper()
-	db, err := Open(t.TempDir() + "/g.db")
+	db, err := Open(testkit.Database(t, "g.db"))
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"gorm.io/gorm"
@@ -39,42 +40,95 @@ func (db *DB) ThrottleCounter(ctx context.Context, key string) (*ThrottleCounter
 
 // UpdateThrottleCounters reads the counters of keys, lets update look at
 // them all and change them, and stores them when update returns true, all
-// in one immediate transaction (see Tx): a check of the counters and the
-// count it leads to cannot interleave with another request's, so no
-// concurrent attempt slips past a check or is lost. Keys are read in
-// sorted order, whatever order they come in, so two calls over
-// overlapping keys take their rows in the same order (a port to a server
-// database takes them with SELECT ... FOR UPDATE in that order, then
-// upserts, in one transaction, and cannot deadlock). A key with no counter
-// yet comes as a zero counter with only Key set. update may change every
-// field but Key; returning false writes nothing.
+// in one transaction that holds the counters' rows locked: a check of the
+// counters and the count it leads to cannot interleave with another
+// request's, on any replica, so no concurrent attempt slips past a check
+// or is lost. A key with no counter yet comes as a zero counter with only
+// Key set. update may change every field but Key; returning false writes
+// nothing.
+//
+// The rows are taken in sorted key order, whatever order keys come in, so
+// two calls over overlapping keys cannot deadlock: first one statement
+// inserts a row for each key that has none (ON CONFLICT DO NOTHING; a
+// concurrent inserter of the same key waits for this one), then one SELECT
+// ... FOR UPDATE locks them all. Row locks exist only for rows, hence the
+// insert first; when update stores nothing the transaction rolls back and
+// the inserted rows go with it.
 func (db *DB) UpdateThrottleCounters(ctx context.Context, keys []string, update func(cs []*ThrottleCounter) (store bool)) error {
 	keys = slices.Clone(keys)
 	slices.Sort(keys)
 	keys = slices.Compact(keys)
-	return db.Tx(ctx, func(tx *DB) error {
-		cs := make([]*ThrottleCounter, len(keys))
-		for i, key := range keys {
-			c, err := tx.ThrottleCounter(ctx, key)
-			switch {
-			case errors.Is(err, ErrNotFound):
-				c = &ThrottleCounter{Key: key}
-			case err != nil:
-				return err
-			}
-			cs[i] = c
+	if len(keys) == 0 {
+		return nil
+	}
+	err := db.Tx(ctx, func(tx *DB) error {
+		cs, err := tx.lockThrottleCounters(ctx, keys)
+		if err != nil {
+			return err
 		}
 		if !update(cs) {
-			return nil
+			return errNothingToStore
 		}
 		for i, c := range cs {
 			c.Key = keys[i]
-			if err := tx.gorm.WithContext(ctx).Save(c).Error; err != nil {
+			err := tx.gorm.WithContext(ctx).Model(&ThrottleCounter{}).Where("key = ?", c.Key).
+				Updates(map[string]any{"failures": c.Failures, "window_start": c.WindowStart, "locked_until": c.LockedUntil}).Error
+			if err != nil {
 				return fmt.Errorf("save throttle counter: %w", err)
 			}
 		}
 		return nil
 	})
+	if errors.Is(err, errNothingToStore) {
+		return nil
+	}
+	return err
+}
+
+// errNothingToStore rolls back an UpdateThrottleCounters whose update
+// stored nothing.
+var errNothingToStore = errors.New("nothing to store")
+
+// lockThrottleCounters makes sure a row exists for each of the sorted keys
+// and locks them, returning their counters (a zero counter for a row it
+// inserted). See UpdateThrottleCounters.
+func (db *DB) lockThrottleCounters(ctx context.Context, keys []string) ([]*ThrottleCounter, error) {
+	var values strings.Builder
+	args := make([]any, 0, 2*len(keys))
+	for i, key := range keys {
+		if i > 0 {
+			values.WriteString(", ")
+		}
+		values.WriteString("(?, 0, ?)")
+		args = append(args, key, db.now())
+	}
+	var inserted []string
+	err := db.gorm.WithContext(ctx).Raw("INSERT INTO throttle (key, failures, window_start) VALUES "+values.String()+
+		" ON CONFLICT (key) DO NOTHING RETURNING key", args...).Scan(&inserted).Error
+	if err != nil {
+		return nil, fmt.Errorf("create throttle counters: %w", err)
+	}
+	var rows []ThrottleCounter
+	err = db.forUpdate().gorm.WithContext(ctx).Where("key IN ?", keys).Order(db.byteOrder("key")).Find(&rows).Error
+	if err != nil {
+		return nil, fmt.Errorf("lock throttle counters: %w", err)
+	}
+	byKey := make(map[string]*ThrottleCounter, len(rows))
+	for i := range rows {
+		byKey[rows[i].Key] = &rows[i]
+	}
+	cs := make([]*ThrottleCounter, len(keys))
+	for i, key := range keys {
+		c, ok := byKey[key]
+		if !ok {
+			return nil, fmt.Errorf("lock throttle counters: no row for %q", key)
+		}
+		if slices.Contains(inserted, key) {
+			*c = ThrottleCounter{Key: key}
+		}
+		cs[i] = c
+	}
+	return cs, nil
 }
 
 // DeleteThrottleCounter forgets the failures counted for key, if any.

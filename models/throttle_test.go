@@ -118,10 +118,17 @@ func TestThrottleCountersAtomic(t *testing.T) {
 		}
 		return true
 	}
-	err := db.gorm.WithContext(ctx).Exec(`CREATE TRIGGER throttle_test_fail BEFORE INSERT ON throttle
-		WHEN NEW.key = 'ip:b' BEGIN SELECT RAISE(ABORT, 'no ip:b today'); END`).Error
-	if err != nil {
-		t.Fatal(err)
+	failOn := map[Dialect][]string{
+		SQLite: {`CREATE TRIGGER throttle_test_fail BEFORE INSERT ON throttle
+			WHEN NEW.key = 'ip:b' BEGIN SELECT RAISE(ABORT, 'no ip:b today'); END`},
+		Postgres: {`CREATE FUNCTION throttle_test_fail() RETURNS trigger LANGUAGE plpgsql AS $f$
+			BEGIN IF NEW.key = 'ip:b' THEN RAISE EXCEPTION 'no ip:b today'; END IF; RETURN NEW; END $f$`,
+			`CREATE TRIGGER throttle_test_fail BEFORE INSERT ON throttle FOR EACH ROW EXECUTE FUNCTION throttle_test_fail()`},
+	}
+	for _, q := range failOn[db.Dialect()] {
+		if err := db.gorm.WithContext(ctx).Exec(q).Error; err != nil {
+			t.Fatal(err)
+		}
 	}
 	if err := db.UpdateThrottleCounters(ctx, []string{"ip:a", "ip:b"}, inc); err == nil {
 		t.Fatal("UpdateThrottleCounters with a failing insert succeeded")

@@ -2,8 +2,10 @@ package models
 
 import (
 	"context"
+	"fmt"
 
 	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
 )
 
 // Tx runs fn in one transaction on one connection: it commits when fn
@@ -19,8 +21,53 @@ import (
 // transaction never fails halfway for want of upgrading a read lock.
 // Readers are not blocked (WAL); they see the rows as they were until the
 // commit.
+//
+// On PostgreSQL the transaction is READ COMMITTED and other writers do run
+// between fn's statements, so a guard there locks what it counts: the rows
+// with SELECT ... FOR UPDATE (forUpdate), or rows yet to be inserted with
+// serialise.
 func (db *DB) Tx(ctx context.Context, fn func(tx *DB) error) error {
 	return db.gorm.WithContext(ctx).Transaction(func(g *gorm.DB) error {
-		return fn(&DB{gorm: g, sql: db.sql, Now: db.Now, trace: db.trace})
+		return fn(&DB{gorm: g, sql: db.sql, dialect: db.dialect, path: db.path, Now: db.Now, trace: db.trace})
 	})
 }
+
+// forUpdate is db whose next query locks the rows it reads (SELECT ...
+// FOR UPDATE) until the transaction ends, on PostgreSQL; gorm leaves the
+// clause out on SQLite, whose write transactions hold the one lock anyway.
+func (db *DB) forUpdate() *DB {
+	c := *db
+	c.gorm = db.gorm.Clauses(clause.Locking{Strength: clause.LockingStrengthUpdate})
+	return &c
+}
+
+// byteOrder is an ORDER BY term sorting the text column by its bytes, the
+// order Go's sort gives strings, whatever the database's collation: locks
+// taken in one order everywhere cannot deadlock.
+func (db *DB) byteOrder(column string) string {
+	if db.dialect == Postgres {
+		return column + ` COLLATE "C"`
+	}
+	return column // SQLite's default collation is BINARY
+}
+
+// serialise makes the PostgreSQL transactions that call it with the same
+// name take turns until each ends (a transaction-scoped advisory lock). A
+// guard that counts rows and then inserts one (a cap on live rows) needs
+// it: SELECT ... FOR UPDATE locks the rows that exist, not the ones another
+// transaction is about to insert, so two could each count below the cap
+// and both insert. On SQLite every write transaction already holds the one
+// write lock (see Tx), so it does nothing.
+func (db *DB) serialise(ctx context.Context, name string) error {
+	if db.dialect != Postgres {
+		return nil
+	}
+	if err := db.gorm.WithContext(ctx).Exec("SELECT pg_advisory_xact_lock(?, hashtext(?))", advisoryLockSpace, name).Error; err != nil {
+		return fmt.Errorf("lock %s: %w", name, err)
+	}
+	return nil
+}
+
+// advisoryLockSpace is the first key of gatehouse's two-key advisory locks,
+// so they cannot collide with another application's on a shared server.
+const advisoryLockSpace = 0x67617465 // "gate"

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 	"unicode"
@@ -87,6 +88,28 @@ func (db *DB) UserByID(ctx context.Context, id int64) (*User, error) {
 	return db.findUser(ctx, "id = ?", id)
 }
 
+// LockUser is UserByID for a guard inside Tx: on PostgreSQL the row stays
+// locked (SELECT ... FOR UPDATE) until the transaction ends, so another
+// transaction changing the same account's ways to sign in waits and then
+// sees this one's writes.
+func (db *DB) LockUser(ctx context.Context, id int64) (*User, error) {
+	return db.forUpdate().findUser(ctx, "id = ?", id)
+}
+
+// LockAdmins returns the IDs of the enabled administrators, their rows
+// locked until the transaction ends on PostgreSQL (see Tx): two
+// transactions each taking away a different administrator cannot both
+// count two and leave none.
+func (db *DB) LockAdmins(ctx context.Context) ([]int64, error) {
+	var ids []int64
+	err := db.forUpdate().gorm.WithContext(ctx).Model(&User{}).
+		Where("is_admin AND disabled_at IS NULL").Order("id").Pluck("id", &ids).Error
+	if err != nil {
+		return nil, fmt.Errorf("lock administrators: %w", err)
+	}
+	return ids, nil
+}
+
 func (db *DB) findUser(ctx context.Context, where string, arg any) (*User, error) {
 	var u User
 	err := db.gorm.WithContext(ctx).Where(where, arg).Take(&u).Error
@@ -108,26 +131,30 @@ func (db *DB) ListUsers(ctx context.Context) ([]User, error) {
 	return users, nil
 }
 
-// UserEmails maps each of ids that names an account to its current email,
-// in one query (the audit log shows who events are about as they are now).
-// IDs of deleted accounts are left out.
+// UserEmails maps each of ids that names an account to its current email
+// (the audit log shows who events are about as they are now), in one query
+// per inChunk IDs. IDs of deleted accounts are left out.
 func (db *DB) UserEmails(ctx context.Context, ids []int64) (map[int64]string, error) {
 	out := make(map[int64]string, len(ids))
-	if len(ids) == 0 {
-		return out, nil
-	}
-	var rows []struct {
-		ID    int64
-		Email string
-	}
-	if err := db.gorm.WithContext(ctx).Model(&User{}).Select("id, email").Where("id IN ?", ids).Scan(&rows).Error; err != nil {
-		return nil, fmt.Errorf("look up user emails: %w", err)
-	}
-	for _, r := range rows {
-		out[r.ID] = r.Email
+	for chunk := range slices.Chunk(ids, inChunk) {
+		var rows []struct {
+			ID    int64
+			Email string
+		}
+		if err := db.gorm.WithContext(ctx).Model(&User{}).Select("id, email").Where("id IN ?", chunk).Scan(&rows).Error; err != nil {
+			return nil, fmt.Errorf("look up user emails: %w", err)
+		}
+		for _, r := range rows {
+			out[r.ID] = r.Email
+		}
 	}
 	return out, nil
 }
+
+// inChunk is the most values one IN (...) list carries: each is a bound
+// parameter, and SQLite takes at most 32,766 of them in a statement and
+// PostgreSQL 65,535.
+const inChunk = 1000
 
 // CountUsers counts accounts; adminsOnly counts enabled admins.
 func (db *DB) CountUsers(ctx context.Context, adminsOnly bool) (int64, error) {

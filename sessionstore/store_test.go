@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -47,7 +46,7 @@ func defaultOpts() Options {
 
 func newEnv(t *testing.T, opts Options) *env {
 	t.Helper()
-	e := &env{t: t, path: filepath.Join(t.TempDir(), "sessions.db"), clock: testkit.NewClock(t0)}
+	e := &env{t: t, path: testkit.Database(t, "sessions.db"), clock: testkit.NewClock(t0)}
 	e.openDB()
 	ctx := t.Context()
 	if _, err := e.db.Migrate(ctx); err != nil {
@@ -734,8 +733,8 @@ func TestCleanup(t *testing.T) {
 	const expired = 2*cleanupBatch + 37
 	past := t0.Add(-time.Minute)
 	_, err := rawSQL(t, e.path).ExecContext(ctx, `INSERT INTO sessions (token_hash, created_at, last_seen_at, idle_expires_at, expires_at)
-		WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < ?)
-		SELECT 'expired-' || x, ?, ?, ?, ? FROM c`, expired, past.Add(-time.Hour), past, past, past.Add(time.Hour))
+		WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < $1)
+		SELECT 'expired-' || x, $2, $3, $4, $5 FROM c`, expired, past.Add(-time.Hour), past, past, past.Add(time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -275,7 +275,7 @@ func newIdentity(cfg ProviderConfig, c *idTokenClaims, rawID string, merged map[
 		Issuer:        c.Issuer,
 		Subject:       c.Subject,
 		EmailVerified: trueClaim(merged["email_verified"]),
-		Name:          strings.TrimSpace(stringClaim(merged["name"])),
+		Name:          strings.TrimSpace(strings.ReplaceAll(stringClaim(merged["name"]), "\x00", "")),
 		SID:           c.SID,
 		IDToken:       rawID,
 		Claims:        snapshot,

@@ -5,7 +5,10 @@ import (
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
+	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/coreos/go-oidc/v3/oidc"
 )
@@ -106,7 +109,18 @@ func (c *idTokenClaims) validate(r idTokenRules) error {
 	if c.Subject == "" || len(c.Subject) > 255 {
 		return invalid(errSubject)
 	}
+	if !identifier(c.Subject) || !identifier(c.SID) {
+		return invalid(errIdentifierText)
+	}
 	return nil
+}
+
+// identifier reports whether an identifier claim (sub, sid, jti) is text
+// gatehouse can store and compare: valid UTF-8 without control characters
+// (NUL among them, which PostgreSQL refuses). The specifications make them
+// ASCII strings; no provider sends anything else on purpose.
+func identifier(s string) bool {
+	return utf8.ValidString(s) && !strings.ContainsFunc(s, unicode.IsControl)
 }
 
 // verifyIDToken validates a raw ID token from the token endpoint and

@@ -109,6 +109,9 @@ func (c *logoutTokenClaims) validate(r logoutTokenRules) error {
 	if c.Subject == "" && c.SID == "" {
 		return invalid(errSubOrSID)
 	}
+	if !identifier(c.Subject) || !identifier(c.SID) || !identifier(c.JTI) {
+		return invalid(errIdentifierText)
+	}
 	// events is a JSON object with the back-channel logout member, whose
 	// value is a JSON object (§2.4).
 	var event map[string]json.RawMessage

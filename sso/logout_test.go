@@ -28,6 +28,8 @@ func TestVerifyLogoutToken(t *testing.T) {
 		{name: "sub only", mutate: func(c map[string]any, _ time.Time) { delete(c, "sid") }},
 		{name: "sid only", mutate: func(c map[string]any, _ time.Time) { delete(c, "sub") }},
 		{name: "neither sub nor sid", mutate: func(c map[string]any, _ time.Time) { delete(c, "sub"); delete(c, "sid") }, want: errSubOrSID},
+		{name: "sid with NUL", mutate: func(c map[string]any, _ time.Time) { c["sid"] = "s\x00" }, want: errIdentifierText},
+		{name: "jti with a control character", mutate: func(c map[string]any, _ time.Time) { c["jti"] = "j\x07" }, want: errIdentifierText},
 		{name: "iss wrong", mutate: func(c map[string]any, _ time.Time) { c["iss"] = "https://evil.example.com" }, want: errIssuer},
 		{name: "aud wrong", mutate: func(c map[string]any, _ time.Time) { c["aud"] = "client-other" }, want: errAudience},
 		{name: "iat missing", mutate: func(c map[string]any, _ time.Time) { delete(c, "iat") }, want: errIATMissing},

@@ -2,7 +2,6 @@ package throttle_test
 
 import (
 	"context"
-	"path/filepath"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/gatehouse/gatehouse/models"
 	"github.com/gatehouse/gatehouse/sessionstore"
+	"github.com/gatehouse/gatehouse/testkit"
 	"github.com/gatehouse/gatehouse/throttle"
 )
 
@@ -34,7 +34,7 @@ func (c *limiterClock) Add(d time.Duration) {
 
 func newLimiter(t *testing.T) (*throttle.Limiter, *models.DB, *limiterClock) {
 	t.Helper()
-	db, err := models.Open(filepath.Join(t.TempDir(), "t.db"))
+	db, err := models.Open(testkit.Database(t, "t.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
