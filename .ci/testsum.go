@@ -101,7 +101,12 @@ func main() {
 	for _, p := range pkgFailed {
 		fmt.Println("package failed: " + p)
 	}
-	fmt.Printf("\ntests took %s\n", time.Since(start).Round(time.Second))
+	if os.Getenv("GATEHOUSE_TEST_DATABASE") != "" {
+		fmt.Println("\ndatabase: PostgreSQL (GATEHOUSE_TEST_DATABASE); the tests about SQLite itself were skipped")
+	} else {
+		fmt.Println("\ndatabase: SQLite; the PostgreSQL-only tests were skipped (make test-postgres runs every test on PostgreSQL)")
+	}
+	fmt.Printf("tests took %s\n", time.Since(start).Round(time.Second))
 	fmt.Printf("%d passed, %d failed, %d skipped\n", passed, failed, skipped)
 	if waitErr != nil || failed > 0 || len(pkgFailed) > 0 {
 		os.Exit(1)

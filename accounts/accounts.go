@@ -110,6 +110,19 @@ type NewUser struct {
 
 // CreateUser validates and creates an account.
 func (s *Service) CreateUser(ctx context.Context, n NewUser) (*models.User, error) {
+	u, err := s.newUser(n)
+	if err != nil {
+		return nil, err
+	}
+	if err := createUser(ctx, s.DB, u); err != nil {
+		return nil, err
+	}
+	return u, nil
+}
+
+// newUser checks a new account's email, name and password and hashes the
+// password, before any transaction begins (bcrypt is slow).
+func (s *Service) newUser(n NewUser) (*models.User, error) {
 	email, err := checkEmail(n.Email)
 	if err != nil {
 		return nil, err
@@ -125,12 +138,6 @@ func (s *Service) CreateUser(ctx context.Context, n NewUser) (*models.User, erro
 			return nil, err
 		}
 		u.PasswordHash = &h
-	}
-	if err := s.DB.CreateUser(ctx, u); err != nil {
-		if errors.Is(err, models.ErrEmailTaken) {
-			return nil, conflict("An account with this email already exists.")
-		}
-		return nil, err
 	}
 	return u, nil
 }

@@ -143,11 +143,11 @@ func wire(cfg config.Config, db *models.DB, o Options) (*App, error) {
 			Permanent: cfg.Session.Permanent, Logger: o.Logger, Now: o.Now, Rand: o.Rand,
 		}),
 		Throttle: throttle.New(db, cfg.Throttle),
-		Setup:    &handlers.Setup{Rand: o.Rand},
 		Registry: metrics.NewRegistry(), // per app: no global registry
 		Logger:   o.Logger,
 		opts:     o,
 	}
+	a.Setup = &handlers.Setup{Rand: o.Rand, Accounts: a.Accounts}
 	a.Metrics = metrics.New(a.Registry)
 	a.Metrics.CountSessionsWith(db.CountActiveSessions)
 	if a.SSO, err = newSSOSet(cfg, db, o, a.Metrics); err != nil {

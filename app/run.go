@@ -183,7 +183,7 @@ func (a *App) offerSetup(ctx context.Context) {
 	if n > 0 {
 		return
 	}
-	tok, err := a.Setup.Issue(a.DB.Now(), handlers.SetupTTL)
+	tok, err := a.Setup.Issue(ctx, handlers.SetupTTL)
 	if err != nil {
 		log.Error("setup token; no setup link offered", "err", err)
 		return

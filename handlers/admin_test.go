@@ -1216,7 +1216,7 @@ func TestAdminSetup(t *testing.T) {
 	c.get(t, "/setup").want(t, http.StatusNotFound, "").has(t, "This setup link is not valid")
 	c.post(t, "/setup", setupForm("", "first@example.com")).want(t, http.StatusNotFound, "")
 
-	tok, err := e.setup.Issue(e.clock.Now(), handlers.SetupTTL)
+	tok, err := e.setup.Issue(context.Background(), handlers.SetupTTL)
 	if err != nil || len(tok) < 43 {
 		t.Fatalf("issue: %q %v", tok, err)
 	}
@@ -1251,7 +1251,7 @@ func TestAdminSetup(t *testing.T) {
 	other.get(t, "/setup?token="+tok).want(t, http.StatusNotFound, "")
 	other.post(t, "/setup", setupForm(tok, "second@example.com")).want(t, http.StatusNotFound, "")
 	// A fresh link is refused while an administrator exists.
-	tok2, _ := e.setup.Issue(e.clock.Now(), handlers.SetupTTL)
+	tok2, _ := e.setup.Issue(context.Background(), handlers.SetupTTL)
 	other.get(t, "/setup?token="+tok2).want(t, http.StatusNotFound, "")
 	other.post(t, "/setup", setupForm(tok2, "second@example.com")).want(t, http.StatusNotFound, "")
 	if n := e.count(t, "users", "1 = 1"); n != 1 {
@@ -1260,7 +1260,7 @@ func TestAdminSetup(t *testing.T) {
 
 	// Expired after an hour.
 	e2 := newAdmEnv(t, admOpts{noUsers: true, noOP: true})
-	tok3, _ := e2.setup.Issue(e2.clock.Now(), handlers.SetupTTL)
+	tok3, _ := e2.setup.Issue(context.Background(), handlers.SetupTTL)
 	e2.clock.Advance(61 * time.Minute)
 	c2 := e2.client()
 	c2.get(t, "/setup?token="+tok3).want(t, http.StatusNotFound, "")
@@ -1271,7 +1271,7 @@ func TestAdminSetup(t *testing.T) {
 
 	// Concurrent posts of one link create one administrator.
 	e3 := newAdmEnv(t, admOpts{noUsers: true, noOP: true})
-	tok4, _ := e3.setup.Issue(e3.clock.Now(), handlers.SetupTTL)
+	tok4, _ := e3.setup.Issue(context.Background(), handlers.SetupTTL)
 	var wg sync.WaitGroup
 	statuses := make([]int, 8)
 	errs := make([]error, 8)

@@ -5,11 +5,11 @@ package handlers
 // creates the first administrator and signs them in.
 
 import (
-	"crypto/subtle"
+	"context"
+	"errors"
 	"io"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/gatehouse/gatehouse/accounts"
@@ -21,46 +21,34 @@ import (
 // SetupTTL is how long a first-admin setup link stays valid.
 const SetupTTL = time.Hour
 
-// Setup holds the one-time first-admin token: only its SHA-256 and expiry
-// are kept, in memory. The zero value has no token (every link is refused).
+// Setup issues first-admin setup links. Only the token's hash is kept, in
+// the database, so a link printed by one replica works on any.
 type Setup struct {
 	// Rand is the token randomness; nil means crypto/rand.Reader.
-	Rand    io.Reader
-	mu      sync.Mutex // also serialises setup attempts: the token is used at most once
-	hash    string     // sessionstore.Hash of the token
-	expires time.Time
-	live    bool
+	Rand     io.Reader
+	Accounts *accounts.Service
 }
 
-// Issue makes a new random 256-bit token valid until now+ttl or its first
-// use, replacing any earlier one, and returns it (base64url).
-func (s *Setup) Issue(now time.Time, ttl time.Duration) (string, error) {
+// Issue makes a new random 256-bit token valid for ttl or until an
+// administrator is created, and returns it (base64url).
+func (s *Setup) Issue(ctx context.Context, ttl time.Duration) (string, error) {
 	tok, err := sessionstore.NewToken(s.Rand)
 	if err != nil {
 		return "", err
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.hash, s.expires, s.live = sessionstore.Hash(tok), now.Add(ttl), true
+	if err := s.Accounts.AddSetupToken(ctx, sessionstore.Hash(tok), ttl); err != nil {
+		return "", err
+	}
 	return tok, nil
 }
 
-// validLocked reports whether token is the live, unexpired token; the caller
-// holds s.mu. The comparison is of hashes, in constant time.
-func (s *Setup) validLocked(token string, now time.Time) bool {
-	if s == nil || !s.live || token == "" || len(token) > 128 || !now.Before(s.expires) {
-		return false
+// setupHash is the stored hash of a token as the link carries it, or ""
+// for a value that cannot be a token.
+func setupHash(token string) string {
+	if token == "" || len(token) > 128 {
+		return ""
 	}
-	return subtle.ConstantTimeCompare([]byte(sessionstore.Hash(token)), []byte(s.hash)) == 1
-}
-
-func (s *Setup) valid(token string, now time.Time) bool {
-	if s == nil {
-		return false
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.validLocked(token, now)
+	return sessionstore.Hash(token)
 }
 
 // setupForm is what the setup page is rendered from; passwords are never
@@ -78,24 +66,19 @@ func (h *Handler) setupInvalid(c *gin.Context) {
 	c.Abort()
 }
 
-// adminExists reports whether an enabled administrator exists.
-func (h *Handler) adminExists(c *gin.Context) (bool, error) {
-	n, err := h.DB.CountUsers(c.Request.Context(), true)
-	return n > 0, err
-}
-
 func (h *Handler) setupPage(c *gin.Context) {
 	tok := c.Query("token")
-	if !h.Setup.valid(tok, h.Now()) {
+	hash := setupHash(tok)
+	if hash == "" {
 		h.setupInvalid(c)
 		return
 	}
-	exists, err := h.adminExists(c)
+	ok, err := h.Accounts.SetupTokenValid(c.Request.Context(), hash)
 	switch {
 	case err != nil:
-		h.serverError(c, "count administrators", err)
+		h.serverError(c, "check setup link", err)
 		return
-	case exists:
+	case !ok:
 		h.setupInvalid(c)
 		return
 	}
@@ -106,15 +89,10 @@ func (h *Handler) renderSetup(c *gin.Context, status int, f setupForm) {
 	h.render(c, status, "setup", gin.H{"Form": f, "MinLength": h.Accounts.Hasher.MinLength()})
 }
 
-// setup creates the first administrator. The token's lock is held from the
-// check to the use, so concurrent posts create one account at most.
+// setup creates the first administrator; accounts consumes the link in
+// the same transaction, so concurrent posts create one account at most.
 func (h *Handler) setup(c *gin.Context) {
 	if !h.parseForm(c) {
-		return
-	}
-	s := h.Setup
-	if s == nil {
-		h.setupInvalid(c)
 		return
 	}
 	f := setupForm{
@@ -122,19 +100,16 @@ func (h *Handler) setup(c *gin.Context) {
 		Email: strings.TrimSpace(c.PostForm("email")),
 		Name:  strings.TrimSpace(c.PostForm("name")),
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if !s.validLocked(f.Token, h.Now()) {
+	hash := setupHash(f.Token)
+	if hash == "" {
 		h.setupInvalid(c)
 		return
 	}
-	exists, err := h.adminExists(c)
-	switch {
-	case err != nil:
-		h.serverError(c, "count administrators", err)
-		return
-	case exists:
-		s.live = false // an administrator appeared some other way (the CLI)
+	if ok, err := h.Accounts.SetupTokenValid(c.Request.Context(), hash); err != nil || !ok {
+		if err != nil {
+			h.serverError(c, "check setup link", err)
+			return
+		}
 		h.setupInvalid(c)
 		return
 	}
@@ -149,9 +124,12 @@ func (h *Handler) setup(c *gin.Context) {
 		h.renderSetup(c, http.StatusBadRequest, f)
 		return
 	}
-	u, err := h.Accounts.CreateUser(c.Request.Context(), accounts.NewUser{Email: f.Email, Name: f.Name, Admin: true, Password: &pw})
+	u, err := h.Accounts.CreateFirstAdmin(c.Request.Context(), hash, accounts.NewUser{Email: f.Email, Name: f.Name, Password: &pw})
 	msg, status, refused := refusal(err)
 	switch {
+	case errors.Is(err, accounts.ErrSetupInvalid):
+		h.setupInvalid(c)
+		return
 	case refused:
 		f.Error = msg
 		h.renderSetup(c, status, f)
@@ -160,7 +138,6 @@ func (h *Handler) setup(c *gin.Context) {
 		h.serverError(c, "create first administrator", err)
 		return
 	}
-	s.live = false
 	h.audit(c, &models.Event{Kind: models.EventUserCreated, UserID: &u.ID, ActorID: &u.ID, Email: u.Email, Method: models.MethodSetup, Detail: "first administrator, from the setup link"})
 	if !h.signIn(c, u, sessionstore.SignIn{Method: models.MethodPassword}) {
 		return

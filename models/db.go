@@ -109,7 +109,7 @@ func (db *DB) SetMaxConns(n int) {
 // now is the injectable clock in UTC, the only zone the database stores,
 // to the microsecond, the finest both dialects keep: a time read back
 // equals the time written.
-func (db *DB) now() time.Time { return db.Now().UTC().Truncate(time.Microsecond) }
+func (db *DB) now() time.Time { return stored(db.Now()) }
 
 // pool is where a statement run on database/sql directly goes: the pool,
 // or inside Tx the transaction, so such a query sees the transaction's

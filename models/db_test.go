@@ -3,12 +3,15 @@ package models
 import (
 	"database/sql"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/gatehouse/gatehouse/migrations"
 	"github.com/gatehouse/gatehouse/testkit"
 )
 
@@ -166,5 +169,44 @@ func TestOpenCreatesPrivateFiles(t *testing.T) {
 		if got := fi.Mode(); got != want {
 			t.Errorf("%s: mode %v, want %v", p, got, want)
 		}
+	}
+}
+
+// TestMigrateConcurrent: four processes starting at once on one new
+// database (four pools of their own) all come up, and the migrations run
+// once between them.
+func TestMigrateConcurrent(t *testing.T) {
+	t.Parallel()
+	database := testkit.EmptyDatabase(t, t.TempDir(), "new.db")
+	const replicas = 4
+	dbs := make([]*DB, replicas)
+	for i := range dbs {
+		db, err := Open(database)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		dbs[i] = db
+	}
+	applied := make([]int, replicas)
+	errs := make([]error, replicas)
+	var wg sync.WaitGroup
+	for i, db := range dbs {
+		wg.Go(func() { applied[i], errs[i] = db.Migrate(t.Context()) })
+	}
+	wg.Wait()
+	total := 0
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("replica %d: %v", i, err)
+		}
+		total += applied[i]
+	}
+	files, _ := fs.ReadDir(migrations.SQLite, "sqlite")
+	if total != len(files) {
+		t.Errorf("%v migrations applied between the replicas, want %d in all", applied, len(files))
+	}
+	if ok, err := dbs[0].MigrationsCurrent(t.Context()); !ok || err != nil {
+		t.Errorf("MigrationsCurrent = %v, %v", ok, err)
 	}
 }

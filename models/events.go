@@ -55,7 +55,7 @@ func (db *DB) RecordEvent(ctx context.Context, e *Event) error {
 // briefly however large the backlog.
 func (db *DB) DeleteEventsBefore(ctx context.Context, before time.Time, batch int) (int64, error) {
 	res := db.gorm.WithContext(ctx).Exec(`DELETE FROM events WHERE id IN (
-		SELECT id FROM events WHERE created_at < ? ORDER BY created_at, id LIMIT ?)`, before.UTC(), batch)
+		SELECT id FROM events WHERE created_at < ? ORDER BY created_at, id LIMIT ?`+db.skipLocked()+`)`, before.UTC(), batch)
 	if res.Error != nil {
 		return 0, fmt.Errorf("delete old events: %w", res.Error)
 	}

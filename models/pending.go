@@ -165,7 +165,7 @@ func (db *DB) DeleteExpiredPending(ctx context.Context, batch int) (int64, error
 	now := db.now()
 	var total int64
 	for _, table := range []string{"pending_logins", "pending_links"} {
-		res := db.gorm.WithContext(ctx).Exec("DELETE FROM "+table+" WHERE id IN (SELECT id FROM "+table+" WHERE expires_at <= ? LIMIT ?)", now, batch)
+		res := db.gorm.WithContext(ctx).Exec("DELETE FROM "+table+" WHERE id IN (SELECT id FROM "+table+" WHERE expires_at <= ? LIMIT ?"+db.skipLocked()+")", now, batch)
 		if res.Error != nil {
 			return total, fmt.Errorf("delete expired %s: %w", table, res.Error)
 		}

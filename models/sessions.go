@@ -41,18 +41,23 @@ func (s *Session) Expired(now time.Time) bool {
 	return !now.Before(s.IdleExpiresAt) || !now.Before(s.ExpiresAt)
 }
 
-// utc puts the row's times in UTC: times are stored as text and compared as
-// text by the expiry queries, which only holds when every row uses one zone.
+// utc puts the row's times in UTC, to the microsecond: SQLite stores times
+// as text and the expiry queries compare them as text, which only holds
+// when every row uses one zone, and both databases keep microseconds, so a
+// time read back equals the time written.
 func (s *Session) utc() {
-	s.CreatedAt, s.LastSeenAt = s.CreatedAt.UTC(), s.LastSeenAt.UTC()
-	s.IdleExpiresAt, s.ExpiresAt = s.IdleExpiresAt.UTC(), s.ExpiresAt.UTC()
+	s.CreatedAt, s.LastSeenAt = stored(s.CreatedAt), stored(s.LastSeenAt)
+	s.IdleExpiresAt, s.ExpiresAt = stored(s.IdleExpiresAt), stored(s.ExpiresAt)
 	for _, p := range []**time.Time{&s.AuthTime, &s.ReauthAt, &s.SSOCheckedAt} {
 		if *p != nil {
-			t := (*p).UTC()
+			t := stored(**p)
 			*p = &t
 		}
 	}
 }
+
+// stored is t as the database keeps it: UTC, to the microsecond.
+func stored(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }
 
 // CreateSession inserts a session row.
 func (db *DB) CreateSession(ctx context.Context, s *Session) error {
@@ -143,8 +148,17 @@ func (db *DB) UserSessions(ctx context.Context, userID int64) ([]Session, error)
 // backlog is cleared in short transactions that never block sign-ins for long.
 func (db *DB) DeleteExpiredSessions(ctx context.Context, batch int) (int64, error) {
 	now := db.now()
-	res := db.gorm.WithContext(ctx).Exec(`DELETE FROM sessions WHERE id IN (
-		SELECT id FROM sessions WHERE idle_expires_at <= ? UNION SELECT id FROM sessions WHERE expires_at <= ? LIMIT ?)`, now, now, batch)
+	// SQLite finds the rows through both indexes with UNION; PostgreSQL
+	// cannot lock the rows of a UNION, and takes the rows no other
+	// replica's sweep holds (SKIP LOCKED), so sweeps never wait on each
+	// other or deadlock.
+	q := map[Dialect]string{
+		SQLite: `DELETE FROM sessions WHERE id IN (
+			SELECT id FROM sessions WHERE idle_expires_at <= ? UNION SELECT id FROM sessions WHERE expires_at <= ? LIMIT ?)`,
+		Postgres: `DELETE FROM sessions WHERE id IN (
+			SELECT id FROM sessions WHERE idle_expires_at <= ? OR expires_at <= ? LIMIT ? FOR UPDATE SKIP LOCKED)`,
+	}[db.dialect]
+	res := db.gorm.WithContext(ctx).Exec(q, now, now, batch)
 	if res.Error != nil {
 		return 0, fmt.Errorf("delete expired sessions: %w", res.Error)
 	}

@@ -51,6 +51,17 @@ func (db *DB) byteOrder(column string) string {
 	return column // SQLite's default collation is BINARY
 }
 
+// skipLocked ends a batch sweep's subquery: on PostgreSQL the rows it picks
+// are locked, skipping rows another replica's sweep has locked, so sweeps
+// running on every replica at once take disjoint batches and never wait on
+// each other or deadlock. SQLite runs one writer at a time anyway.
+func (db *DB) skipLocked() string {
+	if db.dialect == Postgres {
+		return " FOR UPDATE SKIP LOCKED"
+	}
+	return ""
+}
+
 // serialise makes the PostgreSQL transactions that call it with the same
 // name take turns until each ends (a transaction-scoped advisory lock). A
 // guard that counts rows and then inserts one (a cap on live rows) needs

@@ -5,6 +5,8 @@ import (
 	"maps"
 	"testing"
 	"time"
+
+	"github.com/gatehouse/gatehouse/testkit"
 )
 
 func TestUserEmails(t *testing.T) {
@@ -99,6 +101,7 @@ func TestUpdateUserEmailChangedAt(t *testing.T) {
 // TestMigrateEmailChangedAt: migration 7 adds users.email_changed_at
 // (NULL for existing accounts) and its Down removes it, keeping the rows.
 func TestMigrateEmailChangedAt(t *testing.T) {
+	testkit.SkipOnPostgres(t, "reads columns with pragma_table_info")
 	t.Parallel()
 	db := openTestDB(t)
 	ctx := t.Context()
