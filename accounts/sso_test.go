@@ -886,6 +886,11 @@ func TestSSOAutoCreateAtomic(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newSSOEnv(t, tmpl)
 			ctx := t.Context()
+			if e.db.Dialect() == models.Postgres {
+				tc.trigger = `CREATE FUNCTION sso_test_fail() RETURNS trigger LANGUAGE plpgsql AS $f$
+					BEGIN RAISE EXCEPTION 'no identities today'; END $f$;
+					CREATE TRIGGER sso_test_fail BEFORE INSERT ON identities FOR EACH ROW EXECUTE FUNCTION sso_test_fail()`
+			}
 			if _, err := e.raw.ExecContext(ctx, tc.trigger); err != nil {
 				t.Fatal(err)
 			}

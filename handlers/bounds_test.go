@@ -287,7 +287,7 @@ func TestAuditCSVStreams(t *testing.T) {
 	var mu sync.Mutex
 	var reads []string
 	e.db.Trace(func(q string) {
-		if strings.Contains(q, "FROM `events`") {
+		if strings.Contains(q, "FROM `events`") || strings.Contains(q, `FROM "events"`) { // gorm quotes by dialect
 			mu.Lock()
 			reads = append(reads, q)
 			mu.Unlock()
