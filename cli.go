@@ -8,7 +8,9 @@ import (
 	"fmt"
 	"github.com/gatehouse/gatehouse/app"
 	"io"
+	iofs "io/fs"
 	"log/slog"
+	"os"
 	"strings"
 	"text/tabwriter"
 
@@ -99,6 +101,109 @@ func cmdMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	fmt.Fprintf(stdout, "applied %d migration(s) to %s\n", n, models.Redact(cfg.Database))
+	return nil
+}
+
+// copySummary is the one-paragraph description of copy-from-sqlite in its
+// usage.
+const copySummary = `Copy an SQLite installation into the configured database, which must be
+PostgreSQL (a postgres:// URL in database or GATEHOUSE_DATABASE).
+
+Both are migrated first (the SQLite file must not be newer than this
+gatehouse). The copy refuses unless every table of the destination is empty,
+and copies every row of every table in one transaction, ids as they are;
+it commits only if each table's row count matches the source's. Stop
+gatehouse before copying: writes to the SQLite file after the copy are not
+carried over.`
+
+func cmdCopyFromSQLite(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs, path := flags("copy-from-sqlite", copySummary)
+	from := fs.String("from", "", "the SQLite database `file` to copy from (required)")
+	if err := parse(fs, args, stdout); err != nil {
+		return err
+	}
+	if *from == "" {
+		return errUsage{errors.New("--from is required: the SQLite database file to copy from")}
+	}
+	if models.IsPostgres(*from) {
+		return errUsage{fmt.Errorf("--from is the SQLite file to copy from, not a PostgreSQL URL (%s)", models.Redact(*from))}
+	}
+	cfg, err := loadConfig(*path)
+	if err != nil {
+		return err
+	}
+	if !models.IsPostgres(cfg.Database) {
+		return errUsage{fmt.Errorf("copy-from-sqlite copies into PostgreSQL, but the configured database is the SQLite file %s: set database (or GATEHOUSE_DATABASE) to a postgres:// URL", cfg.Database)}
+	}
+	// Opening an SQLite path creates the file: look first, so a mistyped
+	// path is reported instead of copied from as an empty database.
+	switch fi, err := os.Stat(*from); {
+	case errors.Is(err, iofs.ErrNotExist):
+		return fmt.Errorf("no SQLite database at %s", *from)
+	case err != nil:
+		return fmt.Errorf("source database: %w", err)
+	case !fi.Mode().IsRegular():
+		return fmt.Errorf("source database %s is not a file", *from)
+	}
+	src, err := models.Open(*from)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	dst, err := models.Open(cfg.Database)
+	if err != nil {
+		return err
+	}
+	defer dst.Close()
+	to := models.Redact(cfg.Database)
+
+	// Check both versions before anything is written.
+	current, latest, err := src.SchemaVersion(ctx)
+	switch {
+	case err != nil:
+		return fmt.Errorf("source database %s: %w", *from, err)
+	case current == 0:
+		return fmt.Errorf("%s is not a gatehouse database: no migration was ever applied to it", *from)
+	case current > latest:
+		return fmt.Errorf("%s is at migration version %d, newer than this gatehouse's %d: copy with the gatehouse version that last ran on it", *from, current, latest)
+	}
+	switch current, latest, err := dst.SchemaVersion(ctx); {
+	case err != nil:
+		return fmt.Errorf("%s: %w", to, err)
+	case current > latest:
+		return fmt.Errorf("%s is at migration version %d, newer than this gatehouse's %d", to, current, latest)
+	}
+
+	if n, err := dst.Migrate(ctx); err != nil {
+		return fmt.Errorf("%s: %w", to, err)
+	} else if n > 0 {
+		fmt.Fprintf(stdout, "applied %d migration(s) to %s\n", n, to)
+	}
+	// Refuse a destination in use before migrating the source; CopyFrom
+	// checks again under its locks.
+	full, err := dst.NonEmptyTables(ctx)
+	if err != nil {
+		return fmt.Errorf("%s: %w", to, err)
+	}
+	if len(full) > 0 {
+		return fmt.Errorf("copy into %s: %w: %s already hold rows; copy into a new database (no rows were written)", to, models.ErrNotEmpty, strings.Join(full, ", "))
+	}
+	if n, err := src.Migrate(ctx); err != nil {
+		return fmt.Errorf("%s: %w", *from, err)
+	} else if n > 0 {
+		fmt.Fprintf(stdout, "applied %d migration(s) to %s\n", n, *from)
+	}
+
+	counts, err := models.CopyFrom(ctx, dst, src)
+	if err != nil {
+		return fmt.Errorf("%w (from %s into %s: no rows were written)", err, *from, to)
+	}
+	var total int64
+	for _, c := range counts {
+		fmt.Fprintf(stdout, "%s: %d rows\n", c.Table, c.Rows)
+		total += c.Rows
+	}
+	fmt.Fprintf(stdout, "copied %d rows in %d tables from %s to %s\n", total, len(counts), *from, to)
 	return nil
 }
 

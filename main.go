@@ -66,6 +66,8 @@ func command(ctx context.Context, cmd string, args []string, stdin io.Reader, st
 		err = cmdDemo(ctx, args, stdout, stderr)
 	case "migrate":
 		err = cmdMigrate(ctx, args, stdout, stderr)
+	case "copy-from-sqlite":
+		err = cmdCopyFromSQLite(ctx, args, stdout, stderr)
 	case "user":
 		err = cmdUser(ctx, args, stdin, stdout, stderr)
 	case "version":
@@ -88,6 +90,8 @@ const usage = `Usage: gatehouse [command] [flags]
 Commands:
   serve                 run the web server (the default)
   migrate               apply database migrations and exit
+  copy-from-sqlite      copy an SQLite installation into the configured PostgreSQL database
+                        (--from FILE); the destination must be empty
   user create           create an account (--email E [--name N] [--admin] --password-stdin)
   user list             list accounts
   user set-password     set an account's password (--email E --password-stdin)
@@ -108,7 +112,7 @@ func cmdHelp(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return nil
 	}
 	switch args[0] {
-	case "serve", "migrate", "demo", "user", "version":
+	case "serve", "migrate", "copy-from-sqlite", "demo", "user", "version":
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
