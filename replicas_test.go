@@ -519,6 +519,22 @@ providers:
 		if n := len(regOP.RegisteredClients()); n != 0 {
 			t.Fatalf("%d clients registered before first use", n)
 		}
+		// Each replica fetches the OP's discovery document once, on first
+		// use, and registers right after. Holding both discovery answers
+		// until both replicas asked (bounded) lines their registrations up
+		// at the same moment, so the test does not depend on luck.
+		var asked atomic.Int32
+		both := make(chan struct{})
+		regOP.SetBehavior(testop.Behavior{Discovery: func(map[string]any) {
+			if asked.Add(1) == 2 {
+				close(both)
+			}
+			select {
+			case <-both:
+			case <-time.After(5 * time.Second):
+			}
+		}})
+		defer regOP.SetBehavior(testop.Behavior{})
 		browsers := []*replicaBrowser{newReplicaBrowser(base, "10.7.0.1"), newReplicaBrowser(base, "10.7.0.2")}
 		starts := make([]*replicaResponse, len(browsers))
 		var ready, wg sync.WaitGroup
