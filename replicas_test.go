@@ -382,8 +382,14 @@ providers:
 			if strings.Contains(logs, "level=ERROR") || strings.Contains(logs, "panic") {
 				t.Errorf("replica %d logged errors:\n%s", i, grepLines(logs, "level=ERROR", 20))
 			}
-			if t.Failed() {
-				t.Logf("replica %d log:\n%s", i, logs)
+			if t.Failed() { // without the request lines, which are many
+				var keep []string
+				for _, l := range strings.Split(logs, "\n") {
+					if !strings.Contains(l, "msg=request ") {
+						keep = append(keep, l)
+					}
+				}
+				t.Logf("replica %d log, requests left out:\n%s", i, strings.Join(keep, "\n"))
 			}
 		}
 	})
@@ -457,6 +463,26 @@ providers:
 		if got := b.wantSignedOut(t); got != served {
 			t.Fatalf("signed-out check on replica %d, want %d (the one that served the session)", got, served)
 		}
+	})
+
+	t.Run("a logout token used on one is refused on the other", func(t *testing.T) {
+		tok, err := op.LogoutToken(replicaClientID, bob.Subject, "", nil) // every session of bob
+		if err != nil {
+			t.Fatal(err)
+		}
+		poster := newReplicaBrowser(base, "10.4.0.2")
+		first := poster.must(t, http.MethodPost, "/auth/backchannel-logout", url.Values{"logout_token": {tok}})
+		if first.status != http.StatusOK {
+			t.Fatalf("first use on replica %d: %d %s", first.replica, first.status, first.body)
+		}
+		b := newReplicaBrowser(base, "10.4.0.3")
+		b.ssoSignIn(t, bob.Email, op.Issuer())
+		replay := poster.must(t, http.MethodPost, "/auth/backchannel-logout", url.Values{"logout_token": {tok}})
+		otherReplica(t, "logout token, its replay", first.replica, replay.replica)
+		if replay.status != http.StatusBadRequest {
+			t.Errorf("replay on replica %d: %d, want 400", replay.replica, replay.status)
+		}
+		b.wantDashboard(t, bob.Email) // a replayed token ends nothing
 	})
 
 	t.Run("throttling counts failures from both replicas", func(t *testing.T) {
