@@ -66,6 +66,31 @@ func (db *DB) SaveRegistration(ctx context.Context, reg *sso.ClientRegistration)
 	return stored, err
 }
 
+var _ sso.RegistrationLocker = (*DB)(nil)
+
+// WithRegistrationLock implements sso.RegistrationLocker. On PostgreSQL fn
+// runs in a transaction that first takes an advisory lock on the provider
+// and issuer, and reads and saves through that transaction: replicas on
+// their first use take turns, the first registers at the OP and commits,
+// and the next, let in after that commit, finds the registration instead
+// of registering a client of its own (before this, two replicas starting
+// together left two clients at the OP, one of them unused). The lock is
+// held across the registration request, which the provider's timeout
+// bounds; it happens once per provider and issuer. SQLite has one process
+// per file in practice, and its write lock would be held across the
+// request, so fn runs as it is (insert-if-absent still keeps one).
+func (db *DB) WithRegistrationLock(ctx context.Context, providerID, issuer string, fn func(ctx context.Context, store sso.RegistrationStore) error) error {
+	if db.dialect != Postgres {
+		return fn(ctx, db)
+	}
+	return db.Tx(ctx, func(tx *DB) error {
+		if err := tx.serialise(ctx, "client_registration "+providerID+" "+issuer); err != nil {
+			return err
+		}
+		return fn(ctx, tx)
+	})
+}
+
 // logoutJTI is a back-channel logout token ID already accepted.
 type logoutJTI struct {
 	Issuer    string `gorm:"primaryKey"`

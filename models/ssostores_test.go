@@ -1,6 +1,7 @@
 package models
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"sync"
@@ -331,5 +332,63 @@ func TestSSODeleteSessionsBySID(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestSSORegistrationLock: WithRegistrationLock lets one caller at a time
+// through for one provider and issuer, each seeing what the one before it
+// saved, so concurrent first uses register once. Two pools stand for two
+// replicas.
+func TestSSORegistrationLock(t *testing.T) {
+	t.Parallel()
+	if !testkit.OnPostgres() {
+		t.Skip("the lock is PostgreSQL's; SQLite runs fn as it is")
+	}
+	database := testkit.Database(t, "g.db")
+	var dbs []*DB
+	for range 2 {
+		db, err := Open(database)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		dbs = append(dbs, db)
+	}
+	var mu sync.Mutex
+	inside, registered := 0, 0
+	var wg sync.WaitGroup
+	for i := range 8 {
+		db := dbs[i%2]
+		wg.Go(func() {
+			err := db.WithRegistrationLock(t.Context(), "p", "https://op.example", func(ctx context.Context, store sso.RegistrationStore) error {
+				mu.Lock()
+				inside++
+				if inside > 1 {
+					t.Error("two callers inside the lock at once")
+				}
+				mu.Unlock()
+				defer func() { mu.Lock(); inside--; mu.Unlock() }()
+				reg, err := store.Registration(ctx, "p", "https://op.example")
+				if err != nil || reg != nil {
+					return err
+				}
+				time.Sleep(20 * time.Millisecond) // the registration request
+				mu.Lock()
+				registered++
+				mu.Unlock()
+				_, err = store.SaveRegistration(ctx, &sso.ClientRegistration{ProviderID: "p", Issuer: "https://op.example", ClientID: fmt.Sprintf("client-%d", i)})
+				return err
+			})
+			if err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if registered != 1 {
+		t.Errorf("%d callers registered, want 1", registered)
+	}
+	if n := ssoCount(t, dbs[0], "SELECT count(*) FROM client_registrations"); n != 1 {
+		t.Errorf("%d stored registrations, want 1", n)
 	}
 }

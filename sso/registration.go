@@ -38,6 +38,18 @@ type RegistrationStore interface {
 	SaveRegistration(ctx context.Context, reg *ClientRegistration) (*ClientRegistration, error)
 }
 
+// RegistrationLocker is a RegistrationStore shared by several processes
+// that can keep them from registering at once. Insert-if-absent alone
+// keeps one stored registration, but every replica that found none on its
+// first use has registered a client of its own at the OP by then, and the
+// losers' clients stay there unless the OP supports deleting them (RFC
+// 7592). WithRegistrationLock runs fn while no other process runs it for
+// the same provider and issuer, handing it the store to use inside the
+// lock, so the first registers and the others find its registration.
+type RegistrationLocker interface {
+	WithRegistrationLock(ctx context.Context, providerID, issuer string, fn func(ctx context.Context, store RegistrationStore) error) error
+}
+
 // registrationRequest is the client metadata we register (RFC 7591 §2,
 // OIDC Dynamic Registration §2, RP-Initiated Logout §3.1,
 // Back-Channel Logout §2.2).
@@ -79,22 +91,47 @@ func (p *Provider) credentials(ctx context.Context, meta *Metadata) (clientCrede
 		return clientCredentials{}, fmt.Errorf("%w: loading stored registration: %w", ErrRegistration, err)
 	}
 	if reg == nil {
-		if reg, err = p.registerAndSave(ctx, meta); err != nil {
+		if reg, err = p.registerOnce(ctx, meta); err != nil {
 			return clientCredentials{}, err
 		}
 	}
 	return p.credentialsFrom(reg)
 }
 
+// registerOnce is registerAndSave under the store's lock when it has one,
+// looking again for a registration another process stored while this one
+// waited; Provider's setup already keeps one process to one registration.
+func (p *Provider) registerOnce(ctx context.Context, meta *Metadata) (*ClientRegistration, error) {
+	l, ok := p.registrations.(RegistrationLocker)
+	if !ok {
+		return p.registerAndSave(ctx, p.registrations, meta)
+	}
+	var reg *ClientRegistration
+	err := l.WithRegistrationLock(ctx, p.cfg.ID, p.cfg.Issuer, func(ctx context.Context, store RegistrationStore) error {
+		var err error
+		if reg, err = store.Registration(ctx, p.cfg.ID, p.cfg.Issuer); err != nil {
+			return fmt.Errorf("%w: loading stored registration: %w", ErrRegistration, err)
+		}
+		if reg == nil {
+			reg, err = p.registerAndSave(ctx, store, meta)
+		}
+		return err
+	})
+	if err != nil && !errors.Is(err, ErrRegistration) {
+		err = fmt.Errorf("%w: %w", ErrRegistration, err)
+	}
+	return reg, err
+}
+
 // registerAndSave registers a new client and stores it. If another
 // instance stored one first, ours is deleted at the OP (best effort) and
 // theirs is used, so every replica shares one client_id.
-func (p *Provider) registerAndSave(ctx context.Context, meta *Metadata) (*ClientRegistration, error) {
+func (p *Provider) registerAndSave(ctx context.Context, store RegistrationStore, meta *Metadata) (*ClientRegistration, error) {
 	mine, err := p.register(ctx, meta)
 	if err != nil {
 		return nil, err
 	}
-	winner, err := p.registrations.SaveRegistration(ctx, mine)
+	winner, err := store.SaveRegistration(ctx, mine)
 	if err != nil {
 		p.deregister(ctx, mine)
 		return nil, fmt.Errorf("%w: saving registration: %w", ErrRegistration, err)
