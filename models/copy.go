@@ -26,6 +26,7 @@ var copyTables = []string{
 	"throttle",
 	"client_registrations",
 	"logout_jtis",
+	"setup_tokens",
 }
 
 // versionTable is goose's table of applied migrations.

@@ -32,8 +32,8 @@ func TestMigrationVersionsMatch(t *testing.T) {
 	}
 }
 
-// column is what the parity test compares of a column.
-type column struct {
+// schemaColumn is what the parity test compares of a column.
+type schemaColumn struct {
 	table, name string
 	nullable    bool
 }
@@ -47,7 +47,7 @@ func TestSchemaParity(t *testing.T) {
 	t.Parallel()
 	sq := openMigrated(t, t.TempDir()+"/parity.db")
 	pg := openMigrated(t, testkit.EmptyDatabase(t, t.TempDir(), "unused.db"))
-	var sqCols, pgCols []column
+	var sqCols, pgCols []schemaColumn
 	rows, err := sq.sql.Query(`SELECT m.name, p.name, p."notnull" = 0 AND p.pk = 0
 		FROM sqlite_master m, pragma_table_info(m.name) p
 		WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%' AND m.name <> 'goose_db_version'`)
@@ -56,8 +56,8 @@ func TestSchemaParity(t *testing.T) {
 		FROM information_schema.columns
 		WHERE table_schema = 'public' AND table_name <> 'goose_db_version'`)
 	pgCols = scanColumns(t, rows, err)
-	for _, cols := range [][]column{sqCols, pgCols} {
-		slices.SortFunc(cols, func(a, b column) int { return strings.Compare(a.table+"."+a.name, b.table+"."+b.name) })
+	for _, cols := range [][]schemaColumn{sqCols, pgCols} {
+		slices.SortFunc(cols, func(a, b schemaColumn) int { return strings.Compare(a.table+"."+a.name, b.table+"."+b.name) })
 	}
 	if !slices.Equal(sqCols, pgCols) {
 		t.Errorf("schemas differ:\nsqlite:   %v\npostgres: %v", sqCols, pgCols)
@@ -80,15 +80,15 @@ func openMigrated(t *testing.T, database string) *DB {
 	return db
 }
 
-func scanColumns(t *testing.T, rows *sql.Rows, err error) []column {
+func scanColumns(t *testing.T, rows *sql.Rows, err error) []schemaColumn {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer rows.Close()
-	var out []column
+	var out []schemaColumn
 	for rows.Next() {
-		var c column
+		var c schemaColumn
 		if err := rows.Scan(&c.table, &c.name, &c.nullable); err != nil {
 			t.Fatal(err)
 		}
