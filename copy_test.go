@@ -20,7 +20,7 @@ import (
 )
 
 // copyTables are the tables copy-from-sqlite copies, in its order.
-var copyTables = []string{"users", "identities", "sessions", "devices", "pending_logins", "pending_links", "events", "throttle", "client_registrations", "logout_jtis"}
+var copyTables = []string{"users", "identities", "sessions", "devices", "pending_logins", "pending_links", "events", "throttle", "client_registrations", "logout_jtis", "setup_tokens"}
 
 const (
 	alicePW = "correct horse battery staple"
@@ -129,6 +129,7 @@ func seedSQLite(t *testing.T, path string) {
 	must(err)
 	_, err = db.Remember(ctx, "https://op.example", "jti-1", clock.Now().Add(time.Hour))
 	must(err)
+	must(db.AddSetupToken(ctx, strings.Repeat("ab", 32), time.Hour))
 }
 
 // tableRows reads every row of table with plain database/sql, each value
