@@ -57,7 +57,8 @@ func startAdminServeDB(t *testing.T) (string, *testkit.LogBuffer, *testkit.LogBu
 	}
 	base := "http://" + ln.Addr().String()
 	cfgPath := filepath.Join(dir, "config.yaml")
-	yaml := fmt.Sprintf("listen: %q\nbase_url: %q\ndatabase: %q\n", ln.Addr().String(), base, testkit.DatabaseIn(t, dir, "g.db"))
+	database := testkit.DatabaseIn(t, dir, "g.db")
+	yaml := fmt.Sprintf("listen: %q\nbase_url: %q\ndatabase: %q\n", ln.Addr().String(), base, database)
 	if err := os.WriteFile(cfgPath, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -94,7 +95,7 @@ func startAdminServeDB(t *testing.T) (string, *testkit.LogBuffer, *testkit.LogBu
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	return base, stdout, logs, filepath.Join(dir, "g.db")
+	return base, stdout, logs, database
 }
 
 // TestAdminServePrintsSetupURL: an empty database gets a one-time setup

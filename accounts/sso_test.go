@@ -904,7 +904,8 @@ func TestSSOAutoCreateAtomic(t *testing.T) {
 			}
 			// Once identities can be stored again, the same sign-in creates
 			// the account rather than being refused as not provisioned.
-			if _, err := e.raw.ExecContext(ctx, "DROP TRIGGER sso_test_fail"); err != nil {
+			drop := map[models.Dialect]string{models.SQLite: "DROP TRIGGER sso_test_fail", models.Postgres: "DROP TRIGGER sso_test_fail ON identities"}[e.db.Dialect()]
+			if _, err := e.raw.ExecContext(ctx, drop); err != nil {
 				t.Fatal(err)
 			}
 			res, err = e.resolve(ctx, p, ssoNewIdentity(ssoEmail, false))
