@@ -7,6 +7,7 @@ import (
 	"database/sql"
 	"encoding/base64"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -187,6 +188,61 @@ func seedSessions(ctx context.Context, conn *sql.Conn, s seedSpec) error {
 		}
 		return nil
 	})
+}
+
+// respread sets the sessions' last_seen_at (and idle expiry) again as
+// seeding does, now - (i % spread) seconds, with now the time it is called:
+// whatever time passed since seeding (start-ups, waiting for a quiet
+// machine) would otherwise make every session due for its last_seen write
+// at once. Sessions are numbered by id here, which only changes which
+// session gets which offset. On PostgreSQL it vacuums after, so the
+// measurement does not start with a table of dead rows.
+func respread(ctx context.Context, database string, spread int, now time.Time) error {
+	sqlDB, err := models.OpenSQL(database)
+	if err != nil {
+		return err
+	}
+	defer sqlDB.Close()
+	conn, err := sqlDB.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	err = inTx(ctx, conn, func(tx *sql.Tx) error {
+		var ids []int64
+		rows, err := tx.QueryContext(ctx, "SELECT id FROM sessions ORDER BY id")
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var id int64
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return err
+			}
+			ids = append(ids, id)
+		}
+		if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+			return err
+		}
+		up, err := tx.PrepareContext(ctx, "UPDATE sessions SET last_seen_at = $1, idle_expires_at = $2 WHERE id = $3")
+		if err != nil {
+			return err
+		}
+		defer up.Close()
+		for i, id := range ids {
+			seen := now.Add(-time.Duration(i%max(1, spread)) * time.Second).UTC()
+			if _, err := up.ExecContext(ctx, seen, seen.Add(30*time.Minute), id); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil || !models.IsPostgres(database) {
+		return err
+	}
+	_, err = conn.ExecContext(ctx, "VACUUM (ANALYZE) sessions")
+	return err
 }
 
 // seedSessionsPG inserts the sessions on PostgreSQL in one statement: the
