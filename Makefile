@@ -43,10 +43,19 @@ lint:
 # Benchmarks (docs/benchmarks.md): the Go benchmarks, then the load generator
 # and measurement program, which prints a metric | measured | target | verdict
 # table. Fails only on errors, never on a missed target. BENCHFLAGS is passed
-# to it, e.g. BENCHFLAGS='-big 100000 -duration 2s' for a quick run.
+# to it, e.g. BENCHFLAGS='-big 100000 -duration 2s' for a quick run. With
+# PostgreSQL installed it runs under .ci/postgres.sh (a throwaway server,
+# whose URL it takes from GATEHOUSE_TEST_DATABASE), measuring SQLite and
+# PostgreSQL in the same run; without, SQLite only.
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count=1 ./...
-	GO='$(GO)' $(GO) run ./bench $(BENCHFLAGS)
+	@if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+		echo "bench: SQLite and PostgreSQL (bash .ci/postgres.sh $(GO) run ./bench $(BENCHFLAGS))"; \
+		GO='$(GO)' bash .ci/postgres.sh $(GO) run ./bench $(BENCHFLAGS); \
+	else \
+		echo "bench: PostgreSQL skipped (no /usr/lib/postgresql/*/bin/initdb; apt-get install postgresql): SQLite only"; \
+		GO='$(GO)' $(GO) run ./bench -postgres '' $(BENCHFLAGS); \
+	fi
 
 # Fuzzing: each target for FUZZTIME (go test -fuzz takes one target per
 # package per run); a failing input is saved under the package's

@@ -25,19 +25,31 @@ type cpuSnap struct {
 	at     time.Time
 	busy   float64 // all CPUs, non-idle
 	self   float64 // this process
-	server float64 // the gatehouse subprocess (0 when none)
+	server float64 // the gatehouse subprocesses given (0 when none)
+	db     float64 // the PostgreSQL server's processes (0 without one on this machine)
 }
 
 // cpuUse is CPU used between two snapshots, in average cores.
 type cpuUse struct {
-	wall                       time.Duration
-	self, server, others, busy float64
+	wall                           time.Duration
+	self, server, db, others, busy float64
 }
 
-func takeCPU(serverPID int) cpuSnap {
+// dbCPU is the CPU of the PostgreSQL server the run uses, when it runs on
+// this machine (see pgServer.cpu); nil otherwise.
+var dbCPU func() float64
+
+// takeCPU snapshots the machine, this process, the gatehouse subprocesses
+// serverPIDs (summed) and the PostgreSQL server.
+func takeCPU(serverPIDs ...int) cpuSnap {
 	s := cpuSnap{at: time.Now(), busy: systemBusy(), self: procCPU(os.Getpid())}
-	if serverPID > 0 {
-		s.server = procCPU(serverPID)
+	for _, pid := range serverPIDs {
+		if pid > 0 {
+			s.server += procCPU(pid)
+		}
+	}
+	if dbCPU != nil {
+		s.db = dbCPU()
 	}
 	return s
 }
@@ -45,8 +57,9 @@ func takeCPU(serverPID int) cpuSnap {
 func (a cpuSnap) to(b cpuSnap) cpuUse {
 	w := b.at.Sub(a.at)
 	sec := w.Seconds()
-	u := cpuUse{wall: w, busy: (b.busy - a.busy) / sec, self: (b.self - a.self) / sec, server: (b.server - a.server) / sec}
-	u.others = max(0, u.busy-u.self-u.server)
+	u := cpuUse{wall: w, busy: (b.busy - a.busy) / sec, self: (b.self - a.self) / sec,
+		server: (b.server - a.server) / sec, db: (b.db - a.db) / sec}
+	u.others = max(0, u.busy-u.self-u.server-u.db)
 	return u
 }
 
@@ -74,19 +87,35 @@ func systemBusy() float64 {
 
 // procCPU is a process's user+system CPU seconds from /proc/PID/stat.
 func procCPU(pid int) float64 {
+	st, ok := procStat(pid)
+	if !ok {
+		return 0
+	}
+	return st.cpu
+}
+
+// procStatus is what the benchmark reads of /proc/PID/stat.
+type procStatus struct {
+	ppid int
+	// cpu is user+system CPU seconds; children is that of its children
+	// that have exited and been waited for (cutime+cstime).
+	cpu, children float64
+}
+
+func procStat(pid int) (procStatus, bool) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
-		return 0
+		return procStatus{}, false
 	}
 	// The command name may contain spaces; fields resume after its ")".
 	s := string(b)
 	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-	if len(f) < 13 {
-		return 0
+	if len(f) < 15 {
+		return procStatus{}, false
 	}
-	ut, _ := strconv.ParseFloat(f[11], 64) // field 14 of the full line
-	st, _ := strconv.ParseFloat(f[12], 64) // field 15
-	return (ut + st) / clkTck
+	n := func(i int) float64 { v, _ := strconv.ParseFloat(f[i], 64); return v / clkTck }
+	ppid, _ := strconv.Atoi(f[1])                                                    // field 4 of the full line
+	return procStatus{ppid: ppid, cpu: n(11) + n(12), children: n(13) + n(14)}, true // fields 14-17
 }
 
 // threadCPU is the calling OS thread's CPU time (getrusage RUSAGE_THREAD);
@@ -108,16 +137,16 @@ const quiet = 0.15
 // processes use less than `quiet` cores over one second, and returns their
 // last measured use. The budget keeps a permanently busy machine from
 // stalling the run; the table then says how busy it was.
-func (b *bench) waitQuiet(ctx context.Context, serverPID int, phase string) float64 {
+func (b *bench) waitQuiet(ctx context.Context, phase string, serverPIDs ...int) float64 {
 	var others float64
 	for {
-		a := takeCPU(serverPID)
+		a := takeCPU(serverPIDs...)
 		select {
 		case <-ctx.Done():
 			return others
 		case <-time.After(time.Second):
 		}
-		u := a.to(takeCPU(serverPID))
+		u := a.to(takeCPU(serverPIDs...))
 		others = u.others
 		if others < quiet || b.quietBudget <= 0 {
 			return others

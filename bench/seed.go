@@ -7,6 +7,7 @@ import (
 	"database/sql"
 	"encoding/base64"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -22,14 +23,20 @@ const benchPassword = "bench-a-long-passphrase"
 
 // seedSpec describes a database to create.
 type seedSpec struct {
-	path     string
+	database string // an SQLite path or a postgres:// URL (an empty database)
 	users    int    // accounts, ids 1..users; id 1 is an administrator (its sessions say so, as Start writes them)
 	hash     string // bcrypt hash stored for every account
 	sessions int    // session rows, user 1+i%users, token tokenFor(tag, i)
 	tag      string
 	now      time.Time
-	// lastSeen is session i's last_seen_at (idle expiry follows from it).
-	lastSeen func(i int) time.Time
+	// spread: session i's last_seen_at is now - (i % spread) seconds (idle
+	// expiry follows from it); 0 or 1 is now for every session.
+	spread int
+}
+
+// lastSeen is session i's last_seen_at.
+func (s seedSpec) lastSeen(i int) time.Time {
+	return s.now.Add(-time.Duration(i%max(1, s.spread)) * time.Second)
 }
 
 // userEmail is seeded account id's email.
@@ -43,13 +50,15 @@ func tokenFor(tag string, i int) string {
 	return base64.RawURLEncoding.EncodeToString(sum[:])
 }
 
-// seed creates and migrates the database, then inserts the accounts and
-// sessions with batched multi-row INSERTs, each table in one transaction, on
-// a connection of its own (models.OpenSQL) with a large page cache. Both
-// handles are closed after, so no seeding state (cache, prepared statements)
-// leaks into a measurement.
+// seed migrates the database, then inserts the accounts and sessions on a
+// connection of its own (models.OpenSQL), each table in one transaction:
+// batched multi-row INSERTs on SQLite (with a large page cache), one
+// INSERT ... SELECT FROM generate_series for the sessions on PostgreSQL
+// (followed by VACUUM ANALYZE, so the measurement neither sets hint bits
+// nor waits on autovacuum). Both handles are closed after, so no seeding
+// state (cache, prepared statements) leaks into a measurement.
 func seed(ctx context.Context, s seedSpec) error {
-	db, err := models.Open(s.path)
+	db, err := models.Open(s.database)
 	if err != nil {
 		return err
 	}
@@ -57,7 +66,8 @@ func seed(ctx context.Context, s seedSpec) error {
 	if _, err := db.Migrate(ctx); err != nil {
 		return err
 	}
-	sqlDB, err := models.OpenSQL(s.path)
+	pg := db.Dialect() == models.Postgres
+	sqlDB, err := models.OpenSQL(s.database)
 	if err != nil {
 		return err
 	}
@@ -67,14 +77,29 @@ func seed(ctx context.Context, s seedSpec) error {
 		return err
 	}
 	defer conn.Close()
-	if _, err := conn.ExecContext(ctx, "PRAGMA cache_size = -262144"); err != nil { // 256 MiB
-		return err
+	if !pg {
+		if _, err := conn.ExecContext(ctx, "PRAGMA cache_size = -262144"); err != nil { // 256 MiB
+			return err
+		}
 	}
 	if err := seedUsers(ctx, conn, s); err != nil {
 		return fmt.Errorf("seed users: %w", err)
 	}
-	if err := seedSessions(ctx, conn, s); err != nil {
+	if pg {
+		err = seedSessionsPG(ctx, conn, s)
+	} else {
+		err = seedSessions(ctx, conn, s)
+	}
+	if err != nil {
 		return fmt.Errorf("seed sessions: %w", err)
+	}
+	if pg {
+		// Ids were given explicitly: the identity continues after them.
+		if _, err := conn.ExecContext(ctx, "SELECT setval(pg_get_serial_sequence('users', 'id'), $1)", max(1, s.users)); err != nil {
+			return err
+		}
+		_, err = conn.ExecContext(ctx, "VACUUM (ANALYZE) users, sessions")
+		return err
 	}
 	_, err = conn.ExecContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)")
 	return err
@@ -92,7 +117,8 @@ func seedUsers(ctx context.Context, conn *sql.Conn, s seedSpec) error {
 				if id > start {
 					q.WriteString(",")
 				}
-				q.WriteString("(?,?,?,?,?,?,?)")
+				n := len(args)
+				fmt.Fprintf(&q, "($%d,$%d,$%d,$%d,$%d,$%d,$%d)", n+1, n+2, n+3, n+4, n+5, n+6, n+7)
 				args = append(args, id, userEmail(id), fmt.Sprintf("Bench User %d", id), s.hash, id == 1, s.now, s.now)
 			}
 			if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
@@ -103,7 +129,7 @@ func seedUsers(ctx context.Context, conn *sql.Conn, s seedSpec) error {
 	})
 }
 
-// seedSessions inserts the sessions in token-hash order (every index then
+// seedSessions inserts the sessions on SQLite in token-hash order (every index then
 // grows at its end, which keeps a million rows to seconds); lookups pick
 // rows at random, so the order does not favour them.
 func seedSessions(ctx context.Context, conn *sql.Conn, s seedSpec) error {
@@ -161,6 +187,90 @@ func seedSessions(ctx context.Context, conn *sql.Conn, s seedSpec) error {
 			}
 		}
 		return nil
+	})
+}
+
+// respread sets the sessions' last_seen_at (and idle expiry) again as
+// seeding does, now - (i % spread) seconds, with now the time it is called:
+// whatever time passed since seeding (start-ups, waiting for a quiet
+// machine) would otherwise make every session due for its last_seen write
+// at once. Sessions are numbered by id here, which only changes which
+// session gets which offset. On PostgreSQL it vacuums after, so the
+// measurement does not start with a table of dead rows.
+func respread(ctx context.Context, database string, spread int, now time.Time) error {
+	sqlDB, err := models.OpenSQL(database)
+	if err != nil {
+		return err
+	}
+	defer sqlDB.Close()
+	conn, err := sqlDB.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	err = inTx(ctx, conn, func(tx *sql.Tx) error {
+		var ids []int64
+		rows, err := tx.QueryContext(ctx, "SELECT id FROM sessions ORDER BY id")
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var id int64
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return err
+			}
+			ids = append(ids, id)
+		}
+		if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+			return err
+		}
+		up, err := tx.PrepareContext(ctx, "UPDATE sessions SET last_seen_at = $1, idle_expires_at = $2 WHERE id = $3")
+		if err != nil {
+			return err
+		}
+		defer up.Close()
+		for i, id := range ids {
+			seen := now.Add(-time.Duration(i%max(1, spread)) * time.Second).UTC()
+			if _, err := up.ExecContext(ctx, seen, seen.Add(30*time.Minute), id); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil || !models.IsPostgres(database) {
+		return err
+	}
+	_, err = conn.ExecContext(ctx, "VACUUM (ANALYZE) sessions")
+	return err
+}
+
+// seedSessionsPG inserts the sessions on PostgreSQL in one statement: the
+// server derives each token and its hash as tokenFor and sessionstore.Hash
+// do (base64url without padding of SHA-256(tag/i), then hex SHA-256 of
+// that), and the rows go in in token-hash order as on SQLite. The caller's
+// check of the first and last session proves the derivations agree.
+func seedSessionsPG(ctx context.Context, conn *sql.Conn, s seedSpec) error {
+	if s.sessions == 0 {
+		return nil
+	}
+	const q = `INSERT INTO sessions (token_hash, user_id, last_seen_at, idle_expires_at, created_at, expires_at, auth_time,
+			ip, user_agent, auth_method, data)
+		SELECT h, u, seen, seen + interval '30 minutes', $1, $2, $1, '127.0.0.1', 'gatehouse-bench', 'password',
+			CASE WHEN u = 1 THEN '{"admin":true}' ELSE '{}' END
+		FROM (
+			SELECT encode(sha256(convert_to(
+					translate(rtrim(encode(sha256(convert_to($3::text || '/' || i, 'UTF8')), 'base64'), '='), '+/', '-_'),
+					'UTF8')), 'hex') AS h,
+				1 + i % $4::int AS u,
+				$5::timestamptz - make_interval(secs => i % $6::int) AS seen
+			FROM generate_series(0, $7::int - 1) AS i
+		) AS g
+		ORDER BY h`
+	created, expires := s.now.Add(-time.Minute).UTC(), s.now.Add(12*time.Hour).UTC()
+	return inTx(ctx, conn, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, q, created, expires, s.tag, s.users, s.now.UTC(), max(1, s.spread), s.sessions)
+		return err
 	})
 }
 

@@ -192,15 +192,15 @@ func (b *bench) sso(ctx context.Context) error {
 	samples = samples[:0]
 	mu.Unlock()
 	n := b.opts.ssoLogins
-	b.waitQuiet(ctx, 0, "item 3")
+	b.waitQuiet(ctx, "item 3")
 	b.logf("item 3: %d warm-up then %d measured SSO sign-ins", warm, n)
-	c0 := takeCPU(0)
+	c0 := takeCPU()
 	for i := range n {
 		if err := signIn(); err != nil {
 			return fmt.Errorf("sign-in %d: %w", i+1, err)
 		}
 	}
-	u := c0.to(takeCPU(0))
+	u := c0.to(takeCPU())
 	after, hitsAfter := op.Counts(), tt.snapshot()
 	per := func(ep string) float64 { return float64(after[ep]-before[ep]) / float64(n) }
 	wrapped := 0
