@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -330,7 +331,9 @@ func TestAuditCSVStreams(t *testing.T) {
 			t.Errorf("%s: %d reads of the events table, want %d pages:\n%s", query, len(reads), pages, strings.Join(reads, "\n"))
 		}
 		for _, q := range reads {
-			if !strings.Contains(q, "LIMIT 500") || strings.Contains(q, "OFFSET") {
+			// SQLite's driver gets the limit written in; PostgreSQL's gets it
+			// bound ($n), and the page count above shows its size.
+			if !regexp.MustCompile(`LIMIT (500|\$\d+)$`).MatchString(q) || strings.Contains(q, "OFFSET") {
 				t.Errorf("%s: an export read not bounded by a keyset page of 500: %s", query, q)
 			}
 		}
