@@ -33,10 +33,9 @@ var ssoChars = []struct {
 
 func TestLookalikeCharacters(t *testing.T) {
 	t.Parallel()
-	tmpl := ssoTemplate(t)
 	for _, ch := range ssoChars {
 		t.Run(ch.name, func(t *testing.T) {
-			e := newSSOEnv(t, tmpl)
+			e := newSSOEnv(t)
 			ctx := t.Context()
 			wantInvalid := func(what string, err error, msg string) {
 				t.Helper()
@@ -106,7 +105,6 @@ func TestLookalikeCharacters(t *testing.T) {
 // without the characters a typed name may not have.
 func TestSSOAutoCreateNameCharacters(t *testing.T) {
 	t.Parallel()
-	tmpl := ssoTemplate(t)
 	tests := []struct{ claim, want string }{
 		{"Alice Example", "Alice Example"},
 		{"\u202EelpmaxE ecilA\u202C", "elpmaxE ecilA"},
@@ -118,7 +116,7 @@ func TestSSOAutoCreateNameCharacters(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(fmt.Sprintf("%q", tc.claim), func(t *testing.T) {
-			e := newSSOEnv(t, tmpl)
+			e := newSSOEnv(t)
 			id := ssoNewIdentity(ssoEmail, false)
 			id.Name = tc.claim
 			res, err := e.resolve(t.Context(), accounts.SSOPolicy{Link: accounts.LinkPassword, AutoCreate: true}, id)
@@ -141,7 +139,6 @@ func TestSSOAutoCreateNameCharacters(t *testing.T) {
 // The exact claim is the baseline it is compared with.
 func TestSSOLookalikeEmail(t *testing.T) {
 	t.Parallel()
-	tmpl := ssoTemplate(t)
 	const (
 		tUser       = "user with password"
 		tAdmin      = "admin with password"
@@ -177,7 +174,7 @@ func TestSSOLookalikeEmail(t *testing.T) {
 				want = ex.exact
 			}
 			t.Run(fmt.Sprintf("%s/%s/%q", ex.policy, ex.target, claim), func(t *testing.T) {
-				e := newSSOEnv(t, tmpl)
+				e := newSSOEnv(t)
 				target, usersBefore, idsBefore, targetIDs := e.seedTarget(t, kinds, ex.target)
 				e.now = e.now.Add(time.Hour)
 				p := accounts.SSOPolicy{Link: ex.policy, Authoritative: ssoAuthoritative(t, []string{"example.com"}), AutoCreate: true}

@@ -17,7 +17,6 @@ import (
 // ordinary policy applies (TestSSOResolveMatrix).
 func TestSSORecentEmailChange(t *testing.T) {
 	t.Parallel()
-	tmpl := ssoTemplate(t)
 	const (
 		tUser         = "user with password"
 		tAdmin        = "admin with password"
@@ -84,7 +83,7 @@ func TestSSORecentEmailChange(t *testing.T) {
 				}
 				cases++
 				t.Run(fmt.Sprintf("%s/%s/%s/%s", ex.policy, ex.target, ch.name, tr.name), func(t *testing.T) {
-					e := newSSOEnv(t, tmpl)
+					e := newSSOEnv(t)
 					ctx := t.Context()
 					e.user(t, ssoBystander, ssoWithPassword)
 					signIn := e.now.Add(3 * accounts.EmailChangeCooldown)
@@ -122,7 +121,7 @@ func TestSSORecentEmailChange(t *testing.T) {
 // can still link by proving the account's password.
 func TestSSORecentEmailChangePasswordProof(t *testing.T) {
 	t.Parallel()
-	e := newSSOEnv(t, "")
+	e := newSSOEnv(t)
 	ctx := t.Context()
 	old := e.user(t, "previous@example.org", ssoWithPassword)
 	if _, err := e.svc.UpdateUser(ctx, old.ID, old.Name, ssoEmail, false); err != nil {

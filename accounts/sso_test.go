@@ -11,7 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -50,31 +49,6 @@ type ssoEnv struct {
 	now  time.Time // the database clock; change it only between calls
 }
 
-// ssoTemplate migrates an SQLite database once, for the many cases of a
-// table to copy instead of each running every migration. On PostgreSQL it
-// is "": every test database is a copy of a migrated one already.
-func ssoTemplate(t *testing.T) string {
-	t.Helper()
-	if testkit.OnPostgres() {
-		return ""
-	}
-	path := t.TempDir() + "/template.db"
-	db, err := models.Open(path)
-	if err != nil {
-		t.Fatalf("open: %v", err)
-	}
-	if _, err := db.Migrate(t.Context()); err != nil {
-		t.Fatalf("migrate: %v", err)
-	}
-	if _, err := rawSQL(t, path).ExecContext(t.Context(), "PRAGMA wal_checkpoint(TRUNCATE)"); err != nil {
-		t.Fatal(err)
-	}
-	if err := db.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
-
 // ssoHashing is one hasher and one hash of ssoPassword for every test:
 // bcrypt is slow under the race detector, and seeding needs no fresh salt.
 var ssoHashing = sync.OnceValues(func() (*password.Hasher, error) {
@@ -102,27 +76,17 @@ func ssoHasher(t *testing.T) (*password.Hasher, string) {
 	return h, hash
 }
 
-// newSSOEnv opens a fresh migrated database: a copy of template when given,
-// else a new one.
-func newSSOEnv(t *testing.T, template string) *ssoEnv {
+// newSSOEnv opens a fresh migrated database of the test's own.
+func newSSOEnv(t *testing.T) *ssoEnv {
 	t.Helper()
 	path := testkit.Database(t, "g.db")
-	if template != "" {
-		b, err := os.ReadFile(template)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, b, 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
 	db, err := models.Open(path)
 	if err != nil {
 		t.Fatalf("open: %v", err)
 	}
 	t.Cleanup(func() { db.Close() })
-	if n, err := db.Migrate(t.Context()); err != nil || (template != "" && n != 0) {
-		t.Fatalf("migrate: %d migrations ran, %v", n, err)
+	if n, err := db.Migrate(t.Context()); err != nil || n != 0 {
+		t.Fatalf("migrate: %d migrations ran on a migrated copy, %v", n, err)
 	}
 	h, hash := ssoHasher(t)
 	e := &ssoEnv{hash: hash, db: db, raw: rawSQL(t, path), now: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)}
@@ -363,7 +327,6 @@ func ssoAuthoritative(t *testing.T, domains []string) func(string) bool {
 // domain in or out of the provider's EmailDomains.
 func TestSSOResolveMatrix(t *testing.T) {
 	t.Parallel()
-	tmpl := ssoTemplate(t)
 	const (
 		tUser           = "user with password"
 		tAdmin          = "admin with password"
@@ -449,7 +412,7 @@ func TestSSOResolveMatrix(t *testing.T) {
 					cases++
 					name := fmt.Sprintf("%s/%s/%s/%s", ssoOr(policy.String(), "default"), ex.target, v.name, d.name)
 					t.Run(name, func(t *testing.T) {
-						e := newSSOEnv(t, tmpl)
+						e := newSSOEnv(t)
 						e.user(t, ssoBystander, ssoWithPassword)
 						target, usersBefore, idsBefore, targetIDs := e.seedTarget(t, kinds, ex.target)
 						e.now = e.now.Add(time.Hour)
@@ -489,7 +452,6 @@ func ssoOr(s, def string) string {
 // form, so case and surrounding spaces never make a second account.
 func TestSSOEmailCase(t *testing.T) {
 	t.Parallel()
-	tmpl := ssoTemplate(t)
 	variants := []string{"alice@example.com", "ALICE@EXAMPLE.COM", "Alice@Example.Com", " alice@example.com\t", "\nAlIcE@eXaMpLe.CoM  "}
 	tests := []struct {
 		name   string
@@ -505,7 +467,7 @@ func TestSSOEmailCase(t *testing.T) {
 	for _, tc := range tests {
 		for _, v := range variants {
 			t.Run(fmt.Sprintf("%s/%q", tc.name, v), func(t *testing.T) {
-				e := newSSOEnv(t, tmpl)
+				e := newSSOEnv(t)
 				target := e.user(t, tc.stored, ssoWithPassword)
 				p := accounts.SSOPolicy{Link: tc.policy, Authoritative: ssoAuthoritative(t, []string{"example.com"}), AutoCreate: true}
 				res, err := e.resolve(t.Context(), p, ssoNewIdentity(v, true))
@@ -519,7 +481,6 @@ func TestSSOEmailCase(t *testing.T) {
 // subdomain, parent or lookalike counts.
 func TestSSOTrustedDomain(t *testing.T) {
 	t.Parallel()
-	tmpl := ssoTemplate(t)
 	tests := []struct {
 		name    string
 		email   string
@@ -538,7 +499,7 @@ func TestSSOTrustedDomain(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			e := newSSOEnv(t, tmpl)
+			e := newSSOEnv(t)
 			target := e.user(t, tc.email, ssoWithPassword)
 			p := accounts.SSOPolicy{Link: accounts.LinkVerifiedEmail, Authoritative: ssoAuthoritative(t, tc.domains)}
 			id := ssoNewIdentity(tc.email, true)
@@ -566,13 +527,12 @@ func TestSSOTrustedDomain(t *testing.T) {
 // TestSSONoEmail: without a usable email nothing can be found or created.
 func TestSSONoEmail(t *testing.T) {
 	t.Parallel()
-	tmpl := ssoTemplate(t)
 	emails := []string{"", "   ", "alice", "alice@", "@example.com", "alice@@example.com", "a@b@example.com",
 		"alice@.example.com", "alice@example.com.", "al ice@example.com", "alice@exa\x00mple.com", "alice@example.com\u2028x"}
 	for _, policy := range []accounts.LinkPolicy{accounts.LinkPassword, accounts.LinkVerifiedEmail, accounts.LinkNever} {
 		for _, email := range emails {
 			t.Run(fmt.Sprintf("%s/%q", policy, email), func(t *testing.T) {
-				e := newSSOEnv(t, tmpl)
+				e := newSSOEnv(t)
 				e.user(t, ssoEmail, ssoOnly)
 				p := accounts.SSOPolicy{Link: policy, Authoritative: ssoAuthoritative(t, []string{"example.com"}), AutoCreate: true}
 				res, err := e.resolve(t.Context(), p, ssoNewIdentity(email, true))
@@ -587,7 +547,6 @@ func TestSSONoEmail(t *testing.T) {
 // last sign-in follow the provider.
 func TestSSOKnownIdentity(t *testing.T) {
 	t.Parallel()
-	tmpl := ssoTemplate(t)
 	const carol = "carol@example.com"
 	tests := []struct {
 		name      string
@@ -609,7 +568,7 @@ func TestSSOKnownIdentity(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			e := newSSOEnv(t, tmpl)
+			e := newSSOEnv(t)
 			ctx := t.Context()
 			a := e.user(t, ssoEmail, ssoWithPassword)
 			b := e.user(t, ssoBystander, ssoOnly)
@@ -665,7 +624,7 @@ func TestSSOKnownIdentity(t *testing.T) {
 // once, in the order they were linked.
 func TestSSOUseLinkedProviders(t *testing.T) {
 	t.Parallel()
-	e := newSSOEnv(t, "")
+	e := newSSOEnv(t)
 	u := e.user(t, ssoEmail, ssoOnly)
 	e.identity(t, u.ID, "lab", ssoOtherIssuer, "s1")
 	e.now = e.now.Add(time.Minute)
@@ -681,7 +640,6 @@ func TestSSOUseLinkedProviders(t *testing.T) {
 // be must not stop the sign-in.
 func TestSSOAutoCreateLongName(t *testing.T) {
 	t.Parallel()
-	tmpl := ssoTemplate(t)
 	tests := []struct{ name, claim, want string }{
 		{"short", "  Alice Example ", "Alice Example"},
 		{"exactly 200", strings.Repeat("é", 200), strings.Repeat("é", 200)},
@@ -689,7 +647,7 @@ func TestSSOAutoCreateLongName(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			e := newSSOEnv(t, tmpl)
+			e := newSSOEnv(t)
 			p := accounts.SSOPolicy{Link: accounts.LinkPassword, AutoCreate: true}
 			id := ssoNewIdentity(ssoEmail, false)
 			id.Name = tc.claim
@@ -709,7 +667,6 @@ func TestSSOAutoCreateLongName(t *testing.T) {
 
 func TestSSOLinkWithPassword(t *testing.T) {
 	t.Parallel()
-	tmpl := ssoTemplate(t)
 	tests := []struct {
 		name     string
 		target   ssoUserKind
@@ -731,7 +688,7 @@ func TestSSOLinkWithPassword(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			e := newSSOEnv(t, tmpl)
+			e := newSSOEnv(t)
 			ctx := t.Context()
 			target := e.user(t, ssoEmail, tc.target)
 			bob := e.user(t, ssoBystander, ssoWithPassword)
@@ -810,7 +767,6 @@ func TestSSOLinkWithPassword(t *testing.T) {
 // identity, and every request signs in to it.
 func TestSSOConcurrentAutoCreate(t *testing.T) {
 	t.Parallel()
-	tmpl := ssoTemplate(t)
 	tests := []struct {
 		name     string
 		policy   accounts.SSOPolicy
@@ -825,7 +781,7 @@ func TestSSOConcurrentAutoCreate(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			for round := range 5 {
-				e := newSSOEnv(t, tmpl)
+				e := newSSOEnv(t)
 				results := make([]*accounts.Resolution, n)
 				errs := make([]error, n)
 				start := make(chan struct{})
@@ -875,7 +831,6 @@ func TestSSOConcurrentAutoCreate(t *testing.T) {
 // refuse the person's next sign-in).
 func TestSSOAutoCreateAtomic(t *testing.T) {
 	t.Parallel()
-	tmpl := ssoTemplate(t)
 	tests := []struct {
 		name    string
 		trigger string // makes storing the identity fail
@@ -884,7 +839,7 @@ func TestSSOAutoCreateAtomic(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			e := newSSOEnv(t, tmpl)
+			e := newSSOEnv(t)
 			ctx := t.Context()
 			if e.db.Dialect() == models.Postgres {
 				tc.trigger = `CREATE FUNCTION sso_test_fail() RETURNS trigger LANGUAGE plpgsql AS $f$

@@ -52,7 +52,7 @@ func TestSessionTimeColumns(t *testing.T) {
 func TestMigrateSessionTimes(t *testing.T) {
 	testkit.SkipOnPostgres(t, "carries values out of SQLite JSON; no PostgreSQL database predates the columns")
 	ctx := t.Context()
-	db, err := Open(testkit.Database(t, "m.db"))
+	db, err := Open(testkit.EmptyDatabase(t, t.TempDir(), "m.db"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
+	"io/fs"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -13,7 +14,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse/gatehouse/migrations"
 	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" database/sql driver
+	_ "github.com/mattn/go-sqlite3"    // the "sqlite3" database/sql driver
+	"github.com/pressly/goose/v3"
 )
 
 // DatabaseEnv names the variable that runs the tests on PostgreSQL: a
@@ -38,17 +42,63 @@ func SkipOnPostgres(t testing.TB, why string) {
 	}
 }
 
-// Database is the database value (config's database) of a database of the
-// test's own, dropped when the test ends: a new SQLite file named name in
-// the test's temporary folder, or on PostgreSQL a new database copied from
-// Template (migrated, when the template is).
+// Database is the database value (config's database) of a migrated
+// database of the test's own, dropped when the test ends: an SQLite file
+// named name in the test's temporary folder, copied from one migrated once
+// per test process, or on PostgreSQL a new database copied from Template.
+// Copying is much faster than migrating each one.
 func Database(t testing.TB, name string) string {
 	t.Helper()
-	return database(t, filepath.Join(t.TempDir(), name), Template)
+	path := filepath.Join(t.TempDir(), name)
+	if OnPostgres() {
+		return database(t, path, Template)
+	}
+	b, err := sqliteTemplate()
+	if err != nil {
+		t.Fatalf("migrate the SQLite template: %v", err)
+	}
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
 
-// DatabaseIn is Database with the SQLite file at dir/name, for a test that
-// keeps it beside a config file of its own.
+// sqliteTemplate is the bytes of an SQLite file migrated to the newest
+// version, made once per test process with the embedded migrations, as
+// models.Migrate applies them.
+var sqliteTemplate = sync.OnceValues(func() ([]byte, error) {
+	dir, err := os.MkdirTemp("", "gatehouse-template")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	path := filepath.Join(dir, "template.db")
+	db, err := sql.Open("sqlite3", "file:"+path+"?_foreign_keys=on")
+	if err != nil {
+		return nil, err
+	}
+	sub, err := fs.Sub(migrations.SQLite, "sqlite")
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	p, err := goose.NewProvider(goose.DialectSQLite3, db, sub)
+	if err == nil {
+		_, err = p.Up(context.Background())
+	}
+	if cerr := db.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return nil, err
+	}
+	return os.ReadFile(path)
+})
+
+// DatabaseIn is a database for a test that keeps its SQLite file beside a
+// config file of its own, at dir/name: on SQLite a path where nothing is
+// yet (gatehouse creates and migrates it, as on a first start); on
+// PostgreSQL the same as Database.
 func DatabaseIn(t testing.TB, dir, name string) string {
 	t.Helper()
 	return database(t, filepath.Join(dir, name), Template)
