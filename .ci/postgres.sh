@@ -18,8 +18,10 @@ if [ -z "$bin" ] || [ ! -x "$bin/initdb" ]; then
   exit 1
 fi
 
+# The server trusts every local connection, so its socket directory is the
+# owner's only (mode 0700; root, running the tests in CI, passes anyway).
 dir=$(mktemp -d /tmp/gatehouse-pg.XXXXXX)
-chmod 0755 "$dir"
+chmod 0700 "$dir"
 as=()
 if [ "$(id -u)" = 0 ]; then
   id postgres >/dev/null 2>&1 || useradd --system --home-dir "$dir" --shell /bin/false postgres
@@ -28,7 +30,9 @@ if [ "$(id -u)" = 0 ]; then
 fi
 
 stop() {
-  "${as[@]}" "$bin/pg_ctl" -D "$dir/data" -m immediate -w stop >/dev/null 2>&1 || true
+  if ! "${as[@]}" "$bin/pg_ctl" -D "$dir/data" -m immediate -w stop >/dev/null 2>&1; then
+    [ -f "$dir/data/postmaster.pid" ] && kill -9 "$(head -n1 "$dir/data/postmaster.pid")" 2>/dev/null || true
+  fi
   rm -rf "$dir"
 }
 trap stop EXIT
@@ -36,7 +40,7 @@ trap stop EXIT
 "${as[@]}" "$bin/initdb" -D "$dir/data" -U postgres -A trust -E UTF8 --locale=C.UTF-8 --no-sync >"$dir/initdb.log" 2>&1 \
   || { cat "$dir/initdb.log" >&2; exit 1; }
 "${as[@]}" "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start -o \
-  "-k $dir -c listen_addresses='' -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=400 -c shared_buffers=128MB" >/dev/null \
+  "-k $dir -c listen_addresses='' -c unix_socket_permissions=0700 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=400 -c shared_buffers=128MB" >/dev/null \
   || { cat "$dir/server.log" >&2; exit 1; }
 
 export GATEHOUSE_TEST_DATABASE="postgres://postgres@/postgres?host=$dir&sslmode=disable"

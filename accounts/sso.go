@@ -222,7 +222,11 @@ func (s *Service) returning(ctx context.Context, known *models.Identity, id *sso
 	if u.Disabled() {
 		return refused(u, ReasonDisabled), nil
 	}
-	if err := s.DB.TouchIdentity(ctx, known.ID, sso.NormalizeEmail(id.Email), string(id.Claims)); err != nil {
+	email := sso.NormalizeEmail(id.Email)
+	if !models.ValidEmail(email) { // kept only when it is an address (never NUL or broken UTF-8)
+		email = ""
+	}
+	if err := s.DB.TouchIdentity(ctx, known.ID, email, string(id.Claims)); err != nil {
 		return nil, err
 	}
 	return &Resolution{Outcome: OutcomeSignIn, User: u}, nil

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // copyTables are the tables CopyFrom copies, in foreign-key order: each
@@ -403,12 +404,12 @@ func copyTable(ctx context.Context, d, s *DB, table string) (int64, error) {
 }
 
 // copyValue is the value to write for one scanned column: nil for NULL,
-// a time in UTC to the microsecond.
+// a time in UTC to the microsecond, text PostgreSQL accepts.
 func copyValue(v any) any {
 	switch v := v.(type) {
 	case *sql.NullString:
 		if v.Valid {
-			return v.String
+			return storableText(v.String)
 		}
 	case *sql.NullInt64:
 		if v.Valid {
@@ -473,4 +474,15 @@ func advanceSequence(ctx context.Context, d, s *DB, table string) error {
 	}
 	d.traced(q)
 	return nil
+}
+
+// storableText is s with invalid UTF-8 and NUL bytes replaced by U+FFFD:
+// SQLite kept whatever it was given (a browser's User-Agent, before
+// gatehouse cleaned it), and PostgreSQL refuses both, which would fail the
+// whole copy over one old session.
+func storableText(s string) string {
+	if utf8.ValidString(s) && !strings.ContainsRune(s, 0) {
+		return s
+	}
+	return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "\uFFFD")
 }

@@ -111,6 +111,10 @@ func (db *DB) SetMaxConns(n int) {
 // equals the time written.
 func (db *DB) now() time.Time { return stored(db.Now()) }
 
+// Time is the clock's time as the database keeps it (UTC, to the
+// microsecond): a time computed from it and read back compares equal.
+func (db *DB) Time() time.Time { return db.now() }
+
 // pool is where a statement run on database/sql directly goes: the pool,
 // or inside Tx the transaction, so such a query sees the transaction's
 // writes like every other method.

@@ -210,3 +210,21 @@ func TestMigrateConcurrent(t *testing.T) {
 		t.Errorf("MigrationsCurrent = %v, %v", ok, err)
 	}
 }
+
+func TestRedact(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]string{
+		"data/gatehouse.db": "data/gatehouse.db",
+		"postgres://gh:s3cret@db:5432/gh?sslmode=require":        "postgres://gh:xxxxx@db:5432/gh?sslmode=require",
+		"postgresql://gh@db/gh?password=s3cret&sslpassword=k3y":  "postgresql://gh@db/gh?password=xxxxx&sslpassword=xxxxx",
+		"postgres://gh@db/gh?sslmode=disable&application_name=a": "postgres://gh@db/gh?sslmode=disable&application_name=a",
+	} {
+		if got := Redact(in); got != want {
+			t.Errorf("Redact(%q) = %q, want %q", in, got, want)
+		}
+	}
+	err := ParseDatabase("postgres://gh:s3cret@db:notaport/gh")
+	if err == nil || strings.Contains(err.Error(), "s3cret") {
+		t.Errorf("ParseDatabase of a bad URL = %v; want an error without the password", err)
+	}
+}

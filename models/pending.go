@@ -65,13 +65,21 @@ func (db *DB) CreatePendingLogin(ctx context.Context, p *PendingLogin, ttl time.
 	})
 }
 
+// pendingLoginColumns are the columns ConsumePendingLogin returns, named
+// (never RETURNING *) so a replica of the previous version keeps working
+// while a newer one adds a column.
+var pendingLoginColumns = []clause.Column{
+	{Name: "id"}, {Name: "state_hash"}, {Name: "browser_hash"}, {Name: "provider_id"}, {Name: "nonce"},
+	{Name: "code_verifier"}, {Name: "next"}, {Name: "mode"}, {Name: "user_id"}, {Name: "created_at"}, {Name: "expires_at"},
+}
+
 // ConsumePendingLogin deletes and returns the pending login for the state
 // hash, only when it belongs to this browser and has not expired. Deleting
 // with RETURNING makes it single-use even under concurrent replays: one
 // statement, one winner.
 func (db *DB) ConsumePendingLogin(ctx context.Context, stateHash, browserHash string) (*PendingLogin, error) {
 	var rows []PendingLogin
-	err := db.gorm.WithContext(ctx).Clauses(clause.Returning{}).
+	err := db.gorm.WithContext(ctx).Clauses(clause.Returning{Columns: pendingLoginColumns}).
 		Where("state_hash = ? AND browser_hash = ?", stateHash, browserHash).Delete(&rows).Error
 	if err != nil {
 		return nil, fmt.Errorf("consume pending login: %w", err)

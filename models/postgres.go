@@ -41,8 +41,9 @@ func ParseDatabase(database string) error {
 }
 
 // Redact is the database value fit for a log line or a message: a
-// PostgreSQL URL with its password replaced by "xxxxx" (and any password
-// query parameter too); an SQLite path as it is.
+// PostgreSQL URL with its password replaced by "xxxxx", and so is every
+// query parameter whose name holds "password" (password, sslpassword); an
+// SQLite path as it is.
 func Redact(database string) string {
 	if !IsPostgres(database) {
 		return database
@@ -54,8 +55,14 @@ func Redact(database string) string {
 	if _, ok := u.User.Password(); ok {
 		u.User = url.UserPassword(u.User.Username(), "xxxxx")
 	}
-	if q := u.Query(); q.Has("password") {
-		q.Set("password", "xxxxx")
+	q, changed := u.Query(), false
+	for name := range q {
+		if strings.Contains(strings.ToLower(name), "password") {
+			q.Set(name, "xxxxx")
+			changed = true
+		}
+	}
+	if changed {
 		u.RawQuery = q.Encode()
 	}
 	return u.String()

@@ -20,6 +20,12 @@ type SetupToken struct {
 func (db *DB) AddSetupToken(ctx context.Context, hash string, ttl time.Duration) error {
 	now := db.now()
 	return db.Tx(ctx, func(tx *DB) error {
+		// In turn with ConsumeSetupTokens: a link is not added while the
+		// first administrator is being created, and the deletes of both
+		// cannot deadlock.
+		if err := tx.serialise(ctx, "setup_tokens"); err != nil {
+			return err
+		}
 		if err := tx.gorm.WithContext(ctx).Where("expires_at <= ?", now).Delete(&SetupToken{}).Error; err != nil {
 			return fmt.Errorf("delete expired setup tokens: %w", err)
 		}

@@ -92,7 +92,25 @@ var errNothingToStore = errors.New("nothing to store")
 // lockThrottleCounters makes sure a row exists for each of the sorted keys
 // and locks them, returning their counters (a zero counter for a row it
 // inserted). See UpdateThrottleCounters.
+//
+// The cleanup sweep may delete a row between the insert (which found it and
+// inserted nothing) and the lock, so a key whose row went missing is
+// inserted and locked again, a few times at most.
 func (db *DB) lockThrottleCounters(ctx context.Context, keys []string) ([]*ThrottleCounter, error) {
+	var inserted []string
+	for range 3 {
+		cs, missing, err := db.tryLockThrottleCounters(ctx, keys, &inserted)
+		if err != nil || missing == "" {
+			return cs, err
+		}
+	}
+	return nil, fmt.Errorf("lock throttle counters: the row of a key keeps disappearing")
+}
+
+// tryLockThrottleCounters is one round of lockThrottleCounters; missing is
+// a key left without a row. inserted gathers the keys whose rows this
+// transaction created, across rounds.
+func (db *DB) tryLockThrottleCounters(ctx context.Context, keys []string, inserted *[]string) (cs []*ThrottleCounter, missing string, err error) {
 	var values strings.Builder
 	args := make([]any, 0, 2*len(keys))
 	for i, key := range keys {
@@ -102,33 +120,34 @@ func (db *DB) lockThrottleCounters(ctx context.Context, keys []string) ([]*Throt
 		values.WriteString("(?, 0, ?)")
 		args = append(args, key, db.now())
 	}
-	var inserted []string
-	err := db.gorm.WithContext(ctx).Raw("INSERT INTO throttle (key, failures, window_start) VALUES "+values.String()+
-		" ON CONFLICT (key) DO NOTHING RETURNING key", args...).Scan(&inserted).Error
+	var added []string
+	err = db.gorm.WithContext(ctx).Raw("INSERT INTO throttle (key, failures, window_start) VALUES "+values.String()+
+		" ON CONFLICT (key) DO NOTHING RETURNING key", args...).Scan(&added).Error
 	if err != nil {
-		return nil, fmt.Errorf("create throttle counters: %w", err)
+		return nil, "", fmt.Errorf("create throttle counters: %w", err)
 	}
+	*inserted = append(*inserted, added...)
 	var rows []ThrottleCounter
 	err = db.forUpdate().gorm.WithContext(ctx).Where("key IN ?", keys).Order(db.byteOrder("key")).Find(&rows).Error
 	if err != nil {
-		return nil, fmt.Errorf("lock throttle counters: %w", err)
+		return nil, "", fmt.Errorf("lock throttle counters: %w", err)
 	}
 	byKey := make(map[string]*ThrottleCounter, len(rows))
 	for i := range rows {
 		byKey[rows[i].Key] = &rows[i]
 	}
-	cs := make([]*ThrottleCounter, len(keys))
+	cs = make([]*ThrottleCounter, len(keys))
 	for i, key := range keys {
 		c, ok := byKey[key]
 		if !ok {
-			return nil, fmt.Errorf("lock throttle counters: no row for %q", key)
+			return nil, key, nil
 		}
-		if slices.Contains(inserted, key) {
+		if slices.Contains(*inserted, key) {
 			*c = ThrottleCounter{Key: key}
 		}
 		cs[i] = c
 	}
-	return cs, nil
+	return cs, "", nil
 }
 
 // DeleteThrottleCounter forgets the failures counted for key, if any.
@@ -144,8 +163,10 @@ func (db *DB) DeleteThrottleCounter(ctx context.Context, key string) error {
 // count nothing any more. It returns how many went.
 func (db *DB) DeleteOldThrottleCounters(ctx context.Context, window time.Duration) (int64, error) {
 	now := db.now()
-	res := db.gorm.WithContext(ctx).Where("window_start < ? AND (locked_until IS NULL OR locked_until < ?)", now.Add(-window), now).
-		Delete(&ThrottleCounter{})
+	// On PostgreSQL the rows a check holds locked are skipped (SKIP LOCKED),
+	// so the sweep never waits on a check or deadlocks with one.
+	res := db.gorm.WithContext(ctx).Exec(`DELETE FROM throttle WHERE key IN (SELECT key FROM throttle
+		WHERE window_start < ? AND (locked_until IS NULL OR locked_until < ?)`+db.skipLocked()+`)`, now.Add(-window), now)
 	if res.Error != nil {
 		return 0, fmt.Errorf("delete old throttle counters: %w", res.Error)
 	}

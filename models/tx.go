@@ -32,12 +32,15 @@ func (db *DB) Tx(ctx context.Context, fn func(tx *DB) error) error {
 	})
 }
 
-// forUpdate is db whose next query locks the rows it reads (SELECT ...
-// FOR UPDATE) until the transaction ends, on PostgreSQL; gorm leaves the
-// clause out on SQLite, whose write transactions hold the one lock anyway.
+// forUpdate is db whose next query locks the rows it reads until the
+// transaction ends, on PostgreSQL; gorm leaves the clause out on SQLite,
+// whose write transactions hold the one lock anyway. The lock is FOR NO KEY
+// UPDATE: it excludes other guards and writers of the rows, but not the
+// KEY SHARE lock an insert referencing the row takes (a new session of the
+// account), which would otherwise wait on the guard and deadlock with it.
 func (db *DB) forUpdate() *DB {
 	c := *db
-	c.gorm = db.gorm.Clauses(clause.Locking{Strength: clause.LockingStrengthUpdate})
+	c.gorm = db.gorm.Clauses(clause.Locking{Strength: "NO KEY UPDATE"})
 	return &c
 }
 

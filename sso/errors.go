@@ -123,7 +123,7 @@ var (
 	errEvents         = errors.New("events lacks the back-channel logout event object")
 	errNoncePresent   = errors.New("logout token contains a nonce")
 	errSubOrSID       = errors.New("logout token has neither sub nor sid")
-	errIdentifierText = errors.New("sub, sid or jti holds control characters or invalid UTF-8")
+	errIdentifierText = errors.New("sub, sid or jti holds control characters or invalid UTF-8, or is over 1,024 bytes")
 	errJTIMissing     = errors.New("jti missing")
 	errKeysThrottled  = errors.New("signing key unknown and key set refetch is rate-limited")
 )

@@ -127,6 +127,7 @@ func TestExchangeIDTokenValidation(t *testing.T) {
 		{name: "sub with NUL", mutate: func(c map[string]any, _ time.Time) { c["sub"] = "alice\x00" }, want: errIdentifierText},
 		{name: "sub with a newline", mutate: func(c map[string]any, _ time.Time) { c["sub"] = "alice\nbob" }, want: errIdentifierText},
 		{name: "sid with NUL", mutate: func(c map[string]any, _ time.Time) { c["sid"] = "s\x00" }, want: errIdentifierText},
+		{name: "sid over 1,024 bytes", mutate: func(c map[string]any, _ time.Time) { c["sid"] = strings.Repeat("s", 1025) }, want: errIdentifierText},
 		{name: "iat missing", mutate: func(c map[string]any, _ time.Time) { delete(c, "iat") }, want: errIATMissing},
 		{name: "iat future beyond skew", mutate: func(c map[string]any, now time.Time) { c["iat"] = now.Add(3 * time.Minute).Unix() }, want: errIATFuture},
 		{name: "iat future within skew", mutate: func(c map[string]any, now time.Time) { c["iat"] = now.Add(time.Minute).Unix() }},

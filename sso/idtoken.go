@@ -119,8 +119,10 @@ func (c *idTokenClaims) validate(r idTokenRules) error {
 // gatehouse can store and compare: valid UTF-8 without control characters
 // (NUL among them, which PostgreSQL refuses). The specifications make them
 // ASCII strings; no provider sends anything else on purpose.
+// It is at most 1,024 bytes too: each is stored in an indexed column, and
+// PostgreSQL refuses index entries of more than about 2.7 kB.
 func identifier(s string) bool {
-	return utf8.ValidString(s) && !strings.ContainsFunc(s, unicode.IsControl)
+	return len(s) <= 1024 && utf8.ValidString(s) && !strings.ContainsFunc(s, unicode.IsControl)
 }
 
 // verifyIDToken validates a raw ID token from the token endpoint and

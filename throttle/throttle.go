@@ -142,7 +142,7 @@ func (l *Limiter) Check(ctx context.Context, c Client) (time.Duration, error) {
 // wait is the longest lock among keys' counters, read outside any
 // transaction.
 func (l *Limiter) wait(ctx context.Context, keys []key) (time.Duration, error) {
-	now := l.db.Now().UTC()
+	now := l.db.Time()
 	var wait time.Duration
 	for _, k := range keys {
 		c, err := l.db.ThrottleCounter(ctx, k.name)
@@ -192,7 +192,7 @@ func (l *Limiter) Begin(ctx context.Context, c Client) (*Attempt, time.Duration,
 	}
 	rules := byName(keys)
 	a := &Attempt{db: l.db, keys: keys, locks: map[string]time.Time{}}
-	now := l.db.Now().UTC()
+	now := l.db.Time()
 	var wait time.Duration
 	err = l.db.UpdateThrottleCounters(ctx, names(keys), func(cs []*models.ThrottleCounter) bool {
 		for _, c := range cs {

@@ -42,7 +42,9 @@ func newLimiter(t *testing.T) (*throttle.Limiter, *models.DB, *limiterClock) {
 	if _, err := db.Migrate(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	clock := &limiterClock{t: time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)}
+	// Nanoseconds on purpose: the database keeps microseconds, and a lock
+	// read back must still be recognised as the one an attempt set.
+	clock := &limiterClock{t: time.Date(2026, 1, 1, 12, 0, 0, 123456789, time.UTC)}
 	db.Now = clock.Now
 	return throttle.New(db, throttle.DefaultRules()), db, clock
 }
