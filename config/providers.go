@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse/accounts"
+	"github.com/gatehouse/gatehouse/images"
 	"github.com/gatehouse/gatehouse/sso"
 )
 
@@ -24,6 +25,9 @@ type Provider struct {
 	AutoCreate bool `yaml:"auto_create"`
 	// RefreshInterval, when set, re-checks the IdP session with prompt=none this often.
 	RefreshInterval time.Duration `yaml:"refresh_interval"`
+
+	// IconImage is the icon file read at load; nil without icon.
+	IconImage *images.Image `yaml:"-"`
 }
 
 // finishProviders adds the provider named by the seed guide's SSOJET_*
@@ -134,6 +138,14 @@ func (p *Provider) finish(baseURL string) error {
 	}
 	if p.RefreshInterval < 0 {
 		return errors.New("refresh_interval: must not be negative")
+	}
+	p.IconImage = nil
+	if p.Icon != "" {
+		img, err := images.Load(p.Icon)
+		if err != nil {
+			return fmt.Errorf("icon: %s", oneLine(err.Error()))
+		}
+		p.IconImage = img
 	}
 	return nil
 }
