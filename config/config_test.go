@@ -1018,3 +1018,23 @@ func TestProviderIcon(t *testing.T) {
 		})
 	}
 }
+
+// TestProviderSnippet: the entry the "Add an SSO provider" page shows
+// loads as it is once the secret's variable is set, with the id, name and
+// issuer it was made for.
+func TestProviderSnippet(t *testing.T) {
+	snippet := ProviderSnippet("big-corp", `Big "Corp"`, "https://login.big-corp.example/realms/staff")
+	if !strings.Contains(snippet, `client_secret: "${BIG_CORP_CLIENT_SECRET}"`) {
+		t.Fatalf("snippet:\n%s", snippet)
+	}
+	cfg, err := loadYAML(t, "base_url: https://gh.example.com\n"+snippet, map[string]string{"BIG_CORP_CLIENT_SECRET": "s3cr3t"})
+	if err != nil {
+		t.Fatalf("snippet does not load: %v\n%s", err, snippet)
+	}
+	p := cfg.Providers[0]
+	if p.ID != "big-corp" || p.Name != `Big "Corp"` || p.Issuer != "https://login.big-corp.example/realms/staff" || p.ClientSecret != "s3cr3t" || p.ClientID != "REPLACE-WITH-CLIENT-ID" {
+		t.Fatalf("provider = %+v", p)
+	}
+	_, err = loadYAML(t, snippet, nil)
+	wantErr(t, err, "BIG_CORP_CLIENT_SECRET")
+}

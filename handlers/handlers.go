@@ -40,6 +40,10 @@ type Deps struct {
 	Logger   *slog.Logger
 	// SSO is the configured OpenID Providers; nil means none.
 	SSO *sso.Set
+	// IDPClient is the base HTTP client of calls to a provider that is not
+	// configured yet (the "Add an SSO provider" page's discovery); nil is
+	// a default client.
+	IDPClient *http.Client
 	// Throttle slows password guessing; nil turns throttling off (tests
 	// that are not about it).
 	Throttle *throttle.Limiter
@@ -136,6 +140,7 @@ func (h *Handler) routes() {
 	e.POST("/auth/reauth", h.requireUser, h.reauth)
 	e.GET("/dashboard", h.requireUser, h.refreshSSO, h.dashboard)
 	h.adminRoutes(e)
+	h.ssoNewRoutes(e)
 	h.accountRoutes(e)
 	e.NoRoute(func(c *gin.Context) {
 		h.errorPage(c, http.StatusNotFound, "Page not found", "There is nothing at this address.")
