@@ -300,8 +300,8 @@ func TestBrowserSSOToggle(t *testing.T) {
 	app := startBrowserApp(t)
 	ctx, console := newBrowser(t)
 
-	passwordMode := loginState{Hidden: false, Displayed: true, Required: true, Submit: "Sign in", Toggle: "Sign in with SSO", IsSSO: "false", Mode: "password", Pressed: "false", Path: "/login"}
-	ssoMode := loginState{Hidden: true, Displayed: false, Required: false, Submit: "Continue with SSO", Toggle: "Back to password login", IsSSO: "true", Mode: "sso", Pressed: "true", Path: "/login", Focus: "email"}
+	passwordMode := loginState{Hidden: false, Displayed: true, Required: true, Submit: "Sign in", Toggle: "Sign in with Acme", IsSSO: "false", Mode: "password", Pressed: "false", Path: "/login"}
+	ssoMode := loginState{Hidden: true, Displayed: false, Required: false, Submit: "Continue with Acme", Toggle: "Back to password login", IsSSO: "true", Mode: "sso", Pressed: "true", Path: "/login", Focus: "email"}
 
 	var st loginState
 	check := func(step string, want loginState) chromedp.Action {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 	"github.com/gatehouse/gatehouse/models"
+	"github.com/gatehouse/gatehouse/testop"
 )
 
 // layoutWidths are the windows every page is checked in: a phone (390x844,
@@ -173,6 +174,40 @@ func TestBrowserLayoutNoOverflow(t *testing.T) {
 	check("admin-audit", base+"/admin/audit", "#audit-table")
 	check("reauth", base+"/auth/reauth", "main")
 	check("logout", base+"/auth/logout", "#logout")
+	check("admin-sso-new", base+"/admin/sso/new", "#sso-new-form")
+
+	// "Add an SSO provider" with its results: long URIs and the YAML to
+	// paste, which may scroll inside its own box but not widen the page.
+	op, err := testop.Start(testop.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer op.Close()
+	for _, vp := range layoutWidths {
+		opts := []chromedp.EmulateViewportOption{}
+		if vp.mobile {
+			opts = append(opts, chromedp.EmulateScale(2), chromedp.EmulateMobile)
+		}
+		var fit struct {
+			ScrollWidth int64 `json:"scrollWidth"`
+			InnerWidth  int64 `json:"innerWidth"`
+		}
+		err := chromedp.Run(ctx,
+			chromedp.EmulateViewport(vp.w, vp.h, opts...),
+			chromedp.Navigate(base+"/admin/sso/new"),
+			chromedp.WaitVisible("#sso-new-form", chromedp.ByQuery),
+			chromedp.SendKeys("#issuer", op.Issuer()+"/.well-known/openid-configuration", chromedp.ByQuery),
+			chromedp.Click("#sso-new-submit", chromedp.ByQuery),
+			chromedp.WaitVisible("#sso-found", chromedp.ByQuery),
+			chromedp.Evaluate(`({scrollWidth: document.documentElement.scrollWidth, innerWidth: window.innerWidth})`, &fit),
+		)
+		if err != nil {
+			t.Fatalf("admin-sso-new results at %dx%d: %v", vp.w, vp.h, err)
+		}
+		if fit.ScrollWidth > fit.InnerWidth || fit.InnerWidth != vp.w {
+			t.Errorf("admin-sso-new results at %dx%d: page is %dpx wide in a %dpx window", vp.w, vp.h, fit.ScrollWidth, fit.InnerWidth)
+		}
+	}
 
 	// The user page must really have had both tables the bug needs.
 	var tables int

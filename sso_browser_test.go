@@ -207,7 +207,7 @@ func TestSSOBrowserFlow(t *testing.T) {
 			chromedp.WaitVisible(`#login-form[data-mode="sso"]`, chromedp.ByQuery),
 			chromedp.Text(`#submit`, &text, chromedp.ByQuery),
 		)
-		if text != "Continue with SSO" {
+		if text != "Continue with Demo SSO" {
 			t.Fatalf("submit button says %q in SSO mode", text)
 		}
 		run("continue with SSO",

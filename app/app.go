@@ -156,7 +156,7 @@ func wire(cfg config.Config, db *models.DB, o Options) (*App, error) {
 	a.Accounts.Providers = ssoPolicies(cfg, a.SSO)
 	a.handler, err = handlers.New(handlers.Deps{
 		Config: cfg, DB: db, Sessions: a.Sessions, Views: renderer, Logger: o.Logger, SSO: a.SSO, Now: o.Now, Rand: o.Rand,
-		Throttle: a.Throttle, Setup: a.Setup, Metrics: a.Metrics, Accounts: a.Accounts,
+		Throttle: a.Throttle, Setup: a.Setup, Metrics: a.Metrics, Accounts: a.Accounts, IDPClient: o.IDPClient,
 	})
 	if err != nil {
 		return nil, err

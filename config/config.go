@@ -49,6 +49,7 @@ type Config struct {
 	// Throttle limits password guessing (login, link-by-password, re-auth).
 	Throttle  throttle.Rules `yaml:"throttle"`
 	Metrics   Metrics        `yaml:"metrics"`
+	Branding  Branding       `yaml:"branding"`
 	Providers []Provider     `yaml:"providers"`
 }
 
@@ -136,6 +137,7 @@ func Default() Config {
 		Admin:    Admin{SudoWindow: 10 * time.Minute},
 		Audit:    Audit{Retention: DefaultAuditRetention},
 		Throttle: throttle.DefaultRules(),
+		Branding: Branding{Name: DefaultBrandName},
 	}
 }
 
@@ -279,6 +281,9 @@ func (c *Config) finish(env lookupFunc) error {
 	// otherwise end up inside every URL built on base_url.
 	u, _ := url.Parse(c.BaseURL) // validated above
 	c.BaseURL = u.Scheme + "://" + strings.ToLower(u.Host)
+	if err := c.Branding.finish(); err != nil {
+		return err
+	}
 	return c.finishProviders(env)
 }
 

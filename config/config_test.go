@@ -894,6 +894,7 @@ func TestShippedConfig(t *testing.T) {
 		{"audit", cfg.Audit, def.Audit},
 		{"metrics", cfg.Metrics, def.Metrics},
 		{"throttle", cfg.Throttle, def.Throttle},
+		{"branding", cfg.Branding, def.Branding},
 	}
 	for _, c := range checks {
 		if !reflect.DeepEqual(c.got, c.want) {
@@ -917,4 +918,123 @@ func TestDotEnvDollarInSecretSurvives(t *testing.T) {
 			}
 		})
 	}
+}
+
+// pictures writes a small PNG, SVG and WebP, a GIF and an over-size PNG into
+// a folder and returns their paths by name.
+func pictures(t *testing.T) map[string]string {
+	t.Helper()
+	dir := t.TempDir()
+	png := "\x89PNG\r\n\x1a\nbody"
+	return map[string]string{
+		"png":     writeFile(t, dir, "logo.png", png),
+		"svg":     writeFile(t, dir, "logo.svg", `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 2 2"><rect width="2" height="2"/></svg>`),
+		"webp":    writeFile(t, dir, "logo.webp", "RIFF\x04\x00\x00\x00WEBPVP8 "),
+		"gif":     writeFile(t, dir, "logo.gif", "GIF89a"),
+		"fakepng": writeFile(t, dir, "fake.png", "<svg/>"),
+		"html":    writeFile(t, dir, "page.svg", "<html><script>alert(1)</script></html>"),
+		"big":     writeFile(t, dir, "big.png", png+strings.Repeat("x", 64<<10)),
+		"missing": filepath.Join(dir, "missing.svg"),
+	}
+}
+
+func TestBranding(t *testing.T) {
+	pics := pictures(t)
+	cfg, err := loadYAML(t, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b := cfg.Branding; b.Name != "gatehouse" || b.Logo != "" || b.Colour != "" || b.LogoImage != nil {
+		t.Fatalf("default branding = %+v", b)
+	}
+	cfg, err = loadYAML(t, "branding:\n  name: \" Acme Login \"\n  logo: "+pics["svg"]+"\n  colour: \"#5B2A86\"\n", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := cfg.Branding
+	if b.Name != "Acme Login" || b.Colour != "#5b2a86" || b.LogoImage == nil || b.LogoImage.Type != "image/svg+xml" {
+		t.Fatalf("branding = %+v", b)
+	}
+	for _, kind := range []string{"png", "webp"} {
+		if cfg, err := loadYAML(t, "branding:\n  logo: "+pics[kind]+"\n", nil); err != nil || cfg.Branding.LogoImage == nil {
+			t.Errorf("%s logo: %v", kind, err)
+		}
+	}
+	for _, colour := range []string{"#000000", "#1f4e8c", "#767676"} {
+		if _, err := loadYAML(t, "branding:\n  colour: \""+colour+"\"\n", nil); err != nil {
+			t.Errorf("colour %s: %v", colour, err)
+		}
+	}
+	bad := []struct {
+		name, yaml string
+		want       []string
+	}{
+		{"empty name", "branding:\n  name: \"  \"\n", []string{"branding.name: must not be empty"}},
+		{"long name", "branding:\n  name: " + strings.Repeat("n", 61) + "\n", []string{"branding.name: must be at most 60"}},
+		{"name on two lines", "branding:\n  name: \"a\\nb\"\n", []string{"branding.name:"}},
+		{"gif logo", "branding:\n  logo: " + pics["gif"] + "\n", []string{"branding.logo:", ".png, .svg or .webp"}},
+		{"logo not what its name says", "branding:\n  logo: " + pics["fakepng"] + "\n", []string{"branding.logo:", "is not a PNG image"}},
+		{"html named svg", "branding:\n  logo: " + pics["html"] + "\n", []string{"branding.logo:", "is not an SVG image"}},
+		{"logo over 64 KB", "branding:\n  logo: " + pics["big"] + "\n", []string{"branding.logo:", "larger than 64 KB"}},
+		{"missing logo", "branding:\n  logo: " + pics["missing"] + "\n", []string{"branding.logo:", "no such file"}},
+		{"colour without #", "branding:\n  colour: \"5b2a86\"\n", []string{"branding.colour:", "#rrggbb"}},
+		{"short colour", "branding:\n  colour: \"#fff\"\n", []string{"branding.colour:", "#rrggbb"}},
+		{"colour name", "branding:\n  colour: red\n", []string{"branding.colour:", "#rrggbb"}},
+		{"colour not hex", "branding:\n  colour: \"#12345g\"\n", []string{"branding.colour:", "#rrggbb"}},
+		{"colour too light for white text", "branding:\n  colour: \"#ffcc00\"\n", []string{"branding.colour:", "too light", "4.5:1"}},
+		{"unknown branding key", "branding:\n  color: \"#000000\"\n", []string{"branding.color (line 2): unknown key"}},
+	}
+	for _, tt := range bad {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := loadYAML(t, tt.yaml, nil)
+			wantErr(t, err, tt.want...)
+		})
+	}
+}
+
+func TestProviderIcon(t *testing.T) {
+	pics := pictures(t)
+	cfg, err := loadYAML(t, fmtProvider("s")+"    icon: "+pics["png"]+"\n", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := cfg.Providers[0]; p.Icon != pics["png"] || p.IconImage == nil || p.IconImage.Type != "image/png" {
+		t.Fatalf("provider = %+v", p)
+	}
+	if cfg, err = loadYAML(t, fmtProvider("s"), nil); err != nil || cfg.Providers[0].IconImage != nil {
+		t.Fatalf("no icon: %v %+v", err, cfg.Providers)
+	}
+	bad := []struct{ name, path, want string }{
+		{"gif", pics["gif"], "must be a .png, .svg or .webp file"},
+		{"fake png", pics["fakepng"], "is not a PNG image"},
+		{"html named svg", pics["html"], "is not an SVG image"},
+		{"over 64 KB", pics["big"], "larger than 64 KB"},
+		{"missing", pics["missing"], "no such file"},
+	}
+	for _, tt := range bad {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := loadYAML(t, fmtProvider("s")+"    icon: "+tt.path+"\n", nil)
+			wantErr(t, err, "providers[0] (acme).icon: ", tt.want)
+		})
+	}
+}
+
+// TestProviderSnippet: the entry the "Add an SSO provider" page shows
+// loads as it is once the secret's variable is set, with the id, name and
+// issuer it was made for.
+func TestProviderSnippet(t *testing.T) {
+	snippet := ProviderSnippet("big-corp", `Big "Corp"`, "https://login.big-corp.example/realms/staff")
+	if !strings.Contains(snippet, `client_secret: "${BIG_CORP_CLIENT_SECRET}"`) {
+		t.Fatalf("snippet:\n%s", snippet)
+	}
+	cfg, err := loadYAML(t, "base_url: https://gh.example.com\n"+snippet, map[string]string{"BIG_CORP_CLIENT_SECRET": "s3cr3t"})
+	if err != nil {
+		t.Fatalf("snippet does not load: %v\n%s", err, snippet)
+	}
+	p := cfg.Providers[0]
+	if p.ID != "big-corp" || p.Name != `Big "Corp"` || p.Issuer != "https://login.big-corp.example/realms/staff" || p.ClientSecret != "s3cr3t" || p.ClientID != "REPLACE-WITH-CLIENT-ID" {
+		t.Fatalf("provider = %+v", p)
+	}
+	_, err = loadYAML(t, snippet, nil)
+	wantErr(t, err, "BIG_CORP_CLIENT_SECRET")
 }

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -8,6 +9,7 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse/accounts"
+	"github.com/gatehouse/gatehouse/images"
 	"github.com/gatehouse/gatehouse/sso"
 )
 
@@ -24,6 +26,9 @@ type Provider struct {
 	AutoCreate bool `yaml:"auto_create"`
 	// RefreshInterval, when set, re-checks the IdP session with prompt=none this often.
 	RefreshInterval time.Duration `yaml:"refresh_interval"`
+
+	// IconImage is the icon file read at load; nil without icon.
+	IconImage *images.Image `yaml:"-"`
 }
 
 // finishProviders adds the provider named by the seed guide's SSOJET_*
@@ -135,5 +140,40 @@ func (p *Provider) finish(baseURL string) error {
 	if p.RefreshInterval < 0 {
 		return errors.New("refresh_interval: must not be negative")
 	}
+	p.IconImage = nil
+	if p.Icon != "" {
+		img, err := images.Load(p.Icon)
+		if err != nil {
+			return fmt.Errorf("icon: %s", oneLine(err.Error()))
+		}
+		p.IconImage = img
+	}
 	return nil
+}
+
+// ProviderSnippet is the providers entry an administrator pastes into
+// config.yaml for a newly discovered issuer: the id and name to show, the
+// issuer, and placeholders for the client credentials the provider issues
+// (the secret read from an environment variable, never written in the
+// file). The web UI only shows it; nothing writes the configuration.
+func ProviderSnippet(id, name, issuer string) string {
+	secretVar := strings.ToUpper(strings.ReplaceAll(id, "-", "_")) + "_CLIENT_SECRET"
+	return fmt.Sprintf(`providers:
+  - id: %s
+    name: %s
+    issuer: %s
+    # The client the provider registered for gatehouse:
+    client_id: %s
+    # Set %s in the environment or in .env.
+    client_secret: "${%s}"
+    # Optional: email_domains: [example.com], auto_create: true,
+    # link: password, icon: /etc/gatehouse/%s.svg
+`, quoteYAML(id), quoteYAML(name), quoteYAML(issuer), quoteYAML("REPLACE-WITH-CLIENT-ID"), secretVar, secretVar, id)
+}
+
+// quoteYAML is s as a YAML double-quoted scalar (JSON string syntax, which
+// YAML reads the same way).
+func quoteYAML(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
 }

@@ -40,6 +40,10 @@ type Deps struct {
 	Logger   *slog.Logger
 	// SSO is the configured OpenID Providers; nil means none.
 	SSO *sso.Set
+	// IDPClient is the base HTTP client of calls to a provider that is not
+	// configured yet (the "Add an SSO provider" page's discovery); nil is
+	// a default client.
+	IDPClient *http.Client
 	// Throttle slows password guessing; nil turns throttling off (tests
 	// that are not about it).
 	Throttle *throttle.Limiter
@@ -78,6 +82,7 @@ type Handler struct {
 	engine   *gin.Engine
 	bcLimit  *throttle.Buckets // back-channel logout posts, per source address
 	ssoLimit *throttle.Buckets // SSO sign-ins started, per client address
+	brand    *brand            // branding shown on every page, and its files
 }
 
 // rand is the randomness source: Deps.Rand or crypto/rand.
@@ -101,6 +106,7 @@ func New(d Deps) (http.Handler, error) {
 		Deps: d, engine: gin.New(),
 		bcLimit:  throttle.NewBuckets(backchannelPerSecond, time.Second, maxTrackedAddresses, time.Now),
 		ssoLimit: throttle.NewBuckets(ssoStartsPerMinute, time.Minute, maxTrackedAddresses, time.Now),
+		brand:    newBrand(d.Config),
 	}
 	e := h.engine
 	e.HTMLRender = d.Views
@@ -120,7 +126,7 @@ func (h *Handler) routes() {
 	e.GET("/", h.home)
 	e.GET("/healthz", h.healthz)
 	e.GET("/readyz", h.readyz)
-	e.GET("/assets/*path", gin.WrapH(http.StripPrefix("/assets/", staticFiles())))
+	e.GET("/assets/*path", gin.WrapH(http.StripPrefix("/assets/", staticFiles(h.brand))))
 	e.GET("/login", h.loginPage)
 	e.POST("/auth/login", h.login)
 	e.GET("/auth/logout", h.requireUser, h.logoutPage)
@@ -134,6 +140,7 @@ func (h *Handler) routes() {
 	e.POST("/auth/reauth", h.requireUser, h.reauth)
 	e.GET("/dashboard", h.requireUser, h.refreshSSO, h.dashboard)
 	h.adminRoutes(e)
+	h.ssoNewRoutes(e)
 	h.accountRoutes(e)
 	e.NoRoute(func(c *gin.Context) {
 		h.errorPage(c, http.StatusNotFound, "Page not found", "There is nothing at this address.")
@@ -270,12 +277,16 @@ func (h *Handler) readyz(c *gin.Context) {
 	}
 }
 
-// staticFiles serves the embedded assets; folders are not listed.
-func staticFiles() http.Handler {
+// staticFiles serves the embedded assets and the branding files; folders
+// are not listed.
+func staticFiles(b *brand) http.Handler {
 	files := http.FileServerFS(assets.FS)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "" || r.URL.Path[len(r.URL.Path)-1] == '/' {
 			http.NotFound(w, r)
+			return
+		}
+		if b.serve(w, r, r.URL.Path) {
 			return
 		}
 		w.Header().Set("Cache-Control", "public, max-age=3600")

@@ -41,10 +41,32 @@ func (h *Handler) loginPage(c *gin.Context) {
 	h.renderLogin(c, http.StatusOK, f)
 }
 
+// providerButton is one provider as the login page shows it.
+type providerButton struct {
+	ID, Name string
+	Icon     string // URL of the configured icon; empty for none
+}
+
 func (h *Handler) renderLogin(c *gin.Context, status int, f loginForm) {
+	var buttons []providerButton
+	for _, p := range h.SSO.All() {
+		buttons = append(buttons, providerButton{ID: p.ID(), Name: p.Name(), Icon: h.brand.icons[p.ID()]})
+	}
+	// With one provider the SSO button is that provider's; with several,
+	// the email's domain picks one, or a provider's own button does.
+	submit, toggle := "Continue with SSO", "Sign in with SSO"
+	var one *providerButton
+	if len(buttons) == 1 {
+		one = &buttons[0]
+		submit, toggle = "Continue with "+one.Name, "Sign in with "+one.Name
+	}
 	h.render(c, status, "login", gin.H{
 		"Email": f.Email, "Next": f.Next, "Error": f.Error, "Notice": f.Notice, "SSOMode": f.SSOMode,
-		"SSOEnabled": h.SSO.Len() > 0, "Providers": h.SSO.All(),
+		"SSOEnabled": len(buttons) > 0, "Providers": buttons, "OneProvider": one,
+		"SSOSubmit": submit, "SSOToggle": toggle,
+		// After a refused password the email is kept: the password is what
+		// to type again.
+		"FocusPassword": f.Error != "" && f.Email != "" && !f.SSOMode,
 	})
 }
 

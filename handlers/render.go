@@ -14,6 +14,7 @@ func (h *Handler) render(c *gin.Context, status int, page string, data gin.H) {
 	if data == nil {
 		data = gin.H{}
 	}
+	data["Brand"] = h.brand.view
 	if _, ok := data["User"]; !ok {
 		if u := currentUser(c); u != nil {
 			data["User"] = u
@@ -68,7 +69,7 @@ func errorStatus(code accounts.Code) int {
 // handler runs before Gin sees the request).
 func (h *Handler) renderStandalone(w http.ResponseWriter, status int, title, message string) {
 	var buf bytes.Buffer
-	r := h.Views.Instance("error", gin.H{"Title": title, "Message": message})
+	r := h.Views.Instance("error", gin.H{"Title": title, "Message": message, "Brand": h.brand.view})
 	rec := &bufferWriter{header: http.Header{}, buf: &buf}
 	if err := r.Render(rec); err != nil {
 		http.Error(w, title, status)

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/gatehouse/gatehouse/images"
 )
 
 // Token endpoint client authentication methods supported by this package
@@ -45,8 +47,12 @@ type ProviderConfig struct {
 	// ID is the stable identifier used in URLs, storage keys and logs:
 	// lower-case letters, digits, - and _.
 	ID string `yaml:"id"`
-	// Name is shown on the "Sign in with ..." button; default ID.
+	// Name is shown on the "Continue with ..." button; default ID.
 	Name string `yaml:"name"`
+	// Icon is the path of a small PNG, SVG or WebP file shown on that
+	// button; empty shows none. Normalize checks its name; the application
+	// reads the file at start.
+	Icon string `yaml:"icon"`
 
 	// Issuer selects discovery mode: the discovery document is fetched from
 	// Issuer + "/.well-known/openid-configuration" and its issuer must equal
@@ -185,6 +191,9 @@ func (c ProviderConfig) Normalize(baseURL string) (ProviderConfig, error) {
 	}
 	if c.Name == "" {
 		c.Name = c.ID
+	}
+	if c.Icon != "" && images.TypeOf(c.Icon) == "" {
+		return c, badKey("icon", "%q must be a %s file", c.Icon, images.Extensions)
 	}
 	if err := c.normalizeIssuer(); err != nil {
 		return c, err

@@ -338,6 +338,7 @@ func TestNormalizeNamesKey(t *testing.T) {
 		{"empty domain", func(c *ProviderConfig) { c.EmailDomains = []string{" "} }, "email_domains[0]"},
 		{"domain with path", func(c *ProviderConfig) { c.EmailDomains = []string{"example.com/x"} }, "email_domains[0]"},
 		{"negative timeout", func(c *ProviderConfig) { c.Timeout = -time.Second }, "timeout"},
+		{"icon not an image name", func(c *ProviderConfig) { c.Icon = "acme.gif" }, "icon"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

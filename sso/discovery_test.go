@@ -430,3 +430,55 @@ func TestRedirects(t *testing.T) {
 		t.Errorf("token request followed a redirect (%d hits)", n)
 	}
 }
+
+func TestDiscover(t *testing.T) {
+	t.Parallel()
+	op := newTestOP(t, newFakeClock())
+	m, err := Discover(context.Background(), nil, op.issuer())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Issuer != op.issuer() || m.AuthorizationEndpoint == "" || m.TokenEndpoint == "" || m.JWKSURI == "" {
+		t.Fatalf("metadata = %+v", m)
+	}
+	if _, err := Discover(context.Background(), nil, op.issuer()+"/"); !errors.Is(err, ErrIssuerMismatch) {
+		t.Errorf("trailing slash: %v, want ErrIssuerMismatch", err)
+	}
+	var ce *ConfigError
+	for _, bad := range []string{"", "not a url", "http://idp.example.com", "https://idp.example.com?x=1", "ftp://idp.example.com"} {
+		if _, err := Discover(context.Background(), nil, bad); !errors.As(err, &ce) || ce.Key != "issuer" {
+			t.Errorf("Discover(%q) = %v, want a ConfigError on issuer", bad, err)
+		}
+	}
+	if _, err := Discover(context.Background(), nil, "http://127.0.0.1:9/none"); !errors.Is(err, ErrUnavailable) {
+		t.Errorf("nobody answering: %v, want ErrUnavailable", err)
+	}
+	if op.hitCount(WellKnownPath) != 2 {
+		t.Errorf("discovery requests = %d, want 2", op.hitCount(WellKnownPath))
+	}
+}
+
+func TestSuggestID(t *testing.T) {
+	t.Parallel()
+	for issuer, want := range map[string][2]string{
+		"https://login.acme.com":                      {"acme", "Acme"},
+		"https://accounts.google.com":                 {"google", "Google"},
+		"https://dev-123.okta.com/oauth2/default":     {"okta", "Okta"},
+		"https://auth.example.co.uk/realms/staff":     {"example", "Example"},
+		"https://Login.Big_Corp.example:8443":         {"big_corp", "Big_corp"},
+		"https://idp":                                 {"sso", "SSO"},
+		"http://127.0.0.1:5556/dex":                   {"dex", "Dex"},
+		"http://localhost:8080/realms/My Realm":       {"my-realm", "My-realm"},
+		"http://[::1]:9":                              {"sso", "SSO"},
+		"https://xn--bcher-kva.example/":              {"xn--bcher-kva", "Xn--bcher-kva"},
+		"https://login.microsoftonline.com/tenant/v2": {"microsoftonline", "Microsoftonline"},
+	} {
+		id, name := SuggestID(issuer)
+		if id != want[0] || name != want[1] {
+			t.Errorf("SuggestID(%q) = %q, %q, want %q, %q", issuer, id, name, want[0], want[1])
+		}
+		if _, err := (ProviderConfig{ID: id, Issuer: "https://x.example", ClientID: "c", ClientSecret: "s"}).Normalize("https://gh.example"); err != nil {
+			t.Errorf("SuggestID(%q) id %q does not normalize: %v", issuer, id, err)
+		}
+	}
+}
