@@ -459,7 +459,7 @@ func TestAccountSetPasswordSSOOnly(t *testing.T) {
 	acctWantPage(t, "stale sign-in", b.account(t), http.StatusOK, "first confirm it's you")
 	set := url.Values{"new_password": {acctNewPW}, "confirm_password": {acctNewPW}}
 	r = b.post(t, "/account/password", set)
-	acctWantRedirect(t, "set password, stale", r, "/auth/reauth?next=%2Faccount")
+	acctWantRedirect(t, "set password, stale", r, "/auth/reauth?next=%2Faccount&action=%2Faccount%2Fpassword")
 	if e.user(acctSam).HasPassword() {
 		t.Fatal("password set without a recent sign-in")
 	}
@@ -513,7 +513,7 @@ func TestAccountSSOReauthFreshness(t *testing.T) {
 		b := e.browser("")
 		b.ssoLogin(t, 0, acctSamAtAlpha)
 		e.clock.Advance(11 * time.Minute)
-		acctWantRedirect(t, "stale sign-in", b.post(t, "/account/password", set), "/auth/reauth?next=%2Faccount")
+		acctWantRedirect(t, "stale sign-in", b.post(t, "/account/password", set), "/auth/reauth?next=%2Faccount&action=%2Faccount%2Fpassword")
 		return b
 	}
 	refused := func(t *testing.T, b *acctBrowser, r *response) {
@@ -522,7 +522,7 @@ func TestAccountSSOReauthFreshness(t *testing.T) {
 		if got := acctAlert(r, "form-error"); !strings.Contains(got, "Alpha SSO did not ask you to sign in again") {
 			t.Fatalf("reauth error %q", got)
 		}
-		acctWantRedirect(t, "still no sudo", b.post(t, "/account/password", set), "/auth/reauth?next=%2Faccount")
+		acctWantRedirect(t, "still no sudo", b.post(t, "/account/password", set), "/auth/reauth?next=%2Faccount&action=%2Faccount%2Fpassword")
 		if n := len(e.events(models.EventReauth)); n != 0 {
 			t.Fatalf("%d reauth events after a refused re-authentication", n)
 		}
@@ -562,7 +562,7 @@ func TestAccountSSOReauthFreshness(t *testing.T) {
 		defer alpha.SetBehavior(testop.Behavior{})
 		r := b.throughOP(t, start(t, b), 0, acctSamAtAlpha)
 		acctWantPage(t, "future auth_time", r, http.StatusBadRequest, "Confirm it's you", "could not be verified")
-		acctWantRedirect(t, "still no sudo", b.post(t, "/account/password", set), "/auth/reauth?next=%2Faccount")
+		acctWantRedirect(t, "still no sudo", b.post(t, "/account/password", set), "/auth/reauth?next=%2Faccount&action=%2Faccount%2Fpassword")
 	})
 
 	// A new sign-in at the OP: sudo, counted from the OP's auth_time, which
@@ -586,7 +586,7 @@ func TestAccountSSOReauthFreshness(t *testing.T) {
 			t.Fatalf("reauth_at %v, want the auth_time %v", row.ReauthAt, authTime)
 		}
 		e.clock.Advance(9*time.Minute + 30*time.Second) // 10.5 minutes after auth_time
-		acctWantRedirect(t, "sudo ends 10 minutes after auth_time", b.post(t, "/account/password", set), "/auth/reauth?next=%2Faccount")
+		acctWantRedirect(t, "sudo ends 10 minutes after auth_time", b.post(t, "/account/password", set), "/auth/reauth?next=%2Faccount&action=%2Faccount%2Fpassword")
 	})
 }
 
@@ -642,7 +642,7 @@ func TestAccountLinkProvider(t *testing.T) {
 
 	// Linking needs a recent sign-in: 11 minutes on it asks to confirm first.
 	e.clock.Advance(11 * time.Minute)
-	acctWantRedirect(t, "link, stale", b.post(t, "/account/link", url.Values{"provider": {"beta"}}), "/auth/reauth?next=%2Faccount")
+	acctWantRedirect(t, "link, stale", b.post(t, "/account/link", url.Values{"provider": {"beta"}}), "/auth/reauth?next=%2Faccount&action=%2Faccount%2Flink")
 	acctWantRedirect(t, "reauth", b.post(t, "/auth/reauth", url.Values{"next": {"/account"}, "password": {acctPW}}), "/account")
 	r = b.throughOP(t, b.post(t, "/account/link", url.Values{"provider": {"beta"}}), 1, acctAliceAtBeta)
 	acctWantRedirect(t, "link beta", r, "/account?notice=identity_linked")
@@ -694,7 +694,7 @@ func TestAccountUnlink(t *testing.T) {
 		// Sudo mode: an 11-minute-old sign-in must confirm first.
 		e.clock.Advance(11 * time.Minute)
 		path := "/account/identities/" + strconv.FormatInt(id.ID, 10) + "/unlink"
-		acctWantRedirect(t, "unlink, stale", a.post(t, path, nil), "/auth/reauth?next=%2Faccount")
+		acctWantRedirect(t, "unlink, stale", a.post(t, path, nil), "/auth/reauth?next=%2Faccount&action="+url.QueryEscape(path))
 		if len(e.identities(acctAlice)) != 1 {
 			t.Fatal("unlinked without sudo mode")
 		}

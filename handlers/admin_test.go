@@ -1003,12 +1003,19 @@ func TestAdminSudoMode(t *testing.T) {
 			t.Errorf("%s %s outside sudo mode: got %d %q, want 303 %s...", a.method, a.path, r.status, r.loc, want)
 		}
 	}
-	// A form posted from the user page comes back to it after re-authenticating.
+	// An action with a confirmation page comes back to that page after
+	// re-authenticating (TestAdminSudoCarriesAction), whatever the Referer.
 	r, err := root.try("POST", userPath(e.ann.ID, "/disable"), url.Values{}, map[string]string{"Referer": e.srv.URL + userPath(e.ann.ID, "")})
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.want(t, http.StatusSeeOther, "/auth/reauth?next="+url.QueryEscape(userPath(e.ann.ID, "")))
+	r.want(t, http.StatusSeeOther, "/auth/reauth?next="+url.QueryEscape(userPath(e.ann.ID, "/disable")))
+	// Another form comes back to the page it was posted from.
+	r, err = root.try("POST", userPath(admin2.ID, ""), url.Values{"name": {"Admin Two"}, "email": {admin2.Email}}, map[string]string{"Referer": e.srv.URL + userPath(admin2.ID, "")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.want(t, http.StatusSeeOther, "/auth/reauth?next="+url.QueryEscape(userPath(admin2.ID, ""))+"&action="+url.QueryEscape(userPath(admin2.ID, "")))
 	if after := e.snapshot(t); after != before {
 		t.Fatalf("actions outside sudo mode changed something:\n%s\n%s", before, after)
 	}
@@ -1358,11 +1365,103 @@ func TestAdminFormAddressGETRedirects(t *testing.T) {
 	sam := e.mkUser(t, "sam@example.com", "", admPW, false)
 	root := e.asRoot(t)
 	page := userPath(sam.ID, "")
-	for _, p := range []string{"/disable", "/enable", "/password", "/password/remove", "/identities/1/unlink",
-		"/sessions/1/revoke", "/sessions/revoke-all"} {
+	for _, p := range []string{"/sessions/1/revoke", "/sessions/revoke-all"} {
 		root.get(t, userPath(sam.ID, p)).want(t, http.StatusSeeOther, page)
 	}
+	// A sudo action's address is its confirmation page (TestAdminSudoCarriesAction).
+	for _, p := range []string{"/disable", "/enable", "/password", "/password/remove"} {
+		root.get(t, userPath(sam.ID, p)).want(t, http.StatusOK, "").has(t, `action="`+userPath(sam.ID, p)+`"`)
+	}
+	root.get(t, userPath(sam.ID, "/identities/1/unlink")).want(t, http.StatusSeeOther, done(sam.ID, "already_gone"))
 	root.get(t, page).want(t, http.StatusOK, "")
 	root.do(t, http.MethodPut, page, nil).want(t, http.StatusMethodNotAllowed, "")
+	e.noServerErrors(t)
+}
+
+// An action that asked for re-authentication is not lost, and not done
+// behind the person's back either: after the password they land on a page
+// at the action's own address that says "Confirm: Disable account <email>"
+// and has the button; only that button's POST does it. The re-authentication
+// page names the action, and names accounts to administrators only.
+func TestAdminSudoCarriesAction(t *testing.T) {
+	t.Parallel()
+	e := newAdmEnv(t, admOpts{})
+	ident := e.linkIdentity(t, e.ann, "ann-sub")
+	root := e.asRoot(t)
+	e.clock.Advance(11 * time.Minute) // older than the 10-minute sudo window
+
+	disable := userPath(e.ann.ID, "/disable")
+	reauth := "/auth/reauth?next=" + url.QueryEscape(disable)
+	root.post(t, disable, nil).want(t, http.StatusSeeOther, reauth)
+	root.get(t, reauth).want(t, http.StatusOK, "")
+	if got := pageText(root.get(t, reauth).body); !strings.Contains(got, "This needs a recent sign-in: Disable account ann@example.com") {
+		t.Fatalf("re-authentication page does not name the action:\n%s", got)
+	}
+	root.post(t, "/auth/reauth", url.Values{"password": {admPW}, "next": {disable}}).want(t, http.StatusSeeOther, disable)
+	if e.user(t, e.ann.ID).Disabled() {
+		t.Fatal("re-authenticating did the action itself")
+	}
+	r := root.get(t, disable).want(t, http.StatusOK, "").has(t, `<form method="post" action="`+disable+`"`, `id="confirm-submit">Disable account</button>`)
+	if got := pageText(r.body); !strings.Contains(got, "Confirm: Disable account ann@example.com") {
+		t.Fatalf("confirmation page:\n%s", got)
+	}
+	if r.header.Get("Cache-Control") != "no-store" {
+		t.Errorf("confirmation page Cache-Control %q", r.header.Get("Cache-Control"))
+	}
+	root.post(t, disable, nil).want(t, http.StatusSeeOther, done(e.ann.ID, "disabled"))
+	if !e.user(t, e.ann.ID).Disabled() {
+		t.Fatal("the confirmed action was not done")
+	}
+
+	// The other confirmation pages, in sudo mode now.
+	unlink := userPath(e.ann.ID, fmt.Sprintf("/identities/%d/unlink", ident.ID))
+	for path, want := range map[string]string{
+		userPath(e.ann.ID, "/enable"):          "Confirm: Enable account ann@example.com",
+		userPath(e.ann.ID, "/password/remove"): "Confirm: Remove the password of ann@example.com",
+		userPath(e.ann.ID, "/password"):        "Confirm: Set a password for ann@example.com",
+		unlink:                                 "Confirm: Unlink Acme SSO from ann@example.com",
+	} {
+		if got := pageText(root.get(t, path).want(t, http.StatusOK, "").body); !strings.Contains(got, want) {
+			t.Errorf("GET %s does not say %q:\n%s", path, want, got)
+		}
+	}
+	root.get(t, userPath(e.ann.ID, "/password")).has(t, `name="password"`, `name="password_again"`)
+
+	// Outside sudo mode again, a form that cannot be carried (its fields)
+	// comes back to its page, and the re-authentication page names it.
+	e.clock.Advance(11 * time.Minute)
+	r, err := root.try("POST", userPath(e.ann.ID, ""), url.Values{"name": {"Ann"}, "email": {admAnn}, "admin": {"1"}},
+		map[string]string{"Referer": e.srv.URL + userPath(e.ann.ID, "")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.want(t, http.StatusSeeOther, "/auth/reauth?next="+url.QueryEscape(userPath(e.ann.ID, ""))+"&action="+url.QueryEscape(userPath(e.ann.ID, "")))
+	if got := pageText(root.get(t, r.loc).body); !strings.Contains(got, "This needs a recent sign-in: Change the email or administrator role of ann@example.com") {
+		t.Fatalf("re-authentication page for a promotion:\n%s", got)
+	}
+	// A wrong password keeps the description.
+	root.post(t, "/auth/reauth", url.Values{"password": {"wrong password!"}, "next": {userPath(e.ann.ID, "")}, "action": {userPath(e.ann.ID, "")}}).
+		want(t, http.StatusUnauthorized, "").has(t, "Change the email or administrator role of ann@example.com")
+
+	// Addresses stay on gatehouse: another origin in next or action is
+	// dropped, and the page names nothing.
+	for _, q := range []string{"next=" + url.QueryEscape("//evil.example/admin/users/1/disable"), "next=%2Faccount&action=" + url.QueryEscape("https://evil.example"+disable)} {
+		r := root.get(t, "/auth/reauth?"+q).want(t, http.StatusOK, "").lacks(t, "evil.example")
+		if strings.Contains(pageText(r.body), "ann@example.com") {
+			t.Errorf("reauth?%s names an account", q)
+		}
+	}
+	root.post(t, "/auth/reauth", url.Values{"password": {admPW}, "next": {"//evil.example/"}}).want(t, http.StatusSeeOther, "/account")
+
+	// Someone who is not an administrator is told nothing about accounts.
+	ann := e.client()
+	if err := e.db.SetDisabled(context.Background(), e.ann.ID, false); err != nil {
+		t.Fatal(err)
+	}
+	ann.login(t, admAnn, admPW)
+	body := ann.get(t, "/auth/reauth?next="+url.QueryEscape(userPath(e.root.ID, "/disable"))).want(t, http.StatusOK, "").body
+	if strings.Contains(body, admRoot) {
+		t.Errorf("a non-administrator's re-authentication page names %s", admRoot)
+	}
 	e.noServerErrors(t)
 }

@@ -78,6 +78,9 @@ type Handler struct {
 	engine   *gin.Engine
 	bcLimit  *throttle.Buckets // back-channel logout posts, per source address
 	ssoLimit *throttle.Buckets // SSO sign-ins started, per client address
+	// confirmable holds the sudo routes (by Gin's full path) with a
+	// confirmation page at the same address, filled as routes register.
+	confirmable map[string]bool
 }
 
 // rand is the randomness source: Deps.Rand or crypto/rand.
