@@ -578,6 +578,22 @@ func TestAdminCreateUser(t *testing.T) {
 	e.wantEvent(t, models.EventUserCreated, e.root.ID, so.ID, "single sign-on only")
 	e.client().loginFails(t, "sso.only@example.com", admPW)
 
+	// The page hides the password fields for "Single sign-on only" with an
+	// asset script (no inline script under the CSP), and the server ignores
+	// passwords typed before switching to it.
+	root.get(t, "/admin/users/new").has(t, `<script src="/assets/js/admin_user_new.js" defer></script>`, `<div id="password-fields">`)
+	root.get(t, "/assets/js/admin_user_new.js").want(t, http.StatusOK, "").has(t, "password-fields", "mode-none")
+	r = root.post(t, "/admin/users/new", form("typed.then.sso@example.com", "", "none", admNewPW, admNewPW, false))
+	ts, err := e.db.UserByEmail(ctx, "typed.then.sso@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.want(t, http.StatusSeeOther, done(ts.ID, "created"))
+	if ts.PasswordHash != nil {
+		t.Fatal("SSO-only account kept the password typed before choosing single sign-on only")
+	}
+	e.client().loginFails(t, "typed.then.sso@example.com", admNewPW)
+
 	// An administrator.
 	r = root.post(t, "/admin/users/new", form("second.admin@example.com", "Second", "none", "", "", true))
 	sa, err := e.db.UserByEmail(ctx, "second.admin@example.com")
