@@ -1114,7 +1114,7 @@ func TestAdminAuditLog(t *testing.T) {
 		t.Helper()
 		body := root.get(t, "/admin/audit?"+query).body
 		var out []string
-		for _, m := range regexp.MustCompile(`<td class="admin-kind">([a-z._]+)</td>`).FindAllStringSubmatch(body, -1) {
+		for _, m := range regexp.MustCompile(`<code class="admin-kind"[^>]*>([a-z._]+)</code>`).FindAllStringSubmatch(body, -1) {
 			out = append(out, m[1])
 		}
 		return out
@@ -1478,6 +1478,82 @@ func TestAdminSudoCarriesAction(t *testing.T) {
 	body := ann.get(t, "/auth/reauth?next="+url.QueryEscape(userPath(e.root.ID, "/disable"))).want(t, http.StatusOK, "").body
 	if strings.Contains(body, admRoot) {
 		t.Errorf("a non-administrator's re-authentication page names %s", admRoot)
+	}
+	e.noServerErrors(t)
+}
+
+// The audit log and a user page's recent activity read as sentences, with
+// the event code beside each, and times relative to gatehouse's clock
+// ("3 minutes ago") with the exact UTC time, in the console's one format,
+// on hover. The CSV export keeps the codes and RFC 3339 times.
+func TestAdminAuditSentences(t *testing.T) {
+	t.Parallel()
+	e := newAdmEnv(t, admOpts{})
+	root := e.asRoot(t) // signs in at 2030-03-04 10:00 UTC
+	sam := e.mkUser(t, "sam@example.com", "", "", false)
+	e.clock.Advance(2 * time.Minute)
+	root.post(t, userPath(e.ann.ID, "/disable"), nil).want(t, http.StatusSeeOther, done(e.ann.ID, "disabled"))
+	e.client().ssoLogin(t, "sam-sub", sam.Email).want(t, http.StatusSeeOther, "/dashboard")
+	e.clock.Advance(3 * time.Minute)
+
+	body := root.get(t, "/admin/audit").want(t, http.StatusOK, "").body
+	disabled := e.events(t, models.EventUserDisabled)[0]
+	row := tableRow(t, body, "event-"+strconv.FormatInt(disabled.ID, 10))
+	for _, want := range []string{
+		"ann@example.com was disabled by root@example.com",
+		`<code class="admin-kind" title="Event code">user.disabled</code>`,
+		`<time datetime="2030-03-04T10:02:00Z" title="2030-03-04 10:02 UTC">3 minutes ago</time>`,
+	} {
+		if !strings.Contains(row, want) {
+			t.Errorf("disabled row lacks %q:\n%s", want, row)
+		}
+	}
+	text := pageText(body)
+	for _, want := range []string{
+		"root@example.com signed in with a password",
+		"sam@example.com signed in with Acme SSO",
+		"Acme SSO was linked to sam@example.com",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("audit log does not say %q:\n%s", want, text)
+		}
+	}
+	if !strings.Contains(body, ">5 minutes ago</time>") {
+		t.Errorf("root's sign-in is not 5 minutes ago:\n%s", body)
+	}
+
+	// The user page's recent activity: the same sentences, and details with
+	// no separator left over from a part that is not set.
+	page := root.get(t, userPath(e.ann.ID, "")).want(t, http.StatusOK, "").body
+	if !strings.Contains(pageText(page), "ann@example.com was disabled by root@example.com") || !strings.Contains(page, ">3 minutes ago</time>") {
+		t.Errorf("user page activity:\n%s", pageText(page))
+	}
+	for _, stray := range []string{"<td> · ", "<td>·", " · </td>"} {
+		if strings.Contains(page, stray) {
+			t.Errorf("user page activity has a stray separator %q", stray)
+		}
+	}
+	// The console's dates have one format: the user page's too.
+	if !strings.Contains(page, "2030-03-04 10:0") || regexp.MustCompile(`\d\d:\d\d:\d\d UTC`).MatchString(page) {
+		t.Errorf("user page dates are not all YYYY-MM-DD HH:MM UTC")
+	}
+
+	// Older than a month: the date itself.
+	e.clock.Advance(40 * 24 * time.Hour)
+	root = e.asRoot(t) // the old session has expired
+	row = tableRow(t, root.get(t, "/admin/audit").body, "event-"+strconv.FormatInt(disabled.ID, 10))
+	if !strings.Contains(row, `title="2030-03-04 10:02 UTC">2030-03-04 10:02 UTC</time>`) {
+		t.Errorf("old event's time:\n%s", row)
+	}
+
+	// The CSV keeps raw codes and RFC 3339 times.
+	r := root.get(t, "/admin/audit.csv?kind=user.disabled").want(t, http.StatusOK, "")
+	recs, err := csv.NewReader(strings.NewReader(r.body)).ReadAll()
+	if err != nil || len(recs) != 2 {
+		t.Fatalf("CSV: %v %q", err, r.body)
+	}
+	if recs[1][1] != "2030-03-04T10:02:00Z" || recs[1][2] != "user.disabled" || recs[1][7] != "admin" {
+		t.Errorf("CSV row %q", recs[1])
 	}
 	e.noServerErrors(t)
 }
