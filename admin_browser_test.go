@@ -254,7 +254,7 @@ func TestAdminBrowserConsole(t *testing.T) {
 	if !ssoHidden {
 		t.Fatal(`"Single sign-on only" left the password fields visible`)
 	}
-	if notice != "The account was created." || shown != "Casey <b>Tester</b>" || !strings.HasSuffix(loc, "?done=created") {
+	if notice != "The account was created." || shown != "Casey <b>Tester</b>" || !regexp.MustCompile(`/admin/users/\d+$`).MatchString(loc) {
 		t.Fatalf("after create: notice %q, name shown %q, at %q", notice, shown, loc)
 	}
 	userPage := strings.TrimSuffix(loc, "?done=created")

@@ -84,6 +84,9 @@ func (h *Handler) adminRoutes(e *gin.Engine) {
 		if r.sudo {
 			chain = append(chain, h.requireRecentAuth)
 		}
+		if r.method == http.MethodGet && (r.path == "/admin/users" || r.path == "/admin/users/:id") {
+			chain = append(chain, h.oneTimeNotice("done")) // the pages actions end on
+		}
 		e.Handle(r.method, r.path, append(chain, r.handle)...)
 	}
 	e.GET("/setup", h.setupPage)

@@ -561,7 +561,7 @@ func TestAdminCreateUser(t *testing.T) {
 	if np.Name != "New Person" || np.IsAdmin || !np.HasPassword() || np.Disabled() {
 		t.Fatalf("created user %+v", np)
 	}
-	root.get(t, r.loc).want(t, http.StatusOK, "").has(t, "The account was created.", "new.person@example.com")
+	root.page(t, r.loc).want(t, http.StatusOK, "").has(t, "The account was created.", "new.person@example.com")
 	e.wantEvent(t, models.EventUserCreated, e.root.ID, np.ID, "password")
 	e.client().login(t, "new.person@example.com", admNewPW)
 
@@ -672,7 +672,7 @@ func TestAdminEditUser(t *testing.T) {
 		t.Fatalf("after edit: %+v", got)
 	}
 	e.wantEvent(t, models.EventUserUpdated, e.root.ID, ann.ID, "name; email ann@example.com → ann.other@example.com")
-	root.get(t, done(ann.ID, "updated")).has(t, "The account was saved.")
+	root.page(t, done(ann.ID, "updated")).has(t, "The account was saved.")
 
 	// An email another account has: 409, what was typed is kept.
 	bob := e.mkUser(t, "bob@example.com", "Bob", "", false)
@@ -797,7 +797,7 @@ func TestAdminDelete(t *testing.T) {
 	}
 	samPW.wantSignedOut(t)
 	samSSO.wantSignedOut(t)
-	root.get(t, "/admin/users?done=deleted").has(t, "The account was deleted").lacks(t, sam.Email)
+	root.page(t, "/admin/users?done=deleted").has(t, "The account was deleted").lacks(t, sam.Email)
 	root.get(t, userPath(sam.ID, "")).want(t, http.StatusNotFound, "")
 	root.post(t, userPath(sam.ID, "/delete"), nil).want(t, http.StatusNotFound, "")
 	// The audit log keeps the deleted account's history.

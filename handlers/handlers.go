@@ -124,7 +124,7 @@ func (h *Handler) routes() {
 	e.GET("/healthz", h.healthz)
 	e.GET("/readyz", h.readyz)
 	e.GET("/assets/*path", gin.WrapH(http.StripPrefix("/assets/", staticFiles())))
-	e.GET("/login", h.loginPage)
+	e.GET("/login", h.oneTimeNotice("notice", "error"), h.loginPage)
 	e.POST("/auth/login", h.login)
 	e.GET("/auth/logout", h.requireUser, h.logoutPage)
 	e.POST("/auth/logout", h.logout)
