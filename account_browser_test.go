@@ -130,7 +130,7 @@ func TestAccountBrowserRevokeOtherSession(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if location != app.base+"/account?notice=session_revoked" || notice != "That session was signed out." || sessions != 1 {
+	if location != app.base+"/account" || notice != "That session was signed out." || sessions != 1 {
 		t.Fatalf("after revoking: at %q, notice %q, %d sessions listed", location, notice, sessions)
 	}
 

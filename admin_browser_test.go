@@ -225,10 +225,18 @@ func TestAdminBrowserConsole(t *testing.T) {
 	}
 
 	// Create a user in the UI.
+	var ssoHidden bool
 	err = chromedp.Run(admin,
 		chromedp.Click("#new-user", chromedp.ByQuery),
 		chromedp.WaitVisible("#new-user-form", chromedp.ByQuery),
 		noCSP("new user"),
+		// "Single sign-on only" hides the password fields; back to a
+		// password shows them again.
+		chromedp.Click("#mode-none", chromedp.ByQuery),
+		chromedp.WaitNotVisible("#password", chromedp.ByQuery),
+		chromedp.Evaluate(`document.getElementById("password-fields").hidden`, &ssoHidden),
+		chromedp.Click("#mode-password", chromedp.ByQuery),
+		chromedp.WaitVisible("#password", chromedp.ByQuery),
 		chromedp.SendKeys("#email", userEmail, chromedp.ByQuery),
 		chromedp.SendKeys("#name", "Casey <b>Tester</b>", chromedp.ByQuery),
 		chromedp.SendKeys("#password", userPW, chromedp.ByQuery),
@@ -243,7 +251,10 @@ func TestAdminBrowserConsole(t *testing.T) {
 	if err != nil {
 		t.Fatalf("create user: %v", err)
 	}
-	if notice != "The account was created." || shown != "Casey <b>Tester</b>" || !strings.HasSuffix(loc, "?done=created") {
+	if !ssoHidden {
+		t.Fatal(`"Single sign-on only" left the password fields visible`)
+	}
+	if notice != "The account was created." || shown != "Casey <b>Tester</b>" || !regexp.MustCompile(`/admin/users/\d+$`).MatchString(loc) {
 		t.Fatalf("after create: notice %q, name shown %q, at %q", notice, shown, loc)
 	}
 	userPage := strings.TrimSuffix(loc, "?done=created")

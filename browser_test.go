@@ -416,7 +416,7 @@ func TestBrowserPasswordLogin(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if location != app.base+"/login?notice=signed_out" || notice != "You have been signed out." {
+	if location != app.base+"/login" || notice != "You have been signed out." {
 		t.Errorf("after sign-out: at %q with notice %q", location, notice)
 	}
 	for _, c := range cookies {

@@ -172,7 +172,9 @@ func TestBrowserLayoutNoOverflow(t *testing.T) {
 	check("admin-user", userPage, "#identity-table")
 	check("admin-new-user", base+"/admin/users/new", "#new-user-form")
 	check("admin-audit", base+"/admin/audit", "#audit-table")
-	check("reauth", base+"/auth/reauth", "main")
+	check("reauth", base+"/auth/reauth?next="+userPage[len(base):]+"/disable", "#reauth-action")
+	check("admin-confirm", userPage+"/disable", "#confirm-form")
+	check("admin-confirm-password", userPage+"/password", "#confirm-form")
 	check("logout", base+"/auth/logout", "#logout")
 	check("admin-sso-new", base+"/admin/sso/new", "#sso-new-form")
 

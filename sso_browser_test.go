@@ -229,7 +229,7 @@ func TestSSOBrowserFlow(t *testing.T) {
 			chromedp.Text(`p.notice`, &text, chromedp.ByQuery),
 			chromedp.Location(&loc),
 		)
-		if text != "You have been signed out." || loc != base+"/login?notice=signed_out" {
+		if text != "You have been signed out." || loc != base+"/login" {
 			t.Errorf("after sign-out: at %s, notice %q", loc, text)
 		}
 		if end := op.LastEndSession(); end.Get("id_token_hint") == "" || end.Get("post_logout_redirect_uri") != base+"/auth/logged-out" {

@@ -32,7 +32,7 @@ var accountNotices = map[string]string{
 
 // accountRoutes registers the signed-in user's own account pages.
 func (h *Handler) accountRoutes(e *gin.Engine) {
-	e.GET("/account", h.requireUser, h.refreshSSO, h.accountPage)
+	e.GET("/account", h.requireUser, h.oneTimeNotice("notice"), h.refreshSSO, h.accountPage)
 	e.POST("/account/profile", h.requireUser, h.updateProfile)
 	e.POST("/account/password", h.requireUser, h.requireRecentAuthWithoutPassword, h.changePassword)
 	e.POST("/account/link", h.requireUser, h.requireRecentAuth, h.linkProvider)

@@ -321,7 +321,7 @@ func TestAccountProfile(t *testing.T) {
 	if got := e.user(acctAlice).Name; got != evil {
 		t.Fatalf("stored name %q, want %q (trimmed)", got, evil)
 	}
-	r = b.get(t, "/account?notice=profile_saved")
+	r = b.page(t, "/account?notice=profile_saved")
 	acctWantPage(t, "after save", r, http.StatusOK, "Your profile was saved.")
 	for _, page := range []*response{r, b.get(t, "/dashboard")} {
 		if strings.Contains(page.body, evil) || !strings.Contains(page.body, "&lt;script&gt;alert(1)&lt;/script&gt;") {
@@ -363,7 +363,7 @@ func TestAccountProfile(t *testing.T) {
 	if strings.Contains(r.body, `role="status"`) {
 		t.Fatal("notice shown without ?notice")
 	}
-	r = b.get(t, "/account?notice="+url.QueryEscape("<b>you have been hacked</b>"))
+	r = b.page(t, "/account?notice="+url.QueryEscape("<b>you have been hacked</b>"))
 	if r.status != http.StatusOK || strings.Contains(r.text(), "hacked") || strings.Contains(r.body, `id="account-notice"`) {
 		t.Fatalf("unknown notice code reflected:\n%s", r.text())
 	}
@@ -427,7 +427,7 @@ func TestAccountChangePassword(t *testing.T) {
 
 	r := a.post(t, "/account/password", form(acctPW, acctNewPW, acctNewPW))
 	acctWantRedirect(t, "change password", r, "/account?notice=password_changed")
-	acctWantPage(t, "after change", a.get(t, "/account?notice=password_changed"), http.StatusOK, "Your password was changed.")
+	acctWantPage(t, "after change", a.page(t, "/account?notice=password_changed"), http.StatusOK, "Your password was changed.")
 	other.wantSignedOut(t)
 	bob.account(t) // another user's session is untouched
 	e.wantEvent(models.EventPasswordSet, acctAlice, 1)
@@ -459,7 +459,7 @@ func TestAccountSetPasswordSSOOnly(t *testing.T) {
 	acctWantPage(t, "stale sign-in", b.account(t), http.StatusOK, "first confirm it's you")
 	set := url.Values{"new_password": {acctNewPW}, "confirm_password": {acctNewPW}}
 	r = b.post(t, "/account/password", set)
-	acctWantRedirect(t, "set password, stale", r, "/auth/reauth?next=%2Faccount")
+	acctWantRedirect(t, "set password, stale", r, "/auth/reauth?next=%2Faccount&action=%2Faccount%2Fpassword")
 	if e.user(acctSam).HasPassword() {
 		t.Fatal("password set without a recent sign-in")
 	}
@@ -474,7 +474,7 @@ func TestAccountSetPasswordSSOOnly(t *testing.T) {
 	r = b.post(t, "/account/password", url.Values{"new_password": {acctNewPW}, "confirm_password": {acctNewPW + "x"}})
 	acctWantPage(t, "mismatch", r, http.StatusBadRequest, "do not match")
 	acctWantRedirect(t, "set password", b.post(t, "/account/password", set), "/account?notice=password_set")
-	acctWantPage(t, "after set", b.get(t, "/account?notice=password_set"), http.StatusOK, "Your password was set.", "Password sign-in Yes", "Change password")
+	acctWantPage(t, "after set", b.page(t, "/account?notice=password_set"), http.StatusOK, "Your password was set.", "Password sign-in Yes", "Change password")
 	if !e.user(acctSam).HasPassword() {
 		t.Fatal("no password after set")
 	}
@@ -513,7 +513,7 @@ func TestAccountSSOReauthFreshness(t *testing.T) {
 		b := e.browser("")
 		b.ssoLogin(t, 0, acctSamAtAlpha)
 		e.clock.Advance(11 * time.Minute)
-		acctWantRedirect(t, "stale sign-in", b.post(t, "/account/password", set), "/auth/reauth?next=%2Faccount")
+		acctWantRedirect(t, "stale sign-in", b.post(t, "/account/password", set), "/auth/reauth?next=%2Faccount&action=%2Faccount%2Fpassword")
 		return b
 	}
 	refused := func(t *testing.T, b *acctBrowser, r *response) {
@@ -522,7 +522,7 @@ func TestAccountSSOReauthFreshness(t *testing.T) {
 		if got := acctAlert(r, "form-error"); !strings.Contains(got, "Alpha SSO did not ask you to sign in again") {
 			t.Fatalf("reauth error %q", got)
 		}
-		acctWantRedirect(t, "still no sudo", b.post(t, "/account/password", set), "/auth/reauth?next=%2Faccount")
+		acctWantRedirect(t, "still no sudo", b.post(t, "/account/password", set), "/auth/reauth?next=%2Faccount&action=%2Faccount%2Fpassword")
 		if n := len(e.events(models.EventReauth)); n != 0 {
 			t.Fatalf("%d reauth events after a refused re-authentication", n)
 		}
@@ -562,7 +562,7 @@ func TestAccountSSOReauthFreshness(t *testing.T) {
 		defer alpha.SetBehavior(testop.Behavior{})
 		r := b.throughOP(t, start(t, b), 0, acctSamAtAlpha)
 		acctWantPage(t, "future auth_time", r, http.StatusBadRequest, "Confirm it's you", "could not be verified")
-		acctWantRedirect(t, "still no sudo", b.post(t, "/account/password", set), "/auth/reauth?next=%2Faccount")
+		acctWantRedirect(t, "still no sudo", b.post(t, "/account/password", set), "/auth/reauth?next=%2Faccount&action=%2Faccount%2Fpassword")
 	})
 
 	// A new sign-in at the OP: sudo, counted from the OP's auth_time, which
@@ -586,7 +586,7 @@ func TestAccountSSOReauthFreshness(t *testing.T) {
 			t.Fatalf("reauth_at %v, want the auth_time %v", row.ReauthAt, authTime)
 		}
 		e.clock.Advance(9*time.Minute + 30*time.Second) // 10.5 minutes after auth_time
-		acctWantRedirect(t, "sudo ends 10 minutes after auth_time", b.post(t, "/account/password", set), "/auth/reauth?next=%2Faccount")
+		acctWantRedirect(t, "sudo ends 10 minutes after auth_time", b.post(t, "/account/password", set), "/auth/reauth?next=%2Faccount&action=%2Faccount%2Fpassword")
 	})
 }
 
@@ -605,7 +605,7 @@ func TestAccountLinkProvider(t *testing.T) {
 		t.Fatalf("alice's identities after linking: %+v", ids)
 	}
 	e.wantEvent(models.EventIdentityLinked, acctAlice, 1)
-	r = b.get(t, "/account?notice=identity_linked")
+	r = b.page(t, "/account?notice=identity_linked")
 	acctWantPage(t, "after link", r, http.StatusOK, "The sign-in was linked to your account.", "Single sign-on Alpha SSO", "Link Beta SSO")
 	if strings.Contains(r.text(), "Link Alpha SSO") {
 		t.Fatal("Link button still offered for a linked provider")
@@ -642,7 +642,7 @@ func TestAccountLinkProvider(t *testing.T) {
 
 	// Linking needs a recent sign-in: 11 minutes on it asks to confirm first.
 	e.clock.Advance(11 * time.Minute)
-	acctWantRedirect(t, "link, stale", b.post(t, "/account/link", url.Values{"provider": {"beta"}}), "/auth/reauth?next=%2Faccount")
+	acctWantRedirect(t, "link, stale", b.post(t, "/account/link", url.Values{"provider": {"beta"}}), "/auth/reauth?next=%2Faccount&action=%2Faccount%2Flink")
 	acctWantRedirect(t, "reauth", b.post(t, "/auth/reauth", url.Values{"next": {"/account"}, "password": {acctPW}}), "/account")
 	r = b.throughOP(t, b.post(t, "/account/link", url.Values{"provider": {"beta"}}), 1, acctAliceAtBeta)
 	acctWantRedirect(t, "link beta", r, "/account?notice=identity_linked")
@@ -694,7 +694,7 @@ func TestAccountUnlink(t *testing.T) {
 		// Sudo mode: an 11-minute-old sign-in must confirm first.
 		e.clock.Advance(11 * time.Minute)
 		path := "/account/identities/" + strconv.FormatInt(id.ID, 10) + "/unlink"
-		acctWantRedirect(t, "unlink, stale", a.post(t, path, nil), "/auth/reauth?next=%2Faccount")
+		acctWantRedirect(t, "unlink, stale", a.post(t, path, nil), "/auth/reauth?next=%2Faccount&action="+url.QueryEscape(path))
 		if len(e.identities(acctAlice)) != 1 {
 			t.Fatal("unlinked without sudo mode")
 		}
@@ -703,7 +703,7 @@ func TestAccountUnlink(t *testing.T) {
 		if ids := e.identities(acctAlice); len(ids) != 0 {
 			t.Fatalf("identity still linked: %+v", ids)
 		}
-		acctWantPage(t, "after unlink", a.get(t, "/account?notice=identity_unlinked"), http.StatusOK, "The sign-in was unlinked.", "Link Alpha SSO")
+		acctWantPage(t, "after unlink", a.page(t, "/account?notice=identity_unlinked"), http.StatusOK, "The sign-in was unlinked.", "Link Alpha SSO")
 		viaSSO.wantSignedOut(t) // its session came from the identity
 		bob.account(t)
 		ev := e.wantEvent(models.EventIdentityUnlinked, acctAlice, 1)
@@ -755,7 +755,7 @@ func TestAccountSessions(t *testing.T) {
 	// Revoke b: its cookie stops working, the others carry on.
 	acctWantRedirect(t, "revoke b", a.post(t, "/account/sessions/"+strconv.FormatInt(bID, 10)+"/revoke", nil), "/account?notice=session_revoked")
 	b.wantSignedOut(t)
-	acctWantPage(t, "after revoke", a.get(t, "/account?notice=session_revoked"), http.StatusOK, "That session was signed out.")
+	acctWantPage(t, "after revoke", a.page(t, "/account?notice=session_revoked"), http.StatusOK, "That session was signed out.")
 	c.account(t)
 	ev := e.wantEvent(models.EventSessionRevoked, acctAlice, 1)
 	if !strings.Contains(ev.Detail, strconv.FormatInt(bID, 10)) {
@@ -780,7 +780,7 @@ func TestAccountSessions(t *testing.T) {
 	// Sign out everywhere else: c ends; a and bob's session stay.
 	acctWantRedirect(t, "revoke others", a.post(t, "/account/sessions/revoke-others", nil), "/account?notice=sessions_revoked")
 	c.wantSignedOut(t)
-	r = a.get(t, "/account?notice=sessions_revoked")
+	r = a.page(t, "/account?notice=sessions_revoked")
 	acctWantPage(t, "after revoke-others", r, http.StatusOK, "All your other sessions were signed out.", "You are not signed in anywhere else.")
 	bob.account(t)
 	if ev := e.wantEvent(models.EventSessionRevoked, acctAlice, 2); !strings.Contains(ev.Detail, "(1)") {
@@ -928,4 +928,51 @@ func TestAccountFormAddressGETRedirects(t *testing.T) {
 	if r := a.get(t, "/auth/login"); r.status != http.StatusMethodNotAllowed {
 		t.Fatalf("GET /auth/login: %d, want 405", r.status)
 	}
+}
+
+// A notice in the address is shown once. Changing the password lands on
+// /account?notice=password_changed, which redirects to /account and shows
+// the notice there; that clean address is what the history keeps, so going
+// Back to it later, after signing out and in again, shows no stale notice.
+// Pages with a notice are never stored (Cache-Control: no-store).
+func TestAccountNoticeShownOnce(t *testing.T) {
+	t.Parallel()
+	e := newAcctEnv(t)
+	a := e.browser(acctFirefox)
+	a.login(t, acctAlice, acctPW)
+	r := a.post(t, "/account/password", url.Values{"current_password": {acctPW}, "new_password": {acctNewPW}, "confirm_password": {acctNewPW}})
+	acctWantRedirect(t, "change password", r, "/account?notice=password_changed")
+	r = a.get(t, r.loc)
+	acctWantRedirect(t, "notice address", r, "/account")
+	r = a.get(t, "/account")
+	acctWantPage(t, "after change", r, http.StatusOK, "Your password was changed.")
+	if cc := r.header.Get("Cache-Control"); cc != "no-store" {
+		t.Errorf("page with a notice: Cache-Control %q, want no-store", cc)
+	}
+	if strings.Contains(a.account(t).text(), "Your password was changed.") {
+		t.Fatal("the notice shows again on the next visit")
+	}
+
+	// Sign out, sign in, then Back through the history: the login page's
+	// signed-out notice and the account page's both stay gone.
+	acctWantRedirect(t, "sign out", a.post(t, "/auth/logout", nil), "/login?notice=signed_out")
+	acctWantRedirect(t, "signed-out notice", a.get(t, "/login?notice=signed_out"), "/login")
+	acctWantPage(t, "login page", a.get(t, "/login"), http.StatusOK, "You have been signed out.")
+	a.login(t, acctAlice, acctNewPW)
+	if strings.Contains(a.get(t, "/login").text(), "You have been signed out.") {
+		t.Error("Back to the login page shows the signed-out notice again")
+	}
+	if strings.Contains(a.account(t).text(), "Your password was changed.") {
+		t.Error("Back to the account page shows the password notice again")
+	}
+
+	// A notice is for the page it was sent to, and only a known code shows.
+	a.get(t, "/account?notice=profile_saved")
+	if strings.Contains(a.get(t, "/login").text(), "Your profile was saved.") {
+		t.Error("a notice for /account showed on /login")
+	}
+	if strings.Contains(a.account(t).text(), "Your profile was saved.") {
+		t.Error("a notice survived a visit to another page")
+	}
+	acctWantRedirect(t, "other parameters kept", a.get(t, "/login?next=%2Faccount&error=%3Cb%3E"), "/login?next=%2Faccount")
 }

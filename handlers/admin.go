@@ -41,12 +41,17 @@ func (h *Handler) adminRouteTable() []adminRoute {
 		{post, "/admin/users/new", false, h.adminCreateUser}, // creating an administrator asks for sudo inside
 		{get, "/admin/users/:id", false, h.adminUserPage},
 		{post, "/admin/users/:id", false, h.adminUpdateUser}, // a new email, promote and demote ask for sudo inside
+		{get, "/admin/users/:id/disable", true, h.adminConfirmPage},
 		{post, "/admin/users/:id/disable", true, h.adminDisable},
+		{get, "/admin/users/:id/enable", true, h.adminConfirmPage},
 		{post, "/admin/users/:id/enable", true, h.adminEnable}, // lets a stopped account sign in again
 		{get, "/admin/users/:id/delete", true, h.adminDeletePage},
 		{post, "/admin/users/:id/delete", true, h.adminDelete},
+		{get, "/admin/users/:id/password", true, h.adminConfirmPage},
 		{post, "/admin/users/:id/password", true, h.adminSetPassword},
+		{get, "/admin/users/:id/password/remove", true, h.adminConfirmPage},
 		{post, "/admin/users/:id/password/remove", true, h.adminRemovePassword},
+		{get, "/admin/users/:id/identities/:iid/unlink", true, h.adminConfirmPage},
 		{post, "/admin/users/:id/identities/:iid/unlink", true, h.adminUnlink},
 		{post, "/admin/users/:id/sessions/:sid/revoke", false, h.adminRevokeSession},
 		{post, "/admin/users/:id/sessions/revoke-all", false, h.adminRevokeAll},
@@ -56,11 +61,31 @@ func (h *Handler) adminRouteTable() []adminRoute {
 }
 
 // adminRoutes registers the admin console and the first-admin setup page.
+// A sudo POST with a GET page at the same address (its confirmation page)
+// is marked confirmable: outside sudo mode it comes back to that page.
 func (h *Handler) adminRoutes(e *gin.Engine) {
-	for _, r := range h.adminRouteTable() {
+	table := h.adminRouteTable()
+	pages := map[string]bool{}
+	for _, r := range table {
+		if r.method == http.MethodGet && r.sudo {
+			pages[r.path] = true
+		}
+	}
+	if h.confirmable == nil {
+		h.confirmable = map[string]bool{}
+	}
+	for _, r := range table {
+		if r.method == http.MethodPost && r.sudo && pages[r.path] {
+			h.confirmable[r.path] = true
+		}
+	}
+	for _, r := range table {
 		chain := []gin.HandlerFunc{h.requireUser, h.requireAdmin}
 		if r.sudo {
 			chain = append(chain, h.requireRecentAuth)
+		}
+		if r.method == http.MethodGet && (r.path == "/admin/users" || r.path == "/admin/users/:id") {
+			chain = append(chain, h.oneTimeNotice("done")) // the pages actions end on
 		}
 		e.Handle(r.method, r.path, append(chain, r.handle)...)
 	}

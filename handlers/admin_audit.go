@@ -107,6 +107,13 @@ type auditRow struct {
 	ActorEmail, UserEmail   string
 	Email, Method, Provider string
 	IP, Detail              string
+	// For the pages (describeRows): the event as a sentence, its time
+	// relative to the handler's clock, and the provider's display name.
+	// Facts joins the method, provider and detail that are set.
+	Sentence, Ago, ProviderName, Facts string
+
+	at     time.Time
+	method models.Method
 }
 
 // auditEmails maps the accounts events mention (actor and target) to their
@@ -134,8 +141,9 @@ func auditRows(events []models.Event, emails map[int64]string) []auditRow {
 	out := make([]auditRow, len(events))
 	for i, e := range events {
 		r := auditRow{
-			ID: e.ID, Time: e.CreatedAt.UTC().Format("2006-01-02 15:04:05 UTC"), TimeISO: isoTime(&e.CreatedAt),
+			ID: e.ID, Time: formatWhen(&e.CreatedAt), TimeISO: isoTime(&e.CreatedAt),
 			Kind: e.Kind.String(), Email: e.Email, Method: e.Method.String(), Provider: e.ProviderID, IP: e.IP, Detail: e.Detail,
+			at: e.CreatedAt, method: e.Method,
 		}
 		if e.ActorID != nil {
 			r.ActorID, r.ActorEmail = *e.ActorID, emails[*e.ActorID]
@@ -165,7 +173,7 @@ func (h *Handler) adminAudit(c *gin.Context) {
 	}
 	pages := max(int((total+adminPerPage-1)/adminPerPage), 1)
 	data := gin.H{
-		"Q": q, "Rows": auditRows(events, h.auditEmails(c, events)), "Total": total, "Page": q.Page, "Pages": pages,
+		"Q": q, "Rows": h.describeRows(auditRows(events, h.auditEmails(c, events)), h.Now()), "Total": total, "Page": q.Page, "Pages": pages,
 		"Kinds": auditKinds, "CSVURL": q.url("/admin/audit.csv", 1),
 	}
 	if q.Page > 1 {

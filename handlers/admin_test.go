@@ -561,7 +561,7 @@ func TestAdminCreateUser(t *testing.T) {
 	if np.Name != "New Person" || np.IsAdmin || !np.HasPassword() || np.Disabled() {
 		t.Fatalf("created user %+v", np)
 	}
-	root.get(t, r.loc).want(t, http.StatusOK, "").has(t, "The account was created.", "new.person@example.com")
+	root.page(t, r.loc).want(t, http.StatusOK, "").has(t, "The account was created.", "new.person@example.com")
 	e.wantEvent(t, models.EventUserCreated, e.root.ID, np.ID, "password")
 	e.client().login(t, "new.person@example.com", admNewPW)
 
@@ -577,6 +577,22 @@ func TestAdminCreateUser(t *testing.T) {
 	}
 	e.wantEvent(t, models.EventUserCreated, e.root.ID, so.ID, "single sign-on only")
 	e.client().loginFails(t, "sso.only@example.com", admPW)
+
+	// The page hides the password fields for "Single sign-on only" with an
+	// asset script (no inline script under the CSP), and the server ignores
+	// passwords typed before switching to it.
+	root.get(t, "/admin/users/new").has(t, `<script src="/assets/js/admin_user_new.js" defer></script>`, `<div id="password-fields">`)
+	root.get(t, "/assets/js/admin_user_new.js").want(t, http.StatusOK, "").has(t, "password-fields", "mode-none")
+	r = root.post(t, "/admin/users/new", form("typed.then.sso@example.com", "", "none", admNewPW, admNewPW, false))
+	ts, err := e.db.UserByEmail(ctx, "typed.then.sso@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.want(t, http.StatusSeeOther, done(ts.ID, "created"))
+	if ts.PasswordHash != nil {
+		t.Fatal("SSO-only account kept the password typed before choosing single sign-on only")
+	}
+	e.client().loginFails(t, "typed.then.sso@example.com", admNewPW)
 
 	// An administrator.
 	r = root.post(t, "/admin/users/new", form("second.admin@example.com", "Second", "none", "", "", true))
@@ -656,7 +672,7 @@ func TestAdminEditUser(t *testing.T) {
 		t.Fatalf("after edit: %+v", got)
 	}
 	e.wantEvent(t, models.EventUserUpdated, e.root.ID, ann.ID, "name; email ann@example.com → ann.other@example.com")
-	root.get(t, done(ann.ID, "updated")).has(t, "The account was saved.")
+	root.page(t, done(ann.ID, "updated")).has(t, "The account was saved.")
 
 	// An email another account has: 409, what was typed is kept.
 	bob := e.mkUser(t, "bob@example.com", "Bob", "", false)
@@ -781,7 +797,7 @@ func TestAdminDelete(t *testing.T) {
 	}
 	samPW.wantSignedOut(t)
 	samSSO.wantSignedOut(t)
-	root.get(t, "/admin/users?done=deleted").has(t, "The account was deleted").lacks(t, sam.Email)
+	root.page(t, "/admin/users?done=deleted").has(t, "The account was deleted").lacks(t, sam.Email)
 	root.get(t, userPath(sam.ID, "")).want(t, http.StatusNotFound, "")
 	root.post(t, userPath(sam.ID, "/delete"), nil).want(t, http.StatusNotFound, "")
 	// The audit log keeps the deleted account's history.
@@ -1003,12 +1019,19 @@ func TestAdminSudoMode(t *testing.T) {
 			t.Errorf("%s %s outside sudo mode: got %d %q, want 303 %s...", a.method, a.path, r.status, r.loc, want)
 		}
 	}
-	// A form posted from the user page comes back to it after re-authenticating.
+	// An action with a confirmation page comes back to that page after
+	// re-authenticating (TestAdminSudoCarriesAction), whatever the Referer.
 	r, err := root.try("POST", userPath(e.ann.ID, "/disable"), url.Values{}, map[string]string{"Referer": e.srv.URL + userPath(e.ann.ID, "")})
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.want(t, http.StatusSeeOther, "/auth/reauth?next="+url.QueryEscape(userPath(e.ann.ID, "")))
+	r.want(t, http.StatusSeeOther, "/auth/reauth?next="+url.QueryEscape(userPath(e.ann.ID, "/disable")))
+	// Another form comes back to the page it was posted from.
+	r, err = root.try("POST", userPath(admin2.ID, ""), url.Values{"name": {"Admin Two"}, "email": {admin2.Email}}, map[string]string{"Referer": e.srv.URL + userPath(admin2.ID, "")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.want(t, http.StatusSeeOther, "/auth/reauth?next="+url.QueryEscape(userPath(admin2.ID, ""))+"&action="+url.QueryEscape(userPath(admin2.ID, "")))
 	if after := e.snapshot(t); after != before {
 		t.Fatalf("actions outside sudo mode changed something:\n%s\n%s", before, after)
 	}
@@ -1091,7 +1114,7 @@ func TestAdminAuditLog(t *testing.T) {
 		t.Helper()
 		body := root.get(t, "/admin/audit?"+query).body
 		var out []string
-		for _, m := range regexp.MustCompile(`<td class="admin-kind">([a-z._]+)</td>`).FindAllStringSubmatch(body, -1) {
+		for _, m := range regexp.MustCompile(`<code class="admin-kind"[^>]*>([a-z._]+)</code>`).FindAllStringSubmatch(body, -1) {
 			out = append(out, m[1])
 		}
 		return out
@@ -1358,11 +1381,179 @@ func TestAdminFormAddressGETRedirects(t *testing.T) {
 	sam := e.mkUser(t, "sam@example.com", "", admPW, false)
 	root := e.asRoot(t)
 	page := userPath(sam.ID, "")
-	for _, p := range []string{"/disable", "/enable", "/password", "/password/remove", "/identities/1/unlink",
-		"/sessions/1/revoke", "/sessions/revoke-all"} {
+	for _, p := range []string{"/sessions/1/revoke", "/sessions/revoke-all"} {
 		root.get(t, userPath(sam.ID, p)).want(t, http.StatusSeeOther, page)
 	}
+	// A sudo action's address is its confirmation page (TestAdminSudoCarriesAction).
+	for _, p := range []string{"/disable", "/enable", "/password", "/password/remove"} {
+		root.get(t, userPath(sam.ID, p)).want(t, http.StatusOK, "").has(t, `action="`+userPath(sam.ID, p)+`"`)
+	}
+	root.get(t, userPath(sam.ID, "/identities/1/unlink")).want(t, http.StatusSeeOther, done(sam.ID, "already_gone"))
 	root.get(t, page).want(t, http.StatusOK, "")
 	root.do(t, http.MethodPut, page, nil).want(t, http.StatusMethodNotAllowed, "")
+	e.noServerErrors(t)
+}
+
+// An action that asked for re-authentication is not lost, and not done
+// behind the person's back either: after the password they land on a page
+// at the action's own address that says "Confirm: Disable account <email>"
+// and has the button; only that button's POST does it. The re-authentication
+// page names the action, and names accounts to administrators only.
+func TestAdminSudoCarriesAction(t *testing.T) {
+	t.Parallel()
+	e := newAdmEnv(t, admOpts{})
+	ident := e.linkIdentity(t, e.ann, "ann-sub")
+	root := e.asRoot(t)
+	e.clock.Advance(11 * time.Minute) // older than the 10-minute sudo window
+
+	disable := userPath(e.ann.ID, "/disable")
+	reauth := "/auth/reauth?next=" + url.QueryEscape(disable)
+	root.post(t, disable, nil).want(t, http.StatusSeeOther, reauth)
+	root.get(t, reauth).want(t, http.StatusOK, "")
+	if got := pageText(root.get(t, reauth).body); !strings.Contains(got, "This needs a recent sign-in: Disable account ann@example.com") {
+		t.Fatalf("re-authentication page does not name the action:\n%s", got)
+	}
+	root.post(t, "/auth/reauth", url.Values{"password": {admPW}, "next": {disable}}).want(t, http.StatusSeeOther, disable)
+	if e.user(t, e.ann.ID).Disabled() {
+		t.Fatal("re-authenticating did the action itself")
+	}
+	r := root.get(t, disable).want(t, http.StatusOK, "").has(t, `<form method="post" action="`+disable+`"`, `id="confirm-submit">Disable account</button>`)
+	if got := pageText(r.body); !strings.Contains(got, "Confirm: Disable account ann@example.com") {
+		t.Fatalf("confirmation page:\n%s", got)
+	}
+	if r.header.Get("Cache-Control") != "no-store" {
+		t.Errorf("confirmation page Cache-Control %q", r.header.Get("Cache-Control"))
+	}
+	root.post(t, disable, nil).want(t, http.StatusSeeOther, done(e.ann.ID, "disabled"))
+	if !e.user(t, e.ann.ID).Disabled() {
+		t.Fatal("the confirmed action was not done")
+	}
+
+	// The other confirmation pages, in sudo mode now.
+	unlink := userPath(e.ann.ID, fmt.Sprintf("/identities/%d/unlink", ident.ID))
+	for path, want := range map[string]string{
+		userPath(e.ann.ID, "/enable"):          "Confirm: Enable account ann@example.com",
+		userPath(e.ann.ID, "/password/remove"): "Confirm: Remove the password of ann@example.com",
+		userPath(e.ann.ID, "/password"):        "Confirm: Set a password for ann@example.com",
+		unlink:                                 "Confirm: Unlink Acme SSO from ann@example.com",
+	} {
+		if got := pageText(root.get(t, path).want(t, http.StatusOK, "").body); !strings.Contains(got, want) {
+			t.Errorf("GET %s does not say %q:\n%s", path, want, got)
+		}
+	}
+	root.get(t, userPath(e.ann.ID, "/password")).has(t, `name="password"`, `name="password_again"`)
+
+	// Outside sudo mode again, a form that cannot be carried (its fields)
+	// comes back to its page, and the re-authentication page names it.
+	e.clock.Advance(11 * time.Minute)
+	r, err := root.try("POST", userPath(e.ann.ID, ""), url.Values{"name": {"Ann"}, "email": {admAnn}, "admin": {"1"}},
+		map[string]string{"Referer": e.srv.URL + userPath(e.ann.ID, "")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.want(t, http.StatusSeeOther, "/auth/reauth?next="+url.QueryEscape(userPath(e.ann.ID, ""))+"&action="+url.QueryEscape(userPath(e.ann.ID, "")))
+	if got := pageText(root.get(t, r.loc).body); !strings.Contains(got, "This needs a recent sign-in: Change the email or administrator role of ann@example.com") {
+		t.Fatalf("re-authentication page for a promotion:\n%s", got)
+	}
+	// A wrong password keeps the description.
+	root.post(t, "/auth/reauth", url.Values{"password": {"wrong password!"}, "next": {userPath(e.ann.ID, "")}, "action": {userPath(e.ann.ID, "")}}).
+		want(t, http.StatusUnauthorized, "").has(t, "Change the email or administrator role of ann@example.com")
+
+	// Addresses stay on gatehouse: another origin in next or action is
+	// dropped, and the page names nothing.
+	for _, q := range []string{"next=" + url.QueryEscape("//evil.example/admin/users/1/disable"), "next=%2Faccount&action=" + url.QueryEscape("https://evil.example"+disable)} {
+		r := root.get(t, "/auth/reauth?"+q).want(t, http.StatusOK, "").lacks(t, "evil.example")
+		if strings.Contains(pageText(r.body), "ann@example.com") {
+			t.Errorf("reauth?%s names an account", q)
+		}
+	}
+	root.post(t, "/auth/reauth", url.Values{"password": {admPW}, "next": {"//evil.example/"}}).want(t, http.StatusSeeOther, "/account")
+
+	// Someone who is not an administrator is told nothing about accounts.
+	ann := e.client()
+	if err := e.db.SetDisabled(context.Background(), e.ann.ID, false); err != nil {
+		t.Fatal(err)
+	}
+	ann.login(t, admAnn, admPW)
+	body := ann.get(t, "/auth/reauth?next="+url.QueryEscape(userPath(e.root.ID, "/disable"))).want(t, http.StatusOK, "").body
+	if strings.Contains(body, admRoot) {
+		t.Errorf("a non-administrator's re-authentication page names %s", admRoot)
+	}
+	e.noServerErrors(t)
+}
+
+// The audit log and a user page's recent activity read as sentences, with
+// the event code beside each, and times relative to gatehouse's clock
+// ("3 minutes ago") with the exact UTC time, in the console's one format,
+// on hover. The CSV export keeps the codes and RFC 3339 times.
+func TestAdminAuditSentences(t *testing.T) {
+	t.Parallel()
+	e := newAdmEnv(t, admOpts{})
+	root := e.asRoot(t) // signs in at 2030-03-04 10:00 UTC
+	sam := e.mkUser(t, "sam@example.com", "", "", false)
+	e.clock.Advance(2 * time.Minute)
+	root.post(t, userPath(e.ann.ID, "/disable"), nil).want(t, http.StatusSeeOther, done(e.ann.ID, "disabled"))
+	e.client().ssoLogin(t, "sam-sub", sam.Email).want(t, http.StatusSeeOther, "/dashboard")
+	e.clock.Advance(3 * time.Minute)
+
+	body := root.get(t, "/admin/audit").want(t, http.StatusOK, "").body
+	disabled := e.events(t, models.EventUserDisabled)[0]
+	row := tableRow(t, body, "event-"+strconv.FormatInt(disabled.ID, 10))
+	for _, want := range []string{
+		"ann@example.com was disabled by root@example.com",
+		`<code class="admin-kind" title="Event code">user.disabled</code>`,
+		`<time datetime="2030-03-04T10:02:00Z" title="2030-03-04 10:02 UTC">3 minutes ago</time>`,
+	} {
+		if !strings.Contains(row, want) {
+			t.Errorf("disabled row lacks %q:\n%s", want, row)
+		}
+	}
+	text := pageText(body)
+	for _, want := range []string{
+		"root@example.com signed in with a password",
+		"sam@example.com signed in with Acme SSO",
+		"Acme SSO was linked to sam@example.com",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("audit log does not say %q:\n%s", want, text)
+		}
+	}
+	if !strings.Contains(body, ">5 minutes ago</time>") {
+		t.Errorf("root's sign-in is not 5 minutes ago:\n%s", body)
+	}
+
+	// The user page's recent activity: the same sentences, and details with
+	// no separator left over from a part that is not set.
+	page := root.get(t, userPath(e.ann.ID, "")).want(t, http.StatusOK, "").body
+	if !strings.Contains(pageText(page), "ann@example.com was disabled by root@example.com") || !strings.Contains(page, ">3 minutes ago</time>") {
+		t.Errorf("user page activity:\n%s", pageText(page))
+	}
+	for _, stray := range []string{"<td> · ", "<td>·", " · </td>"} {
+		if strings.Contains(page, stray) {
+			t.Errorf("user page activity has a stray separator %q", stray)
+		}
+	}
+	// The console's dates have one format: the user page's too.
+	if !strings.Contains(page, "2030-03-04 10:0") || regexp.MustCompile(`\d\d:\d\d:\d\d UTC`).MatchString(page) {
+		t.Errorf("user page dates are not all YYYY-MM-DD HH:MM UTC")
+	}
+
+	// Older than a month: the date itself.
+	e.clock.Advance(40 * 24 * time.Hour)
+	root = e.asRoot(t) // the old session has expired
+	row = tableRow(t, root.get(t, "/admin/audit").body, "event-"+strconv.FormatInt(disabled.ID, 10))
+	if !strings.Contains(row, `title="2030-03-04 10:02 UTC">2030-03-04 10:02 UTC</time>`) {
+		t.Errorf("old event's time:\n%s", row)
+	}
+
+	// The CSV keeps raw codes and RFC 3339 times.
+	r := root.get(t, "/admin/audit.csv?kind=user.disabled").want(t, http.StatusOK, "")
+	recs, err := csv.NewReader(strings.NewReader(r.body)).ReadAll()
+	if err != nil || len(recs) != 2 {
+		t.Fatalf("CSV: %v %q", err, r.body)
+	}
+	if recs[1][1] != "2030-03-04T10:02:00Z" || recs[1][2] != "user.disabled" || recs[1][7] != "admin" {
+		t.Errorf("CSV row %q", recs[1])
+	}
 	e.noServerErrors(t)
 }

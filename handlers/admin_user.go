@@ -119,7 +119,7 @@ func (h *Handler) renderAdminUser(c *gin.Context, status int, u *models.User, fo
 		"Self": self != nil && self.ID == u.ID, "HasPassword": u.HasPassword(), "Disabled": u.Disabled(),
 		"DisabledAt": formatWhen(u.DisabledAt), "Created": formatWhen(&u.CreatedAt),
 		"LastLogin": formatWhen(u.LastLoginAt), "How": methodLabel(u.LastLoginMethod),
-		"Identities": iv, "Sessions": sv, "Events": auditRows(events, h.auditEmails(c, events)),
+		"Identities": iv, "Sessions": sv, "Events": h.describeRows(auditRows(events, h.auditEmails(c, events)), h.Now()),
 		"MinLength": h.Accounts.Hasher.MinLength(),
 		"AuditURL":  "/admin/audit?user=" + strconv.FormatInt(u.ID, 10),
 	})

@@ -266,3 +266,19 @@ func (r *response) lacks(t testing.TB, subs ...string) *response {
 	}
 	return r
 }
+
+// page loads target as a person's browser shows it: a notice in the address
+// (?notice=, ?error=, ?done=) is answered with a redirect to the same page
+// without it, which this follows once.
+func (b *browser) page(t testing.TB, target string) *response {
+	t.Helper()
+	r := b.get(t, target)
+	if r.status == http.StatusSeeOther && strings.HasPrefix(target, "/") {
+		from, _, _ := strings.Cut(target, "?")
+		to, _, _ := strings.Cut(r.loc, "?")
+		if from == to {
+			return b.get(t, r.loc)
+		}
+	}
+	return r
+}

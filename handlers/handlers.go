@@ -83,6 +83,9 @@ type Handler struct {
 	bcLimit  *throttle.Buckets // back-channel logout posts, per source address
 	ssoLimit *throttle.Buckets // SSO sign-ins started, per client address
 	brand    *brand            // branding shown on every page, and its files
+	// confirmable holds the sudo routes (by Gin's full path) with a
+	// confirmation page at the same address, filled as routes register.
+	confirmable map[string]bool
 }
 
 // rand is the randomness source: Deps.Rand or crypto/rand.
@@ -127,7 +130,7 @@ func (h *Handler) routes() {
 	e.GET("/healthz", h.healthz)
 	e.GET("/readyz", h.readyz)
 	e.GET("/assets/*path", gin.WrapH(http.StripPrefix("/assets/", staticFiles(h.brand))))
-	e.GET("/login", h.loginPage)
+	e.GET("/login", h.oneTimeNotice("notice", "error"), h.loginPage)
 	e.POST("/auth/login", h.login)
 	e.GET("/auth/logout", h.requireUser, h.logoutPage)
 	e.POST("/auth/logout", h.logout)

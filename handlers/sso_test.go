@@ -914,7 +914,7 @@ func TestSSOLinking(t *testing.T) {
 		if r.status != http.StatusSeeOther || r.header.Get("Location") != "/login?notice=link_cancelled" {
 			t.Fatalf("cancel: got %d Location %q", r.status, r.header.Get("Location"))
 		}
-		if r := b.get(t, "/login?notice=link_cancelled"); !strings.Contains(r.text(), "Linking was cancelled.") {
+		if r := b.page(t, "/login?notice=link_cancelled"); !strings.Contains(r.text(), "Linking was cancelled.") {
 			t.Errorf("login page:\n%s", r.text())
 		}
 		if r := b.get(t, "/auth/link?t="+token); r.status != http.StatusBadRequest {
@@ -1115,7 +1115,7 @@ func TestSSOLogout(t *testing.T) {
 		if r.status != http.StatusSeeOther || r.header.Get("Location") != "/login?notice=signed_out" {
 			t.Fatalf("logged-out: got %d Location %q", r.status, r.header.Get("Location"))
 		}
-		if r := b.get(t, r.header.Get("Location")); r.status != http.StatusOK || !strings.Contains(r.text(), "You have been signed out.") {
+		if r := b.page(t, r.header.Get("Location")); r.status != http.StatusOK || !strings.Contains(r.text(), "You have been signed out.") {
 			t.Errorf("login page: %d\n%s", r.status, r.text())
 		}
 		b.wantSignedOut(t)
@@ -1553,7 +1553,7 @@ func TestSSORefreshInterval(t *testing.T) {
 	if _, err := e.db.SessionByHash(context.Background(), sessionstore.Hash(token)); !errors.Is(err, models.ErrNotFound) {
 		t.Errorf("session row survived login_required (err %v)", err)
 	}
-	if r := b.get(t, "/login?error=session_expired"); !strings.Contains(r.text(), "Your session has ended.") {
+	if r := b.page(t, "/login?error=session_expired"); !strings.Contains(r.text(), "Your session has ended.") {
 		t.Errorf("login page:\n%s", r.text())
 	}
 	b.wantSignedOut(t)

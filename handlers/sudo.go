@@ -36,20 +36,32 @@ func (h *Handler) recentAuth(c *gin.Context) bool {
 }
 
 // requireRecentAuth guards destructive actions: an older sign-in is sent to
-// re-authenticate first, then back to the page the action was on.
+// re-authenticate first. A page comes back to itself; an action with a
+// confirmation page at its own address comes back to that page, which says
+// what it will do and has the button to do it; any other action comes back
+// to the page its form was on, and the re-authentication page names it.
+// Nothing posted is replayed, and every address goes through SafeNext.
 func (h *Handler) requireRecentAuth(c *gin.Context) {
 	if h.recentAuth(c) {
 		c.Next()
 		return
 	}
-	back := c.Request.URL.RequestURI()
-	if c.Request.Method != http.MethodGet {
-		back = "/account"
+	back, action := c.Request.URL.RequestURI(), ""
+	switch {
+	case c.Request.Method == http.MethodGet:
+	case h.confirmable[c.FullPath()]:
+		back = c.Request.URL.Path
+	default:
+		back, action = "/account", c.Request.URL.Path
 		if ref, err := url.Parse(c.Request.Referer()); err == nil && ref.Host == c.Request.Host {
-			back = SafeNext(ref.RequestURI())
+			back = ref.RequestURI()
 		}
 	}
-	c.Redirect(http.StatusSeeOther, "/auth/reauth?next="+url.QueryEscape(back))
+	to := "/auth/reauth?next=" + url.QueryEscape(SafeNext(back))
+	if action = SafeNext(action); action != "" {
+		to += "&action=" + url.QueryEscape(action)
+	}
+	c.Redirect(http.StatusSeeOther, to)
 	c.Abort()
 }
 
@@ -70,7 +82,16 @@ func (h *Handler) renderReauth(c *gin.Context, status int, next, msg string) {
 			providers = append(providers, gin.H{"ID": p.ID(), "Name": p.Name()})
 		}
 	}
-	h.render(c, status, "reauth", gin.H{"Next": next, "Error": msg, "HasPassword": u.HasPassword(), "Providers": providers})
+	// What is confirmed: the action posted (carried as "action" through a
+	// failed attempt) or the page to come back to.
+	action := SafeNext(c.Query("action"))
+	if c.Request.Method == http.MethodPost {
+		action = SafeNext(c.PostForm("action"))
+	}
+	h.render(c, status, "reauth", gin.H{
+		"Next": next, "Action": action, "Confirms": h.describeAction(c, or(action, next)),
+		"Error": msg, "HasPassword": u.HasPassword(), "Providers": providers,
+	})
 }
 
 // reauth confirms the password (or starts an SSO re-authentication) and

@@ -79,6 +79,6 @@ var funcs = template.FuncMap{
 		if tm.IsZero() {
 			return "never"
 		}
-		return tm.UTC().Format("2 Jan 2006, 15:04 UTC")
+		return tm.UTC().Format("2006-01-02 15:04 UTC") // the admin console's format too (handlers.formatWhen)
 	},
 }
