@@ -18,6 +18,7 @@ import (
 	"github.com/gatehouse/gatehouse/accounts"
 	"github.com/gatehouse/gatehouse/config"
 	"github.com/gatehouse/gatehouse/handlers"
+	"github.com/gatehouse/gatehouse/mail"
 	"github.com/gatehouse/gatehouse/metrics"
 	"github.com/gatehouse/gatehouse/models"
 	"github.com/gatehouse/gatehouse/password"
@@ -72,7 +73,11 @@ type App struct {
 	Setup    *handlers.Setup
 	Metrics  *metrics.Metrics
 	Registry *prometheus.Registry // served at /metrics
-	Logger   *slog.Logger
+	// Mailer renders messages and MailWorker delivers the outbox (Run runs
+	// it); both nil when mail is off (no mail block).
+	Mailer     *mail.Mailer
+	MailWorker *mail.Worker
+	Logger     *slog.Logger
 
 	opts    Options
 	handler http.Handler
@@ -150,6 +155,13 @@ func wire(cfg config.Config, db *models.DB, o Options) (*App, error) {
 	a.Setup = &handlers.Setup{Rand: o.Rand, Accounts: a.Accounts}
 	a.Metrics = metrics.New(a.Registry)
 	a.Metrics.CountSessionsWith(db.CountActiveSessions)
+	if cfg.Mail != nil {
+		if a.Mailer, err = mail.New(*cfg.Mail, mail.Options{Now: o.Now, Rand: o.Rand, Logger: o.Logger}); err != nil {
+			return nil, err
+		}
+		a.MailWorker = mail.NewWorker(db, a.Mailer, a.Metrics, o.Logger)
+		a.Metrics.CountMailQueueWith(db.CountQueuedMail)
+	}
 	if a.SSO, err = newSSOSet(cfg, db, o, a.Metrics); err != nil {
 		return nil, err
 	}

@@ -22,6 +22,14 @@ const cleanupEvery = 5 * time.Minute
 // while a large backlog goes.
 const sweepBatch = 500
 
+// keepSentMail and keepFailedMail are how long the outbox keeps a message
+// after it was sent (its body may carry a link) or given up on (for an
+// administrator to retry).
+const (
+	keepSentMail   = 24 * time.Hour
+	keepFailedMail = 30 * 24 * time.Hour
+)
+
 // maxHeaderBytes caps request headers on both listeners.
 const maxHeaderBytes = 32 << 10
 
@@ -39,6 +47,17 @@ func (a *App) Run(ctx context.Context) error {
 	defer stopBG()
 	go a.Sessions.RunCleanup(bg, cleanupEvery)
 	go a.sweep(bg, cleanupEvery)
+	// The mail worker has a context of its own, ended after the requests
+	// drained (a request may still enqueue), and Run waits for it: a
+	// delivery under way is let finish and recorded.
+	mailCtx, stopMail := context.WithCancel(context.Background())
+	mailDone := make(chan struct{})
+	if a.MailWorker != nil {
+		go func() { defer close(mailDone); a.MailWorker.Run(mailCtx) }()
+	} else {
+		close(mailDone)
+	}
+	defer func() { stopMail(); <-mailDone }()
 
 	log, cfg := a.Logger, a.Config
 	srv := a.server(a.handler)
@@ -127,7 +146,8 @@ func (a *App) sweep(ctx context.Context, interval time.Duration) {
 }
 
 // Sweep deletes expired pending sign-ins, pending links and logout token
-// IDs, audit events older than audit.retention, and old throttle counters.
+// IDs, audit events older than audit.retention, outbox mail sent over a day
+// ago or given up on over 30 days ago, and old throttle counters.
 // Rows are deleted in batches of sweepBatch until a batch comes back short,
 // so a backlog of any size (a flood of sign-ins started and abandoned,
 // years of audit log) is cleared in one pass rather than sweepBatch rows
@@ -141,6 +161,10 @@ func (a *App) Sweep(ctx context.Context) {
 		{"delete expired pending sign-ins", func(ctx context.Context) (int64, error) { return a.DB.DeleteExpiredPending(ctx, sweepBatch) }},
 		{"delete audit events past their retention", func(ctx context.Context) (int64, error) {
 			return a.DB.DeleteEventsBefore(ctx, cutoff, sweepBatch)
+		}},
+		{"delete old mail", func(ctx context.Context) (int64, error) {
+			now := a.opts.Now()
+			return a.DB.DeleteOldMail(ctx, now.Add(-keepSentMail), now.Add(-keepFailedMail), sweepBatch)
 		}},
 	} {
 		if err := drain(ctx, step.del); err != nil && ctx.Err() == nil {

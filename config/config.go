@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gatehouse/gatehouse/mail"
 	"github.com/gatehouse/gatehouse/models"
 	"github.com/gatehouse/gatehouse/throttle"
 	"github.com/joho/godotenv"
@@ -51,6 +52,8 @@ type Config struct {
 	Metrics   Metrics        `yaml:"metrics"`
 	Branding  Branding       `yaml:"branding"`
 	Providers []Provider     `yaml:"providers"`
+	// Mail is how messages are sent; nil (no mail block) is mail off.
+	Mail *mail.Config `yaml:"mail"`
 }
 
 // Metrics configures the Prometheus endpoint.
@@ -322,6 +325,9 @@ func (c *Config) validate() error {
 		if !ch.ok {
 			return errors.New(ch.msg)
 		}
+	}
+	if c.Mail != nil {
+		return c.Mail.Validate() // its messages start with mail.
 	}
 	return nil
 }

@@ -34,7 +34,10 @@ type Metrics struct {
 	dbErrors     *prometheus.CounterVec
 	httpRequests *prometheus.CounterVec
 	httpDuration *prometheus.HistogramVec
-	sessions     *sessionsGauge
+	sessions     *countGauge
+	mailQueue    *countGauge
+	mailSent     prometheus.Counter
+	mailFailed   *prometheus.CounterVec
 	limited      *prometheus.CounterVec
 	noPending    prometheus.Counter
 }
@@ -103,12 +106,26 @@ func New(reg prometheus.Registerer) *Metrics {
 		Name: "gatehouse_sso_callbacks_without_pending_total",
 		Help: "SSO callbacks that matched no pending sign-in (expired, used, from another browser, or never started); not audited.",
 	})
-	m.sessions = &sessionsGauge{
+	m.sessions = &countGauge{
 		desc: prometheus.NewDesc("gatehouse_active_sessions",
 			"Signed-in sessions that have not expired (counted at most every 10s).", nil, nil),
-		ttl: SessionsCacheTTL, now: time.Now, dbErrors: m.dbErrors,
+		ttl: SessionsCacheTTL, now: time.Now, dbErrors: m.dbErrors, op: "count active sessions",
 	}
-	reg.MustRegister(m.signins, m.idpDuration, m.idpErrors, m.dbErrors, m.httpRequests, m.httpDuration, m.sessions, m.limited, m.noPending)
+	m.mailQueue = &countGauge{
+		desc: prometheus.NewDesc("gatehouse_mail_queue",
+			"Messages in the mail outbox neither sent nor given up on, on every replica (counted at most every 10s).", nil, nil),
+		ttl: SessionsCacheTTL, now: time.Now, dbErrors: m.dbErrors, op: "count queued mail",
+	}
+	m.mailSent = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "gatehouse_mail_sent_total",
+		Help: "Messages this process delivered to the mail transport (the SMTP relay accepted them, or the .eml file was written).",
+	})
+	m.mailFailed = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "gatehouse_mail_failed_total",
+		Help: "Failed mail delivery attempts of this process, by outcome: retry (tried again after a backoff) or gave_up (the last attempt, or a permanent refusal).",
+	}, []string{"outcome"})
+	reg.MustRegister(m.signins, m.idpDuration, m.idpErrors, m.dbErrors, m.httpRequests, m.httpDuration, m.sessions, m.limited, m.noPending,
+		m.mailQueue, m.mailSent, m.mailFailed)
 	return m
 }
 
@@ -201,13 +218,47 @@ func (m *Metrics) CountSessionsWith(count func(context.Context) (int64, error)) 
 	m.sessions.count, m.sessions.at = count, time.Time{}
 }
 
-// sessionsGauge is gatehouse_active_sessions: a gauge computed on scrape
-// and cached for ttl. Concurrent scrapes share one count.
-type sessionsGauge struct {
+// MailSent counts a message delivered to the mail transport.
+func (m *Metrics) MailSent() {
+	if m == nil {
+		return
+	}
+	m.mailSent.Inc()
+}
+
+// MailFailed counts a failed delivery attempt; gaveUp says it was the last.
+func (m *Metrics) MailFailed(gaveUp bool) {
+	if m == nil {
+		return
+	}
+	outcome := "retry"
+	if gaveUp {
+		outcome = "gave_up"
+	}
+	m.mailFailed.WithLabelValues(outcome).Inc()
+}
+
+// CountMailQueueWith sets how gatehouse_mail_queue is counted; until it is
+// called (mail off) the gauge reports nothing. A failed count is a DBError
+// "count queued mail".
+func (m *Metrics) CountMailQueueWith(count func(context.Context) (int64, error)) {
+	if m == nil {
+		return
+	}
+	m.mailQueue.mu.Lock()
+	defer m.mailQueue.mu.Unlock()
+	m.mailQueue.count, m.mailQueue.at = count, time.Time{}
+}
+
+// countGauge is a gauge counted in the database on scrape and cached for
+// ttl (gatehouse_active_sessions, gatehouse_mail_queue). Concurrent scrapes
+// share one count; a failed count is the DBError op.
+type countGauge struct {
 	desc     *prometheus.Desc
 	ttl      time.Duration
 	now      func() time.Time
 	dbErrors *prometheus.CounterVec
+	op       string
 
 	mu    sync.Mutex
 	count func(context.Context) (int64, error)
@@ -216,10 +267,10 @@ type sessionsGauge struct {
 }
 
 // Describe implements prometheus.Collector.
-func (g *sessionsGauge) Describe(ch chan<- *prometheus.Desc) { ch <- g.desc }
+func (g *countGauge) Describe(ch chan<- *prometheus.Desc) { ch <- g.desc }
 
 // Collect implements prometheus.Collector.
-func (g *sessionsGauge) Collect(ch chan<- prometheus.Metric) {
+func (g *countGauge) Collect(ch chan<- prometheus.Metric) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.count == nil {
@@ -231,7 +282,7 @@ func (g *sessionsGauge) Collect(ch chan<- prometheus.Metric) {
 		n, err := g.count(ctx)
 		cancel()
 		if err != nil {
-			g.dbErrors.WithLabelValues("count active sessions").Inc()
+			g.dbErrors.WithLabelValues(g.op).Inc()
 			return
 		}
 		g.value, g.at = n, now

@@ -28,6 +28,7 @@ var copyTables = []string{
 	"client_registrations",
 	"logout_jtis",
 	"setup_tokens",
+	"mail_outbox",
 }
 
 // versionTable is goose's table of applied migrations.
