@@ -3,7 +3,7 @@ GO      ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 
-.PHONY: run build test test-postgres test-postgres-pass vet lint fmt bench fuzz clean
+.PHONY: run build test test-full test-postgres test-postgres-pass vet lint fmt bench fuzz clean
 
 run:
 	$(GO) run . serve
@@ -17,6 +17,13 @@ build:
 test: vet lint
 	$(GO) run .ci/testsum.go -race -count=1 -timeout 20m ./...
 	@$(MAKE) --no-print-directory fuzz
+
+# test-full is make test with each fuzz target run for FULLFUZZTIME instead
+# of FUZZTIME: every test (the crash, load and browser tests among them)
+# fits make test's budget, so only fuzzing is longer. .ci/run runs it.
+FULLFUZZTIME ?= 20s
+test-full:
+	@$(MAKE) --no-print-directory test FUZZTIME=$(FULLFUZZTIME)
 
 # test-postgres runs every test again on PostgreSQL: .ci/postgres.sh starts
 # a throwaway server (Debian's postgresql package; nothing is left behind)
