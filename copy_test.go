@@ -20,7 +20,7 @@ import (
 )
 
 // copyTables are the tables copy-from-sqlite copies, in its order.
-var copyTables = []string{"users", "identities", "sessions", "devices", "pending_logins", "pending_links", "events", "throttle", "client_registrations", "logout_jtis", "setup_tokens"}
+var copyTables = models.CopyTables()
 
 const (
 	alicePW = "correct horse battery staple"
@@ -130,6 +130,8 @@ func seedSQLite(t *testing.T, path string) {
 	_, err = db.Remember(ctx, "https://op.example", "jti-1", clock.Now().Add(time.Hour))
 	must(err)
 	must(db.AddSetupToken(ctx, strings.Repeat("ab", 32), time.Hour))
+	must(db.EnqueueMail(ctx, models.OutboxMail{MessageID: "<m1@example.com>", Recipient: "alice@example.com", Subject: "Hello",
+		Body: "Subject: Hello\r\n\r\nHi\r\n"}))
 }
 
 // tableRows reads every row of table with plain database/sql, each value

@@ -31,6 +31,9 @@ var copyTables = []string{
 	"mail_outbox",
 }
 
+// CopyTables lists the tables CopyFrom copies, in its order.
+func CopyTables() []string { return slices.Clone(copyTables) }
+
 // versionTable is goose's table of applied migrations.
 const versionTable = "goose_db_version"
 
