@@ -29,6 +29,7 @@ var copyTables = []string{
 	"logout_jtis",
 	"setup_tokens",
 	"mail_outbox",
+	"password_resets",
 }
 
 // versionTable is goose's table of applied migrations.
