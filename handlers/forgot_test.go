@@ -384,3 +384,76 @@ func TestForgotWithoutMail(t *testing.T) {
 		t.Fatalf("%d messages queued without mail", n)
 	}
 }
+
+// FuzzResetForm: POST /auth/reset never fails with a 5xx or a logged
+// error; only the live token with a matching, acceptable password changes
+// the password (303 to the sign-in page), and every other form leaves it as
+// it was (a 4xx).
+func FuzzResetForm(f *testing.F) {
+	for _, s := range []struct {
+		token, pw, confirm string
+		live               bool
+	}{
+		{"", "a brand new passphrase", "a brand new passphrase", true},
+		{"", "short", "short", true},
+		{"", "a brand new passphrase", "a brand new passphrasE", true},
+		{"", "", "", true},
+		{"", strings.Repeat("p", 73), strings.Repeat("p", 73), true},
+		{"", strings.Repeat("p", 1025), strings.Repeat("p", 1025), true},
+		{"", "passphrase\xff\xfe long enough", "passphrase\xff\xfe long enough", true},
+		{"", "pass\x00phrase long enough", "pass\x00phrase long enough", true},
+		{strings.Repeat("A", 43), "a brand new passphrase", "a brand new passphrase", false},
+		{"", "a brand new passphrase", "a brand new passphrase", false},
+		{"%zz", "a brand new passphrase", "a brand new passphrase", false},
+		{strings.Repeat("A", 4096), "a brand new passphrase", "a brand new passphrase", false},
+		{"token\r\nX: y", "a brand new passphrase", "a brand new passphrase", false},
+	} {
+		f.Add(s.token, s.pw, s.confirm, s.live)
+	}
+	e := newForgotEnv(f, false)
+	ctx := context.Background()
+	current := goodPW
+	issue := func(t testing.TB) string {
+		if _, err := e.app.Accounts.RequestPasswordReset(ctx, alice); err != nil {
+			t.Fatal(err)
+		}
+		msgs := e.outbox(t)
+		return tokenOf(t, e.resetLink(t, msgs[len(msgs)-1]))
+	}
+	live := issue(f)
+	f.Fuzz(func(t *testing.T, token, pw, confirm string, useLive bool) {
+		if useLive {
+			token = live
+		}
+		r, err := e.try(req{method: http.MethodPost, path: "/auth/reset", form: resetForm(token, pw, confirm)})
+		if err != nil {
+			t.Fatalf("POST /auth/reset: %v", err)
+		}
+		if logs := e.logs.Drain(); fuzzLogErrorRE.MatchString(logs) {
+			t.Fatalf("server logged an error: %s", fuzzLogErrorRE.FindString(logs))
+		}
+		if r.status >= 500 {
+			t.Fatalf("status %d; body:\n%s", r.status, r.body)
+		}
+		changed := r.status == http.StatusSeeOther
+		if changed {
+			if token != live || pw != confirm || r.location() != "/login?notice=password_reset" {
+				t.Fatalf("303 to %q for token %q (live %v), %q / %q", r.location(), token, token == live, pw, confirm)
+			}
+			if _, err := e.app.Accounts.Authenticate(ctx, alice, pw); err != nil {
+				t.Fatalf("the new password does not sign in: %v", err)
+			}
+			current, live = pw, issue(t)
+			return
+		}
+		if r.status < 400 || r.status >= 500 {
+			t.Fatalf("status %d, want 303 or a 4xx", r.status)
+		}
+		if token != live && r.status != http.StatusNotFound && r.status != http.StatusRequestEntityTooLarge {
+			t.Fatalf("a token that is not the live one got %d, want 404", r.status)
+		}
+		if _, err := e.app.Accounts.Authenticate(ctx, alice, current); err != nil {
+			t.Fatalf("a refused reset changed the password: %v", err)
+		}
+	})
+}
