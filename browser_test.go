@@ -75,7 +75,11 @@ type browserApp struct {
 // startBrowserApp runs the real app with serve() on a loopback listener, with
 // one SSO provider configured (static metadata at unused loopback URLs, so
 // the toggle shows; SSO is never submitted) and one password account.
-func startBrowserApp(t *testing.T) *browserApp {
+func startBrowserApp(t *testing.T) *browserApp { t.Helper(); return startBrowserAppWith(t, "") }
+
+// startBrowserAppWith is startBrowserApp with more configuration (YAML
+// appended to the file, such as a mail block).
+func startBrowserAppWith(t *testing.T, extra string) *browserApp {
 	t.Helper()
 	requireChromium(t) // before starting anything a skip would tear down
 	dir := t.TempDir()
@@ -97,7 +101,7 @@ providers:
       authorization_endpoint: http://127.0.0.1:9/acme/authorize
       token_endpoint: http://127.0.0.1:9/acme/token
       jwks_uri: http://127.0.0.1:9/acme/jwks
-`, ln.Addr().String(), base, testkit.DatabaseIn(t, dir, "g.db"))
+`, ln.Addr().String(), base, testkit.DatabaseIn(t, dir, "g.db")) + extra
 	cfgPath := filepath.Join(dir, "config.yaml")
 	if err := os.WriteFile(cfgPath, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)

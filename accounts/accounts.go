@@ -50,6 +50,8 @@ type Service struct {
 	Logger *slog.Logger
 	// Providers holds each OpenID Provider's SSO policy by provider ID.
 	Providers map[string]SSOPolicy
+	// Mail sends the messages of password resets; nil is mail off.
+	Mail *Mail
 }
 
 // Authenticate checks an email and password. Every check spends one bcrypt
@@ -193,19 +195,27 @@ func (s *Service) SetPassword(ctx context.Context, userID int64, pw string) erro
 }
 
 // replacePassword stores a new password hash (nil: none), ends every
-// session of the account but keep (a token hash; "" keeps none) and forgets
-// its known browsers, in one transaction: no session or browser that knew
-// the old password keeps anything from it, and a failure changes nothing.
+// session of the account but keep (a token hash; "" keeps none), forgets
+// its known browsers and deletes its password reset links, in one
+// transaction: no session, browser or reset link that came before keeps
+// anything from the old password, and a failure changes nothing. Every
+// password change goes through here.
 func (s *Service) replacePassword(ctx context.Context, userID int64, hash *string, keep string) error {
-	return s.DB.Tx(ctx, func(tx *models.DB) error {
-		if err := tx.SetPasswordHash(ctx, userID, hash); err != nil {
-			return err
-		}
-		if _, err := tx.DeleteUserSessions(ctx, userID, keep); err != nil {
-			return fmt.Errorf("end sessions after password change: %w", err)
-		}
-		return tx.ForgetDevices(ctx, userID)
-	})
+	return s.DB.Tx(ctx, func(tx *models.DB) error { return replacePasswordTx(ctx, tx, userID, hash, keep) })
+}
+
+// replacePasswordTx is replacePassword inside the transaction tx.
+func replacePasswordTx(ctx context.Context, tx *models.DB, userID int64, hash *string, keep string) error {
+	if err := tx.SetPasswordHash(ctx, userID, hash); err != nil {
+		return err
+	}
+	if _, err := tx.DeleteUserSessions(ctx, userID, keep); err != nil {
+		return fmt.Errorf("end sessions after password change: %w", err)
+	}
+	if err := tx.DeletePasswordResets(ctx, userID); err != nil {
+		return err
+	}
+	return tx.ForgetDevices(ctx, userID)
 }
 
 func policyMessage(err error, h *password.Hasher) string {

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/gatehouse/gatehouse/accounts"
@@ -166,6 +167,12 @@ func wire(cfg config.Config, db *models.DB, o Options) (*App, error) {
 		return nil, err
 	}
 	a.Accounts.Providers = ssoPolicies(cfg, a.SSO)
+	if a.Mailer != nil {
+		a.Accounts.Mail = &accounts.Mail{
+			Mailer: a.Mailer, Site: cfg.Branding.Name, ResetURL: strings.TrimSuffix(cfg.BaseURL, "/") + "/auth/reset",
+			ProviderName: a.SSO.Name, Kick: a.MailWorker.Kick, Rand: o.Rand,
+		}
+	}
 	a.handler, err = handlers.New(handlers.Deps{
 		Config: cfg, DB: db, Sessions: a.Sessions, Views: renderer, Logger: o.Logger, SSO: a.SSO, Now: o.Now, Rand: o.Rand,
 		Throttle: a.Throttle, Setup: a.Setup, Metrics: a.Metrics, Accounts: a.Accounts, IDPClient: o.IDPClient,

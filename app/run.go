@@ -147,7 +147,8 @@ func (a *App) sweep(ctx context.Context, interval time.Duration) {
 
 // Sweep deletes expired pending sign-ins, pending links and logout token
 // IDs, audit events older than audit.retention, outbox mail sent over a day
-// ago or given up on over 30 days ago, and old throttle counters.
+// ago or given up on over 30 days ago, expired password reset links, and old
+// throttle counters.
 // Rows are deleted in batches of sweepBatch until a batch comes back short,
 // so a backlog of any size (a flood of sign-ins started and abandoned,
 // years of audit log) is cleared in one pass rather than sweepBatch rows
@@ -165,6 +166,11 @@ func (a *App) Sweep(ctx context.Context) {
 		{"delete old mail", func(ctx context.Context) (int64, error) {
 			now := a.opts.Now()
 			return a.DB.DeleteOldMail(ctx, now.Add(-keepSentMail), now.Add(-keepFailedMail), sweepBatch)
+		}},
+		// At most one an account: one statement is enough.
+		{"delete expired password reset links", func(ctx context.Context) (int64, error) {
+			_, err := a.DB.DeleteExpiredPasswordResets(ctx)
+			return 0, err
 		}},
 	} {
 		if err := drain(ctx, step.del); err != nil && ctx.Err() == nil {

@@ -25,6 +25,7 @@ var auditKinds = []models.EventKind{
 	models.EventUserDeleted, models.EventPasswordSet, models.EventPasswordRemoved,
 	"identity.", models.EventIdentityLinked, models.EventIdentityUnlinked, models.EventLinkFailure, models.EventLinkCancelled,
 	models.EventSessionRevoked,
+	"password_reset.", models.EventPasswordResetRequested, models.EventPasswordResetCompleted,
 }
 
 // auditQuery is the audit log's filters as typed; Filter is what they mean.

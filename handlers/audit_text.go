@@ -126,6 +126,10 @@ func eventSentence(r *auditRow, provider string) string {
 		return target + " updated their profile"
 	case models.EventPasswordChangeFailure:
 		return target + " failed to change their password"
+	case models.EventPasswordResetRequested:
+		return "A password reset was requested for " + target
+	case models.EventPasswordResetCompleted:
+		return target + " set a new password with a reset link"
 	}
 	return fmt.Sprintf("%s (%s)", r.Kind, target)
 }

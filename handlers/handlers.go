@@ -145,6 +145,7 @@ func (h *Handler) routes() {
 	h.adminRoutes(e)
 	h.ssoNewRoutes(e)
 	h.accountRoutes(e)
+	h.forgotRoutes(e)
 	e.NoRoute(func(c *gin.Context) {
 		h.errorPage(c, http.StatusNotFound, "Page not found", "There is nothing at this address.")
 	})

@@ -105,4 +105,5 @@ var loginMessages = map[string]string{
 	"login_expired":        "The sign-in took too long. Please start again.",
 	"link_cancelled":       "Linking was cancelled. Sign in to continue.",
 	"signed_out_elsewhere": "You were signed out by your identity provider.",
+	"password_reset":       "Your password was changed, and every session of your account was signed out. Sign in with your new password.",
 }

@@ -29,6 +29,7 @@ var copyTables = []string{
 	"logout_jtis",
 	"setup_tokens",
 	"mail_outbox",
+	"password_resets",
 }
 
 // CopyTables lists the tables CopyFrom copies, in its order.

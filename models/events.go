@@ -95,3 +95,10 @@ const (
 	EventProfileUpdated        EventKind = "user.profile_updated"
 	EventPasswordChangeFailure EventKind = "user.password_change_failure"
 )
+
+// Password reset ("Forgot password?") event kinds. The token is never
+// recorded.
+const (
+	EventPasswordResetRequested EventKind = "password_reset.requested"
+	EventPasswordResetCompleted EventKind = "password_reset.completed"
+)

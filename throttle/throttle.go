@@ -45,12 +45,19 @@ const (
 
 // Limiter counts password checks and says how long to wait.
 type Limiter struct {
-	db    *models.DB
-	rules Rules
+	db     *models.DB
+	rules  Rules
+	forgot ForgotRules
 }
 
-// New returns a Limiter over db with rules.
-func New(db *models.DB, rules Rules) *Limiter { return &Limiter{db: db, rules: rules} }
+// New returns a Limiter over db with rules, and DefaultForgotRules for
+// "Forgot password?" requests.
+func New(db *models.DB, rules Rules) *Limiter {
+	return &Limiter{db: db, rules: rules, forgot: DefaultForgotRules()}
+}
+
+// WithForgotRules sets the limits of "Forgot password?" requests.
+func (l *Limiter) WithForgotRules(r ForgotRules) *Limiter { l.forgot = r; return l }
 
 // Client is where a password check comes from.
 type Client struct {
@@ -185,6 +192,11 @@ func (l *Limiter) Begin(ctx context.Context, c Client) (*Attempt, time.Duration,
 	if err != nil {
 		return nil, 0, fmt.Errorf("throttle begin: %w", err)
 	}
+	return l.begin(ctx, keys)
+}
+
+// begin is Begin over the counters keys.
+func (l *Limiter) begin(ctx context.Context, keys []key) (*Attempt, time.Duration, error) {
 	// A locked client, an attacker's usual state, is answered from a plain
 	// read without taking the database's write lock.
 	if wait, err := l.wait(ctx, keys); err != nil || wait > 0 {
@@ -194,7 +206,7 @@ func (l *Limiter) Begin(ctx context.Context, c Client) (*Attempt, time.Duration,
 	a := &Attempt{db: l.db, keys: keys, locks: map[string]time.Time{}}
 	now := l.db.Time()
 	var wait time.Duration
-	err = l.db.UpdateThrottleCounters(ctx, names(keys), func(cs []*models.ThrottleCounter) bool {
+	err := l.db.UpdateThrottleCounters(ctx, names(keys), func(cs []*models.ThrottleCounter) bool {
 		for _, c := range cs {
 			wait = max(wait, lockLeft(c, now))
 		}
@@ -268,7 +280,8 @@ func (l *Limiter) RememberDevice(ctx context.Context, userID int64, token string
 // Cleanup deletes counters whose window and lock are over, and devices
 // unused for DeviceLifetime.
 func (l *Limiter) Cleanup(ctx context.Context) error {
-	longest := max(l.rules.AccountAddress.Window, l.rules.Account.Window, l.rules.Address.Window, l.rules.Device.Window)
+	longest := max(l.rules.AccountAddress.Window, l.rules.Account.Window, l.rules.Address.Window, l.rules.Device.Window,
+		l.forgot.Address.Window, l.forgot.Account.Window)
 	if _, err := l.db.DeleteOldThrottleCounters(ctx, longest); err != nil {
 		return fmt.Errorf("throttle cleanup: %w", err)
 	}
