@@ -107,6 +107,7 @@ func seedSQLite(t *testing.T, path string) {
 		}))
 	}
 	must(db.RememberDevice(ctx, alice.ID, "device-1", 5))
+	must(db.AddPasswordReset(ctx, alice.ID, strings.Repeat("cd", 32), time.Hour))
 	must(db.CreatePendingLogin(ctx, &models.PendingLogin{StateHash: "state-1", BrowserHash: "browser-1", ProviderID: "corp", Nonce: "n", CodeVerifier: "v"}, 10*time.Minute, 10, 100))
 	must(db.CreatePendingLink(ctx, models.NewPendingLink(bob.ID, "corp", &sso.Identity{Issuer: "https://op.example", Subject: "bob-sub"}), 10*time.Minute))
 	for _, e := range []models.Event{
