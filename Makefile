@@ -35,7 +35,7 @@ test-postgres:
 test-postgres-pass:
 	@test -n "$$GATEHOUSE_TEST_DATABASE" || (echo 'test-postgres-pass: run it through make test-postgres'; exit 2)
 	$(GO) run .ci/testsum.go -race -count=1 -timeout 20m ./...
-	$(GO) test -run '^$$' -fuzz '^FuzzLoginForm$$' -fuzztime $(FUZZTIME) ./handlers
+	@GO='$(GO)' bash .ci/fuzz.sh $(FUZZTIME) ./handlers:FuzzLoginForm
 
 vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); echo 'gofmt needed'; exit 1)
@@ -64,7 +64,7 @@ bench:
 		GO='$(GO)' $(GO) run ./bench -postgres '' $(BENCHFLAGS); \
 	fi
 
-# Fuzzing: each target for FUZZTIME (go test -fuzz takes one target per
+# Fuzzing (.ci/fuzz.sh): each target for FUZZTIME (go test -fuzz takes one target per
 # package per run); a failing input is saved under the package's
 # testdata/fuzz/FuzzXxx/ and then runs as a seed in every plain `go test`.
 # Fuzz longer with e.g. `make fuzz FUZZTIME=5m`.
@@ -72,10 +72,7 @@ FUZZTIME    ?= 3s
 FUZZTARGETS ?= ./config:FuzzConfigLoad ./handlers:FuzzSafeNext ./handlers:FuzzLoginForm ./handlers:FuzzResetForm \
                ./handlers:FuzzCallbackQuery ./handlers:FuzzBackchannelLogout
 fuzz:
-	@set -e; for t in $(FUZZTARGETS); do \
-		echo "fuzz: $${t##*:} in $${t%%:*} for $(FUZZTIME)"; \
-		$(GO) test -run '^$$' -fuzz "^$${t##*:}\$$" -fuzztime $(FUZZTIME) "$${t%%:*}"; \
-	done
+	@GO='$(GO)' bash .ci/fuzz.sh $(FUZZTIME) $(FUZZTARGETS)
 
 clean:
 	rm -f gatehouse
