@@ -14,15 +14,7 @@ import (
 // on: CopyFrom's source.
 func openSQLiteTestDB(t *testing.T, name string) *DB {
 	t.Helper()
-	db, err := Open(filepath.Join(t.TempDir(), name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	if _, err := db.Migrate(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	return db
+	return openMigrated(t, filepath.Join(t.TempDir(), name))
 }
 
 // TestCopyFromSQLiteKnowsEveryTable: copyTables lists every table the

@@ -56,14 +56,7 @@ func TestGormStampsFromTheDBClock(t *testing.T) {
 func TestOpenSQL(t *testing.T) {
 	t.Parallel()
 	path := testkit.Database(t, "raw.db")
-	db, err := Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	if _, err := db.Migrate(t.Context()); err != nil {
-		t.Fatal(err)
-	}
+	db := openMigrated(t, path)
 	u := mustCreateUser(t, db, "raw@example.com")
 	if err := db.CreateIdentity(t.Context(), &Identity{UserID: u.ID, ProviderID: "p", Issuer: "https://idp.example", Subject: "s"}); err != nil {
 		t.Fatal(err)

@@ -19,7 +19,13 @@ import (
 // openTestDB opens a fresh migrated database in a temporary directory.
 func openTestDB(t *testing.T) *DB {
 	t.Helper()
-	db, err := Open(testkit.DatabaseIn(t, filepath.Join(t.TempDir(), "sub dir"), "test.db"))
+	return openMigrated(t, testkit.DatabaseIn(t, filepath.Join(t.TempDir(), "sub dir"), "test.db"))
+}
+
+// openMigrated opens database, closed when t ends, and migrates it.
+func openMigrated(t *testing.T, database string) *DB {
+	t.Helper()
+	db, err := Open(database)
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}

@@ -67,19 +67,6 @@ func TestSchemaParity(t *testing.T) {
 	}
 }
 
-func openMigrated(t *testing.T, database string) *DB {
-	t.Helper()
-	db, err := Open(database)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	if _, err := db.Migrate(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	return db
-}
-
 func scanColumns(t *testing.T, rows *sql.Rows, err error) []schemaColumn {
 	t.Helper()
 	if err != nil {
