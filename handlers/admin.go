@@ -151,7 +151,7 @@ var userSortKeys = map[string]bool{
 
 func readUserListQuery(c *gin.Context) userListQuery {
 	q := userListQuery{Q: strings.TrimSpace(c.Query("q")), Page: 1}
-	if len(q.Q) > maxEmailLen || !isText(q.Q) {
+	if len(q.Q) > maxEmailLen || !models.IsText(q.Q) {
 		q.Q = ""
 	}
 	for dst, key := range map[*string]string{&q.Admin: "admin", &q.Disabled: "disabled", &q.Password: "password", &q.SSO: "sso"} {
@@ -307,7 +307,7 @@ func (h *Handler) adminCreateUser(c *gin.Context) {
 		Admin:      c.PostForm("admin") == "1",
 		NoPassword: c.PostForm("password_mode") == "none",
 	}
-	if !isText(f.Email) || !isText(f.Name) {
+	if !models.IsText(f.Email) || !models.IsText(f.Name) {
 		f.Email, f.Name, f.Error = "", "", "Names and emails must be text."
 		h.renderNewUser(c, http.StatusBadRequest, f)
 		return

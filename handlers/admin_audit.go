@@ -42,7 +42,7 @@ const dateLayout = "2006-01-02"
 func (h *Handler) readAuditQuery(c *gin.Context) (auditQuery, error) {
 	q := auditQuery{Page: pageParam(c.Query("page"))}
 	q.Filter.Page, q.Filter.PerPage = q.Page, adminPerPage
-	if u := strings.TrimSpace(c.Query("user")); u != "" && len(u) <= maxEmailLen && isText(u) {
+	if u := strings.TrimSpace(c.Query("user")); u != "" && len(u) <= maxEmailLen && models.IsText(u) {
 		if id, err := strconv.ParseInt(u, 10, 64); err == nil && id > 0 {
 			q.User, q.Filter.UserID = u, &id
 		} else if email := sso.NormalizeEmail(u); models.ValidEmail(email) {

@@ -165,7 +165,7 @@ func (h *Handler) adminUpdateUser(c *gin.Context) {
 		Email: strings.TrimSpace(c.PostForm("email")),
 		Admin: c.PostForm("admin") == "1",
 	}
-	if !isText(f.Email) || !isText(f.Name) {
+	if !models.IsText(f.Email) || !models.IsText(f.Name) {
 		h.renderAdminUser(c, http.StatusBadRequest, u, &editForm{Admin: f.Admin}, "Names and emails must be text.")
 		return
 	}

@@ -60,7 +60,7 @@ func (h *Handler) forgot(c *gin.Context) {
 	case email == "":
 		h.renderForgot(c, http.StatusBadRequest, forgotForm{Error: "Enter your email address."})
 		return
-	case len(email) > maxEmailLen || !isText(email) || strings.ContainsFunc(email, unicode.IsControl):
+	case len(email) > maxEmailLen || !models.IsText(email) || strings.ContainsFunc(email, unicode.IsControl):
 		// Line breaks above all: never near a header.
 		h.renderForgot(c, http.StatusBadRequest, forgotForm{Error: "Enter a valid email address."})
 		return

@@ -3,7 +3,6 @@ package handlers
 import (
 	"errors"
 	"net/http"
-	"strings"
 	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
@@ -45,25 +44,6 @@ func newPassword(c *gin.Context, blank string) (pw, problem string) {
 		return pw, "The two passwords do not match."
 	}
 	return pw, ""
-}
-
-// isText reports whether s can be stored in a text column of either
-// database: valid UTF-8 without NUL (PostgreSQL refuses both). A form field
-// or query parameter that is not text is refused with a 400 where it may be
-// stored or compared in the database; a password is never stored, so it
-// only has to be valid UTF-8.
-func isText(s string) bool {
-	return utf8.ValidString(s) && !strings.ContainsRune(s, 0)
-}
-
-// text is s made storable (see isText): invalid UTF-8 replaced by U+FFFD
-// and NUL bytes by U+FFFD too, for a value gatehouse keeps but the client
-// cannot be asked to fix, such as a User-Agent header.
-func text(s string) string {
-	if isText(s) {
-		return s
-	}
-	return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "\uFFFD")
 }
 
 func or(a, b string) string {

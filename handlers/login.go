@@ -80,7 +80,7 @@ func (h *Handler) login(c *gin.Context) {
 		Email: strings.TrimSpace(c.PostForm("email")),
 		Next:  SafeNext(c.PostForm("next")),
 	}
-	if len(f.Email) > maxEmailLen || !isText(f.Email) {
+	if len(f.Email) > maxEmailLen || !models.IsText(f.Email) {
 		f.Email, f.Error = "", "Enter a valid email address."
 		h.renderLogin(c, http.StatusBadRequest, f)
 		return

@@ -43,12 +43,12 @@ func (h *Handler) requestLog(c *gin.Context) {
 	)
 }
 
-// cleanUserAgent makes the User-Agent header text (see text) before any
+// cleanUserAgent makes the User-Agent header storable (models.Text) before any
 // handler reads it: sessions store it, and a browser sending NUL or invalid
 // UTF-8 there must still be able to sign in.
 func (h *Handler) cleanUserAgent(c *gin.Context) {
-	if ua := c.Request.Header.Get("User-Agent"); !isText(ua) {
-		c.Request.Header.Set("User-Agent", text(ua))
+	if ua := c.Request.Header.Get("User-Agent"); !models.IsText(ua) {
+		c.Request.Header.Set("User-Agent", models.Text(ua))
 	}
 	c.Next()
 }

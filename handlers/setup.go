@@ -115,7 +115,7 @@ func (h *Handler) setup(c *gin.Context) {
 	}
 	pw, problem := newPassword(c, "Choose a password.")
 	switch {
-	case !isText(f.Email) || !isText(f.Name):
+	case !models.IsText(f.Email) || !models.IsText(f.Name):
 		f.Email, f.Name, f.Error = "", "", "Names and emails must be text."
 	case problem != "":
 		f.Error = problem

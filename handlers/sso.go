@@ -120,7 +120,7 @@ func (h *Handler) redirectToProvider(c *gin.Context, p *sso.Provider, ps pending
 		h.serverError(c, "random token", err)
 		return "", false
 	}
-	if !isText(ps.Next) { // stored with the pending sign-in: none rather than a failed insert
+	if !models.IsText(ps.Next) { // stored with the pending sign-in: none rather than a failed insert
 		ps.Next = ""
 	}
 	pending := &models.PendingLogin{

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/gatehouse/gatehouse/config"
+	"github.com/gatehouse/gatehouse/models"
 	"github.com/gatehouse/gatehouse/sso"
 	"github.com/gin-gonic/gin"
 )
@@ -40,7 +41,7 @@ func (h *Handler) ssoNew(c *gin.Context) {
 	// A pasted discovery URL names its issuer.
 	issuer = strings.TrimSuffix(issuer, sso.WellKnownPath)
 	data := gin.H{"Issuer": issuer}
-	if issuer == "" || len(issuer) > maxIssuerLen || !isText(issuer) {
+	if issuer == "" || len(issuer) > maxIssuerLen || !models.IsText(issuer) {
 		data["Error"] = "Enter the provider's issuer URL, such as https://login.example.com."
 		h.render(c, http.StatusBadRequest, "sso_new", data)
 		return

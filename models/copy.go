@@ -8,7 +8,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-	"unicode/utf8"
 )
 
 // copyTables are the tables CopyFrom copies, in foreign-key order: each
@@ -414,7 +413,7 @@ func copyValue(v any) any {
 	switch v := v.(type) {
 	case *sql.NullString:
 		if v.Valid {
-			return storableText(v.String)
+			return Text(v.String)
 		}
 	case *sql.NullInt64:
 		if v.Valid {
@@ -479,15 +478,4 @@ func advanceSequence(ctx context.Context, d, s *DB, table string) error {
 	}
 	d.traced(q)
 	return nil
-}
-
-// storableText is s with invalid UTF-8 and NUL bytes replaced by U+FFFD:
-// SQLite kept whatever it was given (a browser's User-Agent, before
-// gatehouse cleaned it), and PostgreSQL refuses both, which would fail the
-// whole copy over one old session.
-func storableText(s string) string {
-	if utf8.ValidString(s) && !strings.ContainsRune(s, 0) {
-		return s
-	}
-	return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "\uFFFD")
 }

@@ -42,7 +42,7 @@ const maxMailError = 1000
 func (db *DB) EnqueueMail(ctx context.Context, m OutboxMail) error {
 	now := db.now()
 	row := OutboxMail{
-		MessageID: m.MessageID, Recipient: m.Recipient, Subject: storableText(m.Subject), Body: m.Body,
+		MessageID: m.MessageID, Recipient: m.Recipient, Subject: Text(m.Subject), Body: m.Body,
 		CreatedAt: now, NextAttemptAt: now,
 	}
 	if err := db.gorm.WithContext(ctx).Create(&row).Error; err != nil {
@@ -116,7 +116,7 @@ func MailBackoff(n int) time.Duration {
 // maxAttempts (or the error is permanent), given up on; gaveUp says which.
 func (db *DB) MarkMailFailed(ctx context.Context, m ClaimedMail, cause error, permanent bool, maxAttempts int) (gaveUp bool, err error) {
 	now := db.now()
-	msg := storableText(cause.Error())
+	msg := Text(cause.Error())
 	if len(msg) > maxMailError {
 		msg = msg[:maxMailError]
 		for !utf8.ValidString(msg) {
