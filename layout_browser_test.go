@@ -19,10 +19,22 @@ import (
 
 // layoutWidths are the windows every page is checked in: a phone (390x844,
 // as an iPhone 12-15 reports) and a common laptop.
-var layoutWidths = []struct {
+var layoutWidths = []layoutWidth{{390, 844, true}, {1280, 800, false}}
+
+// layoutWidth is a window the layout tests load pages in.
+type layoutWidth struct {
 	w, h   int64
 	mobile bool
-}{{390, 844, true}, {1280, 800, false}}
+}
+
+// emulate sizes the window, as a phone (scale 2, touch) when mobile.
+func (vp layoutWidth) emulate() chromedp.Action {
+	var opts []chromedp.EmulateViewportOption
+	if vp.mobile {
+		opts = append(opts, chromedp.EmulateScale(2), chromedp.EmulateMobile)
+	}
+	return chromedp.EmulateViewport(vp.w, vp.h, opts...)
+}
 
 // The account in this test has long, unbreakable parts on purpose: they are
 // what pushes a page wider than a phone.
@@ -54,10 +66,6 @@ func TestBrowserLayoutNoOverflow(t *testing.T) {
 	check := func(name, url, ready string) {
 		t.Helper()
 		for _, vp := range layoutWidths {
-			opts := []chromedp.EmulateViewportOption{}
-			if vp.mobile {
-				opts = append(opts, chromedp.EmulateScale(2), chromedp.EmulateMobile)
-			}
 			var fit struct {
 				ScrollWidth int64    `json:"scrollWidth"`
 				InnerWidth  int64    `json:"innerWidth"`
@@ -66,7 +74,7 @@ func TestBrowserLayoutNoOverflow(t *testing.T) {
 			}
 			var png []byte
 			err := chromedp.Run(ctx,
-				chromedp.EmulateViewport(vp.w, vp.h, opts...),
+				vp.emulate(),
 				chromedp.Navigate(url),
 				chromedp.WaitVisible(ready, chromedp.ByQuery),
 				// The widest offenders are named, so a failure says what to fix.
@@ -186,16 +194,12 @@ func TestBrowserLayoutNoOverflow(t *testing.T) {
 	}
 	defer op.Close()
 	for _, vp := range layoutWidths {
-		opts := []chromedp.EmulateViewportOption{}
-		if vp.mobile {
-			opts = append(opts, chromedp.EmulateScale(2), chromedp.EmulateMobile)
-		}
 		var fit struct {
 			ScrollWidth int64 `json:"scrollWidth"`
 			InnerWidth  int64 `json:"innerWidth"`
 		}
 		err := chromedp.Run(ctx,
-			chromedp.EmulateViewport(vp.w, vp.h, opts...),
+			vp.emulate(),
 			chromedp.Navigate(base+"/admin/sso/new"),
 			chromedp.WaitVisible("#sso-new-form", chromedp.ByQuery),
 			chromedp.SendKeys("#issuer", op.Issuer()+"/.well-known/openid-configuration", chromedp.ByQuery),
