@@ -47,7 +47,8 @@ type Config struct {
 	Password Password `yaml:"password"`
 	Admin    Admin    `yaml:"admin"`
 	Audit    Audit    `yaml:"audit"`
-	// Throttle limits password guessing (login, link-by-password, re-auth).
+	// Throttle limits password guessing (login, link-by-password, re-auth)
+	// and "Forgot password?" requests.
 	Throttle  throttle.Rules `yaml:"throttle"`
 	Metrics   Metrics        `yaml:"metrics"`
 	Branding  Branding       `yaml:"branding"`

@@ -761,6 +761,51 @@ func TestThrottleDecoded(t *testing.T) {
 	}
 }
 
+// TestThrottleForgotDecoded: throttle.forgot.address and
+// throttle.forgot.email are read like the other rules, default to
+// throttle.DefaultForgotRules key by key, and a bad or unknown one is an
+// error naming it.
+func TestThrottleForgotDecoded(t *testing.T) {
+	def := throttle.DefaultForgotRules()
+	tests := []struct {
+		name, yaml string
+		want       throttle.ForgotRules // when err is ""
+		err        string
+	}{
+		{"absent: the defaults", "", def, ""},
+		{"empty section: the defaults", "throttle:\n  forgot: {}\n", def, ""},
+		{"both keys", "throttle:\n  forgot:\n    address: {failures: 30, window: 1h, max_delay: 2h}\n    email: {failures: 1, window: 30m, max_delay: 1h}\n",
+			throttle.ForgotRules{
+				Address: throttle.Rule{Failures: 30, Window: time.Hour, MaxDelay: 2 * time.Hour},
+				Email:   throttle.Rule{Failures: 1, Window: 30 * time.Minute, MaxDelay: time.Hour},
+			}, ""},
+		{"one field of one key", "throttle:\n  forgot:\n    email: {failures: 5}\n",
+			throttle.ForgotRules{Address: def.Address, Email: throttle.Rule{Failures: 5, Window: def.Email.Window, MaxDelay: def.Email.MaxDelay}}, ""},
+		{"no request allowed", "throttle:\n  forgot:\n    email: {failures: 0}\n", def, "throttle.forgot.email:"},
+		{"window under a second", "throttle:\n  forgot:\n    address: {window: 500ms}\n", def, "throttle.forgot.address:"},
+		{"not a duration", "throttle:\n  forgot:\n    email: {max_delay: soon}\n", def, "throttle.forgot.email.max_delay"},
+		{"unknown key", "throttle:\n  forgot:\n    account: {failures: 1}\n", def, "throttle.forgot.account (line 3): unknown key"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := loadYAML(t, tt.yaml, nil)
+			if tt.err != "" {
+				wantErr(t, err, tt.err)
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cfg.Throttle.Forgot != tt.want {
+				t.Fatalf("throttle.forgot = %+v, want %+v", cfg.Throttle.Forgot, tt.want)
+			}
+			if rest := cfg.Throttle; rest.AccountAddress != throttle.DefaultRules().AccountAddress || rest.Device != throttle.DefaultRules().Device {
+				t.Fatalf("the sign-in rules changed: %+v", rest)
+			}
+		})
+	}
+}
+
 func TestSSOJetEnvironment(t *testing.T) {
 	ssojet := map[string]string{
 		"SSOJET_ISSUER_URL":    "https://tenant.ssojet.example",

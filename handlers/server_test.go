@@ -86,7 +86,8 @@ func newServer(t testing.TB, o serverOpts) *server {
 	}
 	s.cfg.Password.BcryptCost = bcrypt.MinCost
 	if !o.throttle {
-		for _, r := range []*throttle.Rule{&s.cfg.Throttle.AccountAddress, &s.cfg.Throttle.Account, &s.cfg.Throttle.Address, &s.cfg.Throttle.Device} {
+		for _, r := range []*throttle.Rule{&s.cfg.Throttle.AccountAddress, &s.cfg.Throttle.Account, &s.cfg.Throttle.Address, &s.cfg.Throttle.Device,
+			&s.cfg.Throttle.Forgot.Address, &s.cfg.Throttle.Forgot.Email} {
 			r.Failures = 1 << 30
 		}
 	}

@@ -12,10 +12,14 @@ import (
 
 // ForgotRules limit "Forgot password?" requests, each of which may send a
 // message: per client address (one network, as for sign-in), and per
-// address typed. Every request counts; none is given back.
+// email typed. Every request counts, whatever its outcome, and none is
+// given back: in these rules Failures are requests. The yaml tags are the
+// keys under throttle.forgot.
 type ForgotRules struct {
-	Address Rule
-	Account Rule
+	Address Rule `yaml:"address"`
+	// Email counts requests per typed email, on a short hash of it, so an
+	// address with an account and one without are limited alike.
+	Email Rule `yaml:"email"`
 }
 
 // DefaultForgotRules: 10 requests per client address per 15 minutes and 3
@@ -24,7 +28,7 @@ type ForgotRules struct {
 func DefaultForgotRules() ForgotRules {
 	return ForgotRules{
 		Address: Rule{Failures: 10, Window: 15 * time.Minute, MaxDelay: 15 * time.Minute},
-		Account: Rule{Failures: 3, Window: 15 * time.Minute, MaxDelay: 15 * time.Minute},
+		Email:   Rule{Failures: 3, Window: 15 * time.Minute, MaxDelay: 15 * time.Minute},
 	}
 }
 
@@ -43,8 +47,8 @@ func (l *Limiter) forgotKeys(email, addr string) []key {
 	sum := sha256.Sum256([]byte("forgot|" + sso.NormalizeEmail(email)))
 	bucket := hex.EncodeToString(sum[:forgotBucketBytes])
 	return []key{
-		{name: "forgot:ip:" + network(addr), rule: l.forgot.Address},
-		{name: "forgot:acct:" + bucket, rule: l.forgot.Account},
+		{name: "forgot:ip:" + network(addr), rule: l.rules.Forgot.Address},
+		{name: "forgot:acct:" + bucket, rule: l.rules.Forgot.Email}, // "acct": stored names never change
 	}
 }
 

@@ -29,6 +29,10 @@ type Rules struct {
 	// Device: one account from a browser that signed in to it before; such
 	// a browser answers to this rule instead of the three above.
 	Device Rule `yaml:"device"`
+	// Forgot limits "Forgot password?" requests (throttle.forgot.address
+	// and throttle.forgot.email), which send mail rather than check a
+	// password.
+	Forgot ForgotRules `yaml:"forgot"`
 }
 
 // DefaultRules: 5 failures per account and address per 5 minutes (delay
@@ -36,20 +40,22 @@ type Rules struct {
 // 20 per address per minute (capped at 1 minute), 10 per account and known
 // device per 5 minutes (capped at 15 minutes: the person's own typos get
 // more room than a stranger's address, and a stolen device cookie little
-// more than one address gets, far less than many addresses).
+// more than one address gets, far less than many addresses), and
+// DefaultForgotRules.
 func DefaultRules() Rules {
 	return Rules{
 		AccountAddress: Rule{Failures: 5, Window: 5 * time.Minute, MaxDelay: 15 * time.Minute},
 		Account:        Rule{Failures: 20, Window: 5 * time.Minute, MaxDelay: time.Minute},
 		Address:        Rule{Failures: 20, Window: time.Minute, MaxDelay: time.Minute},
 		Device:         Rule{Failures: 10, Window: 5 * time.Minute, MaxDelay: 15 * time.Minute},
+		Forgot:         DefaultForgotRules(),
 	}
 }
 
 // Validate reports the first rule that cannot work: a rule must allow at
 // least one failure, and a window or delay under a second would make the
 // delays, counted in whole seconds, meaningless. The error starts with the
-// rule's key ("account: ...").
+// rule's key ("account: ...", "forgot.email: ...").
 func (r Rules) Validate() error {
 	for _, rule := range []struct {
 		key string
@@ -59,6 +65,8 @@ func (r Rules) Validate() error {
 		{"account", r.Account},
 		{"address", r.Address},
 		{"device", r.Device},
+		{"forgot.address", r.Forgot.Address},
+		{"forgot.email", r.Forgot.Email},
 	} {
 		if rule.r.Failures < 1 || rule.r.Window < time.Second || rule.r.MaxDelay < time.Second {
 			return fmt.Errorf("%s: failures >= 1, window and max_delay >= 1s", rule.key)

@@ -23,6 +23,9 @@ func TestRulesValidate(t *testing.T) {
 		{"window under a second", func(r *throttle.Rules) { r.Address.Window = time.Millisecond }, "address"},
 		{"zero max delay", func(r *throttle.Rules) { r.Account.MaxDelay = 0 }, "account"},
 		{"device rule missing", func(r *throttle.Rules) { r.Device = throttle.Rule{} }, "device"},
+		{"forgot per address: no request allowed", func(r *throttle.Rules) { r.Forgot.Address.Failures = 0 }, "forgot.address"},
+		{"forgot per email: window under a second", func(r *throttle.Rules) { r.Forgot.Email.Window = time.Millisecond }, "forgot.email"},
+		{"forgot per email missing", func(r *throttle.Rules) { r.Forgot.Email = throttle.Rule{} }, "forgot.email"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

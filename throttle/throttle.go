@@ -45,19 +45,15 @@ const (
 
 // Limiter counts password checks and says how long to wait.
 type Limiter struct {
-	db     *models.DB
-	rules  Rules
-	forgot ForgotRules
+	db    *models.DB
+	rules Rules
 }
 
-// New returns a Limiter over db with rules, and DefaultForgotRules for
-// "Forgot password?" requests.
+// New returns a Limiter over db with rules (Rules.Forgot limits "Forgot
+// password?" requests).
 func New(db *models.DB, rules Rules) *Limiter {
-	return &Limiter{db: db, rules: rules, forgot: DefaultForgotRules()}
+	return &Limiter{db: db, rules: rules}
 }
-
-// WithForgotRules sets the limits of "Forgot password?" requests.
-func (l *Limiter) WithForgotRules(r ForgotRules) *Limiter { l.forgot = r; return l }
 
 // Client is where a password check comes from.
 type Client struct {
@@ -281,7 +277,7 @@ func (l *Limiter) RememberDevice(ctx context.Context, userID int64, token string
 // unused for DeviceLifetime.
 func (l *Limiter) Cleanup(ctx context.Context) error {
 	longest := max(l.rules.AccountAddress.Window, l.rules.Account.Window, l.rules.Address.Window, l.rules.Device.Window,
-		l.forgot.Address.Window, l.forgot.Account.Window)
+		l.rules.Forgot.Address.Window, l.rules.Forgot.Email.Window)
 	if _, err := l.db.DeleteOldThrottleCounters(ctx, longest); err != nil {
 		return fmt.Errorf("throttle cleanup: %w", err)
 	}
