@@ -17,7 +17,6 @@ import (
 	"github.com/gatehouse/gatehouse/accounts"
 	"github.com/gatehouse/gatehouse/config"
 	"github.com/gatehouse/gatehouse/models"
-	"github.com/gatehouse/gatehouse/password"
 )
 
 // errHelp is returned by a command asked for its usage with -h or --help,
@@ -214,6 +213,7 @@ Manage accounts from the command line.
 
 Subcommands:
   create          create an account
+  invite          create an account without a password and print an invitation link
   list            list accounts
   set-password    set an account's password and end its sessions
   disable         disable an account and end its sessions
@@ -222,7 +222,7 @@ Run "gatehouse user <subcommand> --help" for a subcommand's flags.`
 
 func cmdUser(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return errUsage{fmt.Errorf("user needs a subcommand: create, list, set-password, disable\n\n%s", userUsage)}
+		return errUsage{fmt.Errorf("user needs a subcommand: create, invite, list, set-password, disable\n\n%s", userUsage)}
 	}
 	sub, args := args[0], args[1:]
 	if sub == "-h" || sub == "-help" || sub == "--help" {
@@ -231,7 +231,7 @@ func cmdUser(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	}
 	var fs *flag.FlagSet
 	var path, email, name *string
-	var admin, pwStdin *bool
+	var admin, pwStdin, send *bool
 	switch sub {
 	case "create":
 		fs, path = flags("user create", "Create an account; without --password-stdin it has no password.")
@@ -239,6 +239,12 @@ func cmdUser(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		name = fs.String("name", "", "display name")
 		admin = fs.Bool("admin", false, "make the account an administrator")
 		pwStdin = fs.Bool("password-stdin", false, "read the password from standard input")
+	case "invite":
+		fs, path = flags("user invite", "Invite someone: create their account without a password (or, for an account without one, replace its invitation) and print a link, valid 7 days, to choose a password or sign in with single sign-on.")
+		email = fs.String("email", "", "account email (required)")
+		name = fs.String("name", "", "display name")
+		admin = fs.Bool("admin", false, "make the account an administrator")
+		send = fs.Bool("send", false, "also mail the invitation (when mail is configured)")
 	case "list":
 		fs, path = flags("user list", "List accounts: email, name, administrator, password, status and last sign-in.")
 		email = new(string)
@@ -265,16 +271,15 @@ func cmdUser(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	if err != nil {
 		return err
 	}
-	db, err := app.OpenDB(ctx, cfg)
+	// The service as serve wires it: messages it queues (a password
+	// change's notice, an invitation) go out through the outbox, delivered
+	// by a running gatehouse.
+	a, err := app.New(ctx, cfg, app.Options{Logger: newLogger(cfg, stderr)})
 	if err != nil {
 		return err
 	}
-	defer db.Close()
-	hasher, err := password.New(cfg.Password.BcryptCost, cfg.Password.MinLength)
-	if err != nil {
-		return err
-	}
-	svc := &accounts.Service{DB: db, Hasher: hasher, Logger: newLogger(cfg, stderr)}
+	defer a.Close()
+	db, svc := a.DB, a.Accounts
 	switch sub {
 	case "create":
 		n := accounts.NewUser{Email: *email, Name: *name, Admin: *admin}
@@ -291,6 +296,8 @@ func cmdUser(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		}
 		_ = db.RecordEvent(ctx, &models.Event{Kind: models.EventUserCreated, UserID: &u.ID, Email: u.Email, Method: models.MethodCLI})
 		fmt.Fprintf(stdout, "created %s (id %d%s)\n", u.Email, u.ID, map[bool]string{true: ", admin"}[u.IsAdmin])
+	case "invite":
+		return inviteUser(ctx, svc, accounts.NewUser{Email: *email, Name: *name, Admin: *admin}, *send, stdout)
 	case "list":
 		return listUsers(ctx, db, stdout)
 	case "set-password":
@@ -302,7 +309,7 @@ func cmdUser(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		if err != nil {
 			return fmt.Errorf("%s: %w", *email, err)
 		}
-		if err := svc.SetPassword(ctx, u.ID, pw); err != nil {
+		if err := svc.SetPassword(ctx, u.ID, pw, "from the server's command line"); err != nil {
 			return err
 		}
 		_ = db.RecordEvent(ctx, &models.Event{Kind: models.EventPasswordSet, UserID: &u.ID, Email: u.Email, Method: models.MethodCLI})
@@ -317,6 +324,40 @@ func cmdUser(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		}
 		_ = db.RecordEvent(ctx, &models.Event{Kind: models.EventUserDisabled, UserID: &u.ID, Email: u.Email, Method: models.MethodCLI})
 		fmt.Fprintf(stdout, "disabled %s; its sessions were ended\n", u.Email)
+	}
+	return nil
+}
+
+// inviteUser creates the account of n without a password, or takes the
+// existing one if it has no password, and prints a new invitation link.
+func inviteUser(ctx context.Context, svc *accounts.Service, n accounts.NewUser, send bool, stdout io.Writer) error {
+	const inviter = "" // the message says "you are invited"
+	inv, err := svc.Invite(ctx, n, inviter, send)
+	if err == nil {
+		u := inv.User
+		_ = svc.DB.RecordEvent(ctx, &models.Event{Kind: models.EventUserCreated, UserID: &u.ID, Email: u.Email, Method: models.MethodCLI, Detail: "invitation"})
+	}
+	if accounts.ErrorCode(err) == accounts.CodeConflict { // the account exists
+		u, lookup := svc.DB.UserByEmail(ctx, n.Email)
+		if lookup != nil {
+			return err
+		}
+		if inv, err = svc.Reinvite(ctx, u.ID, inviter, send); err != nil {
+			return fmt.Errorf("%s: %w", u.Email, err)
+		}
+	} else if err != nil {
+		return err
+	}
+	u := inv.User
+	kind := models.EventInvitationLinked
+	if inv.Sent {
+		kind = models.EventInvitationSent
+	}
+	_ = svc.DB.RecordEvent(ctx, &models.Event{Kind: kind, UserID: &u.ID, Email: u.Email, Method: models.MethodCLI, Detail: "from the command line"})
+	fmt.Fprintf(stdout, "invitation for %s (id %d%s), valid until %s:\n%s\n", u.Email, u.ID,
+		map[bool]string{true: ", admin"}[u.IsAdmin], inv.ExpiresAt.UTC().Format("2006-01-02 15:04 UTC"), inv.Link)
+	if inv.Sent {
+		fmt.Fprintln(stdout, "the invitation was also queued for mail; a running gatehouse delivers it")
 	}
 	return nil
 }

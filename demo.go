@@ -16,6 +16,7 @@ import (
 
 	"github.com/gatehouse/gatehouse/accounts"
 	"github.com/gatehouse/gatehouse/config"
+	"github.com/gatehouse/gatehouse/mail"
 	"github.com/gatehouse/gatehouse/models"
 	"github.com/gatehouse/gatehouse/sso"
 	"github.com/gatehouse/gatehouse/testop"
@@ -23,7 +24,8 @@ import (
 
 // cmdDemo runs gatehouse beside the in-repo demo OpenID Provider, both on
 // loopback, with a throwaway database: for trying password sign-in, SSO,
-// linking and logout in a minute. Development only. With --provider-only it
+// linking and logout in a minute, and the mail flows, whose messages it
+// captures and lists at /demo/mail. Development only. With --provider-only it
 // runs the provider alone, for an app started separately from the printed
 // .env block.
 func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -105,11 +107,17 @@ Ctrl-C stops the provider.
 		},
 		Link: accounts.LinkPassword, AutoCreate: true,
 	}}
+	// Mail is captured, never sent, whatever the file says: the demo's
+	// accounts are example.com addresses. The block is a valid one (a
+	// folder in the throwaway directory) for the sender and the flows; the
+	// capture delivers instead, so nothing is written there.
+	cfg.Mail = &mail.Config{From: demoMailFrom, Dir: filepath.Join(dir, "mail")}
 	if err := cfg.Finish(); err != nil {
 		ln.Close()
 		return err
 	}
-	a, err := app.New(ctx, cfg, app.Options{Listener: ln, Logger: newLogger(cfg, stderr), Stdout: stdout, Version: version})
+	captured := mail.NewMemoryTransport(0)
+	a, err := app.New(ctx, cfg, app.Options{Listener: ln, Logger: newLogger(cfg, stderr), Stdout: stdout, Version: version, DemoMail: captured})
 	if err != nil {
 		ln.Close()
 		return err
@@ -125,6 +133,7 @@ gatehouse demo: FOR DEVELOPMENT ONLY (throwaway database %s)
 
   Sign in:        %s/login
   Demo provider:  %s
+  Mail:           %s/demo/mail  (messages gatehouse sent: password resets, invitations)
   Administrator:  admin@example.com  password: %s
   Local account:  alice@example.com  password: %s
                   (sign in with SSO as Alice to see the "Link your account" page)
@@ -133,14 +142,16 @@ The same provider client as a .env block (what this gatehouse uses; for
 an app of your own, run "gatehouse demo --provider-only" instead):
 
 %s
-`, cfg.Database, cfg.BaseURL, op.Issuer(), adminPW, alicePW, envBlock(op.Issuer(), secret, *redirectURI))
+`, cfg.Database, cfg.BaseURL, op.Issuer(), cfg.BaseURL, adminPW, alicePW, envBlock(op.Issuer(), secret, *redirectURI))
 	return a.Run(ctx)
 }
 
-// The demo provider's one client and the email domain of its users.
+// The demo provider's one client and the email domain of its users, and
+// the sender of the demo's (captured) mail.
 const (
 	demoClientID = "gatehouse-demo"
 	demoDomain   = "example.com"
+	demoMailFrom = "gatehouse demo <demo@gatehouse.localhost>"
 )
 
 // startDemoProvider starts the demo OpenID Provider on addr with its users

@@ -185,6 +185,59 @@ func TestDemoPrintsEnvBlock(t *testing.T) {
 	}
 }
 
+// TestDemoCapturesMail: the demo's banner names its mail page, and a
+// "Forgot password?" request for Alice ends there, delivered by the
+// demo's worker, with a reset link that works.
+func TestDemoCapturesMail(t *testing.T) {
+	hermetic(t)
+	unsetSSOJet(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	listen := ln.Addr().String() // free now; the demo binds it below
+	ln.Close()
+	base := "http://" + listen
+	dir := t.TempDir()
+	stdout, stderr, code := startRun(t, "demo", "--op-listen", "127.0.0.1:0", "--config", writeConfig(t, dir, fmt.Sprintf("listen: %q\n", listen)))
+	waitFor(t, "printed banner", code, stderr, func() bool { return strings.Contains(stdout.String(), "# --- end ---") })
+	want := "  Mail:           " + base + "/demo/mail  (messages gatehouse sent: password resets, invitations)\n"
+	if !strings.Contains(stdout.String(), want) {
+		t.Fatalf("the banner lacks %q:\n%s", want, stdout.String())
+	}
+	waitFor(t, "healthy demo", code, stderr, func() bool {
+		resp, err := http.Get(base + "/healthz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+	if page := getBody(t, http.DefaultClient, base+"/demo/mail"); !strings.Contains(page, "No messages yet") {
+		t.Fatalf("a new demo has mail:\n%s", page)
+	}
+	resp, err := http.PostForm(base+"/auth/forgot", url.Values{"email": {"alice@example.com"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("POST /auth/forgot: %d", resp.StatusCode)
+	}
+	var page string
+	waitFor(t, "the reset message on /demo/mail", code, stderr, func() bool {
+		page = getBody(t, http.DefaultClient, base+"/demo/mail")
+		return strings.Contains(page, "Reset your gatehouse password")
+	})
+	m := regexp.MustCompile(`<a href="(` + regexp.QuoteMeta(base) + `/auth/reset\?token=[^"]+)">`).FindStringSubmatch(page)
+	if m == nil || !strings.Contains(page, "alice@example.com") {
+		t.Fatalf("no reset link for Alice on the page:\n%s", page)
+	}
+	if reset := getBody(t, http.DefaultClient, m[1]); !strings.Contains(reset, `name="new_password"`) {
+		t.Fatalf("the link does not open the reset form:\n%s", reset)
+	}
+}
+
 // TestCLISSOJetPolicyInvalid: a bad SSOJET_* policy value is a usage error
 // naming the variable.
 func TestCLISSOJetPolicyInvalid(t *testing.T) {

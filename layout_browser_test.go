@@ -6,14 +6,23 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net/http/httptest"
+	netmail "net/mail"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/gatehouse/gatehouse/app"
+	"github.com/gatehouse/gatehouse/config"
+	"github.com/gatehouse/gatehouse/mail"
 	"github.com/gatehouse/gatehouse/models"
+	"github.com/gatehouse/gatehouse/sessionstore"
+	"github.com/gatehouse/gatehouse/testkit"
 	"github.com/gatehouse/gatehouse/testop"
 )
 
@@ -168,6 +177,38 @@ func TestBrowserLayoutNoOverflow(t *testing.T) {
 			err = db.RecordEvent(context.Background(), &e)
 		}
 	}
+	// A message the relay refused for good, with a long address and error.
+	if err == nil {
+		err = db.EnqueueMail(context.Background(), models.OutboxMail{
+			MessageID: strings.Repeat("a", 32), Recipient: layoutEmail, Subject: "Reset your gatehouse password", Body: "not shown",
+		})
+	}
+	var claimed models.ClaimedMail
+	if err == nil {
+		claimed, _, err = db.ClaimMail(context.Background(), "layout", time.Minute)
+	}
+	if err == nil {
+		_, err = db.MarkMailFailed(context.Background(), claimed, errors.New("smtp: RCPT TO: 550 5.1.1 <"+layoutEmail+
+			">: Recipient address rejected: User unknown in virtual mailbox table"), true, 10)
+	}
+	// An invited account and a change of address waiting to be confirmed,
+	// each with a link whose token the test knows, for the pages the links
+	// open and the invited account's page.
+	inviteTok, verifyTok := layoutLink(t), layoutLink(t)
+	invited := &models.User{Email: "invited." + layoutEmail, Name: layoutName}
+	if err == nil {
+		err = db.CreateUser(context.Background(), invited)
+	}
+	if err == nil {
+		err = db.AddEmailLink(context.Background(), models.EmailLink{
+			TokenHash: sessionstore.Hash(inviteTok), Purpose: models.LinkInvite, UserID: invited.ID, Email: invited.Email,
+		}, 24*time.Hour)
+	}
+	if err == nil {
+		err = db.AddEmailLink(context.Background(), models.EmailLink{
+			TokenHash: sessionstore.Hash(verifyTok), Purpose: models.LinkVerify, UserID: admin.ID, Email: "another." + layoutEmail,
+		}, 24*time.Hour)
+	}
 	db.Close()
 	if err != nil {
 		t.Fatal(err)
@@ -185,6 +226,11 @@ func TestBrowserLayoutNoOverflow(t *testing.T) {
 	check("admin-confirm-password", userPage+"/password", "#confirm-form")
 	check("logout", base+"/auth/logout", "#logout")
 	check("admin-sso-new", base+"/admin/sso/new", "#sso-new-form")
+	check("admin-mail", base+"/admin/mail", "#failed-mail-table")
+	check("admin-user-invited", fmt.Sprintf("%s/admin/users/%d", base, invited.ID), "#invitation")
+	check("verify", base+"/auth/verify?token="+verifyTok, "#verify-form")
+	check("invite", base+"/auth/invite?token="+inviteTok, "#invite-form")
+	check("demo-mail", startDemoMail(t)+"/demo/mail", "#demo-mail-list")
 
 	// "Add an SSO provider" with its results: long URIs and the YAML to
 	// paste, which may scroll inside its own box but not widen the page.
@@ -227,4 +273,49 @@ func TestBrowserLayoutNoOverflow(t *testing.T) {
 	if tables < 2 {
 		t.Errorf("admin user page had %d identity and session rows, want at least one of each", tables)
 	}
+}
+
+// layoutLink is a new link token.
+func layoutLink(t *testing.T) string {
+	t.Helper()
+	tok, err := sessionstore.NewToken(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+// startDemoMail serves a gatehouse built as the demo builds it, its mail
+// captured, with one message of long lines and a long link captured, and
+// returns its base URL.
+func startDemoMail(t *testing.T) string {
+	t.Helper()
+	srv := httptest.NewUnstartedServer(nil)
+	base := "http://" + srv.Listener.Addr().String()
+	cfg := config.Default()
+	cfg.Database = testkit.Database(t, "demo.db")
+	cfg.BaseURL = base
+	cfg.Mail = &mail.Config{From: demoMailFrom, Dir: t.TempDir()}
+	if err := cfg.Finish(); err != nil {
+		t.Fatal(err)
+	}
+	captured := mail.NewMemoryTransport(0)
+	a, err := app.New(context.Background(), cfg, app.Options{DemoMail: captured})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close() })
+	srv.Config.Handler = a.Handler()
+	srv.Start()
+	t.Cleanup(srv.Close)
+	r, err := a.Mailer.Compose("test", netmail.Address{Name: layoutName, Address: layoutEmail}, map[string]string{
+		"Name": layoutName, "Site": "gatehouse", "Link": base + "/auth/reset?token=" + strings.Repeat("Zm9vYmFy", 6),
+	})
+	if err == nil {
+		err = captured.Deliver(context.Background(), mail.Envelope{ID: r.ID, To: r.To}, r.Raw)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return base
 }

@@ -7,14 +7,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/gatehouse/gatehouse/sso"
+	"io"
 	"log/slog"
 	"strings"
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/gatehouse/gatehouse/mail"
 	"github.com/gatehouse/gatehouse/models"
 	"github.com/gatehouse/gatehouse/password"
+	"github.com/gatehouse/gatehouse/sso"
 )
 
 // ErrBadCredentials is the single answer to every failed password sign-in:
@@ -50,8 +52,13 @@ type Service struct {
 	Logger *slog.Logger
 	// Providers holds each OpenID Provider's SSO policy by provider ID.
 	Providers map[string]SSOPolicy
-	// Mail sends the messages of password resets; nil is mail off.
+	// Mail sends messages (links, security notices); nil is mail off,
+	// when links are handed to an administrator to pass on instead.
 	Mail *Mail
+	// URLs are the pages the links gatehouse makes open.
+	URLs URLs
+	// Rand is the randomness of link tokens; nil is crypto/rand.
+	Rand io.Reader
 }
 
 // Authenticate checks an email and password. Every check spends one bcrypt
@@ -185,37 +192,79 @@ func (s *Service) hash(pw string) (string, error) {
 }
 
 // SetPassword replaces an account's password and ends all its sessions
-// (a password change must log out whoever else knew the old one).
-func (s *Service) SetPassword(ctx context.Context, userID int64, pw string) error {
+// (a password change must log out whoever else knew the old one). how
+// tells the owner, in the notice, who changed it ("by an administrator").
+func (s *Service) SetPassword(ctx context.Context, userID int64, pw, how string) error {
 	h, err := s.hash(pw)
 	if err != nil {
 		return err
 	}
-	return s.replacePassword(ctx, userID, &h, "")
+	return s.replacePassword(ctx, userID, passwordChange{hash: &h, how: how})
 }
 
-// replacePassword stores a new password hash (nil: none), ends every
-// session of the account but keep (a token hash; "" keeps none), forgets
-// its known browsers and deletes its password reset links, in one
-// transaction: no session, browser or reset link that came before keeps
-// anything from the old password, and a failure changes nothing. Every
-// password change goes through here.
-func (s *Service) replacePassword(ctx context.Context, userID int64, hash *string, keep string) error {
-	return s.DB.Tx(ctx, func(tx *models.DB) error { return replacePasswordTx(ctx, tx, userID, hash, keep) })
+// passwordChange is one change of an account's password: the new hash
+// (nil: none), the session to keep (a token hash; "": none) and how it was
+// changed, for the notice to the owner.
+type passwordChange struct {
+	user   *models.User
+	hash   *string
+	keep   string
+	how    string
+	notice *mail.Rendered // set by composeChange
 }
 
-// replacePasswordTx is replacePassword inside the transaction tx.
-func replacePasswordTx(ctx context.Context, tx *models.DB, userID int64, hash *string, keep string) error {
-	if err := tx.SetPasswordHash(ctx, userID, hash); err != nil {
+// composeChange renders the change's "your password was changed" notice,
+// when that notice is on.
+func (s *Service) composeChange(c *passwordChange) error {
+	var err error
+	c.notice, err = s.notice(mail.NoticePasswordChanged, "password_changed", c.user, map[string]any{
+		"How": c.how, "Removed": c.hash == nil, "KeptOne": c.keep != "",
+	})
+	return err
+}
+
+// apply stores the change inside the transaction tx: the new hash, every
+// session of the account but keep ended, its known browsers forgotten, its
+// password reset and invitation links deleted, and the notice queued. No
+// session, browser or link that came before keeps anything from the old
+// password, and a failure changes nothing. Every password change goes
+// through here.
+func (c *passwordChange) apply(ctx context.Context, tx *models.DB) error {
+	id := c.user.ID
+	if err := tx.SetPasswordHash(ctx, id, c.hash); err != nil {
 		return err
 	}
-	if _, err := tx.DeleteUserSessions(ctx, userID, keep); err != nil {
+	if _, err := tx.DeleteUserSessions(ctx, id, c.keep); err != nil {
 		return fmt.Errorf("end sessions after password change: %w", err)
 	}
-	if err := tx.DeletePasswordResets(ctx, userID); err != nil {
+	if err := tx.DeletePasswordResets(ctx, id); err != nil {
 		return err
 	}
-	return tx.ForgetDevices(ctx, userID)
+	if err := tx.DeleteEmailLinks(ctx, id, models.LinkInvite); err != nil {
+		return err
+	}
+	if err := tx.ForgetDevices(ctx, id); err != nil {
+		return err
+	}
+	return enqueue(ctx, tx, c.notice)
+}
+
+// replacePassword applies the change c to the account userID in a
+// transaction of its own, then asks for the notice to be sent.
+func (s *Service) replacePassword(ctx context.Context, userID int64, c passwordChange) error {
+	u, err := s.DB.UserByID(ctx, userID)
+	if err != nil {
+		return err
+	}
+	c.user = u
+	if err := s.composeChange(&c); err != nil {
+		return err
+	}
+	if err := s.DB.Tx(ctx, func(tx *models.DB) error { return c.apply(ctx, tx) }); err != nil {
+		return err
+	}
+	s.kick()
+	return nil
 }
 
 func policyMessage(err error, h *password.Hasher) string {

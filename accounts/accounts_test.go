@@ -307,7 +307,7 @@ func TestSetPasswordEndsSessions(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := s.SetPassword(ctx, u.ID, tt.pw)
+			err := s.SetPassword(ctx, u.ID, tt.pw, "by a test")
 			var ve *Error
 			if !errors.As(err, &ve) || ve.Msg != tt.msg {
 				t.Fatalf("SetPassword = %v, want validation error %q", err, tt.msg)
@@ -318,7 +318,7 @@ func TestSetPasswordEndsSessions(t *testing.T) {
 		})
 	}
 
-	if err := s.SetPassword(ctx, u.ID, "brand new password"); err != nil {
+	if err := s.SetPassword(ctx, u.ID, "brand new password", "by a test"); err != nil {
 		t.Fatal(err)
 	}
 	if n := len(mustSessions(t, s, u.ID)); n != 0 {
@@ -333,7 +333,7 @@ func TestSetPasswordEndsSessions(t *testing.T) {
 	if _, err := s.Authenticate(ctx, "p@example.com", "brand new password"); err != nil {
 		t.Fatalf("new password: %v", err)
 	}
-	if err := s.SetPassword(ctx, 424242, "brand new password"); !errors.Is(err, models.ErrNotFound) {
+	if err := s.SetPassword(ctx, 424242, "brand new password", "by a test"); !errors.Is(err, models.ErrNotFound) {
 		t.Fatalf("SetPassword(unknown user) = %v, want ErrNotFound", err)
 	}
 }
@@ -395,11 +395,11 @@ func TestPasswordChangesForgetDevices(t *testing.T) {
 		name string
 		do   func() error
 	}{
-		{"set", func() error { return s.SetPassword(ctx, u.ID, "a new long password") }},
+		{"set", func() error { return s.SetPassword(ctx, u.ID, "a new long password", "by a test") }},
 		{"change", func() error {
 			return s.ChangePassword(ctx, u, "a new long password", "another long password", "")
 		}},
-		{"remove", func() error { return s.RemovePassword(ctx, u.ID) }},
+		{"remove", func() error { return s.RemovePassword(ctx, u.ID, "by a test") }},
 	} {
 		if err := s.DB.RememberDevice(ctx, u.ID, "device-hash", 10); err != nil {
 			t.Fatal(err)

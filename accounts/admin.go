@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 
+	"github.com/gatehouse/gatehouse/mail"
 	"github.com/gatehouse/gatehouse/models"
 )
 
@@ -26,7 +27,9 @@ func guardLastAdmin(ctx context.Context, tx *models.DB, id int64) error {
 // UpdateUser edits name, email and the admin flag. Demoting the last
 // enabled administrator is refused. A new email is stamped
 // (EmailChangedAt): for EmailChangeCooldown no SSO identity is linked to
-// the account by it.
+// the account by it. It is not verified (an administrator typed it), the
+// links mailed to the old address stop working, and the old address is
+// told.
 func (s *Service) UpdateUser(ctx context.Context, id int64, name, email string, admin bool) (*models.User, error) {
 	email, err := checkEmail(email)
 	if err != nil {
@@ -42,7 +45,8 @@ func (s *Service) UpdateUser(ctx context.Context, id int64, name, email string, 
 				return err
 			}
 		}
-		if _, err := tx.UserByID(ctx, id); err != nil {
+		before, err := tx.UserByID(ctx, id)
+		if err != nil {
 			return err
 		}
 		if err := tx.UpdateUser(ctx, id, name, email, admin); err != nil {
@@ -51,10 +55,39 @@ func (s *Service) UpdateUser(ctx context.Context, id int64, name, email string, 
 			}
 			return err
 		}
+		if before.Email != email {
+			if err := s.emailChangedByAdmin(ctx, tx, before, email); err != nil {
+				return err
+			}
+		}
 		out, err = tx.UserByID(ctx, id)
 		return err
 	})
-	return out, err
+	if err != nil {
+		return nil, err
+	}
+	s.kick()
+	return out, nil
+}
+
+// emailChangedByAdmin follows an administrator's change of before's
+// address to email in tx: the links mailed to the old address (password
+// reset, invitation, a confirmation waiting) stop working, and the old
+// address is told (the email_changed notice).
+func (s *Service) emailChangedByAdmin(ctx context.Context, tx *models.DB, before *models.User, email string) error {
+	if err := forgetLinks(ctx, tx, before.ID); err != nil {
+		return err
+	}
+	if err := tx.DeleteEmailLinks(ctx, before.ID, models.LinkVerify); err != nil {
+		return err
+	}
+	notice, err := s.notice(mail.NoticeEmailChanged, "email_changed", before, map[string]any{
+		"OldEmail": before.Email, "Email": email, "How": "by an administrator",
+	})
+	if err != nil {
+		return err
+	}
+	return enqueue(ctx, tx, notice)
 }
 
 // SetDisabled disables (ending every session at once) or enables an
@@ -97,9 +130,10 @@ func (s *Service) DeleteUser(ctx context.Context, actor *models.User, id int64) 
 	return deleted, err
 }
 
-// RemovePassword makes an account SSO-only and ends its sessions.
-func (s *Service) RemovePassword(ctx context.Context, id int64) error {
-	return s.replacePassword(ctx, id, nil, "")
+// RemovePassword makes an account SSO-only and ends its sessions; how
+// tells the owner who did it.
+func (s *Service) RemovePassword(ctx context.Context, id int64, how string) error {
+	return s.replacePassword(ctx, id, passwordChange{how: how})
 }
 
 // Unlink removes an identity and ends the sessions it started. With
@@ -146,7 +180,7 @@ func (s *Service) ChangePassword(ctx context.Context, u *models.User, current, n
 	if err != nil {
 		return err
 	}
-	return s.replacePassword(ctx, u.ID, &h, keep)
+	return s.replacePassword(ctx, u.ID, passwordChange{hash: &h, keep: keep, how: "from the account page"})
 }
 
 // UpdateName changes an account's display name (the account page), under

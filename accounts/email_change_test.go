@@ -81,6 +81,12 @@ func TestSSORecentEmailChange(t *testing.T) {
 						want = ex.trustedRecent
 					}
 				}
+				// An administrator's change leaves the address unverified:
+				// an account with a password then proves it with the
+				// password, however long ago the change was.
+				if ch.ago != nil && ex.target == tUser && want.equal(ssoLinks) {
+					want = ssoNeedPassword
+				}
 				cases++
 				t.Run(fmt.Sprintf("%s/%s/%s/%s", ex.policy, ex.target, ch.name, tr.name), func(t *testing.T) {
 					e := newSSOEnv(t)

@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	gomail "net/mail"
 	"strings"
 	"time"
 
@@ -16,25 +14,6 @@ import (
 
 // ResetTTL is how long a password reset link works.
 const ResetTTL = time.Hour
-
-// Mail is what the flows that send messages need; nil on Service means
-// mail is off.
-type Mail struct {
-	Mailer *mail.Mailer
-	// Site is the name messages call the service by (branding.name).
-	Site string
-	// ResetURL is the address of the reset page (base_url + /auth/reset);
-	// a reset link is ResetURL?token=....
-	ResetURL string
-	// ProviderName names an OpenID Provider by its ID, for the message to
-	// an account without a password.
-	ProviderName func(id string) string
-	// Kick asks the delivery worker to send now, after a commit; nil
-	// leaves the message to the worker's next round.
-	Kick func()
-	// Rand is the randomness of reset tokens; nil is crypto/rand.
-	Rand io.Reader
-}
 
 // ErrMailOff is the answer of a flow that needs mail when none is
 // configured.
@@ -128,11 +107,11 @@ func (s *Service) RequestPasswordReset(ctx context.Context, email string) (Reset
 		s.kick()
 		return ResetRequest{Outcome: ResetSSONotice, User: u}, nil
 	}
-	token, err := sessionstore.NewToken(s.Mail.Rand)
+	token, err := s.newToken()
 	if err != nil {
 		return ResetRequest{}, err
 	}
-	data["Link"] = s.Mail.ResetURL + "?token=" + token
+	data["Link"] = s.URLs.Reset + "?token=" + token
 	data["Minutes"] = int(ResetTTL.Minutes())
 	r, err := s.Mail.Mailer.Compose("reset", recipient(u), data)
 	if err != nil {
@@ -176,7 +155,8 @@ func (s *Service) ResetUser(ctx context.Context, token string) (*models.User, er
 // up the link, stores the password, ends every session of the account,
 // forgets its browsers (replacePassword) and queues a "your password was
 // changed" message; a link that does not work is ErrResetInvalid and a
-// password the policy refuses an *Error, and then nothing changes.
+// password the policy refuses an *Error, and then nothing changes. The
+// link reached the account's address, so that address is verified too.
 func (s *Service) ResetPassword(ctx context.Context, token, pw string) (*models.User, error) {
 	if s.Mail == nil {
 		return nil, ErrMailOff
@@ -189,8 +169,8 @@ func (s *Service) ResetPassword(ctx context.Context, token, pw string) (*models.
 	if err != nil {
 		return nil, err
 	}
-	notice, err := s.Mail.Mailer.Compose("password_changed", recipient(u), s.mailData(u))
-	if err != nil {
+	change := passwordChange{user: u, hash: &h, how: "with a reset link"}
+	if err := s.composeChange(&change); err != nil {
 		return nil, err
 	}
 	err = s.DB.Tx(ctx, func(tx *models.DB) error {
@@ -201,10 +181,11 @@ func (s *Service) ResetPassword(ctx context.Context, token, pw string) (*models.
 		if err != nil {
 			return err
 		}
-		if err := replacePasswordTx(ctx, tx, u.ID, &h, ""); err != nil {
+		// The link reached the account's address: it is the owner's.
+		if err := tx.MarkEmailVerified(ctx, u.ID, u.Email); err != nil {
 			return err
 		}
-		return mail.Enqueue(ctx, tx, notice)
+		return change.apply(ctx, tx)
 	})
 	if err != nil {
 		return nil, err
@@ -212,26 +193,4 @@ func (s *Service) ResetPassword(ctx context.Context, token, pw string) (*models.
 	s.kick()
 	u.PasswordHash = &h
 	return u, nil
-}
-
-func (s *Service) mailData(u *models.User) map[string]any {
-	return map[string]any{"Name": u.Name, "Email": u.Email, "Site": s.Mail.Site}
-}
-
-func (s *Service) kick() {
-	if s.Mail.Kick != nil {
-		s.Mail.Kick()
-	}
-}
-
-// recipient is u's address for a message.
-func recipient(u *models.User) gomail.Address {
-	return gomail.Address{Name: u.Name, Address: u.Email}
-}
-
-func or(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }

@@ -190,8 +190,11 @@ func (s *Service) resolveSSO(ctx context.Context, p SSOPolicy, providerID string
 		return refused(u, ReasonLinkNever), nil
 	}
 	trusted, hold := p.trusts(email, id.EmailVerified), linkHold(u, id, s.DB.Now())
-	if p.Link == LinkVerifiedEmail && trusted && hold == "" && !u.IsAdmin {
-		return s.link(ctx, providerID, u, id)
+	// An account with a password whose address was never proved (say, an
+	// administrator mistyped it) may belong to someone else than whoever
+	// the provider says has that address: its password proves who it is.
+	if p.Link == LinkVerifiedEmail && trusted && hold == "" && !u.IsAdmin && (u.EmailVerified() || !u.HasPassword()) {
+		return s.link(ctx, providerID, u, id, true)
 	}
 	if u.HasPassword() {
 		return &Resolution{Outcome: OutcomeNeedPassword, User: u}, nil
@@ -259,7 +262,7 @@ func (s *Service) ssoOnly(ctx context.Context, providerID string, u *models.User
 	case hold != "":
 		return refused(u, hold), nil
 	}
-	return s.link(ctx, providerID, u, id)
+	return s.link(ctx, providerID, u, id, true)
 }
 
 // createJIT creates an account from the claims when the provider allows it.
@@ -279,7 +282,7 @@ func (s *Service) createJIT(ctx context.Context, p SSOPolicy, providerID string,
 			return err
 		}
 		var err error
-		r, err = (&Service{DB: tx}).link(ctx, providerID, u, id)
+		r, err = (&Service{DB: tx}).link(ctx, providerID, u, id, p.trusts(email, id.EmailVerified))
 		return err
 	})
 	if err != nil {
@@ -306,9 +309,23 @@ func jitName(name string) string {
 	return name
 }
 
-// link attaches the identity to u.
-func (s *Service) link(ctx context.Context, providerID string, u *models.User, id *sso.Identity) (*Resolution, error) {
-	if err := s.DB.CreateIdentity(ctx, models.NewIdentity(u.ID, providerID, id)); err != nil {
+// link attaches the identity to u, whose address it carries, and deletes
+// u's invitation link: the invited person signed in. With vouched (a
+// provider trusted for the address says it is verified) the address
+// counts as verified too.
+func (s *Service) link(ctx context.Context, providerID string, u *models.User, id *sso.Identity, vouched bool) (*Resolution, error) {
+	err := s.DB.Tx(ctx, func(tx *models.DB) error {
+		if err := tx.CreateIdentity(ctx, models.NewIdentity(u.ID, providerID, id)); err != nil {
+			return err
+		}
+		if vouched {
+			if err := tx.MarkEmailVerified(ctx, u.ID, u.Email); err != nil {
+				return err
+			}
+		}
+		return tx.DeleteEmailLinks(ctx, u.ID, models.LinkInvite)
+	})
+	if err != nil {
 		return nil, err
 	}
 	return &Resolution{Outcome: OutcomeSignIn, User: u, Linked: true}, nil

@@ -106,15 +106,18 @@ const (
 	ssoOnlyLinked  // no password, one identity of ssoOtherProvider
 	ssoDisabled    // has a password, disabled
 	ssoDisabledSSO // no password, disabled
+	ssoUnverified  // has a password, its address never verified
 )
 
 func (e *ssoEnv) user(t *testing.T, email string, kind ssoUserKind) *models.User {
 	t.Helper()
 	ctx := t.Context()
-	u := &models.User{Email: email, Name: "Seeded " + email}
+	u := &models.User{Email: email, Name: "Seeded " + email, EmailVerifiedAt: new(e.now)}
 	switch kind {
 	case ssoWithPassword, ssoDisabled:
 		u.PasswordHash = new(e.hash)
+	case ssoUnverified:
+		u.PasswordHash, u.EmailVerifiedAt = new(e.hash), nil
 	case ssoAdminWithPassword:
 		u.PasswordHash, u.IsAdmin = new(e.hash), true
 	case ssoOnlyAdmin:
@@ -329,6 +332,7 @@ func TestSSOResolveMatrix(t *testing.T) {
 	t.Parallel()
 	const (
 		tUser           = "user with password"
+		tUnverified     = "user with password, address not verified"
 		tAdmin          = "admin with password"
 		tSSOOnly        = "SSO-only pre-provisioned"
 		tSSOOnlyAdmin   = "SSO-only pre-provisioned admin"
@@ -339,7 +343,7 @@ func TestSSOResolveMatrix(t *testing.T) {
 		tNone           = "no account"
 	)
 	kinds := map[string]ssoUserKind{
-		tUser: ssoWithPassword, tAdmin: ssoAdminWithPassword, tSSOOnly: ssoOnly, tSSOOnlyAdmin: ssoOnlyAdmin,
+		tUser: ssoWithPassword, tUnverified: ssoUnverified, tAdmin: ssoAdminWithPassword, tSSOOnly: ssoOnly, tSSOOnlyAdmin: ssoOnlyAdmin,
 		tLinkedElse: ssoOnlyLinked, tDisabled: ssoDisabled, tDisabledSSO: ssoDisabledSSO,
 	}
 	pwPolicies := []accounts.LinkPolicy{"", accounts.LinkPassword} // "" is the default: password
@@ -353,6 +357,7 @@ func TestSSOResolveMatrix(t *testing.T) {
 		untrusted, trusted ssoWant
 	}{
 		{pwPolicies, tUser, ssoNeedPassword, ssoNeedPassword},
+		{pwPolicies, tUnverified, ssoNeedPassword, ssoNeedPassword},
 		{pwPolicies, tAdmin, ssoNeedPassword, ssoNeedPassword},
 		{pwPolicies, tSSOOnly, ssoRefused(accounts.ReasonNotProvisioned), ssoLinks},
 		{pwPolicies, tSSOOnlyAdmin, ssoRefused(accounts.ReasonAdminNoProof), ssoRefused(accounts.ReasonAdminNoProof)},
@@ -363,6 +368,7 @@ func TestSSOResolveMatrix(t *testing.T) {
 		{pwPolicies, tNone, ssoRefused(accounts.ReasonNoAccount), ssoRefused(accounts.ReasonNoAccount)},
 
 		{verified, tUser, ssoNeedPassword, ssoLinks},
+		{verified, tUnverified, ssoNeedPassword, ssoNeedPassword}, // its password proves it, not its address
 		{verified, tAdmin, ssoNeedPassword, ssoNeedPassword},
 		{verified, tSSOOnly, ssoRefused(accounts.ReasonNotProvisioned), ssoLinks},
 		{verified, tSSOOnlyAdmin, ssoRefused(accounts.ReasonAdminNoProof), ssoRefused(accounts.ReasonAdminNoProof)},
@@ -373,6 +379,7 @@ func TestSSOResolveMatrix(t *testing.T) {
 		{verified, tNone, ssoRefused(accounts.ReasonNoAccount), ssoRefused(accounts.ReasonNoAccount)},
 
 		{never, tUser, ssoRefused(accounts.ReasonLinkNever), ssoRefused(accounts.ReasonLinkNever)},
+		{never, tUnverified, ssoRefused(accounts.ReasonLinkNever), ssoRefused(accounts.ReasonLinkNever)},
 		{never, tAdmin, ssoRefused(accounts.ReasonLinkNever), ssoRefused(accounts.ReasonLinkNever)},
 		{never, tSSOOnly, ssoRefused(accounts.ReasonLinkNever), ssoRefused(accounts.ReasonLinkNever)},
 		{never, tSSOOnlyAdmin, ssoRefused(accounts.ReasonLinkNever), ssoRefused(accounts.ReasonLinkNever)},
@@ -436,7 +443,7 @@ func TestSSOResolveMatrix(t *testing.T) {
 			}
 		}
 	}
-	if want := 4 * 9 * 4 * 2; cases != want {
+	if want := 4 * 10 * 4 * 2; cases != want {
 		t.Fatalf("ran %d cases, want %d", cases, want)
 	}
 }

@@ -8,6 +8,7 @@ package app
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -58,6 +59,30 @@ type Options struct {
 	// binary's path, with --config when one was given), so a command Run
 	// prints can be pasted as it is; "" is "gatehouse".
 	Command string
+	// MailTransport delivers the outbox instead of the transport the mail
+	// block names (mail.smtp or mail.dir), for tests; nil is that one. It
+	// needs a mail block, which still gives the sender: an override with
+	// mail off is an error rather than silently nothing.
+	MailTransport mail.Transport
+	// DemoMail is gatehouse demo's mail capture: every message is
+	// delivered to it instead (as MailTransport would be), and GET
+	// /demo/mail lists them to anyone, so a newcomer follows a reset link
+	// with no mail server. Only the demo, which listens on loopback alone,
+	// sets it: nil leaves the page out. It needs a mail block and excludes
+	// MailTransport.
+	DemoMail *mail.MemoryTransport
+}
+
+// mailTransport is the transport Options put in place of the configured
+// one, nil for none.
+func (o Options) mailTransport() (mail.Transport, error) {
+	switch {
+	case o.DemoMail != nil && o.MailTransport != nil:
+		return nil, errors.New("app: set Options.MailTransport or Options.DemoMail, not both")
+	case o.DemoMail != nil:
+		return o.DemoMail, nil
+	}
+	return o.MailTransport, nil
 }
 
 // App is one wired gatehouse. Its fields are the components, exported so
@@ -156,9 +181,19 @@ func wire(cfg config.Config, db *models.DB, o Options) (*App, error) {
 	a.Setup = &handlers.Setup{Rand: o.Rand, Accounts: a.Accounts}
 	a.Metrics = metrics.New(a.Registry)
 	a.Metrics.CountSessionsWith(db.CountActiveSessions)
+	override, err := o.mailTransport()
+	if err != nil {
+		return nil, err
+	}
+	if override != nil && cfg.Mail == nil {
+		return nil, errors.New("app: a mail transport was given but mail is off (no mail block)")
+	}
 	if cfg.Mail != nil {
 		if a.Mailer, err = mail.New(*cfg.Mail, mail.Options{Now: o.Now, Rand: o.Rand, Logger: o.Logger}); err != nil {
 			return nil, err
+		}
+		if override != nil {
+			a.Mailer.Transport = override
 		}
 		a.MailWorker = mail.NewWorker(db, a.Mailer, a.Metrics, o.Logger)
 		a.Metrics.CountMailQueueWith(db.CountQueuedMail)
@@ -167,16 +202,24 @@ func wire(cfg config.Config, db *models.DB, o Options) (*App, error) {
 		return nil, err
 	}
 	a.Accounts.Providers = ssoPolicies(cfg, a.SSO)
+	base := strings.TrimSuffix(cfg.BaseURL, "/")
+	a.Accounts.URLs = accounts.URLs{Reset: base + "/auth/reset", Invite: base + "/auth/invite", Verify: base + "/auth/verify"}
+	a.Accounts.Rand = o.Rand
 	if a.Mailer != nil {
 		a.Accounts.Mail = &accounts.Mail{
-			Mailer: a.Mailer, Site: cfg.Branding.Name, ResetURL: strings.TrimSuffix(cfg.BaseURL, "/") + "/auth/reset",
-			ProviderName: a.SSO.Name, Kick: a.MailWorker.Kick, Rand: o.Rand,
+			Mailer: a.Mailer, Site: cfg.Branding.Name, ProviderName: a.SSO.Name, Kick: a.MailWorker.Kick,
+			Notices: cfg.Mail.Notices,
 		}
 	}
-	a.handler, err = handlers.New(handlers.Deps{
+	deps := handlers.Deps{
 		Config: cfg, DB: db, Sessions: a.Sessions, Views: renderer, Logger: o.Logger, SSO: a.SSO, Now: o.Now, Rand: o.Rand,
 		Throttle: a.Throttle, Setup: a.Setup, Metrics: a.Metrics, Accounts: a.Accounts, IDPClient: o.IDPClient,
-	})
+		DemoMail: o.DemoMail,
+	}
+	if a.MailWorker != nil {
+		deps.KickMail = a.MailWorker.Kick
+	}
+	a.handler, err = handlers.New(deps)
 	if err != nil {
 		return nil, err
 	}

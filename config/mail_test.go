@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/gatehouse/gatehouse/mail"
 )
 
 // TestMail: no mail block is mail off; the block decodes with ${VAR}
@@ -75,5 +77,33 @@ func TestShippedMailExample(t *testing.T) {
 	}
 	if s := cfg.Mail.SMTP; s.Host != "smtp.example.com" || s.Port != 587 || s.Security != "starttls" || s.Username != "gatehouse" || s.Password != "p" {
 		t.Fatalf("%+v", s)
+	}
+}
+
+// TestMailNotices: every security notice is on unless its key says false;
+// an unknown notice is an error naming it.
+func TestMailNotices(t *testing.T) {
+	all := []mail.Notice{mail.NoticePasswordChanged, mail.NoticeEmailChanged, mail.NoticeNewBrowser}
+	cfg, err := loadYAML(t, "mail:\n  from: x@example.com\n  dir: out\n", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range all {
+		if !cfg.Mail.Notices.On(n) {
+			t.Errorf("%s is off by default", n)
+		}
+	}
+	cfg, err = loadYAML(t, "mail:\n  from: x@example.com\n  dir: out\n  notices:\n    new_browser: false\n    email_changed: true\n", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range all {
+		if got, want := cfg.Mail.Notices.On(n), n != mail.NoticeNewBrowser; got != want {
+			t.Errorf("%s: on %v, want %v", n, got, want)
+		}
+	}
+	_, err = loadYAML(t, "mail:\n  from: x@example.com\n  dir: out\n  notices:\n    new_device: false\n", nil)
+	if err == nil || !strings.Contains(err.Error(), "mail.notices.new_device (line 5): unknown key") {
+		t.Errorf("unknown notice: %v", err)
 	}
 }

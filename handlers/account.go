@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/gatehouse/gatehouse/accounts"
+	"github.com/gatehouse/gatehouse/mail"
 	"github.com/gatehouse/gatehouse/models"
 	"github.com/gatehouse/gatehouse/sessionstore"
 	"github.com/gatehouse/gatehouse/sso"
@@ -21,13 +22,18 @@ import (
 // accountNotices is the fixed table /account?notice=CODE reads from: raw
 // query text never reaches the page.
 var accountNotices = map[string]string{
-	"profile_saved":     "Your profile was saved.",
-	"password_changed":  "Your password was changed. Your other sessions were signed out.",
-	"password_set":      "Your password was set. You can now also sign in with your email and password.",
-	"identity_linked":   "The sign-in was linked to your account.",
-	"identity_unlinked": "The sign-in was unlinked. Sessions started with it were signed out.",
-	"session_revoked":   "That session was signed out.",
-	"sessions_revoked":  "All your other sessions were signed out.",
+	"profile_saved":       "Your profile was saved.",
+	"password_changed":    "Your password was changed. Your other sessions were signed out.",
+	"password_set":        "Your password was set. You can now also sign in with your email and password.",
+	"identity_linked":     "The sign-in was linked to your account.",
+	"identity_unlinked":   "The sign-in was unlinked. Sessions started with it were signed out.",
+	"session_revoked":     "That session was signed out.",
+	"sessions_revoked":    "All your other sessions were signed out.",
+	"invitation_accepted": "Welcome! Your password is set and you are signed in.",
+	"email_verified":      "Your email address is confirmed.",
+	"email_changed":       "Your email address was changed. Sign in with it from now on.",
+	"verification_sent":   "We sent a confirmation link to your address. It works for 24 hours.",
+	"email_change_sent":   "We sent a link to the new address. Your address changes when you open it (within 24 hours); until then it stays as it is.",
 }
 
 // accountRoutes registers the signed-in user's own account pages.
@@ -35,6 +41,8 @@ func (h *Handler) accountRoutes(e *gin.Engine) {
 	e.GET("/account", h.requireUser, h.oneTimeNotice("notice"), h.refreshSSO, h.accountPage)
 	e.POST("/account/profile", h.requireUser, h.updateProfile)
 	e.POST("/account/password", h.requireUser, h.requireRecentAuthWithoutPassword, h.changePassword)
+	e.POST("/account/email", h.requireUser, h.requireRecentAuth, h.changeEmail)
+	e.POST("/account/email/verify", h.requireUser, h.sendVerification)
 	e.POST("/account/link", h.requireUser, h.requireRecentAuth, h.linkProvider)
 	e.POST("/account/identities/:id/unlink", h.requireUser, h.requireRecentAuth, h.unlinkIdentity)
 	e.POST("/account/sessions/:id/revoke", h.requireUser, h.revokeSession)
@@ -45,8 +53,10 @@ func (h *Handler) accountRoutes(e *gin.Engine) {
 // stored data: a notice, the section that failed and what was typed.
 type accountForm struct {
 	Name                                                     string // as typed (profile errors)
+	Email                                                    string // as typed (email errors)
 	Notice                                                   string
 	ProfileError, PasswordError, IdentityError, SessionError string
+	EmailError                                               string
 }
 
 // accountIdentity is one linked sign-in as the page lists it.
@@ -126,9 +136,16 @@ func (h *Handler) renderAccount(c *gin.Context, status int, f accountForm) {
 	if f.ProfileError != "" {
 		name = f.Name
 	}
+	pending, err := h.Accounts.PendingEmail(ctx, u)
+	if err != nil {
+		h.serverError(c, "pending email", err)
+		return
+	}
 	ssoOnlyLocked := !u.HasPassword() && !h.recentAuth(c)
 	h.render(c, status, "account", gin.H{
-		"Form": f, "Name": name, "HasPassword": u.HasPassword(),
+		"MailEnabled": h.Accounts.Mail != nil, "EmailVerified": u.EmailVerified(), "PendingEmail": pending,
+		"TypedEmail": f.Email,
+		"Form":       f, "Name": name, "HasPassword": u.HasPassword(),
 		"MinPassword": h.Accounts.Hasher.MinLength(), "MaxName": accounts.MaxNameLen,
 		"Identities": idents, "Linkable": linkable, "CanUnlink": u.HasPassword() || len(ids) > 1,
 		"Sessions": sessions, "OtherSessions": others,
@@ -170,6 +187,68 @@ func (h *Handler) updateProfile(c *gin.Context) {
 		h.audit(c, &models.Event{Kind: models.EventProfileUpdated, UserID: &u.ID, Email: u.Email, Detail: "name changed from account page"})
 	}
 	c.Redirect(http.StatusSeeOther, "/account?notice=profile_saved")
+}
+
+// changeEmail asks to move the account to a new address: a link goes to
+// it, and the address changes when that link is used (accounts.ConfirmEmail).
+// It needs a recent sign-in, like every change of how the account is
+// reached. The answer is the same whether or not the new address has an
+// account.
+func (h *Handler) changeEmail(c *gin.Context) {
+	if !h.parseForm(c) {
+		return
+	}
+	u := currentUser(c)
+	typed := strings.TrimSpace(c.PostForm("email"))
+	fail := func(status int, msg string) {
+		h.renderAccount(c, status, accountForm{Email: strings.ToValidUTF8(typed, ""), EmailError: msg})
+	}
+	if typed == "" || len(typed) > maxEmailLen || !models.IsText(typed) {
+		fail(http.StatusBadRequest, "Enter a valid email address.")
+		return
+	}
+	ctx := c.Request.Context()
+	outcome, err := h.Accounts.RequestEmailChange(ctx, u, typed)
+	msg, status, refused := refusal(err)
+	switch {
+	case errors.Is(err, accounts.ErrMailOff):
+		fail(http.StatusConflict, "gatehouse cannot send mail here, so it cannot confirm a new address. Ask an administrator to change it.")
+		return
+	case errors.Is(err, mail.ErrHeader):
+		fail(http.StatusBadRequest, "Enter a valid email address.")
+		return
+	case refused:
+		fail(status, msg)
+		return
+	case err != nil:
+		h.serverError(c, "request email change", err)
+		return
+	}
+	h.audit(c, &models.Event{Kind: models.EventEmailChangeRequest, UserID: &u.ID, ActorID: &u.ID, Email: u.Email, Detail: outcome.String()})
+	c.Redirect(http.StatusSeeOther, "/account?notice=email_change_sent")
+}
+
+// sendVerification mails a link that confirms the account's address.
+func (h *Handler) sendVerification(c *gin.Context) {
+	if !h.parseForm(c) {
+		return
+	}
+	u := currentUser(c)
+	err := h.Accounts.RequestVerification(c.Request.Context(), u)
+	msg, status, refused := refusal(err)
+	switch {
+	case errors.Is(err, accounts.ErrMailOff):
+		h.renderAccount(c, http.StatusConflict, accountForm{EmailError: "gatehouse cannot send mail here, so it cannot confirm your address."})
+		return
+	case refused:
+		h.renderAccount(c, status, accountForm{EmailError: msg})
+		return
+	case err != nil:
+		h.serverError(c, "request verification", err)
+		return
+	}
+	h.audit(c, &models.Event{Kind: models.EventEmailVerifyRequest, UserID: &u.ID, ActorID: &u.ID, Email: u.Email, Detail: "asked for from the account page"})
+	c.Redirect(http.StatusSeeOther, "/account?notice=verification_sent")
 }
 
 // requireRecentAuthWithoutPassword puts setting a first password behind

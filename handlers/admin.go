@@ -55,8 +55,13 @@ func (h *Handler) adminRouteTable() []adminRoute {
 		{post, "/admin/users/:id/identities/:iid/unlink", true, h.adminUnlink},
 		{post, "/admin/users/:id/sessions/:sid/revoke", false, h.adminRevokeSession},
 		{post, "/admin/users/:id/sessions/revoke-all", false, h.adminRevokeAll},
+		{post, "/admin/users/:id/invite", false, h.adminResendInvite}, // mails the account's own address
+		{get, "/admin/users/:id/invite/link", true, h.adminConfirmPage},
+		{post, "/admin/users/:id/invite/link", true, h.adminInviteLink}, // shows a working link
 		{get, "/admin/audit", false, h.adminAudit},
 		{get, "/admin/audit.csv", false, h.adminAuditCSV},
+		{get, "/admin/mail", false, h.adminMail},
+		{post, "/admin/mail/:id/retry", false, h.adminRetryMail},
 	}
 }
 
@@ -84,7 +89,7 @@ func (h *Handler) adminRoutes(e *gin.Engine) {
 		if r.sudo {
 			chain = append(chain, h.requireRecentAuth)
 		}
-		if r.method == http.MethodGet && (r.path == "/admin/users" || r.path == "/admin/users/:id") {
+		if r.method == http.MethodGet && (r.path == "/admin/users" || r.path == "/admin/users/:id" || r.path == "/admin/mail") {
 			chain = append(chain, h.oneTimeNotice("done")) // the pages actions end on
 		}
 		e.Handle(r.method, r.path, append(chain, r.handle)...)
@@ -133,6 +138,8 @@ var adminNotices = map[string]string{
 	"session_revoked":  "The session was ended.",
 	"sessions_revoked": "All the account's sessions were ended.",
 	"already_gone":     "That was already gone.",
+	"invited":          "The account was created and an invitation was sent. The link in it works for 7 days.",
+	"invite_resent":    "A new invitation was sent; the link sent before no longer works.",
 }
 
 // --- users list ------------------------------------------------------------
@@ -140,8 +147,8 @@ var adminNotices = map[string]string{
 // userListQuery is the users list's query string, read leniently: anything
 // unknown or malformed is ignored.
 type userListQuery struct {
-	Q, Admin, Disabled, Password, SSO, Sort string
-	Page                                    int
+	Q, Admin, Disabled, Password, SSO, Verified, Sort string
+	Page                                              int
 }
 
 var userSortKeys = map[string]bool{
@@ -154,7 +161,7 @@ func readUserListQuery(c *gin.Context) userListQuery {
 	if len(q.Q) > maxEmailLen || !models.IsText(q.Q) {
 		q.Q = ""
 	}
-	for dst, key := range map[*string]string{&q.Admin: "admin", &q.Disabled: "disabled", &q.Password: "password", &q.SSO: "sso"} {
+	for dst, key := range map[*string]string{&q.Admin: "admin", &q.Disabled: "disabled", &q.Password: "password", &q.SSO: "sso", &q.Verified: "verified"} {
 		if v := c.Query(key); v == "yes" || v == "no" {
 			*dst = v
 		}
@@ -190,7 +197,7 @@ func yesNo(v string) *bool {
 // url is the list's address with q's values and the given changes.
 func (q userListQuery) url(sort string, page int) string {
 	v := url.Values{}
-	for key, val := range map[string]string{"q": q.Q, "admin": q.Admin, "disabled": q.Disabled, "password": q.Password, "sso": q.SSO, "sort": sort} {
+	for key, val := range map[string]string{"q": q.Q, "admin": q.Admin, "disabled": q.Disabled, "password": q.Password, "sso": q.SSO, "verified": q.Verified, "sort": sort} {
 		if val != "" {
 			v.Set(key, val)
 		}
@@ -239,6 +246,7 @@ type userRowView struct {
 	Email, Name, LastLogin, How  string
 	Created                      string
 	Admin, Disabled, HasPassword bool
+	Verified                     bool
 	Identities                   int64
 	LastLoginISO, CreatedISO     string
 }
@@ -247,7 +255,7 @@ func (h *Handler) adminUsers(c *gin.Context) {
 	q := readUserListQuery(c)
 	rows, total, err := h.DB.SearchUsers(c.Request.Context(), models.UserFilter{
 		Query: q.Q, Admin: yesNo(q.Admin), Disabled: yesNo(q.Disabled),
-		HasPassword: yesNo(q.Password), HasSSO: yesNo(q.SSO),
+		HasPassword: yesNo(q.Password), HasSSO: yesNo(q.SSO), Verified: yesNo(q.Verified),
 		Sort: q.Sort, Page: q.Page, PerPage: adminPerPage,
 	})
 	if err != nil {
@@ -260,14 +268,14 @@ func (h *Handler) adminUsers(c *gin.Context) {
 			ID: r.ID, Email: r.Email, Name: r.Name,
 			LastLogin: formatWhen(r.LastLoginAt), How: methodLabel(r.LastLoginMethod),
 			Created: formatWhen(&r.CreatedAt), CreatedISO: isoTime(&r.CreatedAt), LastLoginISO: isoTime(r.LastLoginAt),
-			Admin: r.IsAdmin, Disabled: r.Disabled(), HasPassword: r.HasPassword(), Identities: r.Identities,
+			Admin: r.IsAdmin, Disabled: r.Disabled(), HasPassword: r.HasPassword(), Verified: r.EmailVerified(), Identities: r.Identities,
 		}
 	}
 	pages := max(int((total+adminPerPage-1)/adminPerPage), 1)
 	data := gin.H{
 		"Q": q, "Rows": views, "Total": total, "Page": q.Page, "Pages": pages,
 		"Columns": q.columns(), "Notice": adminNotices[c.Query("done")],
-		"Filtered": q.Q != "" || q.Admin != "" || q.Disabled != "" || q.Password != "" || q.SSO != "",
+		"Filtered": q.Q != "" || q.Admin != "" || q.Disabled != "" || q.Password != "" || q.SSO != "" || q.Verified != "",
 	}
 	if q.Page > 1 {
 		data["PrevURL"] = q.url(q.Sort, min(q.Page-1, pages))
@@ -285,16 +293,29 @@ func (h *Handler) adminUsers(c *gin.Context) {
 type newUserForm struct {
 	Email, Name string
 	Admin       bool
-	NoPassword  bool
+	Mode        string // modePassword, modeInvite or modeNone
 	Error       string
 }
+
+// The new user page's password_mode values.
+const (
+	modePassword = "password" // an initial password, typed by the administrator
+	modeInvite   = "invite"   // no password: an invitation link to choose one
+	modeNone     = "none"     // no password: single sign-on only
+)
 
 func (h *Handler) adminNewUserPage(c *gin.Context) {
 	h.renderNewUser(c, http.StatusOK, newUserForm{})
 }
 
 func (h *Handler) renderNewUser(c *gin.Context, status int, f newUserForm) {
-	h.render(c, status, "admin_user_new", gin.H{"Form": f, "MinLength": h.Accounts.Hasher.MinLength()})
+	if f.Mode == "" {
+		f.Mode = modePassword
+	}
+	h.render(c, status, "admin_user_new", gin.H{
+		"Form": f, "MinLength": h.Accounts.Hasher.MinLength(), "MailEnabled": h.Accounts.Mail != nil,
+		"InviteDays": int(accounts.InviteTTL.Hours() / 24),
+	})
 }
 
 func (h *Handler) adminCreateUser(c *gin.Context) {
@@ -302,21 +323,32 @@ func (h *Handler) adminCreateUser(c *gin.Context) {
 		return
 	}
 	f := newUserForm{
-		Email:      strings.TrimSpace(c.PostForm("email")),
-		Name:       strings.TrimSpace(c.PostForm("name")),
-		Admin:      c.PostForm("admin") == "1",
-		NoPassword: c.PostForm("password_mode") == "none",
+		Email: strings.TrimSpace(c.PostForm("email")),
+		Name:  strings.TrimSpace(c.PostForm("name")),
+		Admin: c.PostForm("admin") == "1",
+		Mode:  c.PostForm("password_mode"),
+	}
+	switch f.Mode {
+	case modeInvite, modeNone:
+	default:
+		f.Mode = modePassword
 	}
 	if !models.IsText(f.Email) || !models.IsText(f.Name) {
 		f.Email, f.Name, f.Error = "", "", "Names and emails must be text."
 		h.renderNewUser(c, http.StatusBadRequest, f)
 		return
 	}
-	if f.Admin && !h.requireSudo(c) { // making an administrator is a promotion
+	// Making an administrator is a promotion, and an invitation link shown
+	// on the page (no mail to send it) lets its holder in.
+	if (f.Admin || f.Mode == modeInvite && h.Accounts.Mail == nil) && !h.requireSudo(c) {
 		return
 	}
 	n := accounts.NewUser{Email: f.Email, Name: f.Name, Admin: f.Admin}
-	if !f.NoPassword {
+	if f.Mode == modeInvite {
+		h.adminInvite(c, f, n)
+		return
+	}
+	if f.Mode == modePassword {
 		var pw string
 		pw, f.Error = newPassword(c, "Enter an initial password, or choose single sign-on only.")
 		if f.Error != "" {
@@ -338,7 +370,7 @@ func (h *Handler) adminCreateUser(c *gin.Context) {
 		return
 	}
 	detail := "password"
-	if f.NoPassword {
+	if f.Mode == modeNone {
 		detail = "single sign-on only"
 	}
 	if u.IsAdmin {

@@ -26,6 +26,9 @@ var auditKinds = []models.EventKind{
 	"identity.", models.EventIdentityLinked, models.EventIdentityUnlinked, models.EventLinkFailure, models.EventLinkCancelled,
 	models.EventSessionRevoked,
 	"password_reset.", models.EventPasswordResetRequested, models.EventPasswordResetCompleted,
+	"invitation.", models.EventInvitationSent, models.EventInvitationLinked, models.EventInvitationAccepted,
+	"email.", models.EventEmailVerifyRequest, models.EventEmailVerified, models.EventEmailChangeRequest, models.EventEmailChanged,
+	"mail.", models.EventMailRetried,
 }
 
 // auditQuery is the audit log's filters as typed; Filter is what they mean.

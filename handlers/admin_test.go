@@ -582,7 +582,7 @@ func TestAdminCreateUser(t *testing.T) {
 	// asset script (no inline script under the CSP), and the server ignores
 	// passwords typed before switching to it.
 	root.get(t, "/admin/users/new").has(t, `<script src="/assets/js/admin_user_new.js" defer></script>`, `<div id="password-fields">`)
-	root.get(t, "/assets/js/admin_user_new.js").want(t, http.StatusOK, "").has(t, "password-fields", "mode-none")
+	root.get(t, "/assets/js/admin_user_new.js").want(t, http.StatusOK, "").has(t, "password-fields", "mode-password")
 	r = root.post(t, "/admin/users/new", form("typed.then.sso@example.com", "", "none", admNewPW, admNewPW, false))
 	ts, err := e.db.UserByEmail(ctx, "typed.then.sso@example.com")
 	if err != nil {

@@ -113,8 +113,24 @@ func (h *Handler) renderAdminUser(c *gin.Context, status int, u *models.User, fo
 			IP: s.IP, Agent: s.UserAgent, Method: method, Current: s.ID == currentID,
 		}
 	}
+	var invitation gin.H
+	if !u.HasPassword() {
+		l, err := h.Accounts.OpenInvitation(ctx, u.ID)
+		switch {
+		case err == nil:
+			invitation = gin.H{"Sent": formatWhen(&l.CreatedAt), "Expires": formatWhen(&l.ExpiresAt)}
+		case !errors.Is(err, models.ErrNotFound):
+			h.serverError(c, "open invitation", err)
+			return
+		}
+	}
+	trusted := ""
+	if id := h.Accounts.TrustedProvider(u.Email); id != "" {
+		trusted = h.SSO.Name(id)
+	}
 	self := currentUser(c)
 	h.render(c, status, "admin_user", gin.H{
+		"Invitation": invitation, "TrustedProvider": trusted, "MailEnabled": h.Accounts.Mail != nil,
 		"Target": u, "Form": form, "Error": msg, "Notice": adminNotices[c.Query("done")],
 		"Self": self != nil && self.ID == u.ID, "HasPassword": u.HasPassword(), "Disabled": u.Disabled(),
 		"DisabledAt": formatWhen(u.DisabledAt), "Created": formatWhen(&u.CreatedAt),
@@ -278,7 +294,7 @@ func (h *Handler) adminSetPassword(c *gin.Context) {
 		h.renderAdminUser(c, http.StatusBadRequest, u, nil, msg)
 		return
 	}
-	if err := h.Accounts.SetPassword(c.Request.Context(), u.ID, pw); err != nil {
+	if err := h.Accounts.SetPassword(c.Request.Context(), u.ID, pw, "by an administrator"); err != nil {
 		h.adminFailed(c, u, nil, "set password", err)
 		return
 	}
@@ -299,7 +315,7 @@ func (h *Handler) adminRemovePassword(c *gin.Context) {
 		h.adminDone(c, u.ID, "unchanged")
 		return
 	}
-	if err := h.Accounts.RemovePassword(c.Request.Context(), u.ID); err != nil {
+	if err := h.Accounts.RemovePassword(c.Request.Context(), u.ID, "by an administrator"); err != nil {
 		h.adminFailed(c, u, nil, "remove password", err)
 		return
 	}

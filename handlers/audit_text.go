@@ -130,6 +130,22 @@ func eventSentence(r *auditRow, provider string) string {
 		return "A password reset was requested for " + target
 	case models.EventPasswordResetCompleted:
 		return target + " set a new password with a reset link"
+	case models.EventInvitationSent:
+		return target + " was invited" + by
+	case models.EventInvitationLinked:
+		return "An invitation link for " + target + " was made" + by
+	case models.EventInvitationAccepted:
+		return target + " accepted their invitation"
+	case models.EventEmailVerifyRequest:
+		return "A confirmation link was sent to " + target
+	case models.EventEmailVerified:
+		return target + " confirmed their email address"
+	case models.EventEmailChangeRequest:
+		return target + " asked to change their email address"
+	case models.EventEmailChanged:
+		return target + " changed their email address"
+	case models.EventMailRetried:
+		return "An undelivered message to " + target + " was queued again" + by
 	}
 	return fmt.Sprintf("%s (%s)", r.Kind, target)
 }

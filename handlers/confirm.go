@@ -44,12 +44,15 @@ var adminActions = map[string]adminAction{
 		What: "Removing the password ends the account's sessions; it can then sign in with single sign-on only."},
 	"/identities/:iid/unlink": {Verb: "Unlink a sign-in provider from", Button: "Unlink", Danger: true,
 		What: "Unlinking ends the sessions that provider started."},
+	"/invite/link": {Verb: "Make an invitation link for", Button: "Make invitation link",
+		What: "A new link replaces the invitation sent before. It is shown once, for you to pass on: whoever opens it chooses the account's password."},
 }
 
 // otherActions describes the other actions that need sudo mode, whose
 // form is shown again after re-authentication rather than confirmed.
 var otherActions = map[string]string{
 	"/account/password":              "Set a password for your account",
+	"/account/email":                 "Change your email address",
 	"/account/link":                  "Link a sign-in provider to your account",
 	"/account/identities/:id/unlink": "Unlink a sign-in provider from your account",
 	"/admin/users/new":               "Create an administrator account",
@@ -94,7 +97,7 @@ func (h *Handler) describeAction(c *gin.Context, p string) string {
 		p = p[:i]
 	}
 	switch {
-	case p == "/account/password", p == "/account/link", p == "/admin/users/new":
+	case p == "/account/password", p == "/account/email", p == "/account/link", p == "/admin/users/new":
 		return otherActions[p]
 	case strings.HasPrefix(p, "/account/identities/") && strings.HasSuffix(p, "/unlink"):
 		return otherActions["/account/identities/:id/unlink"]

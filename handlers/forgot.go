@@ -164,16 +164,8 @@ func (h *Handler) reset(c *gin.Context) {
 		return
 	}
 	f := resetForm{Token: tok, Email: u.Email}
-	next, confirm := c.PostForm("new_password"), c.PostForm("confirm_password")
-	switch {
-	case next == "":
-		f.Error = "Enter a new password."
-	case len(next) > maxPasswordLen:
-		f.Error = "Use a password of at most 72 bytes."
-	case next != confirm:
-		f.Error = "The new password and its confirmation do not match."
-	}
-	if f.Error != "" {
+	var next string
+	if next, f.Error = confirmedPassword(c); f.Error != "" {
 		h.renderReset(c, http.StatusBadRequest, f)
 		return
 	}

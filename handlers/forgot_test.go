@@ -33,7 +33,9 @@ func newForgotEnv(t testing.TB, throttle bool) *env {
 		throttle:  throttle,
 		providers: func(string) []config.Provider { return []config.Provider{deadProvider("acme", "Acme")} },
 		configure: func(c *config.Config) {
-			c.Mail = &gmail.Config{From: "gatehouse <no-reply@example.com>", Dir: dir}
+			// Every sign-in here is from a new browser: those notices are
+			// TestNewBrowserNotice's.
+			c.Mail = &gmail.Config{From: "gatehouse <no-reply@example.com>", Dir: dir, Notices: gmail.Notices{NewBrowser: new(false)}}
 		},
 	})}
 	e.client = e.newClient()
@@ -116,6 +118,13 @@ var urlRE = regexp.MustCompile(`https?://[^\s"<>]+`)
 // both parts and to point at the reset page of base_url.
 func (e *env) resetLink(t testing.TB, m sentMail) string {
 	t.Helper()
+	return e.linkIn(t, m, "/auth/reset")
+}
+
+// linkIn is the one link in both parts of m, which must open path with a
+// token.
+func (e *env) linkIn(t testing.TB, m sentMail, path string) string {
+	t.Helper()
 	text, html := parts(t, m.raw)
 	tl, hl := urlRE.FindAllString(text, -1), urlRE.FindAllString(html, -1)
 	if len(tl) != 1 || len(hl) != 1 {
@@ -126,8 +135,8 @@ func (e *env) resetLink(t testing.TB, m sentMail) string {
 		t.Fatalf("text link %q, html link %q", tl[0], link)
 	}
 	u, err := url.Parse(link)
-	if err != nil || !strings.HasPrefix(link, e.base+"/auth/reset?token=") || len(u.Query().Get("token")) < 43 {
-		t.Fatalf("link %q is not a reset link at %s", link, e.base)
+	if err != nil || !strings.HasPrefix(link, e.base+path+"?token=") || len(u.Query().Get("token")) < 43 {
+		t.Fatalf("link %q is not a %s link at %s", link, path, e.base)
 	}
 	return link
 }
@@ -299,12 +308,16 @@ func TestResetLinkReplaced(t *testing.T) {
 
 	// And one by the accounts service (the admin console, the CLI).
 	e.forgot(t, alice)
-	link := e.resetLink(t, e.outbox(t)[2])
+	msgs = e.outbox(t)
+	if len(msgs) != 4 || !strings.Contains(msgs[2].subject, "password was changed") {
+		t.Fatalf("want the account page's change notice, then the new link: %+v", msgs)
+	}
+	link := e.resetLink(t, msgs[3])
 	u, err := e.db.UserByEmail(context.Background(), alice)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := e.app.Accounts.SetPassword(context.Background(), u.ID, "set by an administrator"); err != nil {
+	if err := e.app.Accounts.SetPassword(context.Background(), u.ID, "set by an administrator", "by an administrator"); err != nil {
 		t.Fatal(err)
 	}
 	e.do(t, req{method: "POST", path: "/auth/reset", form: resetForm(tokenOf(t, link), "a brand new passphrase", "a brand new passphrase")}).want(t, http.StatusNotFound, "")

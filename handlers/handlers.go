@@ -17,6 +17,7 @@ import (
 	"github.com/gatehouse/gatehouse/accounts"
 	"github.com/gatehouse/gatehouse/assets"
 	"github.com/gatehouse/gatehouse/config"
+	"github.com/gatehouse/gatehouse/mail"
 	"github.com/gatehouse/gatehouse/metrics"
 	"github.com/gatehouse/gatehouse/models"
 	"github.com/gatehouse/gatehouse/sessionstore"
@@ -58,6 +59,12 @@ type Deps struct {
 	// Now is the clock of sign-in times, sudo mode, session checks and
 	// one-time links; nil means time.Now.
 	Now func() time.Time
+	// KickMail asks the mail worker to look at the outbox now (after an
+	// administrator retried a message); nil when mail is off.
+	KickMail func()
+	// DemoMail is gatehouse demo's captured mail, listed at /demo/mail;
+	// nil (every gatehouse but the demo) leaves that route out.
+	DemoMail *mail.MemoryTransport
 }
 
 // Per-address limits on the unauthenticated requests that make gatehouse
@@ -146,6 +153,8 @@ func (h *Handler) routes() {
 	h.ssoNewRoutes(e)
 	h.accountRoutes(e)
 	h.forgotRoutes(e)
+	h.emailLinkRoutes(e)
+	h.demoRoutes(e)
 	e.NoRoute(func(c *gin.Context) {
 		h.errorPage(c, http.StatusNotFound, "Page not found", "There is nothing at this address.")
 	})
@@ -169,6 +178,9 @@ func formPage(method, path string) (string, bool) {
 	}
 	if strings.HasPrefix(path, "/account/") {
 		return "/account", true
+	}
+	if strings.HasPrefix(path, "/admin/mail/") {
+		return "/admin/mail", true
 	}
 	if rest, ok := strings.CutPrefix(path, "/admin/users/"); ok {
 		id, _, _ := strings.Cut(rest, "/")

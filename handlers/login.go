@@ -144,7 +144,16 @@ func (h *Handler) signIn(c *gin.Context, u *models.User, in sessionstore.SignIn)
 		h.Metrics.DBError("record last login")
 		h.log(c).WarnContext(ctx, "record last login", "err", err)
 	}
-	h.rememberDevice(c, u)
+	if h.rememberDevice(c, u) {
+		seen := accounts.SignInSeen{At: in.AuthTime, IP: in.IP, Browser: shortUserAgent(in.UserAgent), Method: in.Method}
+		if in.ProviderID != "" {
+			seen.Provider = h.SSO.Name(in.ProviderID)
+		}
+		err := h.Accounts.NotifyNewBrowser(ctx, u, seen)
+		if err != nil {
+			h.log(c).WarnContext(ctx, "new browser notice", "err", err)
+		}
+	}
 	h.audit(c, &models.Event{Kind: models.EventLoginSuccess, UserID: &u.ID, Email: u.Email, Method: in.Method, ProviderID: in.ProviderID})
 	return true
 }

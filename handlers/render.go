@@ -106,4 +106,6 @@ var loginMessages = map[string]string{
 	"link_cancelled":       "Linking was cancelled. Sign in to continue.",
 	"signed_out_elsewhere": "You were signed out by your identity provider.",
 	"password_reset":       "Your password was changed, and every session of your account was signed out. Sign in with your new password.",
+	"email_verified":       "Your email address is confirmed.",
+	"email_changed":        "Your email address was changed. Sign in with the new one.",
 }

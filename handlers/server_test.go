@@ -14,6 +14,7 @@ import (
 	"github.com/gatehouse/gatehouse/accounts"
 	"github.com/gatehouse/gatehouse/app"
 	"github.com/gatehouse/gatehouse/config"
+	gmail "github.com/gatehouse/gatehouse/mail"
 	"github.com/gatehouse/gatehouse/models"
 	"github.com/gatehouse/gatehouse/throttle"
 	"golang.org/x/crypto/bcrypt"
@@ -35,6 +36,9 @@ type server struct {
 	base   string
 
 	handler atomic.Pointer[http.Handler] // what srv serves: swapped by restart
+
+	mailTransport gmail.Transport        // app.Options.MailTransport, kept for restarts
+	demoMail      *gmail.MemoryTransport // app.Options.DemoMail, kept for restarts
 }
 
 type serverOpts struct {
@@ -50,13 +54,17 @@ type serverOpts struct {
 	providers func(base string) []config.Provider
 	// configure edits the configuration after it is validated.
 	configure func(*config.Config)
+	// mailTransport and demoMail are app.Options.MailTransport and
+	// app.Options.DemoMail (either needs a mail block from configure).
+	mailTransport gmail.Transport
+	demoMail      *gmail.MemoryTransport
 }
 
 // newServer builds and starts gatehouse. Passwords are hashed at bcrypt's
 // minimum cost: the handlers are under test, not bcrypt.
 func newServer(t testing.TB, o serverOpts) *server {
 	t.Helper()
-	s := &server{t: t, clock: o.clock, logs: &testkit.LogBuffer{}, dbPath: o.dbPath}
+	s := &server{t: t, clock: o.clock, logs: &testkit.LogBuffer{}, dbPath: o.dbPath, mailTransport: o.mailTransport, demoMail: o.demoMail}
 	if s.clock == nil {
 		s.clock = testkit.NewClock(time.Date(2030, 1, 2, 9, 0, 0, 0, time.UTC))
 	}
@@ -108,7 +116,7 @@ func newServer(t testing.TB, o serverOpts) *server {
 // the one before: calling it again is a restart.
 func (s *server) boot() {
 	s.t.Helper()
-	a, err := app.New(context.Background(), s.cfg, app.Options{Logger: s.log, Now: s.clock.Now})
+	a, err := app.New(context.Background(), s.cfg, app.Options{Logger: s.log, Now: s.clock.Now, MailTransport: s.mailTransport, DemoMail: s.demoMail})
 	if err != nil {
 		s.t.Fatalf("app.New: %v", err)
 	}
@@ -128,6 +136,27 @@ func (s *server) boot() {
 func (s *server) createUser(t testing.TB, email, name, pw string, admin bool) *models.User {
 	t.Helper()
 	n := accounts.NewUser{Email: email, Name: name, Admin: admin}
+	if pw != "" {
+		n.Password = &pw
+	}
+	u, err := s.app.Accounts.CreateUser(context.Background(), n)
+	if err != nil {
+		t.Fatalf("create user %s: %v", email, err)
+	}
+	// A seasoned account: its address was confirmed long ago. The tests of
+	// unconfirmed addresses make theirs with createUnverified.
+	if err := s.db.MarkEmailVerified(context.Background(), u.ID, u.Email); err != nil {
+		t.Fatal(err)
+	}
+	u.EmailVerifiedAt = new(s.db.Time())
+	return u
+}
+
+// createUnverified is createUser for an account whose address was never
+// confirmed (one an administrator typed).
+func (s *server) createUnverified(t testing.TB, email, pw string) *models.User {
+	t.Helper()
+	n := accounts.NewUser{Email: email}
 	if pw != "" {
 		n.Password = &pw
 	}

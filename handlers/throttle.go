@@ -71,25 +71,33 @@ func (h *Handler) throttleDone(c *gin.Context, a *throttle.Attempt, err error) {
 // for u from this browser then answer to the device rule alone, so an
 // attacker's guesses from elsewhere cannot lock it out. A failure is
 // logged, not shown: the sign-in stands, the browser is just not known.
-func (h *Handler) rememberDevice(c *gin.Context, u *models.User) {
+// It reports whether the browser was new to u: not known before, and its
+// device now recorded.
+func (h *Handler) rememberDevice(c *gin.Context, u *models.User) (isNew bool) {
 	if h.Throttle == nil {
-		return
+		return false
 	}
+	ctx := c.Request.Context()
 	token, err := c.Cookie(h.deviceCookie())
-	if err != nil || !sessionstore.ValidToken(token) {
-		if token, err = sessionstore.NewToken(h.Rand); err != nil {
-			h.log(c).WarnContext(c.Request.Context(), "device cookie", "err", err)
-			return
+	known := false
+	if err == nil && sessionstore.ValidToken(token) {
+		if known, err = h.DB.KnownDevice(ctx, u.Email, sessionstore.Hash(token), throttle.DeviceLifetime); err != nil {
+			h.log(c).WarnContext(ctx, "look up device", "err", err)
+			known = true // unknown is not new: no notice on a hiccup
 		}
+	} else if token, err = sessionstore.NewToken(h.Rand); err != nil {
+		h.log(c).WarnContext(ctx, "device cookie", "err", err)
+		return false
 	}
-	if err := h.Throttle.RememberDevice(c.Request.Context(), u.ID, token); err != nil {
-		h.log(c).WarnContext(c.Request.Context(), "remember device", "err", err)
-		return
+	if err := h.Throttle.RememberDevice(ctx, u.ID, token); err != nil {
+		h.log(c).WarnContext(ctx, "remember device", "err", err)
+		return false
 	}
 	http.SetCookie(c.Writer, &http.Cookie{
 		Name: h.deviceCookie(), Value: token, Path: "/", MaxAge: int(throttle.DeviceLifetime.Seconds()),
 		HttpOnly: true, Secure: h.Config.Secure(), SameSite: http.SameSiteLaxMode,
 	})
+	return !known
 }
 
 // deviceCookie is the device cookie's name: __Host- under https, like the

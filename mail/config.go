@@ -20,6 +20,8 @@ type Config struct {
 	// Dir writes each message as an .eml file in this folder instead
 	// (development).
 	Dir string `yaml:"dir"`
+	// Notices switches the security notices, each on by default.
+	Notices Notices `yaml:"notices"`
 }
 
 // SMTPConfig is the relay messages are submitted to.

@@ -159,7 +159,7 @@ func TestWorkerGivesUp(t *testing.T) {
 	}
 	rl.setMode(accept)
 	for _, f := range failed {
-		if err := db.RetryMail(t.Context(), f.ID); err != nil {
+		if _, err := db.RetryMail(t.Context(), f.ID); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -19,6 +19,7 @@ type UserFilter struct {
 	Disabled    *bool
 	HasPassword *bool
 	HasSSO      *bool
+	Verified    *bool  // the email is verified
 	Sort        string // email, name, created, last_login; "-" prefix for descending
 	Page        int    // from 1
 	PerPage     int
@@ -39,7 +40,7 @@ var userSorts = map[string]string{
 // users.*) so a replica still running the previous version reads the
 // columns it knows while a newer one adds some.
 const userColumns = "users.id, users.email, users.name, users.password_hash, users.is_admin, users.disabled_at, " +
-	"users.created_at, users.updated_at, users.last_login_at, users.last_login_method, users.email_changed_at"
+	"users.created_at, users.updated_at, users.last_login_at, users.last_login_method, users.email_changed_at, users.email_verified_at"
 
 // SearchUsers returns one page of users and the total matching.
 func (db *DB) SearchUsers(ctx context.Context, f UserFilter) ([]UserRow, int64, error) {
@@ -63,6 +64,9 @@ func (db *DB) SearchUsers(ctx context.Context, f UserFilter) ([]UserRow, int64, 
 	}
 	if f.HasSSO != nil {
 		q = q.Where(map[bool]string{true: "EXISTS", false: "NOT EXISTS"}[*f.HasSSO] + " (SELECT 1 FROM identities i WHERE i.user_id = users.id)")
+	}
+	if f.Verified != nil {
+		q = q.Where(map[bool]string{true: "email_verified_at IS NOT NULL", false: "email_verified_at IS NULL"}[*f.Verified])
 	}
 	var total int64
 	if err := q.Count(&total).Error; err != nil {
@@ -95,8 +99,10 @@ func escapeLike(s string) string {
 }
 
 // UpdateUser changes an account's name, email and admin flag. A new email
-// stamps email_changed_at in the same statement, compared with the stored
-// one, so no change of address escapes the record that SSO linking reads.
+// stamps email_changed_at and clears email_verified_at in the same
+// statement, compared with the stored one, so no change of address escapes
+// the records that SSO linking reads: an address an administrator typed is
+// not proved to reach anyone.
 func (db *DB) UpdateUser(ctx context.Context, id int64, name, email string, admin bool) error {
 	email = sso.NormalizeEmail(email)
 	if !ValidEmail(email) {
@@ -104,7 +110,8 @@ func (db *DB) UpdateUser(ctx context.Context, id int64, name, email string, admi
 	}
 	err := db.updateUser(ctx, id, map[string]any{
 		"name": name, "email": email, "is_admin": admin,
-		"email_changed_at": gorm.Expr("CASE WHEN email = ? THEN email_changed_at ELSE ? END", email, db.now()),
+		"email_changed_at":  gorm.Expr("CASE WHEN email = ? THEN email_changed_at ELSE ? END", email, db.now()),
+		"email_verified_at": gorm.Expr("CASE WHEN email = ? THEN email_verified_at ELSE NULL END", email),
 	})
 	if errors.Is(err, gorm.ErrDuplicatedKey) {
 		return ErrEmailTaken

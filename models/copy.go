@@ -29,6 +29,7 @@ var copyTables = []string{
 	"setup_tokens",
 	"mail_outbox",
 	"password_resets",
+	"email_links",
 }
 
 // CopyTables lists the tables CopyFrom copies, in its order.

@@ -102,3 +102,20 @@ const (
 	EventPasswordResetRequested EventKind = "password_reset.requested"
 	EventPasswordResetCompleted EventKind = "password_reset.completed"
 )
+
+// Invitation and email address event kinds. Links are never recorded.
+const (
+	EventInvitationSent     EventKind = "invitation.sent"
+	EventInvitationLinked   EventKind = "invitation.link_copied" // an administrator took the link to pass on
+	EventInvitationAccepted EventKind = "invitation.accepted"
+	EventEmailVerifyRequest EventKind = "email.verification_sent"
+	EventEmailVerified      EventKind = "email.verified"
+	EventEmailChangeRequest EventKind = "email.change_requested"
+	EventEmailChanged       EventKind = "email.changed"
+)
+
+// Outbox event kinds: an administrator's actions on mail. The message's
+// body (it may hold a link) is never recorded.
+const (
+	EventMailRetried EventKind = "mail.retried"
+)

@@ -147,18 +147,30 @@ func (db *DB) FailedMail(ctx context.Context, limit int) ([]OutboxMail, error) {
 	return out, nil
 }
 
+// RetriedMail is what RetryMail tells of the message it put back: enough
+// for the audit log, never the body.
+type RetriedMail struct {
+	ID        int64
+	Recipient string
+	Subject   string
+}
+
 // RetryMail puts the failed message id back in the queue, due at once with
-// its attempts reset. It is ErrNotFound unless id was given up on.
-func (db *DB) RetryMail(ctx context.Context, id int64) error {
-	res := db.gorm.WithContext(ctx).Exec(`UPDATE mail_outbox SET failed_at = NULL, attempts = 0, next_attempt_at = ?
-		WHERE id = ? AND failed_at IS NOT NULL AND sent_at IS NULL`, db.now(), id)
-	if res.Error != nil {
-		return fmt.Errorf("retry mail: %w", res.Error)
+// its attempts reset, and returns its recipient and subject (read in the
+// same statement, so they are the message's that was retried). It is
+// ErrNotFound unless id was given up on.
+func (db *DB) RetryMail(ctx context.Context, id int64) (RetriedMail, error) {
+	var rows []RetriedMail
+	err := db.gorm.WithContext(ctx).Raw(`UPDATE mail_outbox SET failed_at = NULL, attempts = 0, next_attempt_at = ?
+		WHERE id = ? AND failed_at IS NOT NULL AND sent_at IS NULL
+		RETURNING id, recipient, subject`, db.now(), id).Scan(&rows).Error
+	if err != nil {
+		return RetriedMail{}, fmt.Errorf("retry mail: %w", err)
 	}
-	if res.RowsAffected == 0 {
-		return ErrNotFound
+	if len(rows) == 0 {
+		return RetriedMail{}, ErrNotFound
 	}
-	return nil
+	return rows[0], nil
 }
 
 // CountQueuedMail counts the messages neither sent nor given up on.

@@ -107,10 +107,10 @@ func TestMailOutboxLifecycle(t *testing.T) {
 	if err != nil || len(failed) != 1 || failed[0].LastError != "451 try later" || failed[0].Attempts != 4 || failed[0].FailedAt == nil {
 		t.Fatalf("failed %+v %v", failed, err)
 	}
-	if err := db.RetryMail(ctx, failed[0].ID); err != nil {
-		t.Fatal(err)
+	if got, err := db.RetryMail(ctx, failed[0].ID); err != nil || got.ID != failed[0].ID || got.Recipient != failed[0].Recipient || got.Subject != failed[0].Subject {
+		t.Fatalf("retry: %+v %v, want %+v", got, err, failed[0])
 	}
-	if err := db.RetryMail(ctx, failed[0].ID); !errors.Is(err, ErrNotFound) {
+	if _, err := db.RetryMail(ctx, failed[0].ID); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("retry of a queued message: %v", err)
 	}
 	r, ok := claim("r")

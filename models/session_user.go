@@ -25,7 +25,7 @@ const sessionWithUserQuery = `SELECT
 	s.ip, s.user_agent, s.auth_method, s.auth_time, s.provider_id, s.issuer, s.subject, s.sid,
 	s.id_token, s.data, s.reauth_at, s.sso_checked_at,
 	u.id, u.email, u.name, u.password_hash, u.is_admin, u.disabled_at, u.created_at, u.updated_at,
-	u.last_login_at, u.last_login_method, u.email_changed_at
+	u.last_login_at, u.last_login_method, u.email_changed_at, u.email_verified_at
 FROM sessions s LEFT JOIN users u ON u.id = s.user_id
 WHERE s.token_hash = CAST($1 AS TEXT)`
 
@@ -48,7 +48,7 @@ func (db *DB) SessionWithUser(ctx context.Context, hash string) (*Session, error
 			email, name, pwHash, method                 sql.NullString
 			isAdmin                                     sql.NullBool
 			disabledAt, lastLogin, createdAt, updatedAt sql.NullTime
-			emailChangedAt                              sql.NullTime
+			emailChangedAt, emailVerifiedAt             sql.NullTime
 		}
 	)
 	err := db.pool().QueryRowContext(ctx, sessionWithUserQuery, hash).Scan(
@@ -56,7 +56,7 @@ func (db *DB) SessionWithUser(ctx context.Context, hash string) (*Session, error
 		&s.IP, &s.UserAgent, (*string)(&s.AuthMethod), &n.authTime, &s.ProviderID, &s.Issuer, &s.Subject, &s.SID,
 		&s.IDToken, &s.Data, &n.reauthAt, &n.checkedAt,
 		&n.uID, &n.email, &n.name, &n.pwHash, &n.isAdmin, &n.disabledAt, &n.createdAt, &n.updatedAt,
-		&n.lastLogin, &n.method, &n.emailChangedAt,
+		&n.lastLogin, &n.method, &n.emailChangedAt, &n.emailVerifiedAt,
 	)
 	db.traced(sessionWithUserQuery)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -74,7 +74,7 @@ func (db *DB) SessionWithUser(ctx context.Context, hash string) (*Session, error
 			ID: n.uID.Int64, Email: n.email.String, Name: n.name.String, IsAdmin: n.isAdmin.Bool,
 			DisabledAt: timeOrNil(n.disabledAt), CreatedAt: n.createdAt.Time, UpdatedAt: n.updatedAt.Time,
 			LastLoginAt: timeOrNil(n.lastLogin), LastLoginMethod: Method(n.method.String),
-			EmailChangedAt: timeOrNil(n.emailChangedAt),
+			EmailChangedAt: timeOrNil(n.emailChangedAt), EmailVerifiedAt: timeOrNil(n.emailVerifiedAt),
 		}
 		if n.pwHash.Valid {
 			s.User.PasswordHash = &n.pwHash.String

@@ -1,18 +1,19 @@
-// New user page: choosing "Single sign-on only" hides the initial password
-// fields, which the server ignores for such an account anyway. Without
-// JavaScript the fields simply stay visible.
+// New user page: the initial password fields show only while "With an
+// initial password" is chosen; the server ignores them for the other
+// choices anyway. Without JavaScript the fields simply stay visible.
 "use strict";
 document.addEventListener("DOMContentLoaded", function () {
   var fields = document.getElementById("password-fields");
-  var none = document.getElementById("mode-none");
   var withPassword = document.getElementById("mode-password");
-  if (!fields || !none || !withPassword) {
+  var modes = document.querySelectorAll('input[name="password_mode"]');
+  if (!fields || !withPassword || modes.length === 0) {
     return;
   }
   function update() {
-    fields.hidden = none.checked;
+    fields.hidden = !withPassword.checked;
   }
-  none.addEventListener("change", update);
-  withPassword.addEventListener("change", update);
+  modes.forEach(function (m) {
+    m.addEventListener("change", update);
+  });
   update();
 });

@@ -1,0 +1,118 @@
+package models
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// LinkPurpose is what an emailed link (a row of email_links) is for.
+type LinkPurpose string
+
+// Link purposes.
+const (
+	// LinkInvite invites the person to a new account: it sets the first
+	// password (or points to the provider trusted for the address).
+	LinkInvite LinkPurpose = "invite"
+	// LinkVerify confirms an address: the account's own, or the new one a
+	// change waits for.
+	LinkVerify LinkPurpose = "verify"
+)
+
+// String returns the stored form.
+func (p LinkPurpose) String() string { return string(p) }
+
+// EmailLink is an emailed link that proves an address: the hash of its
+// token, what it is for, the account, the address it was sent to, and when
+// it stops working.
+type EmailLink struct {
+	TokenHash string `gorm:"primaryKey"`
+	Purpose   LinkPurpose
+	UserID    int64
+	Email     string
+	CreatedAt time.Time
+	ExpiresAt time.Time
+}
+
+// AddEmailLink stores a link's token hash for the account userID, sent to
+// email for purpose and valid for ttl, replacing the account's older link
+// of that purpose: only the newest works, and the table holds at most one
+// link of each purpose per account.
+func (db *DB) AddEmailLink(ctx context.Context, l EmailLink, ttl time.Duration) error {
+	now := db.now()
+	l.CreatedAt, l.ExpiresAt = now, now.Add(ttl)
+	return db.Tx(ctx, func(tx *DB) error {
+		if err := tx.DeleteEmailLinks(ctx, l.UserID, l.Purpose); err != nil {
+			return err
+		}
+		if err := tx.gorm.WithContext(ctx).Create(&l).Error; err != nil {
+			return fmt.Errorf("store %s link: %w", l.Purpose, err)
+		}
+		return nil
+	})
+}
+
+// EmailLinkByHash returns the unexpired link of purpose whose token hashes
+// to hash, or ErrNotFound.
+func (db *DB) EmailLinkByHash(ctx context.Context, purpose LinkPurpose, hash string) (*EmailLink, error) {
+	var rows []EmailLink
+	err := db.gorm.WithContext(ctx).Where("token_hash = ? AND purpose = ? AND expires_at > ?", hash, purpose, db.now()).
+		Limit(1).Find(&rows).Error
+	if err != nil {
+		return nil, fmt.Errorf("find %s link: %w", purpose, err)
+	}
+	if len(rows) == 0 {
+		return nil, ErrNotFound
+	}
+	return &rows[0], nil
+}
+
+// EmailLinkOf returns the account's unexpired link of purpose (without its
+// token, which is not kept), or ErrNotFound: an invitation still open.
+func (db *DB) EmailLinkOf(ctx context.Context, userID int64, purpose LinkPurpose) (*EmailLink, error) {
+	var rows []EmailLink
+	err := db.gorm.WithContext(ctx).Where("user_id = ? AND purpose = ? AND expires_at > ?", userID, purpose, db.now()).
+		Limit(1).Find(&rows).Error
+	if err != nil {
+		return nil, fmt.Errorf("find %s link: %w", purpose, err)
+	}
+	if len(rows) == 0 {
+		return nil, ErrNotFound
+	}
+	return &rows[0], nil
+}
+
+// ConsumeEmailLink deletes the unexpired link of purpose whose token hashes
+// to hash and returns it, else ErrNotFound. One statement does both, so of
+// two concurrent uses of a link one gets it and the other ErrNotFound.
+func (db *DB) ConsumeEmailLink(ctx context.Context, purpose LinkPurpose, hash string) (*EmailLink, error) {
+	var rows []EmailLink
+	err := db.gorm.WithContext(ctx).Raw(`DELETE FROM email_links WHERE token_hash = ? AND purpose = ? AND expires_at > ?
+		RETURNING token_hash, purpose, user_id, email, created_at, expires_at`, hash, purpose, db.now()).Scan(&rows).Error
+	if err != nil {
+		return nil, fmt.Errorf("consume %s link: %w", purpose, err)
+	}
+	if len(rows) == 0 {
+		return nil, ErrNotFound
+	}
+	return &rows[0], nil
+}
+
+// DeleteEmailLinks deletes the account's links of purpose.
+func (db *DB) DeleteEmailLinks(ctx context.Context, userID int64, purpose LinkPurpose) error {
+	if err := db.gorm.WithContext(ctx).Where("user_id = ? AND purpose = ?", userID, purpose).Delete(&EmailLink{}).Error; err != nil {
+		return fmt.Errorf("delete %s links: %w", purpose, err)
+	}
+	return nil
+}
+
+// DeleteExpiredEmailLinks deletes up to limit links past their expiry and
+// returns how many went.
+func (db *DB) DeleteExpiredEmailLinks(ctx context.Context, limit int) (int64, error) {
+	res := db.gorm.WithContext(ctx).Exec(`DELETE FROM email_links WHERE token_hash IN (SELECT token_hash FROM email_links
+		WHERE expires_at <= ? LIMIT ?`+db.skipLocked()+`)`, db.now(), limit)
+	if res.Error != nil {
+		return 0, fmt.Errorf("delete expired email links: %w", res.Error)
+	}
+	return res.RowsAffected, nil
+}
