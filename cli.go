@@ -342,6 +342,9 @@ func inviteUser(ctx context.Context, svc *accounts.Service, n accounts.NewUser, 
 		if lookup != nil {
 			return err
 		}
+		if n.Admin && !u.IsAdmin {
+			return fmt.Errorf("%s exists and is not an administrator: invite it without --admin, and promote it in the admin console", u.Email)
+		}
 		if inv, err = svc.Reinvite(ctx, u.ID, inviter, send); err != nil {
 			return fmt.Errorf("%s: %w", u.Email, err)
 		}

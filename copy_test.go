@@ -108,6 +108,9 @@ func seedSQLite(t *testing.T, path string) {
 	}
 	must(db.RememberDevice(ctx, alice.ID, "device-1", 5))
 	must(db.AddPasswordReset(ctx, alice.ID, strings.Repeat("cd", 32), time.Hour))
+	must(db.MarkEmailVerified(ctx, alice.ID, alice.Email))
+	must(db.AddEmailLink(ctx, &models.EmailLink{TokenHash: strings.Repeat("ef", 32), Purpose: models.LinkInvite, UserID: carol.ID, Email: carol.Email}, 7*24*time.Hour))
+	must(db.AddEmailLink(ctx, &models.EmailLink{TokenHash: strings.Repeat("ab", 32), Purpose: models.LinkVerify, UserID: alice.ID, Email: "alice.new@example.com", FromEmail: alice.Email}, 24*time.Hour))
 	must(db.CreatePendingLogin(ctx, &models.PendingLogin{StateHash: "state-1", BrowserHash: "browser-1", ProviderID: "corp", Nonce: "n", CodeVerifier: "v"}, 10*time.Minute, 10, 100))
 	must(db.CreatePendingLink(ctx, models.NewPendingLink(bob.ID, "corp", &sso.Identity{Issuer: "https://op.example", Subject: "bob-sub"}), 10*time.Minute))
 	for _, e := range []models.Event{

@@ -80,24 +80,28 @@ var resetLinkRE = regexp.MustCompile(`https?://[^\s"<>]+/auth/reset\?token=[A-Za
 // the one link of its text part.
 func deliveredResetLink(t *testing.T, dir string) string {
 	t.Helper()
-	var files []string
-	for deadline := time.Now().Add(20 * time.Second); len(files) == 0; time.Sleep(20 * time.Millisecond) {
-		files, _ = filepath.Glob(filepath.Join(dir, "*.eml"))
-		if time.Now().After(deadline) {
-			t.Fatal("no message delivered")
+	return deliveredLink(t, dir, browserEmail, resetLinkRE)
+}
+
+// deliveredLink waits for the mail worker's .eml to the address to in dir
+// and returns the one link of its text part that re matches.
+func deliveredLink(t *testing.T, dir, to string, re *regexp.Regexp) string {
+	t.Helper()
+	var m *mail.Message
+	for deadline := time.Now().Add(20 * time.Second); m == nil; time.Sleep(20 * time.Millisecond) {
+		files, _ := filepath.Glob(filepath.Join(dir, "*.eml"))
+		for _, name := range files {
+			b, err := os.ReadFile(name)
+			if err != nil {
+				continue // being written
+			}
+			if msg, err := mail.ReadMessage(strings.NewReader(string(b))); err == nil && strings.Contains(msg.Header.Get("To"), "<"+to+">") {
+				m = msg
+			}
 		}
-	}
-	f, err := os.Open(files[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	m, err := mail.ReadMessage(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if to := m.Header.Get("To"); !strings.Contains(to, browserEmail) {
-		t.Fatalf("To: %q", to)
+		if m == nil && time.Now().After(deadline) {
+			t.Fatalf("no message to %s delivered", to)
+		}
 	}
 	_, params, err := mime.ParseMediaType(m.Header.Get("Content-Type"))
 	if err != nil {
@@ -111,7 +115,7 @@ func deliveredResetLink(t *testing.T, dir string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	links := resetLinkRE.FindAllString(string(text), -1)
+	links := re.FindAllString(string(text), -1)
 	if len(links) != 1 {
 		t.Fatalf("want one link, got %q in:\n%s", links, text)
 	}

@@ -200,13 +200,13 @@ func TestBrowserLayoutNoOverflow(t *testing.T) {
 		err = db.CreateUser(context.Background(), invited)
 	}
 	if err == nil {
-		err = db.AddEmailLink(context.Background(), models.EmailLink{
+		err = db.AddEmailLink(context.Background(), &models.EmailLink{
 			TokenHash: sessionstore.Hash(inviteTok), Purpose: models.LinkInvite, UserID: invited.ID, Email: invited.Email,
 		}, 24*time.Hour)
 	}
 	if err == nil {
-		err = db.AddEmailLink(context.Background(), models.EmailLink{
-			TokenHash: sessionstore.Hash(verifyTok), Purpose: models.LinkVerify, UserID: admin.ID, Email: "another." + layoutEmail,
+		err = db.AddEmailLink(context.Background(), &models.EmailLink{
+			TokenHash: sessionstore.Hash(verifyTok), Purpose: models.LinkVerify, UserID: admin.ID, Email: "another." + layoutEmail, FromEmail: layoutEmail,
 		}, 24*time.Hour)
 	}
 	db.Close()

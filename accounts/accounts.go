@@ -224,8 +224,9 @@ func (s *Service) composeChange(c *passwordChange) error {
 }
 
 // apply stores the change inside the transaction tx: the new hash, every
-// session of the account but keep ended, its known browsers forgotten, its
-// password reset and invitation links deleted, and the notice queued. No
+// session of the account but keep ended, its known browsers forgotten,
+// every link mailed for it deleted (a reset, an invitation, a change of
+// address asked for before), and the notice queued. No
 // session, browser or link that came before keeps anything from the old
 // password, and a failure changes nothing. Every password change goes
 // through here.
@@ -237,10 +238,7 @@ func (c *passwordChange) apply(ctx context.Context, tx *models.DB) error {
 	if _, err := tx.DeleteUserSessions(ctx, id, c.keep); err != nil {
 		return fmt.Errorf("end sessions after password change: %w", err)
 	}
-	if err := tx.DeletePasswordResets(ctx, id); err != nil {
-		return err
-	}
-	if err := tx.DeleteEmailLinks(ctx, id, models.LinkInvite); err != nil {
+	if err := tx.DeleteAccountLinks(ctx, id); err != nil {
 		return err
 	}
 	if err := tx.ForgetDevices(ctx, id); err != nil {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 
-	"github.com/gatehouse/gatehouse/mail"
 	"github.com/gatehouse/gatehouse/models"
 )
 
@@ -75,15 +74,10 @@ func (s *Service) UpdateUser(ctx context.Context, id int64, name, email string, 
 // reset, invitation, a confirmation waiting) stop working, and the old
 // address is told (the email_changed notice).
 func (s *Service) emailChangedByAdmin(ctx context.Context, tx *models.DB, before *models.User, email string) error {
-	if err := forgetLinks(ctx, tx, before.ID); err != nil {
+	if err := tx.DeleteAccountLinks(ctx, before.ID); err != nil {
 		return err
 	}
-	if err := tx.DeleteEmailLinks(ctx, before.ID, models.LinkVerify); err != nil {
-		return err
-	}
-	notice, err := s.notice(mail.NoticeEmailChanged, "email_changed", before, map[string]any{
-		"OldEmail": before.Email, "Email": email, "How": "by an administrator",
-	})
+	notice, err := s.emailChangedNotice(before, email, "by an administrator")
 	if err != nil {
 		return err
 	}
@@ -105,8 +99,19 @@ func (s *Service) SetDisabled(ctx context.Context, actor *models.User, id int64,
 		if _, err := tx.UserByID(ctx, id); err != nil {
 			return err
 		}
-		return tx.SetDisabled(ctx, id, disabled)
+		return setDisabled(ctx, tx, id, disabled)
 	})
+}
+
+// setDisabled disables (ending its sessions and every link mailed for it,
+// so none works if it is enabled again) or enables the account id in tx.
+func setDisabled(ctx context.Context, tx *models.DB, id int64, disabled bool) error {
+	if disabled {
+		if err := tx.DeleteAccountLinks(ctx, id); err != nil {
+			return err
+		}
+	}
+	return tx.SetDisabled(ctx, id, disabled)
 }
 
 // DeleteUser deletes an account with its identities and sessions, under the
@@ -198,5 +203,5 @@ func (s *Service) UpdateName(ctx context.Context, id int64, name string) (string
 // with access to the server, who may need to stop even the last
 // administrator (a stolen password) and then create a new one.
 func (s *Service) DisableBreakGlass(ctx context.Context, id int64) error {
-	return s.DB.SetDisabled(ctx, id, true)
+	return s.DB.Tx(ctx, func(tx *models.DB) error { return setDisabled(ctx, tx, id, true) })
 }

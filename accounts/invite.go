@@ -19,8 +19,13 @@ const InviteTTL = 7 * 24 * time.Hour
 // password by now, is disabled or is gone.
 var ErrInviteInvalid = &Error{Code: CodeNotFound, Msg: "This invitation link does not work: it was used already, it expired, or a newer one was sent. Ask your administrator for a new invitation."}
 
-// ErrHasPassword refuses to invite an account that can sign in already.
-var ErrHasPassword = conflict("This account has a password already, so it needs no invitation. Its owner can use \"Forgot your password?\".")
+// ErrHasPassword and ErrHasIdentity refuse to invite an account that can
+// sign in already: an invitation sets a password, and must not add one
+// behind the back of someone who uses the account.
+var (
+	ErrHasPassword = conflict("This account has a password already, so it needs no invitation. Its owner can use \"Forgot your password?\".")
+	ErrHasIdentity = conflict("This account signs in with single sign-on already, so it needs no invitation.")
+)
 
 // Invitation is a new invitation link for an account.
 type Invitation struct {
@@ -68,14 +73,9 @@ func (s *Service) Invite(ctx context.Context, n NewUser, inviter string, send bo
 func (s *Service) Reinvite(ctx context.Context, id int64, inviter string, send bool) (*Invitation, error) {
 	var inv *Invitation
 	err := s.DB.Tx(ctx, func(tx *models.DB) error {
-		u, err := tx.LockUser(ctx, id)
-		switch {
-		case err != nil:
+		u, err := lockInvitable(ctx, tx, id)
+		if err != nil {
 			return err
-		case u.HasPassword():
-			return ErrHasPassword
-		case u.Disabled():
-			return conflict("This account is disabled: enable it before inviting its owner.")
 		}
 		inv, err = s.invite(ctx, tx, u, inviter, send)
 		return err
@@ -87,6 +87,28 @@ func (s *Service) Reinvite(ctx context.Context, id int64, inviter string, send b
 	return inv, nil
 }
 
+// lockInvitable locks the account id in tx and returns it if it may be
+// invited: enabled, with no password and no linked identity.
+func lockInvitable(ctx context.Context, tx *models.DB, id int64) (*models.User, error) {
+	u, err := tx.LockUser(ctx, id)
+	switch {
+	case err != nil:
+		return nil, err
+	case u.HasPassword():
+		return nil, ErrHasPassword
+	case u.Disabled():
+		return nil, conflict("This account is disabled: enable it before inviting its owner.")
+	}
+	ids, err := tx.UserIdentities(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if len(ids) > 0 {
+		return nil, ErrHasIdentity
+	}
+	return u, nil
+}
+
 // invite stores a new invitation link for u in tx and, with send and mail
 // on, queues the message that carries it.
 func (s *Service) invite(ctx context.Context, tx *models.DB, u *models.User, inviter string, send bool) (*Invitation, error) {
@@ -94,12 +116,11 @@ func (s *Service) invite(ctx context.Context, tx *models.DB, u *models.User, inv
 	if err != nil {
 		return nil, err
 	}
-	inv := &Invitation{User: u, Link: s.URLs.Invite + "?token=" + token, ExpiresAt: tx.Time().Add(InviteTTL)}
-	if err := tx.AddEmailLink(ctx, models.EmailLink{
-		TokenHash: sessionstore.Hash(token), Purpose: models.LinkInvite, UserID: u.ID, Email: u.Email,
-	}, InviteTTL); err != nil {
+	link := &models.EmailLink{TokenHash: sessionstore.Hash(token), Purpose: models.LinkInvite, UserID: u.ID, Email: u.Email}
+	if err := tx.AddEmailLink(ctx, link, InviteTTL); err != nil {
 		return nil, err
 	}
+	inv := &Invitation{User: u, Link: s.URLs.Invite + "?token=" + token, ExpiresAt: link.ExpiresAt}
 	if !send || s.Mail == nil {
 		return inv, nil
 	}
@@ -137,12 +158,6 @@ func (s *Service) TrustedProvider(email string) string {
 	return ""
 }
 
-// OpenInvitation is the account's invitation link still unused and
-// unexpired (without its token), or models.ErrNotFound.
-func (s *Service) OpenInvitation(ctx context.Context, id int64) (*models.EmailLink, error) {
-	return s.DB.EmailLinkOf(ctx, id, models.LinkInvite)
-}
-
 // InvitedUser returns the account an invitation token is for, or
 // ErrInviteInvalid.
 func (s *Service) InvitedUser(ctx context.Context, token string) (*models.User, error) {
@@ -164,11 +179,12 @@ func (s *Service) InvitedUser(ctx context.Context, token string) (*models.User, 
 }
 
 // AcceptInvitation sets the first password of the account an invitation
-// token is for, with the rules of every new password. In one transaction
-// it uses up the link, stores the password (as every password change does:
-// passwordChange.apply) and marks the address verified: the link reached
-// it. A link that does not work is ErrInviteInvalid and a password the
-// policy refuses an *Error, and then nothing changes.
+// token is for, with the rules of every new password. In one transaction,
+// holding the account's row, it uses up the link, checks the account may
+// still be invited, stores the password (as every password change does:
+// passwordChange.apply) and marks the address the link went to verified.
+// A link that does not work is ErrInviteInvalid and a password the policy
+// refuses an *Error, and then nothing changes.
 func (s *Service) AcceptInvitation(ctx context.Context, token, pw string) (*models.User, error) {
 	u, err := s.InvitedUser(ctx, token)
 	if err != nil {
@@ -181,19 +197,18 @@ func (s *Service) AcceptInvitation(ctx context.Context, token, pw string) (*mode
 	// The person chose this password a moment ago: no notice.
 	change := passwordChange{user: u, hash: &h}
 	err = s.DB.Tx(ctx, func(tx *models.DB) error {
+		if _, err := lockInvitable(ctx, tx, u.ID); err != nil {
+			if ErrorCode(err) == CodeConflict {
+				return ErrInviteInvalid // a password, an identity or disabled meanwhile
+			}
+			return err
+		}
 		l, err := tx.ConsumeEmailLink(ctx, models.LinkInvite, sessionstore.Hash(token))
-		if errors.Is(err, models.ErrNotFound) || err == nil && l.UserID != u.ID {
+		if errors.Is(err, models.ErrNotFound) {
 			return ErrInviteInvalid // used or replaced meanwhile
 		}
 		if err != nil {
 			return err
-		}
-		locked, err := tx.LockUser(ctx, u.ID)
-		if err != nil {
-			return err
-		}
-		if locked.HasPassword() || locked.Disabled() {
-			return ErrInviteInvalid
 		}
 		if err := tx.MarkEmailVerified(ctx, u.ID, l.Email); err != nil {
 			return err

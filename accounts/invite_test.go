@@ -187,7 +187,7 @@ func TestSSOSignInEndsInvitation(t *testing.T) {
 	if err != nil || res.Outcome != accounts.OutcomeSignIn || !res.Linked {
 		t.Fatalf("resolve: %+v, %v", res, err)
 	}
-	if _, err := e.svc.OpenInvitation(ctx, inv.User.ID); !errors.Is(err, models.ErrNotFound) {
+	if _, err := e.db.EmailLinkOf(ctx, inv.User.ID, models.LinkInvite); !errors.Is(err, models.ErrNotFound) {
 		t.Fatalf("the invitation is still open: %v", err)
 	}
 	if _, err := e.svc.InvitedUser(ctx, linkToken(t, inv.Link)); !errors.Is(err, accounts.ErrInviteInvalid) {

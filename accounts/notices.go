@@ -21,9 +21,10 @@ type SignInSeen struct {
 // NotifyNewBrowser tells the owner of u that u was signed in to from a
 // browser not seen for it before (the new_browser notice). u is the
 // account as it was before this sign-in: its first sign-in ever is not
-// news to anyone, so it sends nothing.
+// news to anyone, so it sends nothing; and the notice names an IP address
+// and a browser, so it goes only to an address proved to be the owner's.
 func (s *Service) NotifyNewBrowser(ctx context.Context, u *models.User, seen SignInSeen) error {
-	if u.LastLoginAt == nil {
+	if u.LastLoginAt == nil || !u.EmailVerified() {
 		return nil
 	}
 	how := seen.Method.Label()

@@ -118,17 +118,33 @@ func (s *Service) RequestPasswordReset(ctx context.Context, email string) (Reset
 		return ResetRequest{}, err
 	}
 	err = s.DB.Tx(ctx, func(tx *models.DB) error {
+		// Holding the row: an address changed since u was read must not
+		// get a link (a change deletes the links of the old address in
+		// its own transaction, which this one now runs before or after).
+		locked, err := tx.LockUser(ctx, u.ID)
+		switch {
+		case err != nil:
+			return err
+		case locked.Email != u.Email || locked.Disabled() || !locked.HasPassword():
+			return errChanged
+		}
 		if err := tx.AddPasswordReset(ctx, u.ID, sessionstore.Hash(token), ResetTTL); err != nil {
 			return err
 		}
 		return mail.Enqueue(ctx, tx, r)
 	})
+	if errors.Is(err, errChanged) {
+		return ResetRequest{Outcome: ResetNoAccount}, nil
+	}
 	if err != nil {
 		return ResetRequest{}, err
 	}
 	s.kick()
 	return ResetRequest{Outcome: ResetLinkSent, User: u}, nil
 }
+
+// errChanged aborts a transaction whose account changed since it was read.
+var errChanged = errors.New("the account changed meanwhile")
 
 // ResetUser returns the enabled account a reset link's token resets, or
 // ErrResetInvalid.
@@ -174,15 +190,20 @@ func (s *Service) ResetPassword(ctx context.Context, token, pw string) (*models.
 		return nil, err
 	}
 	err = s.DB.Tx(ctx, func(tx *models.DB) error {
-		id, err := tx.ConsumePasswordReset(ctx, sessionstore.Hash(token))
-		if errors.Is(err, models.ErrNotFound) || err == nil && id != u.ID {
-			return ErrResetInvalid // used or replaced meanwhile
-		}
+		locked, err := tx.LockUser(ctx, u.ID)
 		if err != nil {
 			return err
 		}
-		// The link reached the account's address: it is the owner's.
-		if err := tx.MarkEmailVerified(ctx, u.ID, u.Email); err != nil {
+		id, err := tx.ConsumePasswordReset(ctx, sessionstore.Hash(token))
+		switch {
+		case errors.Is(err, models.ErrNotFound), err == nil && id != u.ID, err == nil && locked.Disabled():
+			return ErrResetInvalid // used, replaced or disabled meanwhile
+		case err != nil:
+			return err
+		}
+		// The link reached the account's address (a change of address
+		// deletes the links sent to the old one): it is the owner's.
+		if err := tx.MarkEmailVerified(ctx, u.ID, locked.Email); err != nil {
 			return err
 		}
 		return change.apply(ctx, tx)

@@ -106,10 +106,16 @@ func (s *Service) sendConfirmation(ctx context.Context, u *models.User, email st
 	if err != nil {
 		return err
 	}
+	to := recipient(u)
 	data := s.mailData(u)
+	if email != u.Email {
+		// An address nobody has proved yet: it gets no name the account's
+		// owner chose, only what the change is.
+		to, data["Name"] = gomail.Address{Address: email}, ""
+	}
 	data["Email"], data["OldEmail"], data["Change"] = email, u.Email, email != u.Email
 	data["Link"], data["Hours"] = s.URLs.Verify+"?token="+token, int(VerifyTTL.Hours())
-	r, err := s.Mail.Mailer.Compose("verify", gomail.Address{Name: u.Name, Address: email}, data)
+	r, err := s.Mail.Mailer.Compose("verify", to, data)
 	if err != nil {
 		return err
 	}
@@ -117,10 +123,18 @@ func (s *Service) sendConfirmation(ctx context.Context, u *models.User, email st
 }
 
 // storeConfirmation stores token as u's confirmation link for email and
-// queues r, in one transaction, unless u's last link is younger than
-// VerifyResendWait.
+// queues r, in one transaction holding u's row, unless u's last link is
+// younger than VerifyResendWait or u's address changed meanwhile. A link
+// for a change records the address it replaces (FromEmail).
 func (s *Service) storeConfirmation(ctx context.Context, u *models.User, email, token string, r mail.Rendered) error {
 	err := s.DB.Tx(ctx, func(tx *models.DB) error {
+		locked, err := tx.LockUser(ctx, u.ID)
+		if err != nil {
+			return err
+		}
+		if locked.Email != u.Email {
+			return conflict("Your address changed meanwhile. Reload the page and try again.")
+		}
 		last, err := tx.EmailLinkOf(ctx, u.ID, models.LinkVerify)
 		switch {
 		case err == nil && tx.Time().Sub(last.CreatedAt) < VerifyResendWait:
@@ -128,9 +142,11 @@ func (s *Service) storeConfirmation(ctx context.Context, u *models.User, email, 
 		case err != nil && !errors.Is(err, models.ErrNotFound):
 			return err
 		}
-		if err := tx.AddEmailLink(ctx, models.EmailLink{
-			TokenHash: sessionstore.Hash(token), Purpose: models.LinkVerify, UserID: u.ID, Email: email,
-		}, VerifyTTL); err != nil {
+		link := &models.EmailLink{TokenHash: sessionstore.Hash(token), Purpose: models.LinkVerify, UserID: u.ID, Email: email}
+		if email != u.Email {
+			link.FromEmail = u.Email
+		}
+		if err := tx.AddEmailLink(ctx, link, VerifyTTL); err != nil {
 			return err
 		}
 		return mail.Enqueue(ctx, tx, r)
@@ -151,7 +167,7 @@ func (s *Service) PendingEmail(ctx context.Context, u *models.User) (string, err
 		return "", nil
 	case err != nil:
 		return "", err
-	case l.Email == u.Email:
+	case l.FromEmail != u.Email: // none waits, or not for this address
 		return "", nil
 	}
 	return l.Email, nil
@@ -185,27 +201,42 @@ func (s *Service) ConfirmationOf(ctx context.Context, token string) (*Confirmati
 		return nil, err
 	}
 	u, err := s.DB.UserByID(ctx, l.UserID)
-	if errors.Is(err, models.ErrNotFound) || err == nil && u.Disabled() {
+	if errors.Is(err, models.ErrNotFound) {
 		return nil, ErrVerifyInvalid
 	}
 	if err != nil {
 		return nil, err
 	}
-	c := &Confirmation{User: u, Email: l.Email}
-	if l.Email != u.Email {
-		c.OldEmail = u.Email
+	if !confirms(l, u) {
+		return nil, ErrVerifyInvalid
 	}
-	return c, nil
+	return &Confirmation{User: u, Email: l.Email, OldEmail: l.FromEmail}, nil
+}
+
+// confirms reports whether the link l may still be used on u, its account:
+// u is enabled, and has the address l confirms or, for a change, the
+// address the change replaces. An address changed another way since the
+// link was sent makes it worthless.
+func confirms(l *models.EmailLink, u *models.User) bool {
+	if u.Disabled() {
+		return false
+	}
+	if l.FromEmail != "" {
+		return u.Email == l.FromEmail
+	}
+	return u.Email == l.Email
 }
 
 // ConfirmEmail uses a confirmation link. For the account's own address it
 // marks the address verified. For a change it moves the account to the new
 // address, verified, stamped as changed (EmailChangeCooldown then holds
-// back SSO linking by it), deletes the password reset and invitation
-// links that went to the old address, and tells the old address (the
-// email_changed notice). One transaction does all of it, and uses up the
-// link; a link that does not work is ErrVerifyInvalid, and a new address
-// another account took meanwhile a conflict, and then nothing changes.
+// back SSO linking by it), deletes every other link mailed for the
+// account, and tells the old address (the email_changed notice). One
+// transaction holding the account's row does all of it, and uses up the
+// link; a link that does not work (used, replaced, expired, or the account
+// disabled or its address changed another way since) is ErrVerifyInvalid,
+// a new address another account took meanwhile a conflict, and then
+// nothing changes.
 func (s *Service) ConfirmEmail(ctx context.Context, token string) (*Confirmation, error) {
 	c, err := s.ConfirmationOf(ctx, token)
 	if err != nil {
@@ -213,32 +244,25 @@ func (s *Service) ConfirmEmail(ctx context.Context, token string) (*Confirmation
 	}
 	var notice *mail.Rendered
 	if c.Change() {
-		notice, err = s.notice(mail.NoticeEmailChanged, "email_changed", c.User, map[string]any{
-			"OldEmail": c.OldEmail, "Email": c.Email, "How": "from the account page, and confirmed from the new address",
-		})
-		if err != nil {
+		if notice, err = s.emailChangedNotice(c.User, c.Email, "from the account page, and confirmed from the new address"); err != nil {
 			return nil, err
 		}
 	}
 	err = s.DB.Tx(ctx, func(tx *models.DB) error {
-		l, err := tx.ConsumeEmailLink(ctx, models.LinkVerify, sessionstore.Hash(token))
-		if errors.Is(err, models.ErrNotFound) || err == nil && l.UserID != c.User.ID {
-			return ErrVerifyInvalid
-		}
-		if err != nil {
-			return err
-		}
 		u, err := tx.LockUser(ctx, c.User.ID)
 		if err != nil {
 			return err
 		}
+		l, err := tx.ConsumeEmailLink(ctx, models.LinkVerify, sessionstore.Hash(token))
 		switch {
-		case u.Disabled():
+		case errors.Is(err, models.ErrNotFound):
+			return ErrVerifyInvalid // used or replaced meanwhile
+		case err != nil:
+			return err
+		case !confirms(l, u): // the account changed meanwhile
 			return ErrVerifyInvalid
-		case l.Email == u.Email:
+		case l.FromEmail == "":
 			return tx.MarkEmailVerified(ctx, u.ID, u.Email)
-		case c.OldEmail != u.Email: // the address changed another way meanwhile
-			return ErrVerifyInvalid
 		}
 		return moveEmail(ctx, tx, u.ID, l.Email, notice)
 	})
@@ -259,18 +283,20 @@ func moveEmail(ctx context.Context, tx *models.DB, id int64, email string, notic
 		}
 		return err
 	}
-	if err := forgetLinks(ctx, tx, id); err != nil {
+	if err := tx.DeleteAccountLinks(ctx, id); err != nil {
 		return err
 	}
 	return enqueue(ctx, tx, notice)
 }
 
-// forgetLinks deletes the password reset and invitation links of the
-// account id: after its address changes, links mailed to the old one must
-// not work.
-func forgetLinks(ctx context.Context, tx *models.DB, id int64) error {
-	if err := tx.DeletePasswordResets(ctx, id); err != nil {
-		return err
+// emailChangedNotice renders the email_changed notice to u's address (the
+// old one) for a change to email made how. The new address is named only
+// when the old one was proved to be the owner's: an address an
+// administrator mistyped may be a stranger's, who must not learn it.
+func (s *Service) emailChangedNotice(u *models.User, email, how string) (*mail.Rendered, error) {
+	data := map[string]any{"OldEmail": u.Email, "How": how}
+	if u.EmailVerified() {
+		data["NewEmail"] = email
 	}
-	return tx.DeleteEmailLinks(ctx, id, models.LinkInvite)
+	return s.notice(mail.NoticeEmailChanged, "email_changed", u, data)
 }

@@ -3,6 +3,7 @@ package handlers
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -208,6 +209,21 @@ func (h *Handler) changeEmail(c *gin.Context) {
 		return
 	}
 	ctx := c.Request.Context()
+	if h.Throttle != nil {
+		// Each request mails the typed address: the limits of "Forgot
+		// password?", per client address and per typed address, keep any
+		// account from flooding someone's mailbox.
+		wait, err := h.Throttle.BeginForgot(ctx, typed, c.ClientIP())
+		switch {
+		case err != nil:
+			h.log(c).WarnContext(ctx, "throttle email change", "err", err)
+		case wait > 0:
+			secs := int(math.Ceil(wait.Seconds()))
+			c.Header("Retry-After", strconv.Itoa(secs))
+			fail(statusThrottled, "Too many requests. Try again in "+humanSeconds(secs)+".")
+			return
+		}
+	}
 	outcome, err := h.Accounts.RequestEmailChange(ctx, u, typed)
 	msg, status, refused := refusal(err)
 	switch {

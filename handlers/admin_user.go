@@ -113,9 +113,12 @@ func (h *Handler) renderAdminUser(c *gin.Context, status int, u *models.User, fo
 			IP: s.IP, Agent: s.UserAgent, Method: method, Current: s.ID == currentID,
 		}
 	}
+	// Only an account nobody can sign in to yet is invited (accounts
+	// refuses the others).
+	invitable := !u.HasPassword() && !u.Disabled() && len(ids) == 0
 	var invitation gin.H
-	if !u.HasPassword() {
-		l, err := h.Accounts.OpenInvitation(ctx, u.ID)
+	if invitable {
+		l, err := h.DB.EmailLinkOf(ctx, u.ID, models.LinkInvite)
 		switch {
 		case err == nil:
 			invitation = gin.H{"Sent": formatWhen(&l.CreatedAt), "Expires": formatWhen(&l.ExpiresAt)}
@@ -130,7 +133,7 @@ func (h *Handler) renderAdminUser(c *gin.Context, status int, u *models.User, fo
 	}
 	self := currentUser(c)
 	h.render(c, status, "admin_user", gin.H{
-		"Invitation": invitation, "TrustedProvider": trusted, "MailEnabled": h.Accounts.Mail != nil,
+		"Invitable": invitable, "Invitation": invitation, "TrustedProvider": trusted, "MailEnabled": h.Accounts.Mail != nil,
 		"Target": u, "Form": form, "Error": msg, "Notice": adminNotices[c.Query("done")],
 		"Self": self != nil && self.ID == u.ID, "HasPassword": u.HasPassword(), "Disabled": u.Disabled(),
 		"DisabledAt": formatWhen(u.DisabledAt), "Created": formatWhen(&u.CreatedAt),

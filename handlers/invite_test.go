@@ -14,6 +14,7 @@ import (
 	"github.com/gatehouse/gatehouse/config"
 	gmail "github.com/gatehouse/gatehouse/mail"
 	"github.com/gatehouse/gatehouse/models"
+	"github.com/gatehouse/gatehouse/sso"
 )
 
 const (
@@ -281,14 +282,55 @@ func TestInviteLinkEnds(t *testing.T) {
 		t.Parallel()
 		e := newMailEnv(t, mailEnvOpts{mail: true})
 		u, link := invite(t, e)
-		if err := e.db.SetDisabled(ctx, u.ID, true); err != nil {
+		if err := e.app.Accounts.SetDisabled(ctx, e.user(t, rootAdmin), u.ID, true); err != nil {
 			t.Fatal(err)
 		}
 		e.newBrowser().get(t, link).want(t, http.StatusNotFound, "")
 		if _, err := e.app.Accounts.Reinvite(ctx, u.ID, "Root", true); accounts.ErrorCode(err) != accounts.CodeConflict {
 			t.Fatalf("reinvite a disabled account: %v", err)
 		}
+		// Enabled again, the account has no link that worked before.
+		if err := e.app.Accounts.SetDisabled(ctx, e.user(t, rootAdmin), u.ID, false); err != nil {
+			t.Fatal(err)
+		}
+		e.newBrowser().get(t, link).want(t, http.StatusNotFound, "")
 	})
+	t.Run("disabled in the console", func(t *testing.T) {
+		t.Parallel()
+		e := newMailEnv(t, mailEnvOpts{mail: true})
+		u, link := invite(t, e)
+		admin := e.signedIn(t, rootAdmin, goodPW)
+		page := "/admin/users/" + strconv.FormatInt(u.ID, 10)
+		admin.post(t, page+"/disable", nil).want(t, http.StatusSeeOther, "")
+		admin.post(t, page+"/enable", nil).want(t, http.StatusSeeOther, "")
+		e.newBrowser().get(t, link).want(t, http.StatusNotFound, "")
+	})
+}
+
+// TestInviteSignedInAccount: an account that signs in with single sign-on
+// is not invited (a link would add a password behind its owner's back),
+// and a link made before its identity was linked stops working.
+func TestInviteSignedInAccount(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	e := newMailEnv(t, mailEnvOpts{mail: true})
+	inv, err := e.app.Accounts.Invite(ctx, accounts.NewUser{Email: invitee}, "Root", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := inv.User
+	if err := e.app.Accounts.AttachIdentity(ctx, u, "acme", &sso.Identity{Issuer: "https://idp.example", Subject: "nia", Email: invitee}); err != nil {
+		t.Fatal(err)
+	}
+	e.newBrowser().post(t, "/auth/invite", acceptForm(tokenOf(t, inv.Link), newPW, newPW)).want(t, http.StatusNotFound, "")
+	if e.user(t, invitee).HasPassword() {
+		t.Fatal("an invitation set a password on an account that signs in with SSO")
+	}
+	admin := e.signedIn(t, rootAdmin, goodPW)
+	page := "/admin/users/" + strconv.FormatInt(u.ID, 10)
+	admin.page(t, page).want(t, http.StatusOK, "").lacks(t, "Copy invitation link", "Send invitation")
+	admin.post(t, page+"/invite/link", nil).want(t, http.StatusConflict, "").has(t, "signs in with single sign-on already")
+	admin.post(t, page+"/invite", nil).want(t, http.StatusConflict, "")
 }
 
 // TestInviteRefusals: a taken address, bad tokens and forms change

@@ -56,6 +56,14 @@ func TestNewBrowserNotice(t *testing.T) {
 	if urlRE.MatchString(text) || urlRE.MatchString(html) {
 		t.Errorf("the notice carries a link:\n%s", text)
 	}
+	// An address never proved to be the owner's gets no notice naming an
+	// IP address and a browser.
+	e.createUnverified(t, unverified, goodPW)
+	e.signedIn(t, unverified, goodPW)
+	e.signedIn(t, unverified, goodPW)
+	if got := e.subjects(t, unverified); len(got) != 0 {
+		t.Fatalf("an unconfirmed address got %q", got)
+	}
 	// A failed sign-in from a third browser tells nothing.
 	e.newBrowser().post(t, "/auth/login", loginForm(alice, "wrong password")).want(t, http.StatusUnauthorized, "")
 	if n := len(e.subjects(t, alice)); n != 1 {

@@ -134,6 +134,33 @@ func TestEmailChangeTaken(t *testing.T) {
 	}
 }
 
+// TestEmailChangeThrottled: each request mails the typed address, so
+// requests are limited like "Forgot password?" (per typed address and per
+// client address), with Retry-After, and a refused one sends nothing:
+// several accounts cannot flood one mailbox.
+func TestEmailChangeThrottled(t *testing.T) {
+	t.Parallel()
+	e := newMailEnv(t, mailEnvOpts{mail: true, throttle: true})
+	var throttled *response
+	for i := range 6 {
+		email := "user" + strconv.Itoa(i) + "@example.com"
+		e.createUser(t, email, goodPW, false)
+		r := e.signedIn(t, email, goodPW).post(t, "/account/email", url.Values{"email": {"victim@example.com"}})
+		if r.status == http.StatusTooManyRequests {
+			throttled = r
+			break
+		}
+		r.want(t, http.StatusSeeOther, "/account?notice=email_change_sent")
+	}
+	if throttled == nil || throttled.header.Get("Retry-After") == "" {
+		t.Fatalf("no 429 with Retry-After: %+v", throttled)
+	}
+	throttled.has(t, "Too many requests")
+	if sent := len(e.subjects(t, "victim@example.com")); sent > 4 {
+		t.Fatalf("%d messages to one address", sent)
+	}
+}
+
 // TestEmailChangeRefusals: bad input, a missing recent sign-in, no mail,
 // a link for an address taken meanwhile: each is refused and changes
 // nothing.
@@ -219,6 +246,14 @@ func TestAdminEmailChangeNotices(t *testing.T) {
 		t.Fatalf("notice:\n%s", text)
 	}
 	e.newBrowser().get(t, reset).want(t, http.StatusNotFound, "")
+	// The old address of an account whose address was never confirmed may
+	// be a stranger's: it is told of the change, not of the new address.
+	v := e.createUnverified(t, unverified, goodPW)
+	admin.post(t, "/admin/users/"+strconv.FormatInt(v.ID, 10), url.Values{"email": {"una.other@example.com"}}).want(t, http.StatusSeeOther, "")
+	text, _ = parts(t, e.lastTo(t, unverified).raw)
+	if !strings.Contains(text, "was changed by an administrator") || strings.Contains(text, "una.other") {
+		t.Fatalf("notice to an unconfirmed address:\n%s", text)
+	}
 	admin.page(t, "/admin/users?verified=no").want(t, http.StatusOK, "").has(t, moved).lacks(t, bob)
 	admin.page(t, "/admin/users?verified=yes").want(t, http.StatusOK, "").has(t, bob).lacks(t, moved)
 }

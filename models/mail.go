@@ -89,9 +89,11 @@ func (db *DB) ClaimMail(ctx context.Context, claim string, lease time.Duration) 
 	return rows[0], true, nil
 }
 
-// MarkMailSent records the delivery of the message claimed as m.
+// MarkMailSent records the delivery of the message claimed as m and
+// empties its body: a delivered body may hold a working link (an
+// invitation works for a week), which the database must not keep.
 func (db *DB) MarkMailSent(ctx context.Context, m ClaimedMail) error {
-	err := db.gorm.WithContext(ctx).Exec(`UPDATE mail_outbox SET sent_at = ?, claim = NULL, claimed_until = NULL, last_error = ''
+	err := db.gorm.WithContext(ctx).Exec(`UPDATE mail_outbox SET sent_at = ?, claim = NULL, claimed_until = NULL, last_error = '', body = ''
 		WHERE id = ? AND claim = ?`, db.now(), m.ID, m.Claim).Error
 	if err != nil {
 		return fmt.Errorf("mark mail sent: %w", err)

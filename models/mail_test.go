@@ -123,6 +123,10 @@ func TestMailOutboxLifecycle(t *testing.T) {
 	if n, _ := db.CountQueuedMail(ctx); n != 0 {
 		t.Fatal("sent message still queued")
 	}
+	var body string
+	if err := db.gorm.WithContext(ctx).Raw(`SELECT body FROM mail_outbox WHERE id = ?`, r.ID).Scan(&body).Error; err != nil || body != "" {
+		t.Fatalf("a delivered message keeps its body (it may hold a link): %q %v", body, err)
+	}
 	if f, _ := db.FailedMail(ctx, 10); len(f) != 0 {
 		t.Fatalf("sent message listed as failed: %+v", f)
 	}

@@ -10,8 +10,10 @@
 -- email_links are the links mailed to prove an address: an invitation to
 -- a new account (purpose 'invite', 7 days) or the confirmation of an
 -- address (purpose 'verify', 24 hours; email is the address to confirm,
--- which for a change is the new one). Only a hash of the token is kept; an
--- account has at most one link of each purpose, and using one deletes it.
+-- which for a change is the new one, and from_email the address it
+-- replaces: the change is made only if the account still has it). Only a
+-- hash of the token is kept; an account has at most one link of each
+-- purpose, and using one deletes it.
 
 -- +goose Up
 ALTER TABLE users ADD COLUMN email_verified_at TIMESTAMPTZ NULL;
@@ -20,6 +22,7 @@ CREATE TABLE email_links (
     purpose    TEXT        NOT NULL,    -- invite | verify
     user_id    BIGINT      NOT NULL REFERENCES users(id) ON DELETE CASCADE,
     email      TEXT        NOT NULL,    -- the address the link was sent to
+    from_email TEXT        NOT NULL DEFAULT '', -- verify: the account's address when a change was asked for; '' confirms email itself
     created_at TIMESTAMPTZ NOT NULL,
     expires_at TIMESTAMPTZ NOT NULL,
     UNIQUE (user_id, purpose)
