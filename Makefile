@@ -69,7 +69,7 @@ bench:
 # testdata/fuzz/FuzzXxx/ and then runs as a seed in every plain `go test`.
 # Fuzz longer with e.g. `make fuzz FUZZTIME=5m`.
 FUZZTIME    ?= 3s
-FUZZTARGETS ?= ./config:FuzzConfigLoad ./handlers:FuzzSafeNext ./handlers:FuzzLoginForm ./handlers:FuzzResetForm \
+FUZZTARGETS ?= ./config:FuzzConfigLoad ./handlers:FuzzSafeNext ./handlers:FuzzLoginForm ./handlers:FuzzResetForm ./handlers:FuzzSecondStep \
                ./handlers:FuzzCallbackQuery ./handlers:FuzzBackchannelLogout
 fuzz:
 	@GO='$(GO)' bash .ci/fuzz.sh $(FUZZTIME) $(FUZZTARGETS)

@@ -217,12 +217,13 @@ Subcommands:
   list            list accounts
   set-password    set an account's password and end its sessions
   disable         disable an account and end its sessions
+  reset-mfa       turn off an account's two-factor sign-in and end its sessions
 
 Run "gatehouse user <subcommand> --help" for a subcommand's flags.`
 
 func cmdUser(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return errUsage{fmt.Errorf("user needs a subcommand: create, invite, list, set-password, disable\n\n%s", userUsage)}
+		return errUsage{fmt.Errorf("user needs a subcommand: create, invite, list, set-password, disable, reset-mfa\n\n%s", userUsage)}
 	}
 	sub, args := args[0], args[1:]
 	if sub == "-h" || sub == "-help" || sub == "--help" {
@@ -254,6 +255,9 @@ func cmdUser(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		pwStdin = fs.Bool("password-stdin", false, "read the password from standard input (required)")
 	case "disable":
 		fs, path = flags("user disable", "Disable an account and end its sessions; unlike the admin console it may disable the last administrator.")
+		email = fs.String("email", "", "account email (required)")
+	case "reset-mfa":
+		fs, path = flags("user reset-mfa", "Turn off an account's two-factor sign-in (its authenticator app and recovery codes) and end its sessions: for an owner who lost both. They then sign in with the password alone.")
 		email = fs.String("email", "", "account email (required)")
 	default:
 		return errUsage{fmt.Errorf("unknown user subcommand %q\n\n%s", sub, userUsage)}
@@ -314,6 +318,16 @@ func cmdUser(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		}
 		_ = db.RecordEvent(ctx, &models.Event{Kind: models.EventPasswordSet, UserID: &u.ID, Email: u.Email, Method: models.MethodCLI})
 		fmt.Fprintf(stdout, "password set for %s; its sessions were ended\n", u.Email)
+	case "reset-mfa":
+		u, err := db.UserByEmail(ctx, *email)
+		if err != nil {
+			return fmt.Errorf("%s: %w", *email, err)
+		}
+		if err := svc.RemoveMFA(ctx, u, "from the server's command line", true); err != nil {
+			return err
+		}
+		_ = db.RecordEvent(ctx, &models.Event{Kind: models.EventMFARemoved, UserID: &u.ID, Email: u.Email, Method: models.MethodCLI, Detail: "reset from the command line; sessions ended"})
+		fmt.Fprintf(stdout, "two-factor sign-in of %s turned off; its sessions were ended\n", u.Email)
 	case "disable":
 		u, err := db.UserByEmail(ctx, *email)
 		if err != nil {

@@ -16,6 +16,7 @@ import (
 	"github.com/gatehouse/gatehouse/mail"
 	"github.com/gatehouse/gatehouse/models"
 	"github.com/gatehouse/gatehouse/password"
+	"github.com/gatehouse/gatehouse/secrets"
 	"github.com/gatehouse/gatehouse/sso"
 )
 
@@ -59,6 +60,11 @@ type Service struct {
 	URLs URLs
 	// Rand is the randomness of link tokens; nil is crypto/rand.
 	Rand io.Reader
+	// Secrets seals second factors' secrets; without a key (nil, or
+	// PostgreSQL with no secrets.key) none can be set up.
+	Secrets *secrets.Box
+	// Issuer names the service in authenticator apps (branding.name).
+	Issuer string
 }
 
 // Authenticate checks an email and password. Every check spends one bcrypt
@@ -239,6 +245,9 @@ func (c *passwordChange) apply(ctx context.Context, tx *models.DB) error {
 		return fmt.Errorf("end sessions after password change: %w", err)
 	}
 	if err := tx.DeleteAccountLinks(ctx, id); err != nil {
+		return err
+	}
+	if err := tx.DeletePendingMFA(ctx, id); err != nil { // begun with the old password
 		return err
 	}
 	if err := tx.ForgetDevices(ctx, id); err != nil {

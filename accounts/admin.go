@@ -110,6 +110,9 @@ func setDisabled(ctx context.Context, tx *models.DB, id int64, disabled bool) er
 		if err := tx.DeleteAccountLinks(ctx, id); err != nil {
 			return err
 		}
+		if err := tx.DeletePendingMFA(ctx, id); err != nil {
+			return err
+		}
 	}
 	return tx.SetDisabled(ctx, id, disabled)
 }

@@ -342,6 +342,13 @@ func (s *Service) LinkWithPassword(ctx context.Context, l *models.PendingLink, p
 	if err != nil {
 		return nil, err
 	}
+	// The password alone must not sign in to an account that asks for a
+	// second factor: its owner signs in fully, then links the provider.
+	if second, err := s.HasSecondFactor(ctx, u.ID); err != nil {
+		return nil, err
+	} else if second {
+		return nil, ErrLinkNeedsMFA
+	}
 	if err := s.DB.CreateIdentity(ctx, models.NewIdentity(u.ID, l.ProviderID, l.Identity())); err != nil {
 		return nil, err
 	}

@@ -24,6 +24,7 @@ import (
 	"github.com/gatehouse/gatehouse/metrics"
 	"github.com/gatehouse/gatehouse/models"
 	"github.com/gatehouse/gatehouse/password"
+	"github.com/gatehouse/gatehouse/secrets"
 	"github.com/gatehouse/gatehouse/sessionstore"
 	"github.com/gatehouse/gatehouse/sso"
 	"github.com/gatehouse/gatehouse/throttle"
@@ -205,6 +206,14 @@ func wire(cfg config.Config, db *models.DB, o Options) (*App, error) {
 	base := strings.TrimSuffix(cfg.BaseURL, "/")
 	a.Accounts.URLs = accounts.URLs{Reset: base + "/auth/reset", Invite: base + "/auth/invite", Verify: base + "/auth/verify"}
 	a.Accounts.Rand = o.Rand
+	a.Accounts.Issuer = cfg.Branding.Name
+	sqlitePath := ""
+	if db.Dialect() == models.SQLite {
+		sqlitePath = cfg.Database
+	}
+	if a.Accounts.Secrets, err = secrets.Open(cfg.Secrets, sqlitePath, o.Rand); err != nil {
+		return nil, err
+	}
 	if a.Mailer != nil {
 		a.Accounts.Mail = &accounts.Mail{
 			Mailer: a.Mailer, Site: cfg.Branding.Name, ProviderName: a.SSO.Name, Kick: a.MailWorker.Kick,

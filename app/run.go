@@ -148,7 +148,8 @@ func (a *App) sweep(ctx context.Context, interval time.Duration) {
 // Sweep deletes expired pending sign-ins, pending links and logout token
 // IDs, audit events older than audit.retention, outbox mail sent over a day
 // ago or given up on over 30 days ago, expired password reset, invitation
-// and verification links, and old throttle counters.
+// and verification links, sign-ins that never gave their second factor,
+// and old throttle counters.
 // Rows are deleted in batches of sweepBatch until a batch comes back short,
 // so a backlog of any size (a flood of sign-ins started and abandoned,
 // years of audit log) is cleared in one pass rather than sweepBatch rows
@@ -169,6 +170,9 @@ func (a *App) Sweep(ctx context.Context) {
 		}},
 		{"delete expired invitation and verification links", func(ctx context.Context) (int64, error) {
 			return a.DB.DeleteExpiredEmailLinks(ctx, sweepBatch)
+		}},
+		{"delete expired second steps", func(ctx context.Context) (int64, error) {
+			return a.DB.DeleteExpiredPendingMFA(ctx, sweepBatch)
 		}},
 		// At most one an account: one statement is enough.
 		{"delete expired password reset links", func(ctx context.Context) (int64, error) {

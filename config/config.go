@@ -18,6 +18,7 @@ import (
 
 	"github.com/gatehouse/gatehouse/mail"
 	"github.com/gatehouse/gatehouse/models"
+	"github.com/gatehouse/gatehouse/secrets"
 	"github.com/gatehouse/gatehouse/throttle"
 	"github.com/joho/godotenv"
 	"go.yaml.in/yaml/v3"
@@ -55,6 +56,8 @@ type Config struct {
 	Providers []Provider     `yaml:"providers"`
 	// Mail is how messages are sent; nil (no mail block) is mail off.
 	Mail *mail.Config `yaml:"mail"`
+	// Secrets holds the key second factors' secrets are sealed with.
+	Secrets secrets.Config `yaml:"secrets"`
 }
 
 // Metrics configures the Prometheus endpoint.
@@ -326,6 +329,9 @@ func (c *Config) validate() error {
 		if !ch.ok {
 			return errors.New(ch.msg)
 		}
+	}
+	if err := c.Secrets.Validate(); err != nil { // its messages start with secrets.
+		return err
 	}
 	if c.Mail != nil {
 		return c.Mail.Validate() // its messages start with mail.

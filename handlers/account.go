@@ -33,6 +33,8 @@ var accountNotices = map[string]string{
 	"invitation_accepted": "Welcome! Your password is set and you are signed in.",
 	"email_verified":      "Your email address is confirmed.",
 	"email_changed":       "Your email address was changed. Sign in with it from now on.",
+	"mfa_removed":         "Two-factor sign-in was turned off: your password alone signs you in now.",
+	"recovery_low":        "You signed in with a recovery code and have few left. Make new ones below.",
 	"verification_sent":   "We sent a confirmation link to your address. It works for 24 hours.",
 	"email_change_sent":   "We sent a link to the new address. Your address changes when you open it (within 24 hours); until then it stays as it is.",
 }
@@ -57,7 +59,7 @@ type accountForm struct {
 	Email                                                    string // as typed (email errors)
 	Notice                                                   string
 	ProfileError, PasswordError, IdentityError, SessionError string
-	EmailError                                               string
+	EmailError, MFAError                                     string
 }
 
 // accountIdentity is one linked sign-in as the page lists it.
@@ -142,11 +144,16 @@ func (h *Handler) renderAccount(c *gin.Context, status int, f accountForm) {
 		h.serverError(c, "pending email", err)
 		return
 	}
+	mfaStatus, err := h.Accounts.MFAStatusOf(ctx, u.ID)
+	if err != nil {
+		h.serverError(c, "second factors", err)
+		return
+	}
 	ssoOnlyLocked := !u.HasPassword() && !h.recentAuth(c)
 	h.render(c, status, "account", gin.H{
 		"MailEnabled": h.Accounts.Mail != nil, "EmailVerified": u.EmailVerified(), "PendingEmail": pending,
-		"TypedEmail": f.Email,
-		"Form":       f, "Name": name, "HasPassword": u.HasPassword(),
+		"TypedEmail": f.Email, "MFA": mfaStatus,
+		"Form": f, "Name": name, "HasPassword": u.HasPassword(),
 		"MinPassword": h.Accounts.Hasher.MinLength(), "MaxName": accounts.MaxNameLen,
 		"Identities": idents, "Linkable": linkable, "CanUnlink": u.HasPassword() || len(ids) > 1,
 		"Sessions": sessions, "OtherSessions": others,

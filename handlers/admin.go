@@ -58,6 +58,8 @@ func (h *Handler) adminRouteTable() []adminRoute {
 		{post, "/admin/users/:id/invite", false, h.adminResendInvite}, // mails the account's own address
 		{get, "/admin/users/:id/invite/link", true, h.adminConfirmPage},
 		{post, "/admin/users/:id/invite/link", true, h.adminInviteLink}, // shows a working link
+		{get, "/admin/users/:id/mfa/reset", true, h.adminConfirmPage},
+		{post, "/admin/users/:id/mfa/reset", true, h.adminResetMFA},
 		{get, "/admin/audit", false, h.adminAudit},
 		{get, "/admin/audit.csv", false, h.adminAuditCSV},
 		{get, "/admin/mail", false, h.adminMail},
@@ -140,6 +142,7 @@ var adminNotices = map[string]string{
 	"already_gone":     "That was already gone.",
 	"invited":          "The account was created and an invitation was sent. The link in it works for 7 days.",
 	"invite_resent":    "A new invitation was sent; the link sent before no longer works.",
+	"mfa_reset":        "Two-factor sign-in was turned off for the account and its sessions were ended. Its owner signs in with the password alone and can set up a new app.",
 }
 
 // --- users list ------------------------------------------------------------
@@ -147,8 +150,8 @@ var adminNotices = map[string]string{
 // userListQuery is the users list's query string, read leniently: anything
 // unknown or malformed is ignored.
 type userListQuery struct {
-	Q, Admin, Disabled, Password, SSO, Verified, Sort string
-	Page                                              int
+	Q, Admin, Disabled, Password, SSO, Verified, MFA, Sort string
+	Page                                                   int
 }
 
 var userSortKeys = map[string]bool{
@@ -161,7 +164,7 @@ func readUserListQuery(c *gin.Context) userListQuery {
 	if len(q.Q) > maxEmailLen || !models.IsText(q.Q) {
 		q.Q = ""
 	}
-	for dst, key := range map[*string]string{&q.Admin: "admin", &q.Disabled: "disabled", &q.Password: "password", &q.SSO: "sso", &q.Verified: "verified"} {
+	for dst, key := range map[*string]string{&q.Admin: "admin", &q.Disabled: "disabled", &q.Password: "password", &q.SSO: "sso", &q.Verified: "verified", &q.MFA: "mfa"} {
 		if v := c.Query(key); v == "yes" || v == "no" {
 			*dst = v
 		}
@@ -197,7 +200,7 @@ func yesNo(v string) *bool {
 // url is the list's address with q's values and the given changes.
 func (q userListQuery) url(sort string, page int) string {
 	v := url.Values{}
-	for key, val := range map[string]string{"q": q.Q, "admin": q.Admin, "disabled": q.Disabled, "password": q.Password, "sso": q.SSO, "verified": q.Verified, "sort": sort} {
+	for key, val := range map[string]string{"q": q.Q, "admin": q.Admin, "disabled": q.Disabled, "password": q.Password, "sso": q.SSO, "verified": q.Verified, "mfa": q.MFA, "sort": sort} {
 		if val != "" {
 			v.Set(key, val)
 		}
@@ -255,7 +258,7 @@ func (h *Handler) adminUsers(c *gin.Context) {
 	q := readUserListQuery(c)
 	rows, total, err := h.DB.SearchUsers(c.Request.Context(), models.UserFilter{
 		Query: q.Q, Admin: yesNo(q.Admin), Disabled: yesNo(q.Disabled),
-		HasPassword: yesNo(q.Password), HasSSO: yesNo(q.SSO), Verified: yesNo(q.Verified),
+		HasPassword: yesNo(q.Password), HasSSO: yesNo(q.SSO), Verified: yesNo(q.Verified), HasMFA: yesNo(q.MFA),
 		Sort: q.Sort, Page: q.Page, PerPage: adminPerPage,
 	})
 	if err != nil {
@@ -275,7 +278,7 @@ func (h *Handler) adminUsers(c *gin.Context) {
 	data := gin.H{
 		"Q": q, "Rows": views, "Total": total, "Page": q.Page, "Pages": pages,
 		"Columns": q.columns(), "Notice": adminNotices[c.Query("done")],
-		"Filtered": q.Q != "" || q.Admin != "" || q.Disabled != "" || q.Password != "" || q.SSO != "" || q.Verified != "",
+		"Filtered": q.Q != "" || q.Admin != "" || q.Disabled != "" || q.Password != "" || q.SSO != "" || q.Verified != "" || q.MFA != "",
 	}
 	if q.Page > 1 {
 		data["PrevURL"] = q.url(q.Sort, min(q.Page-1, pages))

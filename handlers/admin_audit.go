@@ -28,6 +28,7 @@ var auditKinds = []models.EventKind{
 	"password_reset.", models.EventPasswordResetRequested, models.EventPasswordResetCompleted,
 	"invitation.", models.EventInvitationSent, models.EventInvitationLinked, models.EventInvitationAccepted,
 	"email.", models.EventEmailVerifyRequest, models.EventEmailVerified, models.EventEmailChangeRequest, models.EventEmailChanged,
+	"mfa.", models.EventMFAEnrolled, models.EventMFARemoved, models.EventMFARecoveryUsed, models.EventMFARecoveryCodes, models.EventMFAFailure,
 	"mail.", models.EventMailRetried,
 }
 

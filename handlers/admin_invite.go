@@ -101,3 +101,18 @@ func (h *Handler) adminInviteLink(c *gin.Context) {
 	h.auditInvitation(c, inv)
 	h.renderInviteLink(c, inv, false)
 }
+
+// adminResetMFA turns off an account's two-factor sign-in (a lost phone
+// and lost recovery codes) and ends its sessions; its owner is told.
+func (h *Handler) adminResetMFA(c *gin.Context) {
+	u, ok := h.adminTarget(c)
+	if !ok || !h.parseForm(c) {
+		return
+	}
+	if err := h.Accounts.RemoveMFA(c.Request.Context(), u, "by an administrator", true); err != nil {
+		h.adminFailed(c, u, nil, "reset second factor", err)
+		return
+	}
+	h.audit(c, &models.Event{Kind: models.EventMFARemoved, UserID: &u.ID, Email: u.Email, Method: models.MethodAdmin, Detail: "reset by an administrator; sessions ended"})
+	h.adminDone(c, u.ID, "mfa_reset")
+}

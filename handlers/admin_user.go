@@ -127,13 +127,18 @@ func (h *Handler) renderAdminUser(c *gin.Context, status int, u *models.User, fo
 			return
 		}
 	}
+	mfaStatus, err := h.Accounts.MFAStatusOf(ctx, u.ID)
+	if err != nil {
+		h.serverError(c, "second factors", err)
+		return
+	}
 	trusted := ""
 	if id := h.Accounts.TrustedProvider(u.Email); id != "" {
 		trusted = h.SSO.Name(id)
 	}
 	self := currentUser(c)
 	h.render(c, status, "admin_user", gin.H{
-		"Invitable": invitable, "Invitation": invitation, "TrustedProvider": trusted, "MailEnabled": h.Accounts.Mail != nil,
+		"MFA": mfaStatus, "Invitable": invitable, "Invitation": invitation, "TrustedProvider": trusted, "MailEnabled": h.Accounts.Mail != nil,
 		"Target": u, "Form": form, "Error": msg, "Notice": adminNotices[c.Query("done")],
 		"Self": self != nil && self.ID == u.ID, "HasPassword": u.HasPassword(), "Disabled": u.Disabled(),
 		"DisabledAt": formatWhen(u.DisabledAt), "Created": formatWhen(&u.CreatedAt),

@@ -144,6 +144,19 @@ func eventSentence(r *auditRow, provider string) string {
 		return target + " asked to change their email address"
 	case models.EventEmailChanged:
 		return target + " changed their email address"
+	case models.EventMFAEnrolled:
+		return target + " set up an authenticator app"
+	case models.EventMFARemoved:
+		if !byOther {
+			return target + " turned off two-factor sign-in"
+		}
+		return "Two-factor sign-in of " + target + " was reset" + by
+	case models.EventMFARecoveryUsed:
+		return target + " signed in with a recovery code"
+	case models.EventMFARecoveryCodes:
+		return target + " made new recovery codes"
+	case models.EventMFAFailure:
+		return target + " gave a wrong second factor"
 	case models.EventMailRetried:
 		return "An undelivered message to " + target + " was queued again" + by
 	}

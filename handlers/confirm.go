@@ -44,6 +44,8 @@ var adminActions = map[string]adminAction{
 		What: "Removing the password ends the account's sessions; it can then sign in with single sign-on only."},
 	"/identities/:iid/unlink": {Verb: "Unlink a sign-in provider from", Button: "Unlink", Danger: true,
 		What: "Unlinking ends the sessions that provider started."},
+	"/mfa/reset": {Verb: "Reset two-factor sign-in of", Button: "Reset two-factor", Danger: true,
+		What: "Resetting removes the account's authenticator app and recovery codes and ends its sessions; its owner then signs in with the password alone and can set up a new app. Do it only once you are sure who asks."},
 	"/invite/link": {Verb: "Make an invitation link for", Button: "Make invitation link",
 		What: "A new link replaces the invitation sent before. It is shown once, for you to pass on: whoever opens it chooses the account's password."},
 }

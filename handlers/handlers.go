@@ -154,6 +154,7 @@ func (h *Handler) routes() {
 	h.accountRoutes(e)
 	h.forgotRoutes(e)
 	h.emailLinkRoutes(e)
+	h.mfaRoutes(e)
 	h.demoRoutes(e)
 	e.NoRoute(func(c *gin.Context) {
 		h.errorPage(c, http.StatusNotFound, "Page not found", "There is nothing at this address.")

@@ -122,6 +122,11 @@ func (h *Handler) link(c *gin.Context) {
 		_ = h.DB.DeletePendingLink(ctx, l.ID)
 		h.errorPage(c, http.StatusConflict, "Already linked", "This sign-in is already linked to an account.")
 		return
+	case errors.Is(err, accounts.ErrLinkNeedsMFA):
+		_ = h.DB.DeletePendingLink(ctx, l.ID)
+		h.audit(c, &models.Event{Kind: models.EventLinkFailure, UserID: &u.ID, Email: u.Email, Method: models.MethodSSO, ProviderID: l.ProviderID, Detail: "account has a second factor"})
+		h.errorPage(c, http.StatusForbidden, "Sign in first", accounts.ErrLinkNeedsMFA.Msg)
+		return
 	case err != nil:
 		h.serverError(c, "link identity", err)
 		return

@@ -121,6 +121,14 @@ func (h *Handler) login(c *gin.Context) {
 		h.serverError(c, "authenticate", err)
 		return
 	}
+	switch second, err := h.Accounts.HasSecondFactor(ctx, u.ID); {
+	case err != nil:
+		h.serverError(c, "look up second factor", err)
+		return
+	case second:
+		h.startSecondStep(c, u, f.Next)
+		return
+	}
 	if !h.signIn(c, u, sessionstore.SignIn{Method: models.MethodPassword}) {
 		return
 	}

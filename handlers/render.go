@@ -108,4 +108,5 @@ var loginMessages = map[string]string{
 	"password_reset":       "Your password was changed, and every session of your account was signed out. Sign in with your new password.",
 	"email_verified":       "Your email address is confirmed.",
 	"email_changed":        "Your email address was changed. Sign in with the new one.",
+	"mfa_expired":          "The sign-in took too long, or was finished elsewhere. Sign in again.",
 }

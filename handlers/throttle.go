@@ -55,8 +55,8 @@ func (h *Handler) throttleDone(c *gin.Context, a *throttle.Attempt, err error) {
 	switch {
 	case err == nil:
 		serr = a.Succeeded(ctx)
-	case errors.Is(err, accounts.ErrBadCredentials):
-		return
+	case errors.Is(err, accounts.ErrBadCredentials), errors.Is(err, accounts.ErrWrongCode), errors.Is(err, accounts.ErrCodeUsed):
+		return // a wrong password or second factor stays counted
 	default:
 		serr = a.Abandoned(ctx)
 	}

@@ -16,6 +16,9 @@ const (
 	// NoticeNewBrowser: a browser the account was not signed in from
 	// before signed in.
 	NoticeNewBrowser
+	// NoticeSecondFactor: a second factor was added or removed, or a
+	// recovery code was used.
+	NoticeSecondFactor
 )
 
 // String is the notice's key under mail.notices.
@@ -27,6 +30,8 @@ func (n Notice) String() string {
 		return "email_changed"
 	case NoticeNewBrowser:
 		return "new_browser"
+	case NoticeSecondFactor:
+		return "second_factor"
 	}
 	return fmt.Sprintf("Notice(%d)", int(n))
 }
@@ -37,6 +42,7 @@ type Notices struct {
 	PasswordChanged *bool `yaml:"password_changed"`
 	EmailChanged    *bool `yaml:"email_changed"`
 	NewBrowser      *bool `yaml:"new_browser"`
+	SecondFactor    *bool `yaml:"second_factor"`
 }
 
 // On reports whether notice n is sent.
@@ -49,6 +55,8 @@ func (ns Notices) On(n Notice) bool {
 		v = ns.EmailChanged
 	case NoticeNewBrowser:
 		v = ns.NewBrowser
+	case NoticeSecondFactor:
+		v = ns.SecondFactor
 	default:
 		return false
 	}

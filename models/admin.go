@@ -20,6 +20,7 @@ type UserFilter struct {
 	HasPassword *bool
 	HasSSO      *bool
 	Verified    *bool  // the email is verified
+	HasMFA      *bool  // a second factor is in use
 	Sort        string // email, name, created, last_login; "-" prefix for descending
 	Page        int    // from 1
 	PerPage     int
@@ -67,6 +68,9 @@ func (db *DB) SearchUsers(ctx context.Context, f UserFilter) ([]UserRow, int64, 
 	}
 	if f.Verified != nil {
 		q = q.Where(map[bool]string{true: "email_verified_at IS NOT NULL", false: "email_verified_at IS NULL"}[*f.Verified])
+	}
+	if f.HasMFA != nil {
+		q = q.Where(map[bool]string{true: "EXISTS", false: "NOT EXISTS"}[*f.HasMFA] + " (SELECT 1 FROM totp_factors f WHERE f.user_id = users.id AND f.confirmed_at IS NOT NULL)")
 	}
 	var total int64
 	if err := q.Count(&total).Error; err != nil {

@@ -30,6 +30,9 @@ var copyTables = []string{
 	"mail_outbox",
 	"password_resets",
 	"email_links",
+	"totp_factors",
+	"recovery_codes",
+	"pending_mfa",
 }
 
 // CopyTables lists the tables CopyFrom copies, in its order.

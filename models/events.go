@@ -114,6 +114,15 @@ const (
 	EventEmailChanged       EventKind = "email.changed"
 )
 
+// Second-factor event kinds. Codes and secrets are never recorded.
+const (
+	EventMFAEnrolled      EventKind = "mfa.enrolled"
+	EventMFARemoved       EventKind = "mfa.removed"
+	EventMFARecoveryUsed  EventKind = "mfa.recovery_used"
+	EventMFARecoveryCodes EventKind = "mfa.recovery_codes"
+	EventMFAFailure       EventKind = "mfa.failure"
+)
+
 // Outbox event kinds: an administrator's actions on mail. The message's
 // body (it may hold a link) is never recorded.
 const (

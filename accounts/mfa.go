@@ -1,0 +1,357 @@
+package accounts
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"time"
+
+	"github.com/gatehouse/gatehouse/mail"
+	"github.com/gatehouse/gatehouse/mfa"
+	"github.com/gatehouse/gatehouse/models"
+	"github.com/gatehouse/gatehouse/secrets"
+	"github.com/gatehouse/gatehouse/sessionstore"
+)
+
+// PendingMFATTL is how long a sign-in waits for its second factor.
+const PendingMFATTL = 5 * time.Minute
+
+// RecoveryLow is how few unused recovery codes make the account page warn.
+const RecoveryLow = 3
+
+// Second-factor refusals, shown as they are.
+var (
+	ErrNoSecretsKey = conflict("Two-factor sign-in is not available here: the server has no secrets.key. Ask an administrator.")
+	ErrWrongCode    = invalid("That code is not right. Enter the 6-digit code your app shows now, or a recovery code.")
+	ErrCodeUsed     = invalid("That code was used already. Wait for the next one your app shows.")
+	ErrNoTOTP       = conflict("No authenticator app is set up for this account.")
+	ErrTOTPExists   = conflict("An authenticator app is set up already. Remove it first to set up another.")
+	// ErrLinkNeedsMFA refuses to link a provider to an account with a
+	// second factor on the strength of its password alone.
+	ErrLinkNeedsMFA = &Error{Code: CodeForbidden, Msg: "This account uses two-factor sign-in. Sign in with your password and code first, then link the provider from your account page."}
+	// ErrPendingMFA refuses a second step that is not waiting (expired,
+	// done, or never begun).
+	ErrPendingMFA = &Error{Code: CodeNotFound, Msg: "This sign-in has expired. Sign in again."}
+)
+
+// sealAD binds a sealed secret to its account: a sealed value copied to
+// another account's row does not open.
+func sealAD(userID int64) []byte { return []byte("totp:" + strconv.FormatInt(userID, 10)) }
+
+// BeginTOTP starts setting up an authenticator app for u: a new key,
+// stored sealed and unconfirmed (replacing one that waited), returned for
+// the QR code and the secret shown. Nothing changes how u signs in until
+// ConfirmTOTP.
+func (s *Service) BeginTOTP(ctx context.Context, u *models.User) (*mfa.Key, error) {
+	if !s.Secrets.HasKey() {
+		return nil, ErrNoSecretsKey
+	}
+	k, err := mfa.NewKey(s.Issuer, u.Email, s.Rand)
+	if err != nil {
+		return nil, err
+	}
+	sealed, err := s.Secrets.Seal([]byte(k.URL), sealAD(u.ID))
+	if err != nil {
+		return nil, err
+	}
+	if err := s.DB.PutTOTPFactor(ctx, u.ID, sealed); errors.Is(err, models.ErrFactorExists) {
+		return nil, ErrTOTPExists
+	} else if err != nil {
+		return nil, err
+	}
+	return k, nil
+}
+
+// PendingTOTP is u's authenticator app key waiting for confirmation (the
+// page shows it again after a wrong code), or ErrNoTOTP.
+func (s *Service) PendingTOTP(ctx context.Context, u *models.User) (*mfa.Key, error) {
+	f, err := s.DB.TOTPFactorOf(ctx, u.ID)
+	switch {
+	case errors.Is(err, models.ErrNotFound) || err == nil && f.Confirmed():
+		return nil, ErrNoTOTP
+	case err != nil:
+		return nil, err
+	}
+	return s.openKey(u.ID, f)
+}
+
+// openKey opens a stored factor's key.
+func (s *Service) openKey(userID int64, f *models.TOTPFactor) (*mfa.Key, error) {
+	url, err := s.Secrets.Open(f.Secret, sealAD(userID))
+	if err != nil {
+		if errors.Is(err, secrets.ErrNoKey) {
+			return nil, ErrNoSecretsKey
+		}
+		return nil, err // secrets.ErrOpen: the operator's key changed; say so in the log
+	}
+	return mfa.KeyFromURL(string(url))
+}
+
+// ConfirmTOTP finishes setting up u's authenticator app with a code it
+// shows, and returns a new set of recovery codes, shown once: from then on
+// u's password sign-ins ask for a code.
+func (s *Service) ConfirmTOTP(ctx context.Context, u *models.User, code string) ([]string, error) {
+	codes, err := mfa.NewRecoveryCodes(s.Rand)
+	if err != nil {
+		return nil, err
+	}
+	notice, err := s.mfaNotice(u, "An authenticator app was added")
+	if err != nil {
+		return nil, err
+	}
+	err = s.DB.Tx(ctx, func(tx *models.DB) error {
+		f, err := tx.LockTOTPFactor(ctx, u.ID)
+		switch {
+		case errors.Is(err, models.ErrNotFound):
+			return ErrNoTOTP
+		case err != nil:
+			return err
+		case f.Confirmed():
+			return ErrTOTPExists
+		}
+		if err := s.useCode(ctx, tx, u.ID, f, code); err != nil {
+			return err
+		}
+		if err := tx.ReplaceRecoveryCodes(ctx, u.ID, hashCodes(codes)); err != nil {
+			return err
+		}
+		return enqueue(ctx, tx, notice)
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.kick()
+	return codes, nil
+}
+
+// useCode checks an app code against the factor f of the account userID
+// (locked in tx) and records its step, so it works once.
+func (s *Service) useCode(ctx context.Context, tx *models.DB, userID int64, f *models.TOTPFactor, code string) error {
+	k, err := s.openKey(userID, f)
+	if err != nil {
+		return err
+	}
+	step, err := mfa.Check(k.Secret, code, tx.Now(), f.LastStep)
+	switch {
+	case errors.Is(err, mfa.ErrReplay):
+		return ErrCodeUsed
+	case errors.Is(err, mfa.ErrWrongCode):
+		return ErrWrongCode
+	case err != nil:
+		return err
+	}
+	ok, err := tx.UseTOTPStep(ctx, userID, step)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return ErrCodeUsed
+	}
+	return nil
+}
+
+func hashCodes(codes []string) []string {
+	out := make([]string, len(codes))
+	for i, c := range codes {
+		out[i] = mfa.HashRecoveryCode(c)
+	}
+	return out
+}
+
+// MFAStatus is what the account page and the admin console show of an
+// account's second factors.
+type MFAStatus struct {
+	// TOTP is the confirmed authenticator app, nil when there is none.
+	TOTP          *models.TOTPFactor
+	RecoveryLeft  int64
+	RecoveryLow   bool // RecoveryLeft <= RecoveryLow
+	Enrolled      bool // a second factor is in use
+	KeyConfigured bool // second factors can be set up here
+}
+
+// MFAStatusOf is the second-factor state of the account userID.
+func (s *Service) MFAStatusOf(ctx context.Context, userID int64) (MFAStatus, error) {
+	st := MFAStatus{KeyConfigured: s.Secrets.HasKey()}
+	f, err := s.DB.TOTPFactorOf(ctx, userID)
+	switch {
+	case err == nil && f.Confirmed():
+		st.TOTP, st.Enrolled = f, true
+	case err != nil && !errors.Is(err, models.ErrNotFound):
+		return st, err
+	}
+	if !st.Enrolled {
+		return st, nil
+	}
+	if st.RecoveryLeft, err = s.DB.RecoveryCodesLeft(ctx, userID); err != nil {
+		return st, err
+	}
+	st.RecoveryLow = st.RecoveryLeft <= RecoveryLow
+	return st, nil
+}
+
+// HasSecondFactor reports whether u's password sign-ins need a second step.
+func (s *Service) HasSecondFactor(ctx context.Context, userID int64) (bool, error) {
+	st, err := s.MFAStatusOf(ctx, userID)
+	return st.Enrolled, err
+}
+
+// NewRecoveryCodes replaces u's recovery codes with a new set, shown once.
+func (s *Service) NewRecoveryCodes(ctx context.Context, u *models.User) ([]string, error) {
+	codes, err := mfa.NewRecoveryCodes(s.Rand)
+	if err != nil {
+		return nil, err
+	}
+	err = s.DB.Tx(ctx, func(tx *models.DB) error {
+		f, err := tx.LockTOTPFactor(ctx, u.ID)
+		if errors.Is(err, models.ErrNotFound) || err == nil && !f.Confirmed() {
+			return ErrNoTOTP
+		}
+		if err != nil {
+			return err
+		}
+		return tx.ReplaceRecoveryCodes(ctx, u.ID, hashCodes(codes))
+	})
+	if err != nil {
+		return nil, err
+	}
+	return codes, nil
+}
+
+// RemoveMFA removes every second factor of u and its recovery codes; how
+// says who did it, for the notice ("from the account page", "by an
+// administrator"). With endSessions (an administrator's reset) every
+// session of the account ends too.
+func (s *Service) RemoveMFA(ctx context.Context, u *models.User, how string, endSessions bool) error {
+	notice, err := s.mfaNotice(u, "Two-factor sign-in was turned off "+how)
+	if err != nil {
+		return err
+	}
+	err = s.DB.Tx(ctx, func(tx *models.DB) error {
+		if err := tx.DeleteMFA(ctx, u.ID); err != nil {
+			return err
+		}
+		if endSessions {
+			if _, err := tx.DeleteUserSessions(ctx, u.ID, ""); err != nil {
+				return err
+			}
+		}
+		return enqueue(ctx, tx, notice)
+	})
+	if err != nil {
+		return err
+	}
+	s.kick()
+	return nil
+}
+
+// mfaNotice renders the second-factor notice saying what happened, when
+// that notice is on.
+func (s *Service) mfaNotice(u *models.User, what string) (*mail.Rendered, error) {
+	return s.notice(mail.NoticeSecondFactor, "mfa_changed", u, map[string]any{"What": what})
+}
+
+// SecondStep is a password sign-in waiting for its second factor.
+type SecondStep struct {
+	User *models.User
+	Next string // where the sign-in goes when done
+}
+
+// StartSecondStep records that u typed the right password and must now
+// give a second factor; the token (for a cookie of the browser that typed
+// it) is the only way to finish, within PendingMFATTL. No session exists
+// until FinishSecondStep.
+func (s *Service) StartSecondStep(ctx context.Context, u *models.User, next string) (string, error) {
+	token, err := s.newToken()
+	if err != nil {
+		return "", err
+	}
+	if err := s.DB.AddPendingMFA(ctx, models.PendingMFA{TokenHash: sessionstore.Hash(token), UserID: u.ID, Next: next}, PendingMFATTL); err != nil {
+		return "", err
+	}
+	return token, nil
+}
+
+// SecondStepOf is the sign-in a second-step token continues, or
+// ErrPendingMFA.
+func (s *Service) SecondStepOf(ctx context.Context, token string) (*SecondStep, error) {
+	if !sessionstore.ValidToken(token) {
+		return nil, ErrPendingMFA
+	}
+	p, err := s.DB.PendingMFAByHash(ctx, sessionstore.Hash(token))
+	if errors.Is(err, models.ErrNotFound) {
+		return nil, ErrPendingMFA
+	}
+	if err != nil {
+		return nil, err
+	}
+	u, err := s.DB.UserByID(ctx, p.UserID)
+	if errors.Is(err, models.ErrNotFound) || err == nil && (u.Disabled() || !u.HasPassword()) {
+		return nil, ErrPendingMFA
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &SecondStep{User: u, Next: p.Next}, nil
+}
+
+// SecondFactorUsed is what FinishSecondStep accepted.
+type SecondFactorUsed struct {
+	Recovery     bool  // a recovery code (else the app's code)
+	RecoveryLeft int64 // after this one, when Recovery
+}
+
+// FinishSecondStep checks the code given at the second step (an app code
+// or a recovery code) for the sign-in of token and, when it is right, ends
+// the step (it works once). A wrong code leaves the step waiting: the
+// caller throttles attempts. A recovery code used sends a notice.
+func (s *Service) FinishSecondStep(ctx context.Context, token, code string) (*SecondStep, SecondFactorUsed, error) {
+	var used SecondFactorUsed
+	step, err := s.SecondStepOf(ctx, token)
+	if err != nil {
+		return nil, used, err
+	}
+	u := step.User
+	var notice *mail.Rendered
+	if mfa.LooksLikeRecoveryCode(code) {
+		used.Recovery = true
+		if notice, err = s.mfaNotice(u, "A recovery code was used to sign in"); err != nil {
+			return nil, used, err
+		}
+	}
+	err = s.DB.Tx(ctx, func(tx *models.DB) error {
+		f, err := tx.LockTOTPFactor(ctx, u.ID)
+		switch {
+		case errors.Is(err, models.ErrNotFound) || err == nil && !f.Confirmed():
+			return ErrPendingMFA // the factor was removed meanwhile: sign in again
+		case err != nil:
+			return err
+		}
+		if used.Recovery {
+			ok, err := tx.UseRecoveryCode(ctx, u.ID, mfa.HashRecoveryCode(code))
+			if err != nil {
+				return err
+			}
+			if !ok {
+				return ErrWrongCode
+			}
+			if used.RecoveryLeft, err = tx.RecoveryCodesLeft(ctx, u.ID); err != nil {
+				return err
+			}
+		} else if err := s.useCode(ctx, tx, u.ID, f, code); err != nil {
+			return err
+		}
+		ok, err := tx.ConsumePendingMFA(ctx, sessionstore.Hash(token))
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return ErrPendingMFA
+		}
+		return enqueue(ctx, tx, notice)
+	})
+	if err != nil {
+		return nil, used, err
+	}
+	s.kick()
+	return step, used, nil
+}

@@ -1,0 +1,296 @@
+package handlers
+
+// Two-factor sign-in: the second step of a password sign-in (/auth/mfa),
+// and setting up, renewing and removing an authenticator app and its
+// recovery codes on the account page (/account/mfa/...). accounts does
+// the work; codes and secrets never reach the log.
+
+import (
+	"errors"
+	"html/template"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/gatehouse/gatehouse/accounts"
+	"github.com/gatehouse/gatehouse/mfa"
+	"github.com/gatehouse/gatehouse/models"
+	"github.com/gatehouse/gatehouse/sessionstore"
+	"github.com/gin-gonic/gin"
+)
+
+func (h *Handler) mfaRoutes(e *gin.Engine) {
+	e.GET("/auth/mfa", h.secondStepPage)
+	e.POST("/auth/mfa", h.secondStep)
+	e.POST("/account/mfa/totp", h.requireUser, h.requireRecentAuth, h.beginTOTP)
+	e.GET("/account/mfa/totp", h.requireUser, h.totpSetupPage)
+	e.GET("/account/mfa/totp/qr.png", h.requireUser, h.totpQR)
+	e.POST("/account/mfa/totp/confirm", h.requireUser, h.confirmTOTP)
+	e.POST("/account/mfa/recovery", h.requireUser, h.requireRecentAuth, h.newRecoveryCodes)
+	e.POST("/account/mfa/remove", h.requireUser, h.requireRecentAuth, h.removeMFA)
+}
+
+// mfaCookie is the cookie of a sign-in waiting for its second factor:
+// __Host- under https, like the session cookie.
+func (h *Handler) mfaCookie() string {
+	if h.Config.Secure() {
+		return "__Host-gatehouse_mfa"
+	}
+	return "gatehouse_mfa"
+}
+
+// setMFACookie sets (maxAge > 0) or drops (maxAge < 0) the second-step
+// cookie.
+func (h *Handler) setMFACookie(c *gin.Context, value string, maxAge int) {
+	http.SetCookie(c.Writer, &http.Cookie{
+		Name: h.mfaCookie(), Value: value, Path: "/", MaxAge: maxAge,
+		HttpOnly: true, Secure: h.Config.Secure(), SameSite: http.SameSiteLaxMode,
+	})
+}
+
+// startSecondStep follows a right password for an account with a second
+// factor: no session yet, only a pending step bound to this browser's
+// cookie, and the page that asks for the code.
+func (h *Handler) startSecondStep(c *gin.Context, u *models.User, next string) {
+	token, err := h.Accounts.StartSecondStep(c.Request.Context(), u, next)
+	if err != nil {
+		h.serverError(c, "start second step", err)
+		return
+	}
+	h.setMFACookie(c, token, int(accounts.PendingMFATTL.Seconds()))
+	c.Redirect(http.StatusSeeOther, "/auth/mfa")
+}
+
+// secondStepOf is the sign-in this browser's cookie continues, or false
+// after sending it back to the sign-in page.
+func (h *Handler) secondStepOf(c *gin.Context) (*accounts.SecondStep, string, bool) {
+	token, _ := c.Cookie(h.mfaCookie())
+	step, err := h.Accounts.SecondStepOf(c.Request.Context(), token)
+	switch {
+	case errors.Is(err, accounts.ErrPendingMFA):
+		h.setMFACookie(c, "", -1)
+		c.Redirect(http.StatusSeeOther, "/login?error=mfa_expired")
+		return nil, "", false
+	case err != nil:
+		h.serverError(c, "find second step", err)
+		return nil, "", false
+	}
+	return step, token, true
+}
+
+func (h *Handler) renderSecondStep(c *gin.Context, status int, step *accounts.SecondStep, msg string) {
+	h.render(c, status, "mfa", gin.H{"Email": step.User.Email, "Error": msg})
+}
+
+func (h *Handler) secondStepPage(c *gin.Context) {
+	if step, _, ok := h.secondStepOf(c); ok {
+		h.renderSecondStep(c, http.StatusOK, step, "")
+	}
+}
+
+// secondStep checks the code and, when it is right, starts the session:
+// a new one, as every sign-in does. Wrong codes are throttled like
+// passwords, on the same counters.
+func (h *Handler) secondStep(c *gin.Context) {
+	if !h.parseForm(c) {
+		return
+	}
+	step, token, ok := h.secondStepOf(c)
+	if !ok {
+		return
+	}
+	u := step.User
+	code := strings.TrimSpace(c.PostForm("code"))
+	if code == "" || len(code) > 64 {
+		h.renderSecondStep(c, http.StatusBadRequest, step, "Enter the 6-digit code your app shows, or a recovery code.")
+		return
+	}
+	attempt, msg, ok := h.throttleBegin(c, u.Email)
+	if !ok {
+		h.renderSecondStep(c, statusThrottled, step, msg)
+		return
+	}
+	ctx := c.Request.Context()
+	_, used, err := h.Accounts.FinishSecondStep(ctx, token, code)
+	h.throttleDone(c, attempt, err)
+	msg, status, refused := refusal(err)
+	switch {
+	case errors.Is(err, accounts.ErrPendingMFA):
+		h.setMFACookie(c, "", -1)
+		c.Redirect(http.StatusSeeOther, "/login?error=mfa_expired")
+		return
+	case refused:
+		h.audit(c, &models.Event{Kind: models.EventMFAFailure, UserID: &u.ID, Email: u.Email, Method: models.MethodPassword, Detail: "wrong or used code at sign-in"})
+		h.renderSecondStep(c, status, step, msg)
+		return
+	case err != nil:
+		h.serverError(c, "check second factor", err)
+		return
+	}
+	h.setMFACookie(c, "", -1)
+	if used.Recovery {
+		h.audit(c, &models.Event{Kind: models.EventMFARecoveryUsed, UserID: &u.ID, ActorID: &u.ID, Email: u.Email, Method: models.MethodPassword,
+			Detail: pluralCodes(used.RecoveryLeft) + " left"})
+	}
+	if !h.signIn(c, u, sessionstore.SignIn{Method: models.MethodPassword}) {
+		return
+	}
+	if used.Recovery && used.RecoveryLeft <= accounts.RecoveryLow {
+		c.Redirect(http.StatusSeeOther, "/account?notice=recovery_low")
+		return
+	}
+	c.Redirect(http.StatusSeeOther, or(step.Next, "/dashboard"))
+}
+
+func pluralCodes(n int64) string {
+	if n == 1 {
+		return "1 recovery code"
+	}
+	return strconv.FormatInt(n, 10) + " recovery codes"
+}
+
+// beginTOTP starts setting up an authenticator app (in sudo mode) and
+// shows its QR code and secret.
+func (h *Handler) beginTOTP(c *gin.Context) {
+	if !h.parseForm(c) {
+		return
+	}
+	u := currentUser(c)
+	k, err := h.Accounts.BeginTOTP(c.Request.Context(), u)
+	if msg, status, refused := refusal(err); refused {
+		h.renderAccount(c, status, accountForm{MFAError: msg})
+		return
+	}
+	if err != nil {
+		h.serverError(c, "begin authenticator app", err)
+		return
+	}
+	h.renderTOTPSetup(c, http.StatusOK, k, "")
+}
+
+func (h *Handler) renderTOTPSetup(c *gin.Context, status int, k *mfa.Key, msg string) {
+	h.render(c, status, "mfa_setup", gin.H{"Secret": spaced(k.Secret), "Error": msg})
+}
+
+// spaced groups a base32 secret in fours, as apps that take it typed show.
+func spaced(s string) string {
+	var b strings.Builder
+	for i, r := range s {
+		if i > 0 && i%4 == 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// pendingTOTP is the key waiting for confirmation, or false after sending
+// the browser to the account page.
+func (h *Handler) pendingTOTP(c *gin.Context) (*mfa.Key, bool) {
+	k, err := h.Accounts.PendingTOTP(c.Request.Context(), currentUser(c))
+	switch {
+	case errors.Is(err, accounts.ErrNoTOTP), errors.Is(err, accounts.ErrNoSecretsKey):
+		c.Redirect(http.StatusSeeOther, "/account")
+		return nil, false
+	case err != nil:
+		h.serverError(c, "pending authenticator app", err)
+		return nil, false
+	}
+	return k, true
+}
+
+func (h *Handler) totpSetupPage(c *gin.Context) {
+	if k, ok := h.pendingTOTP(c); ok {
+		h.renderTOTPSetup(c, http.StatusOK, k, "")
+	}
+}
+
+// totpQR serves the QR code of the key waiting for confirmation; never
+// stored by a cache.
+func (h *Handler) totpQR(c *gin.Context) {
+	k, ok := h.pendingTOTP(c)
+	if !ok {
+		return
+	}
+	png, err := k.QR(240)
+	if err != nil {
+		h.serverError(c, "QR code", err)
+		return
+	}
+	c.Header("Cache-Control", "no-store")
+	c.Data(http.StatusOK, "image/png", png)
+}
+
+// confirmTOTP finishes setting up the app with a code it shows, then
+// shows the recovery codes, once.
+func (h *Handler) confirmTOTP(c *gin.Context) {
+	if !h.parseForm(c) {
+		return
+	}
+	u := currentUser(c)
+	code := c.PostForm("code")
+	if len(code) > 64 {
+		code = ""
+	}
+	codes, err := h.Accounts.ConfirmTOTP(c.Request.Context(), u, code)
+	msg, status, refused := refusal(err)
+	switch {
+	case errors.Is(err, accounts.ErrNoTOTP):
+		c.Redirect(http.StatusSeeOther, "/account")
+		return
+	case refused:
+		if k, ok := h.pendingTOTP(c); ok {
+			h.renderTOTPSetup(c, status, k, msg)
+		}
+		return
+	case err != nil:
+		h.serverError(c, "confirm authenticator app", err)
+		return
+	}
+	h.audit(c, &models.Event{Kind: models.EventMFAEnrolled, UserID: &u.ID, ActorID: &u.ID, Email: u.Email, Detail: "authenticator app"})
+	h.renderRecoveryCodes(c, codes, true)
+}
+
+// renderRecoveryCodes shows a new set of recovery codes, with a text file
+// of them to download; the page is never stored.
+func (h *Handler) renderRecoveryCodes(c *gin.Context, codes []string, enrolled bool) {
+	file := h.brand.view.Name + " recovery codes for " + currentUser(c).Email + "\n\n" + strings.Join(codes, "\n") + "\n\nEach code works once.\n"
+	h.render(c, http.StatusOK, "mfa_codes", gin.H{
+		"Codes": codes, "Enrolled": enrolled,
+		// A data: URL is not a navigation html/template trusts by itself;
+		// this one is built here from the codes alone.
+		"Download": template.URL("data:text/plain;charset=utf-8," + url.PathEscape(file)),
+	})
+}
+
+func (h *Handler) newRecoveryCodes(c *gin.Context) {
+	if !h.parseForm(c) {
+		return
+	}
+	u := currentUser(c)
+	codes, err := h.Accounts.NewRecoveryCodes(c.Request.Context(), u)
+	if msg, status, refused := refusal(err); refused {
+		h.renderAccount(c, status, accountForm{MFAError: msg})
+		return
+	}
+	if err != nil {
+		h.serverError(c, "new recovery codes", err)
+		return
+	}
+	h.audit(c, &models.Event{Kind: models.EventMFARecoveryCodes, UserID: &u.ID, ActorID: &u.ID, Email: u.Email, Detail: "the previous codes no longer work"})
+	h.renderRecoveryCodes(c, codes, false)
+}
+
+func (h *Handler) removeMFA(c *gin.Context) {
+	if !h.parseForm(c) {
+		return
+	}
+	u := currentUser(c)
+	if err := h.Accounts.RemoveMFA(c.Request.Context(), u, "from the account page", false); err != nil {
+		h.serverError(c, "remove second factor", err)
+		return
+	}
+	h.audit(c, &models.Event{Kind: models.EventMFARemoved, UserID: &u.ID, ActorID: &u.ID, Email: u.Email, Detail: "from the account page"})
+	c.Redirect(http.StatusSeeOther, "/account?notice=mfa_removed")
+}
