@@ -194,6 +194,13 @@ document.addEventListener("securitypolicyviolation", function (e) {
 // browserTimeout, and collects console errors, exceptions and CSP reports.
 func newBrowser(t *testing.T) (context.Context, *consoleLog) {
 	t.Helper()
+	return newBrowserFor(t, browserTimeout)
+}
+
+// newBrowserFor is newBrowser bounded by timeout: for a test that visits
+// many pages, so that a busy machine slows it without failing it.
+func newBrowserFor(t *testing.T, timeout time.Duration) (context.Context, *consoleLog) {
+	t.Helper()
 	requireChromium(t)
 	userData := t.TempDir() // registered first, so removed after the browser has exited
 
@@ -204,7 +211,7 @@ func newBrowser(t *testing.T) (context.Context, *consoleLog) {
 	var output, cdpErrors testkit.LogBuffer
 	opts = append(opts, chromedp.CombinedOutput(&output))
 
-	ctx, cancel := context.WithTimeout(context.Background(), browserTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
 	bctx, cancelBrowser := chromedp.NewContext(allocCtx,
 		chromedp.WithErrorf(func(format string, args ...any) { fmt.Fprintf(&cdpErrors, format+"\n", args...) }))

@@ -63,7 +63,7 @@ func TestBrowserLayoutNoOverflow(t *testing.T) {
 		t.Fatalf("no setup link on stdout:\n%s", stdout.String())
 	}
 	setupURL := m[1]
-	ctx, _ := newBrowser(t)
+	ctx, _ := newBrowserFor(t, 4*browserTimeout) // every page at two widths
 	shots := os.Getenv("GATEHOUSE_SCREENSHOTS")
 	if shots != "" {
 		if err := os.MkdirAll(shots, 0o755); err != nil {
@@ -217,6 +217,16 @@ func TestBrowserLayoutNoOverflow(t *testing.T) {
 
 	check("dashboard", base+"/dashboard", "#user-email")
 	check("account", base+"/account", "main")
+	// Setting up an authenticator app (left waiting: nothing else changes).
+	if err := chromedp.Run(ctx,
+		chromedp.Navigate(base+"/account"),
+		chromedp.WaitVisible("#totp-begin", chromedp.ByQuery),
+		chromedp.Click("#totp-begin", chromedp.ByQuery),
+		chromedp.WaitVisible("#totp-form", chromedp.ByQuery),
+	); err != nil {
+		t.Fatalf("set up an app: %v", err)
+	}
+	check("mfa-setup", base+"/account/mfa/totp", "#totp-form")
 	check("admin-users", base+"/admin/users", "#user-table")
 	check("admin-user", userPage, "#identity-table")
 	check("admin-new-user", base+"/admin/users/new", "#new-user-form")

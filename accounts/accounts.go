@@ -65,6 +65,8 @@ type Service struct {
 	Secrets *secrets.Box
 	// Issuer names the service in authenticator apps (branding.name).
 	Issuer string
+	// MFAPolicy says who must sign in with a second factor.
+	MFAPolicy MFAConfig
 }
 
 // Authenticate checks an email and password. Every check spends one bcrypt

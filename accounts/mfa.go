@@ -311,18 +311,52 @@ func (s *Service) FinishSecondStep(ctx context.Context, token, code string) (*Se
 		return nil, used, err
 	}
 	u := step.User
+	err = s.checkSecondFactor(ctx, u, code, &used, func(tx *models.DB) error {
+		ok, err := tx.ConsumePendingMFA(ctx, sessionstore.Hash(token))
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return ErrPendingMFA
+		}
+		return nil
+	})
+	if errors.Is(err, ErrNoTOTP) {
+		err = ErrPendingMFA // the factor was removed meanwhile: sign in again
+	}
+	if err != nil {
+		return nil, used, err
+	}
+	return step, used, nil
+}
+
+// CheckSecondFactor checks a code (an app code or a recovery code) of u
+// for a session that signed in without one and must now give it (a policy
+// that requires it, an SSO sign-in whose provider did not report one):
+// each code works once, and a recovery code used is told.
+func (s *Service) CheckSecondFactor(ctx context.Context, u *models.User, code string) (SecondFactorUsed, error) {
+	var used SecondFactorUsed
+	err := s.checkSecondFactor(ctx, u, code, &used, nil)
+	return used, err
+}
+
+// checkSecondFactor checks code against u's app or recovery codes in one
+// transaction holding the app's row, runs also (if not nil) in it, and
+// queues the notice of a recovery code used.
+func (s *Service) checkSecondFactor(ctx context.Context, u *models.User, code string, used *SecondFactorUsed, also func(*models.DB) error) error {
 	var notice *mail.Rendered
+	var err error
 	if mfa.LooksLikeRecoveryCode(code) {
 		used.Recovery = true
 		if notice, err = s.mfaNotice(u, "A recovery code was used to sign in"); err != nil {
-			return nil, used, err
+			return err
 		}
 	}
 	err = s.DB.Tx(ctx, func(tx *models.DB) error {
 		f, err := tx.LockTOTPFactor(ctx, u.ID)
 		switch {
 		case errors.Is(err, models.ErrNotFound) || err == nil && !f.Confirmed():
-			return ErrPendingMFA // the factor was removed meanwhile: sign in again
+			return ErrNoTOTP
 		case err != nil:
 			return err
 		}
@@ -340,18 +374,24 @@ func (s *Service) FinishSecondStep(ctx context.Context, token, code string) (*Se
 		} else if err := s.useCode(ctx, tx, u.ID, f, code); err != nil {
 			return err
 		}
-		ok, err := tx.ConsumePendingMFA(ctx, sessionstore.Hash(token))
-		if err != nil {
-			return err
-		}
-		if !ok {
-			return ErrPendingMFA
+		if also != nil {
+			if err := also(tx); err != nil {
+				return err
+			}
 		}
 		return enqueue(ctx, tx, notice)
 	})
 	if err != nil {
-		return nil, used, err
+		return err
 	}
 	s.kick()
-	return step, used, nil
+	return nil
+}
+
+// Factor is the session's record of a second factor used.
+func (u SecondFactorUsed) Factor() models.Factor {
+	if u.Recovery {
+		return models.FactorRecovery
+	}
+	return models.FactorTOTP
 }

@@ -206,13 +206,16 @@ func wire(cfg config.Config, db *models.DB, o Options) (*App, error) {
 	base := strings.TrimSuffix(cfg.BaseURL, "/")
 	a.Accounts.URLs = accounts.URLs{Reset: base + "/auth/reset", Invite: base + "/auth/invite", Verify: base + "/auth/verify"}
 	a.Accounts.Rand = o.Rand
-	a.Accounts.Issuer = cfg.Branding.Name
+	a.Accounts.Issuer, a.Accounts.MFAPolicy = cfg.Branding.Name, cfg.MFA
 	sqlitePath := ""
 	if db.Dialect() == models.SQLite {
 		sqlitePath = cfg.Database
 	}
 	if a.Accounts.Secrets, err = secrets.Open(cfg.Secrets, sqlitePath, o.Rand); err != nil {
 		return nil, err
+	}
+	if cfg.MFA.RequiredFor != accounts.MFAForNone && !a.Accounts.Secrets.HasKey() {
+		return nil, fmt.Errorf("mfa.required_for: %s needs secrets.key (every replica the same) to store second factors", cfg.MFA.RequiredFor)
 	}
 	if a.Mailer != nil {
 		a.Accounts.Mail = &accounts.Mail{

@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gatehouse/gatehouse/accounts"
 	"github.com/gatehouse/gatehouse/mail"
 	"github.com/gatehouse/gatehouse/models"
 	"github.com/gatehouse/gatehouse/secrets"
@@ -58,6 +59,8 @@ type Config struct {
 	Mail *mail.Config `yaml:"mail"`
 	// Secrets holds the key second factors' secrets are sealed with.
 	Secrets secrets.Config `yaml:"secrets"`
+	// MFA says who must sign in with a second factor.
+	MFA accounts.MFAConfig `yaml:"mfa"`
 }
 
 // Metrics configures the Prometheus endpoint.
@@ -331,6 +334,9 @@ func (c *Config) validate() error {
 		}
 	}
 	if err := c.Secrets.Validate(); err != nil { // its messages start with secrets.
+		return err
+	}
+	if err := c.MFA.Validate(); err != nil { // its messages start with mfa.
 		return err
 	}
 	if c.Mail != nil {

@@ -23,3 +23,20 @@ func TestSecretsKey(t *testing.T) {
 		}
 	}
 }
+
+// TestMFARequiredFor: none (the default), admins or all; anything else is
+// an error naming the key. A provider's mfa_amr and mfa_acr decode.
+func TestMFARequiredFor(t *testing.T) {
+	cfg, err := loadYAML(t, "listen: 127.0.0.1:8080\n", nil)
+	if err != nil || cfg.MFA.RequiredFor != "none" {
+		t.Fatalf("default: %q %v", cfg.MFA.RequiredFor, err)
+	}
+	for _, v := range []string{"none", "admins", "all"} {
+		if cfg, err := loadYAML(t, "mfa:\n  required_for: "+v+"\n", nil); err != nil || string(cfg.MFA.RequiredFor) != v {
+			t.Errorf("%s: %q %v", v, cfg.MFA.RequiredFor, err)
+		}
+	}
+	if _, err := loadYAML(t, "mfa:\n  required_for: everyone\n", nil); err == nil || !strings.Contains(err.Error(), `mfa.required_for: "everyone" must be none, admins or all`) {
+		t.Errorf("bad value: %v", err)
+	}
+}

@@ -107,6 +107,9 @@ func (h *Handler) renderAdminUser(c *gin.Context, status int, u *models.User, fo
 		if s.ProviderID != "" {
 			method += " (" + h.SSO.Name(s.ProviderID) + ")"
 		}
+		if s.MFA != models.FactorNone {
+			method += " + " + s.MFA.Label()
+		}
 		sv[i] = sessionView{
 			ID: s.ID, Created: formatWhen(&s.CreatedAt), CreatedISO: isoTime(&s.CreatedAt),
 			LastSeen: formatWhen(&s.LastSeenAt), LastSeenISO: isoTime(&s.LastSeenAt),

@@ -1,6 +1,8 @@
 package handlers
 
 import (
+	"strings"
+
 	"github.com/gatehouse/gatehouse/models"
 	"github.com/gin-gonic/gin"
 )
@@ -12,6 +14,8 @@ func (h *Handler) audit(c *gin.Context, e *models.Event) {
 	switch e.Kind {
 	case models.EventLoginSuccess, models.EventLoginFailure:
 		h.Metrics.SignIn(e.Method.String(), e.ProviderID, e.Kind == models.EventLoginSuccess)
+	case models.EventMFAEnrolled, models.EventMFARemoved, models.EventMFARecoveryCodes, models.EventMFARecoveryUsed, models.EventMFAFailure:
+		h.Metrics.MFA(strings.TrimPrefix(string(e.Kind), "mfa."))
 	}
 	e.IP = c.ClientIP()
 	if e.ActorID == nil {

@@ -22,5 +22,7 @@ func (h *Handler) dashboard(c *gin.Context) {
 	if row.AuthTime != nil {
 		authTime = *row.AuthTime
 	}
-	h.render(c, http.StatusOK, "dashboard", gin.H{"Method": method, "AuthTime": authTime, "NoProviders": h.SSO.Len() == 0})
+	h.render(c, http.StatusOK, "dashboard", gin.H{
+		"Method": method, "AuthTime": authTime, "NoProviders": h.SSO.Len() == 0, "Factor": row.MFA.Label(),
+	})
 }

@@ -126,7 +126,7 @@ func New(d Deps) (http.Handler, error) {
 		return nil, fmt.Errorf("trusted_proxies: %w", err)
 	}
 	e.Use(h.requestLog, gin.CustomRecovery(h.recovered), h.securityHeaders, h.limitBody, h.cleanUserAgent,
-		ginsessions.Sessions(d.Config.CookieName(), d.Sessions), h.loadUser)
+		ginsessions.Sessions(d.Config.CookieName(), d.Sessions), h.loadUser, h.mfaGate)
 	h.routes()
 	return h.csrf()
 }

@@ -30,6 +30,8 @@ type mailEnvOpts struct {
 	notices  gmail.Notices
 	// providers are the configured OpenID Providers.
 	providers []config.Provider
+	// mfaFor is mfa.required_for ("" none).
+	mfaFor accounts.MFARequirement
 }
 
 // newMailEnv is an env with an administrator (rootAdmin) and alice, bob
@@ -41,6 +43,9 @@ func newMailEnv(t testing.TB, o mailEnvOpts) *env {
 		throttle:  o.throttle,
 		providers: func(string) []config.Provider { return o.providers },
 		configure: func(c *config.Config) {
+			if o.mfaFor != "" {
+				c.MFA.RequiredFor = o.mfaFor
+			}
 			if o.mail {
 				c.Mail = &gmail.Config{From: "gatehouse <no-reply@example.com>", Dir: dir, Notices: o.notices}
 			}

@@ -17,6 +17,7 @@ import (
 	"github.com/gatehouse/gatehouse/mfa"
 	"github.com/gatehouse/gatehouse/models"
 	"github.com/gatehouse/gatehouse/sessionstore"
+	ginsessions "github.com/gin-contrib/sessions"
 	"github.com/gin-gonic/gin"
 )
 
@@ -29,6 +30,107 @@ func (h *Handler) mfaRoutes(e *gin.Engine) {
 	e.POST("/account/mfa/totp/confirm", h.requireUser, h.confirmTOTP)
 	e.POST("/account/mfa/recovery", h.requireUser, h.requireRecentAuth, h.newRecoveryCodes)
 	e.POST("/account/mfa/remove", h.requireUser, h.requireRecentAuth, h.removeMFA)
+	e.GET("/account/mfa/required", h.requireUser, h.mfaRequiredPage)
+	e.POST("/account/mfa/required", h.requireUser, h.stepUp)
+}
+
+// mfaOpen are the addresses a session that owes a second factor may
+// reach: giving or setting one up (with the re-authentication that needs),
+// signing out, and what every page loads.
+func mfaOpen(path string) bool {
+	for _, p := range []string{"/account/mfa/", "/auth/reauth", "/auth/logout", "/auth/logged-out", "/auth/callback", "/assets/"} {
+		if strings.HasPrefix(path, p) {
+			return true
+		}
+	}
+	return path == "/healthz" || path == "/readyz"
+}
+
+// owesSecondFactor reports whether the signed-in session must still give
+// a second factor: the policy requires one of its account (see
+// accounts.MFARequired), and its sign-in gave none.
+func (h *Handler) owesSecondFactor(c *gin.Context) bool {
+	u := currentUser(c)
+	if u == nil || !h.Accounts.MFARequired(u) {
+		return false
+	}
+	row := sessionstore.Current(ginsessions.Default(c))
+	return row != nil && row.MFA == models.FactorNone
+}
+
+// mfaGate keeps a session that owes a second factor to the pages that
+// settle it: a page asked for by GET goes to /account/mfa/required, where
+// the person enters a code or sets up an app; anything else is refused.
+func (h *Handler) mfaGate(c *gin.Context) {
+	if mfaOpen(c.Request.URL.Path) || !h.owesSecondFactor(c) {
+		c.Next()
+		return
+	}
+	if c.Request.Method == http.MethodGet || c.Request.Method == http.MethodHead {
+		c.Redirect(http.StatusSeeOther, "/account/mfa/required")
+		c.Abort()
+		return
+	}
+	h.errorPage(c, http.StatusForbidden, "Two-factor sign-in needed", "Your account must sign in with a second factor. Give one, or set one up, first.")
+}
+
+// mfaRequiredPage asks a session that owes a second factor for a code,
+// or, when the account has none, to set up an app.
+func (h *Handler) mfaRequiredPage(c *gin.Context) {
+	h.renderMFARequired(c, http.StatusOK, "")
+}
+
+func (h *Handler) renderMFARequired(c *gin.Context, status int, msg string) {
+	if !h.owesSecondFactor(c) {
+		c.Redirect(http.StatusSeeOther, "/dashboard")
+		return
+	}
+	st, err := h.Accounts.MFAStatusOf(c.Request.Context(), currentUser(c).ID)
+	if err != nil {
+		h.serverError(c, "second factors", err)
+		return
+	}
+	h.render(c, status, "mfa_required", gin.H{"Enrolled": st.Enrolled, "KeyConfigured": st.KeyConfigured, "Error": msg})
+}
+
+// stepUp takes the second factor a session owes: the app's code or a
+// recovery code, throttled like the second step of a sign-in.
+func (h *Handler) stepUp(c *gin.Context) {
+	if !h.parseForm(c) {
+		return
+	}
+	u := currentUser(c)
+	code := strings.TrimSpace(c.PostForm("code"))
+	if code == "" || len(code) > 64 {
+		h.renderMFARequired(c, http.StatusBadRequest, "Enter the 6-digit code your app shows, or a recovery code.")
+		return
+	}
+	attempt, msg, ok := h.throttleBegin(c, u.Email)
+	if !ok {
+		h.renderMFARequired(c, statusThrottled, msg)
+		return
+	}
+	used, err := h.Accounts.CheckSecondFactor(c.Request.Context(), u, code)
+	h.throttleDone(c, attempt, err)
+	msg, status, refused := refusal(err)
+	switch {
+	case refused:
+		h.audit(c, &models.Event{Kind: models.EventMFAFailure, UserID: &u.ID, Email: u.Email, Detail: "wrong or used code after sign-in"})
+		h.renderMFARequired(c, status, msg)
+		return
+	case err != nil:
+		h.serverError(c, "check second factor", err)
+		return
+	}
+	h.Metrics.MFA("accepted")
+	if used.Recovery {
+		h.audit(c, &models.Event{Kind: models.EventMFARecoveryUsed, UserID: &u.ID, ActorID: &u.ID, Email: u.Email, Detail: pluralCodes(used.RecoveryLeft) + " left"})
+	}
+	if err := sessionstore.MarkMFA(ginsessions.Default(c), used.Factor()); err != nil {
+		h.serverError(c, "save session", err)
+		return
+	}
+	c.Redirect(http.StatusSeeOther, "/dashboard")
 }
 
 // mfaCookie is the cookie of a sign-in waiting for its second factor:
@@ -129,11 +231,12 @@ func (h *Handler) secondStep(c *gin.Context) {
 		return
 	}
 	h.setMFACookie(c, "", -1)
+	h.Metrics.MFA("accepted")
 	if used.Recovery {
 		h.audit(c, &models.Event{Kind: models.EventMFARecoveryUsed, UserID: &u.ID, ActorID: &u.ID, Email: u.Email, Method: models.MethodPassword,
 			Detail: pluralCodes(used.RecoveryLeft) + " left"})
 	}
-	if !h.signIn(c, u, sessionstore.SignIn{Method: models.MethodPassword}) {
+	if !h.signIn(c, u, sessionstore.SignIn{Method: models.MethodPassword, MFA: used.Factor()}) {
 		return
 	}
 	if used.Recovery && used.RecoveryLeft <= accounts.RecoveryLow {
@@ -249,6 +352,11 @@ func (h *Handler) confirmTOTP(c *gin.Context) {
 		return
 	}
 	h.audit(c, &models.Event{Kind: models.EventMFAEnrolled, UserID: &u.ID, ActorID: &u.ID, Email: u.Email, Detail: "authenticator app"})
+	// The code just given is this session's second factor.
+	if err := sessionstore.MarkMFA(ginsessions.Default(c), models.FactorTOTP); err != nil {
+		h.serverError(c, "save session", err)
+		return
+	}
 	h.renderRecoveryCodes(c, codes, true)
 }
 

@@ -117,6 +117,11 @@ func TestTOTPSignIn(t *testing.T) {
 	e.clock.Advance(accounts.PendingMFATTL)
 	s.post(t, "/auth/mfa", url.Values{"code": {e.totp(t, secret)}}).want(t, http.StatusSeeOther, "/login?error=mfa_expired")
 
+	for event, want := range map[string]float64{"enrolled": 1, "recovery_used": 1, "failure": 3, "accepted": 2} {
+		if got := e.metric(t, `gatehouse_mfa_events_total{event="`+event+`"}`); got != want {
+			t.Errorf("gatehouse_mfa_events_total{event=%q} = %v, want %v", event, got, want)
+		}
+	}
 	if n := len(e.events(t, models.EventMFAEnrolled)); n != 1 {
 		t.Errorf("%d mfa.enrolled events", n)
 	}

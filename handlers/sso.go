@@ -247,6 +247,33 @@ func (h *Handler) exchangeFailed(c *gin.Context, p *sso.Provider, m mode, pendin
 	}
 }
 
+// ssoSecondFactor is the second factor an SSO sign-in gave: the
+// provider's word (its configured mfa_amr and mfa_acr), else none. When
+// the policy requires one of the account and the provider gave none, the
+// session asks for the account's own (mfaGate); an account with none of
+// its own is refused here, naming the provider. ok is false after the
+// refusal.
+func (h *Handler) ssoSecondFactor(c *gin.Context, p *sso.Provider, res *accounts.Resolution) (models.Factor, bool) {
+	if p.MultiFactor(res.Identity) {
+		return models.FactorSSO, true
+	}
+	if !h.Accounts.MFARequired(res.User) {
+		return models.FactorNone, true
+	}
+	has, err := h.Accounts.HasSecondFactor(c.Request.Context(), res.User.ID)
+	if err != nil {
+		h.serverError(c, "look up second factor", err)
+		return "", false
+	}
+	if has {
+		return models.FactorNone, true
+	}
+	h.audit(c, &models.Event{Kind: models.EventLoginFailure, UserID: &res.User.ID, Email: res.User.Email, Method: models.MethodSSO, ProviderID: p.ID(), Detail: "second factor required; the provider reported none"})
+	h.errorPage(c, http.StatusForbidden, "Sign-in refused", fmt.Sprintf(
+		"Your account must sign in with a second factor, and %s did not say this sign-in used one. Sign in with your password and authenticator app instead, or ask your administrator.", p.Name()))
+	return "", false
+}
+
 // finishLogin decides who the verified identity is and signs them in, sends
 // them to prove their password, or explains the refusal.
 func (h *Handler) finishLogin(c *gin.Context, p *sso.Provider, next string, id *sso.Identity) {
@@ -268,7 +295,11 @@ func (h *Handler) finishLogin(c *gin.Context, p *sso.Provider, next string, id *
 		if res.Linked {
 			h.audit(c, &models.Event{Kind: models.EventIdentityLinked, UserID: &res.User.ID, Email: res.User.Email, Method: models.MethodSSO, ProviderID: p.ID(), Detail: linkDetail(res)})
 		}
-		if h.signIn(c, res.User, sessionstore.SignIn{Method: models.MethodSSO, ProviderID: res.ProviderID, Identity: res.Identity}) {
+		factor, ok := h.ssoSecondFactor(c, p, res)
+		if !ok {
+			return
+		}
+		if h.signIn(c, res.User, sessionstore.SignIn{Method: models.MethodSSO, ProviderID: res.ProviderID, Identity: res.Identity, MFA: factor}) {
 			c.Redirect(http.StatusSeeOther, or(next, "/dashboard"))
 		}
 	case accounts.OutcomeNeedPassword:

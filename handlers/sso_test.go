@@ -64,6 +64,8 @@ type ssoEnvOpts struct {
 	proxies            []string // trusted proxies (X-Forwarded-For)
 	// providers edits the provider configuration before cfg.Finish.
 	providers func(e *ssoEnv, ps []config.Provider)
+	// configure edits the configuration after it is validated.
+	configure func(*config.Config)
 }
 
 // ssoEnv is a running gatehouse plus its test OPs.
@@ -126,7 +128,7 @@ func newSSOEnv(t testing.TB, o ssoEnvOpts) *ssoEnv {
 		}
 		return ps
 	}
-	e.server = newServer(t, serverOpts{clock: clock, providers: providers, throttle: o.throttle, proxies: o.proxies})
+	e.server = newServer(t, serverOpts{clock: clock, providers: providers, throttle: o.throttle, proxies: o.proxies, configure: o.configure})
 	t.Cleanup(func() {
 		if logs := e.logs.String(); strings.Contains(logs, "level=ERROR") || strings.Contains(logs, "panic") {
 			t.Errorf("server logged an error or panic")

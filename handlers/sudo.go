@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/gatehouse/gatehouse/accounts"
@@ -88,10 +89,25 @@ func (h *Handler) renderReauth(c *gin.Context, status int, next, msg string) {
 	if c.Request.Method == http.MethodPost {
 		action = SafeNext(c.PostForm("action"))
 	}
+	needsCode, err := h.reauthNeedsCode(c, u)
+	if err != nil {
+		h.serverError(c, "second factors", err)
+		return
+	}
 	h.render(c, status, "reauth", gin.H{
 		"Next": next, "Action": action, "Confirms": h.describeAction(c, or(action, next)),
-		"Error": msg, "HasPassword": u.HasPassword(), "Providers": providers,
+		"Error": msg, "HasPassword": u.HasPassword(), "Providers": providers, "NeedsCode": needsCode,
 	})
+}
+
+// reauthNeedsCode reports whether a password re-authentication of u asks
+// for the second factor too: an administrator's sudo mode opens the
+// console's destructive actions, which a stolen password alone must not.
+func (h *Handler) reauthNeedsCode(c *gin.Context, u *models.User) (bool, error) {
+	if !u.IsAdmin {
+		return false, nil
+	}
+	return h.Accounts.HasSecondFactor(c.Request.Context(), u.ID)
 }
 
 // reauth confirms the password (or starts an SSO re-authentication) and
@@ -122,19 +138,43 @@ func (h *Handler) reauth(c *gin.Context) {
 		h.renderReauth(c, statusThrottled, next, msg)
 		return
 	}
-	_, err := h.Accounts.Authenticate(c.Request.Context(), u.Email, pw)
+	ctx := c.Request.Context()
+	_, err := h.Accounts.Authenticate(ctx, u.Email, pw)
+	if err == nil {
+		err = h.reauthSecondFactor(c, u)
+	}
 	h.throttleDone(c, attempt, err)
 	var le *accounts.LoginError
+	msg, status, refused := refusal(err)
 	switch {
 	case errors.As(err, &le):
 		h.audit(c, &models.Event{Kind: models.EventReauthFailure, UserID: &u.ID, Email: u.Email, Method: models.MethodPassword, Detail: le.Reason.String()})
 		h.renderReauth(c, http.StatusUnauthorized, next, "That password is not right.")
+		return
+	case refused:
+		h.audit(c, &models.Event{Kind: models.EventReauthFailure, UserID: &u.ID, Email: u.Email, Method: models.MethodPassword, Detail: "wrong or used second factor"})
+		h.renderReauth(c, status, next, msg)
 		return
 	case err != nil:
 		h.serverError(c, "re-authenticate", err)
 		return
 	}
 	h.markReauth(c, h.Now(), models.MethodPassword, "", next)
+}
+
+// reauthSecondFactor checks the code of a re-authentication that needs
+// one (reauthNeedsCode), after the password was right.
+func (h *Handler) reauthSecondFactor(c *gin.Context, u *models.User) error {
+	needs, err := h.reauthNeedsCode(c, u)
+	if err != nil || !needs {
+		return err
+	}
+	code := strings.TrimSpace(c.PostForm("code"))
+	if code == "" || len(code) > 64 {
+		return accounts.ErrWrongCode
+	}
+	_, err = h.Accounts.CheckSecondFactor(c.Request.Context(), u, code)
+	return err
 }
 
 // markReauth records a successful re-authentication at at and returns to

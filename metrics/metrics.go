@@ -40,6 +40,7 @@ type Metrics struct {
 	mailFailed   *prometheus.CounterVec
 	limited      *prometheus.CounterVec
 	noPending    prometheus.Counter
+	mfa          *prometheus.CounterVec
 }
 
 // Limit names a bound on unauthenticated work, the limit label of
@@ -124,8 +125,15 @@ func New(reg prometheus.Registerer) *Metrics {
 		Name: "gatehouse_mail_failed_total",
 		Help: "Failed mail delivery attempts of this process, by outcome: retry (tried again after a backoff) or gave_up (the last attempt, or a permanent refusal).",
 	}, []string{"outcome"})
+	m.mfa = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "gatehouse_mfa_events_total",
+		Help: "Second-factor events of this process: enrolled, removed, recovery_codes (a new set), recovery_used, failure (a wrong or used code), and accepted (a right code).",
+	}, []string{"event"})
+	for _, ev := range []string{"enrolled", "removed", "recovery_codes", "recovery_used", "failure", "accepted"} {
+		m.mfa.WithLabelValues(ev) // present at zero: an alert on a rate needs the series
+	}
 	reg.MustRegister(m.signins, m.idpDuration, m.idpErrors, m.dbErrors, m.httpRequests, m.httpDuration, m.sessions, m.limited, m.noPending,
-		m.mailQueue, m.mailSent, m.mailFailed)
+		m.mailQueue, m.mailSent, m.mailFailed, m.mfa)
 	return m
 }
 
@@ -216,6 +224,14 @@ func (m *Metrics) CountSessionsWith(count func(context.Context) (int64, error)) 
 	m.sessions.mu.Lock()
 	defer m.sessions.mu.Unlock()
 	m.sessions.count, m.sessions.at = count, time.Time{}
+}
+
+// MFA counts a second-factor event (see gatehouse_mfa_events_total).
+func (m *Metrics) MFA(event string) {
+	if m == nil {
+		return
+	}
+	m.mfa.WithLabelValues(event).Inc()
 }
 
 // MailSent counts a message delivered to the mail transport.

@@ -10,6 +10,33 @@ import (
 	"gorm.io/gorm/clause"
 )
 
+// Factor is a second factor a sign-in gave, as its session records it.
+type Factor string
+
+// Second factors.
+const (
+	FactorNone     Factor = ""
+	FactorTOTP     Factor = "totp"     // an authenticator app's code
+	FactorRecovery Factor = "recovery" // a recovery code
+	FactorSSO      Factor = "sso"      // the provider said its sign-in was multi-factor (amr, acr)
+)
+
+// String is the stored form.
+func (f Factor) String() string { return string(f) }
+
+// Label says the factor for people.
+func (f Factor) Label() string {
+	switch f {
+	case FactorTOTP:
+		return "authenticator app"
+	case FactorRecovery:
+		return "recovery code"
+	case FactorSSO:
+		return "the provider's multi-factor sign-in"
+	}
+	return "none"
+}
+
 // TOTPFactor is an account's authenticator app: its secret, sealed
 // (secrets.Box, bound to the account), and the step of the last code
 // accepted. ConfirmedAt is nil while enrolment waits for a first code.

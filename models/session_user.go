@@ -23,7 +23,7 @@ import (
 const sessionWithUserQuery = `SELECT
 	s.id, s.token_hash, s.user_id, s.created_at, s.last_seen_at, s.idle_expires_at, s.expires_at,
 	s.ip, s.user_agent, s.auth_method, s.auth_time, s.provider_id, s.issuer, s.subject, s.sid,
-	s.id_token, s.data, s.reauth_at, s.sso_checked_at,
+	s.id_token, s.data, s.reauth_at, s.sso_checked_at, s.mfa,
 	u.id, u.email, u.name, u.password_hash, u.is_admin, u.disabled_at, u.created_at, u.updated_at,
 	u.last_login_at, u.last_login_method, u.email_changed_at, u.email_verified_at
 FROM sessions s LEFT JOIN users u ON u.id = s.user_id
@@ -54,7 +54,7 @@ func (db *DB) SessionWithUser(ctx context.Context, hash string) (*Session, error
 	err := db.pool().QueryRowContext(ctx, sessionWithUserQuery, hash).Scan(
 		&s.ID, &s.TokenHash, &n.userID, &s.CreatedAt, &s.LastSeenAt, &s.IdleExpiresAt, &s.ExpiresAt,
 		&s.IP, &s.UserAgent, (*string)(&s.AuthMethod), &n.authTime, &s.ProviderID, &s.Issuer, &s.Subject, &s.SID,
-		&s.IDToken, &s.Data, &n.reauthAt, &n.checkedAt,
+		&s.IDToken, &s.Data, &n.reauthAt, &n.checkedAt, (*string)(&s.MFA),
 		&n.uID, &n.email, &n.name, &n.pwHash, &n.isAdmin, &n.disabledAt, &n.createdAt, &n.updatedAt,
 		&n.lastLogin, &n.method, &n.emailChangedAt, &n.emailVerifiedAt,
 	)

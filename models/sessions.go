@@ -31,6 +31,8 @@ type Session struct {
 	Data          string
 	ReauthAt      *time.Time // last re-authentication: with AuthTime it decides sudo mode
 	SSOCheckedAt  *time.Time `gorm:"column:sso_checked_at"` // provider session last confirmed by a refresh
+	// MFA is the second factor the sign-in gave; "" for none.
+	MFA Factor `gorm:"column:mfa"`
 	// User is the account, filled by SessionWithUser only: nil for an
 	// anonymous session and for one whose account is gone.
 	User *User `gorm:"-"`
@@ -97,7 +99,7 @@ func (db *DB) SaveSessionData(ctx context.Context, s *Session) error {
 	err := db.gorm.WithContext(ctx).Model(&Session{}).Where("id = ?", s.ID).Updates(map[string]any{
 		"user_id": s.UserID, "auth_method": s.AuthMethod, "auth_time": s.AuthTime, "provider_id": s.ProviderID,
 		"issuer": s.Issuer, "subject": s.Subject, "sid": s.SID, "id_token": s.IDToken, "data": s.Data,
-		"reauth_at": s.ReauthAt, "sso_checked_at": s.SSOCheckedAt,
+		"reauth_at": s.ReauthAt, "sso_checked_at": s.SSOCheckedAt, "mfa": s.MFA,
 	}).Error
 	if err != nil {
 		return fmt.Errorf("save session %d: %w", s.ID, err)

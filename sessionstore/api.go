@@ -29,6 +29,8 @@ type SignIn struct {
 	// starts: a later promotion or demotion is a privilege change, which
 	// Privileged tells the caller so it can Renew the session.
 	Admin bool
+	// MFA is the second factor the sign-in gave ("" none).
+	MFA models.Factor
 }
 
 // Start replaces whatever session the browser had with a new one for in,
@@ -43,7 +45,7 @@ func Start(s ginsessions.Session, in SignIn) error {
 	s.Set(keyAuthMethod, string(in.Method))
 	s.Set(keyIP, in.IP)
 	s.Set(keyUserAgent, in.UserAgent)
-	values := map[string]string{keyProviderID: in.ProviderID}
+	values := map[string]string{keyProviderID: in.ProviderID, keyMFA: string(in.MFA)}
 	if id := in.Identity; id != nil {
 		values[keyIssuer], values[keySubject], values[keySID], values[keyIDToken] = id.Issuer, id.Subject, id.SID, id.IDToken
 		// The provider's auth_time, never later than the sign-in itself: a
@@ -80,6 +82,18 @@ func MarkReauth(s ginsessions.Session, at time.Time) error {
 		return ErrNotSignedIn
 	}
 	s.Set(keyReauthAt, at.UTC())
+	s.Set(renewKey{}, renewKeep)
+	return s.Save()
+}
+
+// MarkMFA records that the session's person gave the second factor
+// factor (setting one up counts): a privilege change, so the session gets
+// a new token as it saves.
+func MarkMFA(s ginsessions.Session, factor models.Factor) error {
+	if row := Current(s); row == nil || row.UserID == nil {
+		return ErrNotSignedIn
+	}
+	s.Set(keyMFA, string(factor))
 	s.Set(renewKey{}, renewKeep)
 	return s.Save()
 }

@@ -38,6 +38,7 @@ const (
 	keyIP         = "ip"         // written at creation only
 	keyUserAgent  = "user_agent" // written at creation only
 	keyAdmin      = "admin"      // true: the token was issued to an administrator (data column)
+	keyMFA        = "mfa"        // the second factor the sign-in gave (models.Session.MFA)
 )
 
 // MaxDataBytes caps the JSON data column: sessions hold references, not documents.
@@ -274,8 +275,8 @@ func earliest(a, b time.Time) time.Time {
 }
 
 // stringKeys are the string-valued keys stored in their own columns.
-func stringKeys() [6]string {
-	return [...]string{keyAuthMethod, keyProviderID, keyIssuer, keySubject, keySID, keyIDToken}
+func stringKeys() [7]string {
+	return [...]string{keyAuthMethod, keyProviderID, keyIssuer, keySubject, keySID, keyIDToken, keyMFA}
 }
 
 // stringColumn is the column of a string-valued key, or nil for other keys.
@@ -295,6 +296,8 @@ func stringColumn(row *models.Session, key string) *string {
 		return &row.SID
 	case keyIDToken:
 		return &row.IDToken
+	case keyMFA:
+		return (*string)(&row.MFA)
 	}
 	return nil
 }

@@ -100,6 +100,13 @@ type ProviderConfig struct {
 	// them.
 	EmailDomains []string `yaml:"email_domains"`
 
+	// MFAAMR and MFAACR are the ID token amr values (any one) and acr
+	// values that show the person signed in with more than one factor
+	// (e.g. mfa, otp, hwk, swk; an acr your provider documents): such a
+	// sign-in satisfies mfa.required_for. Empty: none does.
+	MFAAMR []string `yaml:"mfa_amr"`
+	MFAACR []string `yaml:"mfa_acr"`
+
 	// Timeout bounds every outbound call; default DefaultTimeout.
 	Timeout time.Duration `yaml:"timeout"`
 	// MaxResponseBytes caps every response body read from the OP; default

@@ -65,6 +65,10 @@ type Identity struct {
 	// Claims is a snapshot of the ID token claims, plus UserInfo claims the
 	// ID token did not have.
 	Claims json.RawMessage
+	// AMR and ACR are the ID token's amr (when an array of strings) and acr
+	// (when a string): how the person authenticated at the provider.
+	AMR []string
+	ACR string
 }
 
 // Exchange completes the authorization code flow: it checks the
@@ -282,6 +286,10 @@ func newIdentity(cfg ProviderConfig, c *idTokenClaims, rawID string, merged map[
 	}
 	if c.AuthTime != nil {
 		id.AuthTime = c.AuthTime.Time
+	}
+	id.ACR = stringClaim(c.ACR)
+	if c.AMR != nil && json.Unmarshal(c.AMR, &id.AMR) != nil {
+		id.AMR = nil // not an array of strings: says nothing
 	}
 	if email := strings.TrimSpace(stringClaim(merged["email"])); !HasInvisible(email) {
 		id.Email = NormalizeEmail(email)

@@ -26,6 +26,11 @@ type idTokenClaims struct {
 	AuthTime  *numericDate `json:"auth_time"`
 	Nonce     *string      `json:"nonce"`
 	SID       string       `json:"sid"`
+	// AMR and ACR (OIDC Core §2) say how the person authenticated; kept
+	// raw, as a provider's odd value must not fail the token: only the
+	// forms MultiFactor reads count.
+	AMR json.RawMessage `json:"amr"`
+	ACR json.RawMessage `json:"acr"`
 }
 
 // idTokenRules is what a valid ID token must match.

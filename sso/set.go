@@ -2,6 +2,7 @@ package sso
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -124,4 +125,20 @@ func EmailDomain(email string) string {
 		return ""
 	}
 	return email[at+1:]
+}
+
+// MultiFactor reports whether the provider's ID token says the person
+// signed in with more than one factor: an amr value in mfa_amr, or the
+// acr in mfa_acr. A provider configured with neither is never taken at
+// its word.
+func (p *Provider) MultiFactor(id *Identity) bool {
+	if id == nil {
+		return false
+	}
+	for _, v := range id.AMR {
+		if slices.Contains(p.cfg.MFAAMR, v) {
+			return true
+		}
+	}
+	return id.ACR != "" && slices.Contains(p.cfg.MFAACR, id.ACR)
 }

@@ -1,6 +1,7 @@
 package sso
 
 import (
+	"encoding/json"
 	"errors"
 	"testing"
 )
@@ -105,5 +106,52 @@ func TestAuthoritative(t *testing.T) {
 		if got := p.Authoritative(email); got != want {
 			t.Errorf("Authoritative(%q) = %v, want %v", email, got, want)
 		}
+	}
+}
+
+// TestMultiFactor: a sign-in counts as multi-factor only by an amr value
+// or the acr the provider is configured with; an amr that is not an array
+// of strings says nothing; a provider configured with neither is never
+// taken at its word.
+func TestMultiFactor(t *testing.T) {
+	t.Parallel()
+	claims := func(raw string) *Identity {
+		t.Helper()
+		var c idTokenClaims
+		if err := json.Unmarshal([]byte(raw), &c); err != nil {
+			t.Fatal(err)
+		}
+		id, err := newIdentity(ProviderConfig{ID: "p"}, &c, "", map[string]json.RawMessage{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	configured := &Provider{cfg: ProviderConfig{MFAAMR: []string{"mfa", "hwk"}, MFAACR: []string{"urn:example:loa:3"}}}
+	bare := &Provider{cfg: ProviderConfig{}}
+	for _, tc := range []struct {
+		claims string
+		want   bool
+	}{
+		{`{"amr":["pwd","mfa"]}`, true},
+		{`{"amr":["hwk"]}`, true},
+		{`{"amr":["pwd"]}`, false},
+		{`{"amr":"mfa"}`, false},
+		{`{"amr":[1,2]}`, false},
+		{`{"amr":["pwd"],"acr":"urn:example:loa:3"}`, true},
+		{`{"acr":"urn:example:loa:2"}`, false},
+		{`{"acr":["urn:example:loa:3"]}`, false},
+		{`{}`, false},
+	} {
+		id := claims(tc.claims)
+		if got := configured.MultiFactor(id); got != tc.want {
+			t.Errorf("%s: %v, want %v", tc.claims, got, tc.want)
+		}
+		if bare.MultiFactor(id) {
+			t.Errorf("%s: a provider configured with no amr or acr vouched", tc.claims)
+		}
+	}
+	if configured.MultiFactor(nil) {
+		t.Error("no identity vouched")
 	}
 }

@@ -8,6 +8,7 @@
 -- use; no session exists until it completes.
 
 -- +goose Up
+ALTER TABLE sessions ADD COLUMN mfa TEXT NOT NULL DEFAULT ''; -- the second factor the sign-in gave: totp, recovery, sso; '' none
 CREATE TABLE totp_factors (
     user_id      BIGINT      PRIMARY KEY REFERENCES users(id) ON DELETE CASCADE,
     secret       BYTEA     NOT NULL,
@@ -35,6 +36,7 @@ CREATE INDEX pending_mfa_expires_at ON pending_mfa (expires_at);
 CREATE INDEX pending_mfa_user_id ON pending_mfa (user_id);
 
 -- +goose Down
+ALTER TABLE sessions DROP COLUMN mfa;
 DROP TABLE pending_mfa;
 DROP TABLE recovery_codes;
 DROP TABLE totp_factors;
