@@ -53,7 +53,8 @@ func TestBrowserTOTP(t *testing.T) {
 	secret = strings.ReplaceAll(secret, " ", "")
 	var qrLoaded bool
 	err = chromedp.Run(ctx,
-		chromedp.Evaluate(`document.querySelector("#totp-qr").complete && document.querySelector("#totp-qr").naturalWidth > 0`, &qrLoaded),
+		chromedp.Poll(`document.querySelector("#totp-qr").complete && document.querySelector("#totp-qr").naturalWidth > 0`, &qrLoaded,
+			chromedp.WithPollingTimeout(20*time.Second)),
 		chromedp.SendKeys("#code", code(secret, 0), chromedp.ByQuery),
 		chromedp.Click("#totp-submit", chromedp.ByQuery),
 		chromedp.WaitVisible("#recovery-codes", chromedp.ByQuery),

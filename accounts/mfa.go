@@ -16,6 +16,10 @@ import (
 // PendingMFATTL is how long a sign-in waits for its second factor.
 const PendingMFATTL = 5 * time.Minute
 
+// TOTPSetupTTL is how long a new app key waits for the code that
+// confirms it: a key left on a screen is not good for long.
+const TOTPSetupTTL = 15 * time.Minute
+
 // RecoveryLow is how few unused recovery codes make the account page warn.
 const RecoveryLow = 3
 
@@ -67,12 +71,17 @@ func (s *Service) BeginTOTP(ctx context.Context, u *models.User) (*mfa.Key, erro
 func (s *Service) PendingTOTP(ctx context.Context, u *models.User) (*mfa.Key, error) {
 	f, err := s.DB.TOTPFactorOf(ctx, u.ID)
 	switch {
-	case errors.Is(err, models.ErrNotFound) || err == nil && f.Confirmed():
+	case errors.Is(err, models.ErrNotFound) || err == nil && !s.waiting(f):
 		return nil, ErrNoTOTP
 	case err != nil:
 		return nil, err
 	}
 	return s.openKey(u.ID, f)
+}
+
+// waiting reports whether f is a key still waiting for its first code.
+func (s *Service) waiting(f *models.TOTPFactor) bool {
+	return !f.Confirmed() && s.DB.Time().Sub(f.CreatedAt) < TOTPSetupTTL
 }
 
 // openKey opens a stored factor's key.
@@ -108,11 +117,17 @@ func (s *Service) ConfirmTOTP(ctx context.Context, u *models.User, code string) 
 			return err
 		case f.Confirmed():
 			return ErrTOTPExists
+		case !s.waiting(f):
+			return ErrNoTOTP // expired: set up again
 		}
 		if err := s.useCode(ctx, tx, u.ID, f, code); err != nil {
 			return err
 		}
-		if err := tx.ReplaceRecoveryCodes(ctx, u.ID, hashCodes(codes)); err != nil {
+		hashes, err := s.hashCodes(u.ID, codes)
+		if err != nil {
+			return err
+		}
+		if err := tx.ReplaceRecoveryCodes(ctx, u.ID, hashes); err != nil {
 			return err
 		}
 		return enqueue(ctx, tx, notice)
@@ -150,12 +165,24 @@ func (s *Service) useCode(ctx context.Context, tx *models.DB, userID int64, f *m
 	return nil
 }
 
-func hashCodes(codes []string) []string {
+// recoveryMAC is the stored form of a recovery code of the account
+// userID: a MAC under secrets.key bound to the account, so a stolen
+// database cannot test guesses, nor a code match another account's row.
+func (s *Service) recoveryMAC(userID int64, code string) (string, error) {
+	return s.Secrets.MAC([]byte("recovery|" + strconv.FormatInt(userID, 10) + "|" + mfa.NormalizeRecoveryCode(code)))
+}
+
+// hashCodes is recoveryMAC of each code.
+func (s *Service) hashCodes(userID int64, codes []string) ([]string, error) {
 	out := make([]string, len(codes))
 	for i, c := range codes {
-		out[i] = mfa.HashRecoveryCode(c)
+		h, err := s.recoveryMAC(userID, c)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = h
 	}
-	return out
+	return out, nil
 }
 
 // MFAStatus is what the account page and the admin console show of an
@@ -209,7 +236,11 @@ func (s *Service) NewRecoveryCodes(ctx context.Context, u *models.User) ([]strin
 		if err != nil {
 			return err
 		}
-		return tx.ReplaceRecoveryCodes(ctx, u.ID, hashCodes(codes))
+		hashes, err := s.hashCodes(u.ID, codes)
+		if err != nil {
+			return err
+		}
+		return tx.ReplaceRecoveryCodes(ctx, u.ID, hashes)
 	})
 	if err != nil {
 		return nil, err
@@ -264,6 +295,9 @@ func (s *Service) StartSecondStep(ctx context.Context, u *models.User, next stri
 	token, err := s.newToken()
 	if err != nil {
 		return "", err
+	}
+	if !models.IsText(next) {
+		next = "" // never stored: PostgreSQL refuses invalid UTF-8
 	}
 	if err := s.DB.AddPendingMFA(ctx, models.PendingMFA{TokenHash: sessionstore.Hash(token), UserID: u.ID, Next: next}, PendingMFATTL); err != nil {
 		return "", err
@@ -361,7 +395,11 @@ func (s *Service) checkSecondFactor(ctx context.Context, u *models.User, code st
 			return err
 		}
 		if used.Recovery {
-			ok, err := tx.UseRecoveryCode(ctx, u.ID, mfa.HashRecoveryCode(code))
+			mac, err := s.recoveryMAC(u.ID, code)
+			if err != nil {
+				return err
+			}
+			ok, err := tx.UseRecoveryCode(ctx, u.ID, mac)
 			if err != nil {
 				return err
 			}

@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"time"
 
@@ -213,6 +214,19 @@ func wire(cfg config.Config, db *models.DB, o Options) (*App, error) {
 	}
 	if a.Accounts.Secrets, err = secrets.Open(cfg.Secrets, sqlitePath, o.Rand); err != nil {
 		return nil, err
+	}
+	if a.Accounts.Secrets.Generated() {
+		// A key file made just now cannot open what an earlier one sealed.
+		n, err := db.CountTOTPFactors(context.Background())
+		if err != nil {
+			return nil, err
+		}
+		if n > 0 {
+			// The new file goes again, so the next start says the same.
+			_ = os.Remove(secrets.KeyFile(sqlitePath))
+			return nil, fmt.Errorf("secrets: %s was missing, so a new key was made, but %d second factors are sealed under the old one: "+
+				"restore the old file (from the backup of the database folder) or set secrets.key to it", secrets.KeyFile(sqlitePath), n)
+		}
 	}
 	if cfg.MFA.RequiredFor != accounts.MFAForNone && !a.Accounts.Secrets.HasKey() {
 		return nil, fmt.Errorf("mfa.required_for: %s needs secrets.key (every replica the same) to store second factors", cfg.MFA.RequiredFor)

@@ -147,6 +147,7 @@ func Default() Config {
 		Admin:    Admin{SudoWindow: 10 * time.Minute},
 		Audit:    Audit{Retention: DefaultAuditRetention},
 		Throttle: throttle.DefaultRules(),
+		MFA:      accounts.MFAConfig{RequiredFor: accounts.MFAForNone},
 		Branding: Branding{Name: DefaultBrandName},
 	}
 }

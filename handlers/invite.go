@@ -105,6 +105,12 @@ func (h *Handler) acceptInvite(c *gin.Context) {
 		return
 	}
 	h.audit(c, &models.Event{Kind: models.EventInvitationAccepted, UserID: &u.ID, ActorID: &u.ID, Email: u.Email, Method: models.MethodPassword, Detail: "first password set; address verified"})
+	if second, err := h.Accounts.HasSecondFactor(c.Request.Context(), u.ID); err != nil || second {
+		// The password alone does not sign in to an account with a second
+		// factor: the sign-in page asks for both.
+		c.Redirect(http.StatusSeeOther, "/login?notice=password_set")
+		return
+	}
 	if !h.signIn(c, u, sessionstore.SignIn{Method: models.MethodPassword}) {
 		return
 	}

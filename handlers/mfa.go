@@ -24,26 +24,35 @@ import (
 func (h *Handler) mfaRoutes(e *gin.Engine) {
 	e.GET("/auth/mfa", h.secondStepPage)
 	e.POST("/auth/mfa", h.secondStep)
+	// Setting up needs a recent sign-in at every step: a key left waiting
+	// must not be read or confirmed later through a stolen session.
 	e.POST("/account/mfa/totp", h.requireUser, h.requireRecentAuth, h.beginTOTP)
-	e.GET("/account/mfa/totp", h.requireUser, h.totpSetupPage)
-	e.GET("/account/mfa/totp/qr.png", h.requireUser, h.totpQR)
-	e.POST("/account/mfa/totp/confirm", h.requireUser, h.confirmTOTP)
+	e.GET("/account/mfa/totp", h.requireUser, h.requireRecentAuth, h.totpSetupPage)
+	e.GET("/account/mfa/totp/qr.png", h.requireUser, h.requireRecentAuth, h.totpQR)
+	e.POST("/account/mfa/totp/confirm", h.requireUser, h.requireRecentAuth, h.confirmTOTP)
+	// New codes and turning it off also ask for a current code (the form's
+	// code field): a session that never gave one cannot drop the factor.
 	e.POST("/account/mfa/recovery", h.requireUser, h.requireRecentAuth, h.newRecoveryCodes)
 	e.POST("/account/mfa/remove", h.requireUser, h.requireRecentAuth, h.removeMFA)
 	e.GET("/account/mfa/required", h.requireUser, h.mfaRequiredPage)
 	e.POST("/account/mfa/required", h.requireUser, h.stepUp)
 }
 
-// mfaOpen are the addresses a session that owes a second factor may
-// reach: giving or setting one up (with the re-authentication that needs),
-// signing out, and what every page loads.
-func mfaOpen(path string) bool {
-	for _, p := range []string{"/account/mfa/", "/auth/reauth", "/auth/logout", "/auth/logged-out", "/auth/callback", "/assets/"} {
+// mfaOpen reports whether a session that owes a second factor may reach
+// path: the page that settles it, signing out, re-authentication and what
+// every page loads; setting up an app only while the account has none
+// (hasFactor false), so the factor it has cannot be swapped or removed by
+// whoever has not given it.
+func mfaOpen(path string, hasFactor bool) bool {
+	for _, p := range []string{"/auth/reauth", "/auth/logout", "/auth/logged-out", "/auth/callback", "/assets/"} {
 		if strings.HasPrefix(path, p) {
 			return true
 		}
 	}
-	return path == "/healthz" || path == "/readyz"
+	if !hasFactor && strings.HasPrefix(path, "/account/mfa/totp") {
+		return true
+	}
+	return path == "/account/mfa/required" || path == "/healthz" || path == "/readyz"
 }
 
 // owesSecondFactor reports whether the signed-in session must still give
@@ -62,7 +71,16 @@ func (h *Handler) owesSecondFactor(c *gin.Context) bool {
 // settle it: a page asked for by GET goes to /account/mfa/required, where
 // the person enters a code or sets up an app; anything else is refused.
 func (h *Handler) mfaGate(c *gin.Context) {
-	if mfaOpen(c.Request.URL.Path) || !h.owesSecondFactor(c) {
+	if !h.owesSecondFactor(c) {
+		c.Next()
+		return
+	}
+	has, err := h.Accounts.HasSecondFactor(c.Request.Context(), currentUser(c).ID)
+	if err != nil {
+		h.serverError(c, "look up second factor", err)
+		return
+	}
+	if mfaOpen(c.Request.URL.Path, has) {
 		c.Next()
 		return
 	}
@@ -100,18 +118,22 @@ func (h *Handler) stepUp(c *gin.Context) {
 		return
 	}
 	u := currentUser(c)
+	if !h.owesSecondFactor(c) {
+		c.Redirect(http.StatusSeeOther, "/dashboard")
+		return
+	}
 	code := strings.TrimSpace(c.PostForm("code"))
 	if code == "" || len(code) > 64 {
 		h.renderMFARequired(c, http.StatusBadRequest, "Enter the 6-digit code your app shows, or a recovery code.")
 		return
 	}
-	attempt, msg, ok := h.throttleBegin(c, u.Email)
+	done, msg, ok := h.codeThrottleBegin(c, u.Email)
 	if !ok {
 		h.renderMFARequired(c, statusThrottled, msg)
 		return
 	}
 	used, err := h.Accounts.CheckSecondFactor(c.Request.Context(), u, code)
-	h.throttleDone(c, attempt, err)
+	done(err)
 	msg, status, refused := refusal(err)
 	switch {
 	case refused:
@@ -208,14 +230,14 @@ func (h *Handler) secondStep(c *gin.Context) {
 		h.renderSecondStep(c, http.StatusBadRequest, step, "Enter the 6-digit code your app shows, or a recovery code.")
 		return
 	}
-	attempt, msg, ok := h.throttleBegin(c, u.Email)
+	done, msg, ok := h.codeThrottleBegin(c, u.Email)
 	if !ok {
 		h.renderSecondStep(c, statusThrottled, step, msg)
 		return
 	}
 	ctx := c.Request.Context()
 	_, used, err := h.Accounts.FinishSecondStep(ctx, token, code)
-	h.throttleDone(c, attempt, err)
+	done(err)
 	msg, status, refused := refusal(err)
 	switch {
 	case errors.Is(err, accounts.ErrPendingMFA):
@@ -372,11 +394,43 @@ func (h *Handler) renderRecoveryCodes(c *gin.Context, codes []string, enrolled b
 	})
 }
 
+// currentCode checks the code field of an account-page form that changes
+// the account's second factors: only someone who can give a code may. It
+// answers a refusal on the account page itself and reports false.
+func (h *Handler) currentCode(c *gin.Context, u *models.User) bool {
+	code := strings.TrimSpace(c.PostForm("code"))
+	if code == "" || len(code) > 64 {
+		h.renderAccount(c, http.StatusBadRequest, accountForm{MFAError: "Enter a current code from your app (or a recovery code) to confirm."})
+		return false
+	}
+	done, msg, ok := h.codeThrottleBegin(c, u.Email)
+	if !ok {
+		h.renderAccount(c, statusThrottled, accountForm{MFAError: msg})
+		return false
+	}
+	_, err := h.Accounts.CheckSecondFactor(c.Request.Context(), u, code)
+	done(err)
+	msg, status, refused := refusal(err)
+	switch {
+	case refused:
+		h.audit(c, &models.Event{Kind: models.EventMFAFailure, UserID: &u.ID, Email: u.Email, Detail: "wrong or used code on the account page"})
+		h.renderAccount(c, status, accountForm{MFAError: msg})
+		return false
+	case err != nil:
+		h.serverError(c, "check second factor", err)
+		return false
+	}
+	return true
+}
+
 func (h *Handler) newRecoveryCodes(c *gin.Context) {
 	if !h.parseForm(c) {
 		return
 	}
 	u := currentUser(c)
+	if !h.currentCode(c, u) {
+		return
+	}
 	codes, err := h.Accounts.NewRecoveryCodes(c.Request.Context(), u)
 	if msg, status, refused := refusal(err); refused {
 		h.renderAccount(c, status, accountForm{MFAError: msg})
@@ -395,6 +449,9 @@ func (h *Handler) removeMFA(c *gin.Context) {
 		return
 	}
 	u := currentUser(c)
+	if !h.currentCode(c, u) {
+		return
+	}
 	if err := h.Accounts.RemoveMFA(c.Request.Context(), u, "from the account page", false); err != nil {
 		h.serverError(c, "remove second factor", err)
 		return

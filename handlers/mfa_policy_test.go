@@ -123,6 +123,12 @@ func TestMFAPolicySSO(t *testing.T) {
 	}
 	s.get(t, "/dashboard").want(t, http.StatusSeeOther, "/account/mfa/required")
 	s.get(t, "/account/mfa/required").want(t, http.StatusOK, "").has(t, `id="stepup-form"`)
+	// Owing its code, the session cannot drop, replace or renew the
+	// account's factor.
+	for _, path := range []string{"/account/mfa/remove", "/account/mfa/recovery", "/account/mfa/totp", "/account/mfa/totp/confirm"} {
+		s.post(t, path, url.Values{"code": {"000000"}}).want(t, http.StatusForbidden, "")
+	}
+	s.get(t, "/account/mfa/totp").want(t, http.StatusSeeOther, "/account/mfa/required")
 	s.post(t, "/account/mfa/required", url.Values{"code": {"000000"}}).want(t, http.StatusBadRequest, "")
 	code, _ := mfa.Code(secret, mfa.Step(e.clock.Now()))
 	s.post(t, "/account/mfa/required", url.Values{"code": {code}}).want(t, http.StatusSeeOther, "/dashboard")

@@ -188,7 +188,13 @@ func TestMFARemoveAndReset(t *testing.T) {
 	}
 	e.passwordStep(t, alice, goodPW) // still on
 	fresh := e.signedInMFA(t, alice, goodPW)
-	fresh.post(t, "/account/mfa/remove", nil).want(t, http.StatusSeeOther, "/account?notice=mfa_removed")
+	// A recent sign-in is not enough: a current code is asked for.
+	fresh.post(t, "/account/mfa/remove", nil).want(t, http.StatusBadRequest, "").has(t, "Enter a current code")
+	fresh.post(t, "/account/mfa/remove", url.Values{"code": {"000000"}}).want(t, http.StatusBadRequest, "").has(t, "not right")
+	fresh.post(t, "/account/mfa/recovery", url.Values{"code": {"000000"}}).want(t, http.StatusBadRequest, "")
+	e.passwordStep(t, alice, goodPW) // still on
+	e.clock.Advance(30 * time.Second)
+	fresh.post(t, "/account/mfa/remove", url.Values{"code": {e.totp(t, e.totpSecretOf(t, alice))}}).want(t, http.StatusSeeOther, "/account?notice=mfa_removed")
 	e.newBrowser().post(t, "/auth/login", loginForm(alice, goodPW)).want(t, http.StatusSeeOther, "/dashboard")
 
 	// An administrator's reset.
@@ -274,7 +280,7 @@ func FuzzSecondStep(f *testing.F) {
 	secret, codes := e.enrolTOTP(f, e.signedIn(f, alice, goodPW))
 	recovery := map[string]bool{}
 	for _, c := range codes {
-		recovery[mfa.HashRecoveryCode(c)] = true
+		recovery[mfa.NormalizeRecoveryCode(c)] = true
 	}
 	f.Fuzz(func(t *testing.T, code string) {
 		p := e.newBrowser()
@@ -293,9 +299,69 @@ func FuzzSecondStep(f *testing.F) {
 		}
 		if r.status == http.StatusSeeOther && r.loc != "/login?error=mfa_expired" {
 			right, _ := mfa.Code(secret, mfa.Step(e.clock.Now()))
-			if strings.ReplaceAll(code, " ", "") != right && !recovery[mfa.HashRecoveryCode(code)] {
+			if strings.ReplaceAll(code, " ", "") != right && !recovery[mfa.NormalizeRecoveryCode(code)] {
 				t.Fatalf("code %q signed in (%s)", code, r.loc)
 			}
 		}
 	})
+}
+
+// TestCodeCounterSurvivesPassword: signing in again with the right
+// password does not clear the account's count of wrong codes, so whoever
+// has the password cannot guess codes without end.
+func TestCodeCounterSurvivesPassword(t *testing.T) {
+	t.Parallel()
+	e := newMailEnv(t, mailEnvOpts{mail: true, throttle: true})
+	e.enrolTOTP(t, e.signedIn(t, alice, goodPW))
+	for i := range 8 {
+		r := e.passwordStep(t, alice, goodPW).post(t, "/auth/mfa", url.Values{"code": {"000001"}})
+		if r.status == http.StatusTooManyRequests {
+			if !strings.Contains(r.body, "Too many wrong codes") || r.header.Get("Retry-After") == "" {
+				t.Fatalf("429 from another limit: %s", r.text())
+			}
+			if i < 5 {
+				t.Fatalf("held back after %d wrong codes", i)
+			}
+			return
+		}
+		r.want(t, http.StatusBadRequest, "")
+	}
+	t.Fatal("wrong codes, each after a right password, were never held back")
+}
+
+// TestTOTPSetupExpires: a key left waiting for its first code works for
+// TOTPSetupTTL only.
+func TestTOTPSetupExpires(t *testing.T) {
+	t.Parallel()
+	e := newMailEnv(t, mailEnvOpts{})
+	b := e.signedIn(t, alice, goodPW)
+	r := b.post(t, "/account/mfa/totp", nil).want(t, http.StatusOK, "")
+	secret := strings.ReplaceAll(totpSecretRE.FindStringSubmatch(r.body)[1], " ", "")
+	e.clock.Advance(accounts.TOTPSetupTTL)
+	e.signedIn(t, alice, goodPW) // a fresh sign-in elsewhere changes nothing
+	b2 := e.signedIn(t, alice, goodPW)
+	b2.post(t, "/account/mfa/totp/confirm", url.Values{"code": {e.totp(t, secret)}}).want(t, http.StatusSeeOther, "/account")
+	b2.get(t, "/account/mfa/totp").want(t, http.StatusSeeOther, "/account")
+	e.newBrowser().post(t, "/auth/login", loginForm(alice, goodPW)).want(t, http.StatusSeeOther, "/dashboard")
+}
+
+// TestInviteAccountWithMFA: accepting an invitation to an account with a
+// second factor sets the password but does not sign in with it alone.
+func TestInviteAccountWithMFA(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	e := newMailEnv(t, mailEnvOpts{})
+	e.enrolTOTP(t, e.signedIn(t, alice, goodPW))
+	u := e.user(t, alice)
+	if err := e.app.Accounts.RemovePassword(ctx, u.ID, "by an administrator"); err != nil {
+		t.Fatal(err)
+	}
+	inv, err := e.app.Accounts.Reinvite(ctx, u.ID, "Root", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := e.newBrowser()
+	p.post(t, "/auth/invite", acceptForm(tokenOf(t, inv.Link), newPW, newPW)).want(t, http.StatusSeeOther, "/login?notice=password_set")
+	p.get(t, "/dashboard").want(t, http.StatusSeeOther, "")
+	e.passwordStep(t, alice, newPW)
 }

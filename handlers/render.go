@@ -109,4 +109,5 @@ var loginMessages = map[string]string{
 	"email_verified":       "Your email address is confirmed.",
 	"email_changed":        "Your email address was changed. Sign in with the new one.",
 	"mfa_expired":          "The sign-in took too long, or was finished elsewhere. Sign in again.",
+	"password_set":         "Your password is set. Sign in with it.",
 }

@@ -163,8 +163,9 @@ func (h *Handler) reauth(c *gin.Context) {
 }
 
 // reauthSecondFactor checks the code of a re-authentication that needs
-// one (reauthNeedsCode), after the password was right.
-func (h *Handler) reauthSecondFactor(c *gin.Context, u *models.User) error {
+// one (reauthNeedsCode), after the password was right, on the account's
+// code counter too.
+func (h *Handler) reauthSecondFactor(c *gin.Context, u *models.User) (err error) {
 	needs, err := h.reauthNeedsCode(c, u)
 	if err != nil || !needs {
 		return err
@@ -173,9 +174,24 @@ func (h *Handler) reauthSecondFactor(c *gin.Context, u *models.User) error {
 	if code == "" || len(code) > 64 {
 		return accounts.ErrWrongCode
 	}
-	_, err = h.Accounts.CheckSecondFactor(c.Request.Context(), u, code)
+	if h.Throttle != nil {
+		a, wait, terr := h.Throttle.BeginCode(c.Request.Context(), u.Email)
+		if terr == nil && wait > 0 {
+			return errCodesThrottled
+		}
+		defer func() { h.throttleDone(c, a, err) }()
+	}
+	used, err := h.Accounts.CheckSecondFactor(c.Request.Context(), u, code)
+	if err == nil && h.owesSecondFactor(c) {
+		// The code given here settles what the session owed.
+		err = sessionstore.MarkMFA(ginsessions.Default(c), used.Factor())
+	}
 	return err
 }
+
+// errCodesThrottled refuses a code check the account's code counter
+// holds back.
+var errCodesThrottled = &accounts.Error{Code: accounts.CodeConflict, Msg: "Too many wrong codes. Try again later."}
 
 // markReauth records a successful re-authentication at at and returns to
 // next.

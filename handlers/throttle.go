@@ -42,6 +42,34 @@ func (h *Handler) throttleBegin(c *gin.Context, account string) (a *throttle.Att
 	return nil, fmt.Sprintf("Too many attempts. Try again in %s.", humanSeconds(secs)), false
 }
 
+// codeThrottleBegin counts a second-factor code check for account on the
+// password counters (per client address, network and account) and on the
+// account's own code counter, which a right password does not clear. It
+// returns the function that settles both with the check's outcome, or ok
+// false with the message to show (statusThrottled, Retry-After set).
+func (h *Handler) codeThrottleBegin(c *gin.Context, account string) (done func(error), msg string, ok bool) {
+	a, msg, ok := h.throttleBegin(c, account)
+	if !ok {
+		return nil, msg, false
+	}
+	done = func(err error) { h.throttleDone(c, a, err) }
+	if h.Throttle == nil {
+		return done, "", true
+	}
+	code, wait, err := h.Throttle.BeginCode(c.Request.Context(), account)
+	switch {
+	case err != nil:
+		h.log(c).WarnContext(c.Request.Context(), "throttle begin", "err", err)
+		return done, "", true
+	case wait > 0:
+		done(errors.New("not checked")) // the password counters' attempt is given back
+		secs := int(math.Ceil(wait.Seconds()))
+		c.Header("Retry-After", strconv.Itoa(secs))
+		return nil, fmt.Sprintf("Too many wrong codes. Try again in %s.", humanSeconds(secs)), false
+	}
+	return func(err error) { h.throttleDone(c, a, err); h.throttleDone(c, code, err) }, "", true
+}
+
 // throttleDone settles an attempt with the outcome of its password check:
 // a wrong password stays counted, a right one is given back and clears
 // this client's count for the account, and any other outcome (no verdict)

@@ -2,8 +2,6 @@ package mfa
 
 import (
 	"crypto/rand"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"strings"
@@ -55,11 +53,10 @@ func randomIndex(r io.Reader, n int) (int, error) {
 	}
 }
 
-// HashRecoveryCode is the stored form of a recovery code as typed: folded
-// to lower case without spaces or dashes, then SHA-256 (the codes are
-// random enough that a fast hash cannot be reversed), hex.
-func HashRecoveryCode(code string) string {
-	norm := strings.Map(func(r rune) rune {
+// NormalizeRecoveryCode is a recovery code as typed, folded to lower case
+// without spaces or dashes: the form whose MAC is stored.
+func NormalizeRecoveryCode(code string) string {
+	return strings.Map(func(r rune) rune {
 		switch {
 		case r == ' ' || r == '-' || r == '\t':
 			return -1
@@ -68,8 +65,6 @@ func HashRecoveryCode(code string) string {
 		}
 		return r
 	}, code)
-	sum := sha256.Sum256([]byte("recovery|" + norm))
-	return hex.EncodeToString(sum[:])
 }
 
 // LooksLikeRecoveryCode reports whether code has a recovery code's shape

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"gorm.io/gorm"
-	"gorm.io/gorm/clause"
 )
 
 // Factor is a second factor a sign-in gave, as its session records it.
@@ -99,26 +98,20 @@ func (db *DB) LockTOTPFactor(ctx context.Context, userID int64) (*TOTPFactor, er
 
 // PutTOTPFactor stores a new, unconfirmed authenticator app for the
 // account, replacing one waiting for confirmation; a confirmed one is
-// kept (ErrFactorExists).
+// kept (ErrFactorExists). One statement decides, so a confirmation that
+// commits meanwhile is never undone.
 func (db *DB) PutTOTPFactor(ctx context.Context, userID int64, sealed []byte) error {
-	return db.Tx(ctx, func(tx *DB) error {
-		f, err := tx.LockTOTPFactor(ctx, userID)
-		switch {
-		case err == nil && f.Confirmed():
-			return ErrFactorExists
-		case err != nil && !errors.Is(err, ErrNotFound):
-			return err
-		}
-		row := TOTPFactor{UserID: userID, Secret: sealed, CreatedAt: tx.now()}
-		err = tx.gorm.WithContext(ctx).Clauses(clause.OnConflict{
-			Columns:   []clause.Column{{Name: "user_id"}},
-			DoUpdates: clause.AssignmentColumns([]string{"secret", "created_at", "confirmed_at", "last_used_at", "last_step"}),
-		}).Create(&row).Error
-		if err != nil {
-			return fmt.Errorf("store authenticator app: %w", err)
-		}
-		return nil
-	})
+	res := db.gorm.WithContext(ctx).Exec(`INSERT INTO totp_factors (user_id, secret, created_at, last_step) VALUES (?, ?, ?, 0)
+		ON CONFLICT (user_id) DO UPDATE SET secret = excluded.secret, created_at = excluded.created_at,
+			confirmed_at = NULL, last_used_at = NULL, last_step = 0
+		WHERE totp_factors.confirmed_at IS NULL`, userID, sealed, db.now())
+	if res.Error != nil {
+		return fmt.Errorf("store authenticator app: %w", res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return ErrFactorExists
+	}
+	return nil
 }
 
 // ErrFactorExists refuses to replace an authenticator app in use.
@@ -136,6 +129,15 @@ func (db *DB) UseTOTPStep(ctx context.Context, userID, step int64) (ok bool, err
 		return false, fmt.Errorf("use authenticator code: %w", res.Error)
 	}
 	return res.RowsAffected == 1, nil
+}
+
+// CountTOTPFactors counts the stored authenticator apps, confirmed or not.
+func (db *DB) CountTOTPFactors(ctx context.Context) (int64, error) {
+	var n int64
+	if err := db.gorm.WithContext(ctx).Model(&TOTPFactor{}).Count(&n).Error; err != nil {
+		return 0, fmt.Errorf("count authenticator apps: %w", err)
+	}
+	return n, nil
 }
 
 // DeleteTOTPFactor removes the account's authenticator app.

@@ -8,8 +8,11 @@ package secrets
 import (
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -67,7 +70,10 @@ var ErrOpen = errors.New("a stored secret cannot be decrypted with this secrets.
 // has no key and refuses with ErrNoKey.
 type Box struct {
 	aead cipher.AEAD
+	mac  []byte // the HMAC key, derived from the key
 	rand io.Reader
+	// generated is set when Open made a new key file just now.
+	generated bool
 }
 
 // New is the Box of a KeySize key; rand makes nonces (nil: crypto/rand).
@@ -86,8 +92,29 @@ func New(key []byte, r io.Reader) (*Box, error) {
 	if r == nil {
 		r = rand.Reader
 	}
-	return &Box{aead: aead, rand: r}, nil
+	// A key of its own for MACs, derived so that the two uses never share
+	// a key.
+	h := hmac.New(sha256.New, key)
+	h.Write([]byte("gatehouse secrets mac"))
+	return &Box{aead: aead, mac: h.Sum(nil), rand: r}, nil
 }
+
+// MAC is the hex HMAC-SHA256 of msg under the box's key: how a value
+// that is only ever compared (a recovery code) is stored, so that a stolen
+// database alone cannot test guesses against it.
+func (b *Box) MAC(msg []byte) (string, error) {
+	if !b.HasKey() {
+		return "", ErrNoKey
+	}
+	h := hmac.New(sha256.New, b.mac)
+	h.Write(msg)
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// Generated reports whether Open made the box's key file just now: with
+// second factors already sealed in the database, that means the file
+// that sealed them is missing.
+func (b *Box) Generated() bool { return b != nil && b.generated }
 
 // Open returns the Box of cfg: its key, else (for an SQLite database at
 // dbPath) the key in keyFile(dbPath), generated on first use with mode
@@ -103,11 +130,16 @@ func Open(cfg Config, dbPath string, r io.Reader) (*Box, error) {
 	if dbPath == "" {
 		return &Box{}, nil
 	}
-	k, err := fileKey(KeyFile(dbPath), r)
+	k, generated, err := fileKey(KeyFile(dbPath), r)
 	if err != nil {
 		return nil, err
 	}
-	return New(k, r)
+	b, err := New(k, r)
+	if err != nil {
+		return nil, err
+	}
+	b.generated = generated
+	return b, nil
 }
 
 // KeyFile is where the generated key of the SQLite database at dbPath is
@@ -118,41 +150,42 @@ func KeyFile(dbPath string) string {
 }
 
 // fileKey reads the key file at path, or creates it (0600, never
-// replacing one that appeared meanwhile) with a new random key.
-func fileKey(path string, r io.Reader) ([]byte, error) {
+// replacing one that appeared meanwhile) with a new random key; generated
+// says which.
+func fileKey(path string, r io.Reader) (k []byte, generated bool, err error) {
 	b, err := os.ReadFile(path)
 	if err == nil {
 		k, err := decodeKey(string(b))
 		if err != nil {
-			return nil, fmt.Errorf("secrets: %s %w", path, err)
+			return nil, false, fmt.Errorf("secrets: %s %w", path, err)
 		}
-		return k, nil
+		return k, false, nil
 	}
 	if !errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("secrets: %w", err)
+		return nil, false, fmt.Errorf("secrets: %w", err)
 	}
 	if r == nil {
 		r = rand.Reader
 	}
-	k := make([]byte, KeySize)
+	k = make([]byte, KeySize)
 	if _, err := io.ReadFull(r, k); err != nil {
-		return nil, fmt.Errorf("secrets: new key: %w", err)
+		return nil, false, fmt.Errorf("secrets: new key: %w", err)
 	}
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if errors.Is(err, os.ErrExist) { // another process made it first
 		return fileKey(path, r)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("secrets: %w", err)
+		return nil, false, fmt.Errorf("secrets: %w", err)
 	}
 	if _, err := f.WriteString(base64.StdEncoding.EncodeToString(k) + "\n"); err != nil {
 		f.Close()
-		return nil, fmt.Errorf("secrets: write %s: %w", path, err)
+		return nil, false, fmt.Errorf("secrets: write %s: %w", path, err)
 	}
 	if err := f.Close(); err != nil {
-		return nil, fmt.Errorf("secrets: write %s: %w", path, err)
+		return nil, false, fmt.Errorf("secrets: write %s: %w", path, err)
 	}
-	return k, nil
+	return k, true, nil
 }
 
 // HasKey reports whether the Box can seal.

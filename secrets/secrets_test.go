@@ -99,3 +99,27 @@ func TestOpenKeys(t *testing.T) {
 		t.Fatal("a broken key file was accepted")
 	}
 }
+
+// TestMAC: the same message under the same key gives the same MAC, under
+// another key another; no key is ErrNoKey; Open says when it made the key.
+func TestMAC(t *testing.T) {
+	t.Parallel()
+	a, _ := New(bytes.Repeat([]byte{1}, KeySize), nil)
+	b, _ := New(bytes.Repeat([]byte{2}, KeySize), nil)
+	m1, err := a.MAC([]byte("recovery|1|abcdefghjk"))
+	m2, _ := a.MAC([]byte("recovery|1|abcdefghjk"))
+	m3, _ := b.MAC([]byte("recovery|1|abcdefghjk"))
+	m4, _ := a.MAC([]byte("recovery|2|abcdefghjk"))
+	if err != nil || m1 != m2 || m1 == m3 || m1 == m4 || len(m1) != 64 {
+		t.Fatalf("MACs %q %q %q %q %v", m1, m2, m3, m4, err)
+	}
+	if _, err := (&Box{}).MAC(nil); !errors.Is(err, ErrNoKey) {
+		t.Fatalf("no key: %v", err)
+	}
+	db := filepath.Join(t.TempDir(), "g.db")
+	first, _ := Open(Config{}, db, nil)
+	second, _ := Open(Config{}, db, nil)
+	if !first.Generated() || second.Generated() {
+		t.Fatalf("generated: first %v, second %v", first.Generated(), second.Generated())
+	}
+}

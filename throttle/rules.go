@@ -33,6 +33,11 @@ type Rules struct {
 	// and throttle.forgot.email), which send mail rather than check a
 	// password.
 	Forgot ForgotRules `yaml:"forgot"`
+	// Code: wrong second-factor codes for one account, from anywhere. Its
+	// own counter, which a right password does not clear: the password
+	// rules above count codes too, but whoever has the password would
+	// reset them by signing in again.
+	Code Rule `yaml:"code"`
 }
 
 // DefaultRules: 5 failures per account and address per 5 minutes (delay
@@ -41,7 +46,9 @@ type Rules struct {
 // device per 5 minutes (capped at 15 minutes: the person's own typos get
 // more room than a stranger's address, and a stolen device cookie little
 // more than one address gets, far less than many addresses), and
-// DefaultForgotRules.
+// DefaultForgotRules; and 5 wrong second-factor codes per account per
+// hour (then delays up to an hour: an app code is one of a million, and
+// three are right at any time).
 func DefaultRules() Rules {
 	return Rules{
 		AccountAddress: Rule{Failures: 5, Window: 5 * time.Minute, MaxDelay: 15 * time.Minute},
@@ -49,6 +56,7 @@ func DefaultRules() Rules {
 		Address:        Rule{Failures: 20, Window: time.Minute, MaxDelay: time.Minute},
 		Device:         Rule{Failures: 10, Window: 5 * time.Minute, MaxDelay: 15 * time.Minute},
 		Forgot:         DefaultForgotRules(),
+		Code:           Rule{Failures: 5, Window: time.Hour, MaxDelay: time.Hour},
 	}
 }
 
@@ -67,6 +75,7 @@ func (r Rules) Validate() error {
 		{"device", r.Device},
 		{"forgot.address", r.Forgot.Address},
 		{"forgot.email", r.Forgot.Email},
+		{"code", r.Code},
 	} {
 		if rule.r.Failures < 1 || rule.r.Window < time.Second || rule.r.MaxDelay < time.Second {
 			return fmt.Errorf("%s: failures >= 1, window and max_delay >= 1s", rule.key)

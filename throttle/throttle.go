@@ -277,7 +277,7 @@ func (l *Limiter) RememberDevice(ctx context.Context, userID int64, token string
 // unused for DeviceLifetime.
 func (l *Limiter) Cleanup(ctx context.Context) error {
 	longest := max(l.rules.AccountAddress.Window, l.rules.Account.Window, l.rules.Address.Window, l.rules.Device.Window,
-		l.rules.Forgot.Address.Window, l.rules.Forgot.Email.Window)
+		l.rules.Forgot.Address.Window, l.rules.Forgot.Email.Window, l.rules.Code.Window)
 	if _, err := l.db.DeleteOldThrottleCounters(ctx, longest); err != nil {
 		return fmt.Errorf("throttle cleanup: %w", err)
 	}
@@ -285,4 +285,16 @@ func (l *Limiter) Cleanup(ctx context.Context) error {
 		return fmt.Errorf("throttle cleanup: %w", err)
 	}
 	return nil
+}
+
+// BeginCode counts a second-factor code check for the account email
+// before it runs, on the account's code counter (Rules.Code), unless that
+// counter is locked: then it returns how long to wait and counts nothing.
+// Settle the attempt like a password's: Succeeded for a right code.
+func (l *Limiter) BeginCode(ctx context.Context, email string) (*Attempt, time.Duration, error) {
+	a, wait, err := l.begin(ctx, []key{{name: "code:" + sso.NormalizeEmail(email), rule: l.rules.Code}})
+	if err != nil {
+		return nil, 0, fmt.Errorf("throttle code: %w", err)
+	}
+	return a, wait, nil
 }
