@@ -58,7 +58,8 @@ func startAdminServeDB(t *testing.T) (string, *testkit.LogBuffer, *testkit.LogBu
 	base := "http://" + ln.Addr().String()
 	cfgPath := filepath.Join(dir, "config.yaml")
 	database := testkit.DatabaseIn(t, dir, "g.db")
-	yaml := fmt.Sprintf("listen: %q\nbase_url: %q\ndatabase: %q\n", ln.Addr().String(), base, database)
+	// A configured secrets key: PostgreSQL has no generated one.
+	yaml := fmt.Sprintf("listen: %q\nbase_url: %q\ndatabase: %q\nsecrets:\n  key: %q\n", ln.Addr().String(), base, database, testSecretsKey)
 	if err := os.WriteFile(cfgPath, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}

@@ -36,6 +36,9 @@ import (
 const (
 	chromiumPath   = "/usr/bin/chromium"
 	browserTimeout = 60 * time.Second
+	// testSecretsKey is the secrets.key of the served apps: PostgreSQL has
+	// no generated one.
+	testSecretsKey = "dGVzdCBrZXkgZm9yIGdhdGVob3VzZSBzZWNyZXRzISE="
 	browserEmail   = "browser@example.com"
 	browserPW      = "correct horse battery staple"
 )
@@ -91,6 +94,8 @@ func startBrowserAppWith(t *testing.T, extra string) *browserApp {
 	yaml := fmt.Sprintf(`listen: %q
 base_url: %q
 database: %q
+secrets:
+  key: `+testSecretsKey+`
 providers:
   - id: acme
     name: Acme

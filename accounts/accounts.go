@@ -269,11 +269,7 @@ func (s *Service) replacePassword(ctx context.Context, userID int64, c passwordC
 	if err := s.composeChange(&c); err != nil {
 		return err
 	}
-	if err := s.DB.Tx(ctx, func(tx *models.DB) error { return c.apply(ctx, tx) }); err != nil {
-		return err
-	}
-	s.kick()
-	return nil
+	return s.send(ctx, func(tx *models.DB) error { return c.apply(ctx, tx) })
 }
 
 func policyMessage(err error, h *password.Hasher) string {

@@ -38,7 +38,7 @@ func (s *Service) UpdateUser(ctx context.Context, id int64, name, email string, 
 		return nil, err
 	}
 	var out *models.User
-	err = s.DB.Tx(ctx, func(tx *models.DB) error {
+	err = s.send(ctx, func(tx *models.DB) error {
 		if !admin {
 			if err := guardLastAdmin(ctx, tx, id); err != nil {
 				return err
@@ -65,7 +65,6 @@ func (s *Service) UpdateUser(ctx context.Context, id int64, name, email string, 
 	if err != nil {
 		return nil, err
 	}
-	s.kick()
 	return out, nil
 }
 

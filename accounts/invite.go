@@ -52,7 +52,7 @@ func (s *Service) Invite(ctx context.Context, n NewUser, inviter string, send bo
 		return nil, err
 	}
 	var inv *Invitation
-	err = s.DB.Tx(ctx, func(tx *models.DB) error {
+	err = s.send(ctx, func(tx *models.DB) error {
 		if err := createUser(ctx, tx, u); err != nil {
 			return err
 		}
@@ -62,7 +62,6 @@ func (s *Service) Invite(ctx context.Context, n NewUser, inviter string, send bo
 	if err != nil {
 		return nil, err
 	}
-	s.kick()
 	return inv, nil
 }
 
@@ -72,7 +71,7 @@ func (s *Service) Invite(ctx context.Context, n NewUser, inviter string, send bo
 // to pass on when mail is off or did not arrive.
 func (s *Service) Reinvite(ctx context.Context, id int64, inviter string, send bool) (*Invitation, error) {
 	var inv *Invitation
-	err := s.DB.Tx(ctx, func(tx *models.DB) error {
+	err := s.send(ctx, func(tx *models.DB) error {
 		u, err := lockInvitable(ctx, tx, id)
 		if err != nil {
 			return err
@@ -83,7 +82,6 @@ func (s *Service) Reinvite(ctx context.Context, id int64, inviter string, send b
 	if err != nil {
 		return nil, err
 	}
-	s.kick()
 	return inv, nil
 }
 

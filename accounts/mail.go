@@ -74,6 +74,17 @@ func enqueue(ctx context.Context, db *models.DB, msgs ...*mail.Rendered) error {
 	return nil
 }
 
+// send runs fn in one transaction and, once it commits, asks the delivery
+// worker to send what fn queued: a message goes if and only if its action
+// is stored, and without waiting for the worker's next round.
+func (s *Service) send(ctx context.Context, fn func(tx *models.DB) error) error {
+	if err := s.DB.Tx(ctx, fn); err != nil {
+		return err
+	}
+	s.kick()
+	return nil
+}
+
 // kick asks the delivery worker to look at the outbox now.
 func (s *Service) kick() {
 	if s.Mail != nil && s.Mail.Kick != nil {

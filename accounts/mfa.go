@@ -108,7 +108,7 @@ func (s *Service) ConfirmTOTP(ctx context.Context, u *models.User, code string) 
 	if err != nil {
 		return nil, err
 	}
-	err = s.DB.Tx(ctx, func(tx *models.DB) error {
+	err = s.send(ctx, func(tx *models.DB) error {
 		f, err := tx.LockTOTPFactor(ctx, u.ID)
 		switch {
 		case errors.Is(err, models.ErrNotFound):
@@ -135,7 +135,6 @@ func (s *Service) ConfirmTOTP(ctx context.Context, u *models.User, code string) 
 	if err != nil {
 		return nil, err
 	}
-	s.kick()
 	return codes, nil
 }
 
@@ -257,7 +256,7 @@ func (s *Service) RemoveMFA(ctx context.Context, u *models.User, how string, end
 	if err != nil {
 		return err
 	}
-	err = s.DB.Tx(ctx, func(tx *models.DB) error {
+	err = s.send(ctx, func(tx *models.DB) error {
 		if err := tx.DeleteMFA(ctx, u.ID); err != nil {
 			return err
 		}
@@ -271,7 +270,6 @@ func (s *Service) RemoveMFA(ctx context.Context, u *models.User, how string, end
 	if err != nil {
 		return err
 	}
-	s.kick()
 	return nil
 }
 
@@ -386,7 +384,7 @@ func (s *Service) checkSecondFactor(ctx context.Context, u *models.User, code st
 			return err
 		}
 	}
-	err = s.DB.Tx(ctx, func(tx *models.DB) error {
+	err = s.send(ctx, func(tx *models.DB) error {
 		f, err := tx.LockTOTPFactor(ctx, u.ID)
 		switch {
 		case errors.Is(err, models.ErrNotFound) || err == nil && !f.Confirmed():
@@ -422,7 +420,6 @@ func (s *Service) checkSecondFactor(ctx context.Context, u *models.User, code st
 	if err != nil {
 		return err
 	}
-	s.kick()
 	return nil
 }
 

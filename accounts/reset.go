@@ -189,7 +189,7 @@ func (s *Service) ResetPassword(ctx context.Context, token, pw string) (*models.
 	if err := s.composeChange(&change); err != nil {
 		return nil, err
 	}
-	err = s.DB.Tx(ctx, func(tx *models.DB) error {
+	err = s.send(ctx, func(tx *models.DB) error {
 		locked, err := tx.LockUser(ctx, u.ID)
 		if err != nil {
 			return err
@@ -211,7 +211,6 @@ func (s *Service) ResetPassword(ctx context.Context, token, pw string) (*models.
 	if err != nil {
 		return nil, err
 	}
-	s.kick()
 	u.PasswordHash = &h
 	return u, nil
 }

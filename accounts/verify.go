@@ -127,7 +127,7 @@ func (s *Service) sendConfirmation(ctx context.Context, u *models.User, email st
 // younger than VerifyResendWait or u's address changed meanwhile. A link
 // for a change records the address it replaces (FromEmail).
 func (s *Service) storeConfirmation(ctx context.Context, u *models.User, email, token string, r mail.Rendered) error {
-	err := s.DB.Tx(ctx, func(tx *models.DB) error {
+	err := s.send(ctx, func(tx *models.DB) error {
 		locked, err := tx.LockUser(ctx, u.ID)
 		if err != nil {
 			return err
@@ -154,7 +154,6 @@ func (s *Service) storeConfirmation(ctx context.Context, u *models.User, email, 
 	if err != nil {
 		return err
 	}
-	s.kick()
 	return nil
 }
 
@@ -248,7 +247,7 @@ func (s *Service) ConfirmEmail(ctx context.Context, token string) (*Confirmation
 			return nil, err
 		}
 	}
-	err = s.DB.Tx(ctx, func(tx *models.DB) error {
+	err = s.send(ctx, func(tx *models.DB) error {
 		u, err := tx.LockUser(ctx, c.User.ID)
 		if err != nil {
 			return err
@@ -269,7 +268,6 @@ func (s *Service) ConfirmEmail(ctx context.Context, token string) (*Confirmation
 	if err != nil {
 		return nil, err
 	}
-	s.kick()
 	c.User, err = s.DB.UserByID(ctx, c.User.ID)
 	return c, err
 }

@@ -93,6 +93,9 @@ func newServer(t testing.TB, o serverOpts) *server {
 		t.Fatalf("config: %v", err)
 	}
 	s.cfg.Password.BcryptCost = bcrypt.MinCost
+	// A configured key, as every PostgreSQL installation with second
+	// factors has (SQLite's generated key file is app's to test).
+	s.cfg.Secrets.Key = "dGVzdCBrZXkgZm9yIGdhdGVob3VzZSBzZWNyZXRzISE="
 	if !o.throttle {
 		for _, r := range []*throttle.Rule{&s.cfg.Throttle.AccountAddress, &s.cfg.Throttle.Account, &s.cfg.Throttle.Address, &s.cfg.Throttle.Device,
 			&s.cfg.Throttle.Forgot.Address, &s.cfg.Throttle.Forgot.Email} {

@@ -256,6 +256,7 @@ const (
 	intColumn
 	boolColumn
 	timeColumn
+	bytesColumn
 )
 
 // columns lists table's columns on PostgreSQL with the kind of each.
@@ -282,6 +283,8 @@ func (db *DB) columns(ctx context.Context, table string) ([]column, error) {
 			c.kind = boolColumn
 		case "timestamp with time zone", "timestamp without time zone":
 			c.kind = timeColumn
+		case "bytea":
+			c.kind = bytesColumn
 		default:
 			return nil, fmt.Errorf("column %s has the type %s, which the copy does not know", name, typ)
 		}
@@ -388,6 +391,8 @@ func copyTable(ctx context.Context, d, s *DB, table string) (int64, error) {
 			dest[i] = new(sql.NullBool)
 		case timeColumn:
 			dest[i] = new(sql.NullTime)
+		case bytesColumn:
+			dest[i] = new([]byte)
 		}
 	}
 	for rows.Next() {
@@ -430,6 +435,10 @@ func copyValue(v any) any {
 	case *sql.NullTime:
 		if v.Valid {
 			return v.Time.UTC().Truncate(time.Microsecond)
+		}
+	case *[]byte: // Scan gave a copy of its own
+		if *v != nil {
+			return *v
 		}
 	}
 	return nil
