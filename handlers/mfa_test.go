@@ -261,7 +261,7 @@ func TestMFASecretSealed(t *testing.T) {
 		t.Fatal("the secret is stored in clear")
 	}
 	var n int
-	if err := raw.QueryRow(`SELECT COUNT(*) FROM recovery_codes WHERE code_hash = ?`, codes[0]).Scan(&n); err != nil || n != 0 {
+	if err := raw.QueryRow(`SELECT COUNT(*) FROM recovery_codes WHERE code_hash = $1`, codes[0]).Scan(&n); err != nil || n != 0 {
 		t.Fatalf("a recovery code is stored in clear (%v)", err)
 	}
 	if logs := e.logs.String(); strings.Contains(logs, secret) || strings.Contains(logs, codes[0]) {
