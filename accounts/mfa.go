@@ -215,10 +215,14 @@ func (s *Service) MFAStatusOf(ctx context.Context, userID int64) (MFAStatus, err
 	return st, nil
 }
 
-// HasSecondFactor reports whether u's password sign-ins need a second step.
+// HasSecondFactor reports whether u's password sign-ins need a second
+// step: one query, as every password sign-in asks it.
 func (s *Service) HasSecondFactor(ctx context.Context, userID int64) (bool, error) {
-	st, err := s.MFAStatusOf(ctx, userID)
-	return st.Enrolled, err
+	f, err := s.DB.TOTPFactorOf(ctx, userID)
+	if errors.Is(err, models.ErrNotFound) {
+		return false, nil
+	}
+	return err == nil && f.Confirmed(), err
 }
 
 // NewRecoveryCodes replaces u's recovery codes with a new set, shown once.

@@ -162,6 +162,14 @@ func (e *env) events(t *testing.T, kind models.EventKind) []models.Event {
 	return out
 }
 
+// wantEvents fails the test unless the audit log has want events of kind.
+func (e *env) wantEvents(t *testing.T, kind models.EventKind, want int) {
+	t.Helper()
+	if n := len(e.events(t, kind)); n != want {
+		t.Errorf("%d %s events, want %d", n, kind, want)
+	}
+}
+
 // noServerErrors fails when the server logged an error or a locked database.
 func (e *env) noServerErrors(t *testing.T) {
 	t.Helper()

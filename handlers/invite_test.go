@@ -154,12 +154,8 @@ func TestInviteByMail(t *testing.T) {
 	q.get(t, link).want(t, http.StatusNotFound, "").has(t, "This invitation link does not work")
 	q.post(t, "/auth/invite", acceptForm(tok, "another passphrase", "another passphrase")).want(t, http.StatusNotFound, "")
 	e.signedIn(t, invitee, newPW)
-	if n := len(e.events(t, models.EventInvitationSent)); n != 1 {
-		t.Errorf("%d invitation.sent events", n)
-	}
-	if n := len(e.events(t, models.EventInvitationAccepted)); n != 1 {
-		t.Errorf("%d invitation.accepted events", n)
-	}
+	e.wantEvents(t, models.EventInvitationSent, 1)
+	e.wantEvents(t, models.EventInvitationAccepted, 1)
 	e.noServerErrors(t)
 }
 
@@ -198,9 +194,7 @@ func TestInviteWithoutMail(t *testing.T) {
 
 	admin.page(t, page).want(t, http.StatusOK, "").lacks(t, "Copy invitation link")
 	admin.post(t, page+"/invite/link", nil).want(t, http.StatusConflict, "").has(t, "has a password already")
-	if n := len(e.events(t, models.EventInvitationLinked)); n != 2 {
-		t.Errorf("%d invitation.link_copied events, want 2", n)
-	}
+	e.wantEvents(t, models.EventInvitationLinked, 2)
 	e.noServerErrors(t)
 }
 

@@ -122,15 +122,9 @@ func TestTOTPSignIn(t *testing.T) {
 			t.Errorf("gatehouse_mfa_events_total{event=%q} = %v, want %v", event, got, want)
 		}
 	}
-	if n := len(e.events(t, models.EventMFAEnrolled)); n != 1 {
-		t.Errorf("%d mfa.enrolled events", n)
-	}
-	if n := len(e.events(t, models.EventMFARecoveryUsed)); n != 1 {
-		t.Errorf("%d mfa.recovery_used events", n)
-	}
-	if n := len(e.events(t, models.EventMFAFailure)); n != 3 {
-		t.Errorf("%d mfa.failure events, want 3", n)
-	}
+	e.wantEvents(t, models.EventMFAEnrolled, 1)
+	e.wantEvents(t, models.EventMFARecoveryUsed, 1)
+	e.wantEvents(t, models.EventMFAFailure, 3)
 	e.noServerErrors(t)
 }
 

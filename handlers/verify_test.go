@@ -63,9 +63,7 @@ func TestVerifyOwnAddress(t *testing.T) {
 	other.post(t, "/auth/verify", url.Values{"token": {tok}}).want(t, http.StatusNotFound, "").has(t, "This confirmation link does not work")
 	b.page(t, "/account").want(t, http.StatusOK, "").has(t, "(confirmed)").lacks(t, "Send a confirmation link")
 	b.post(t, "/account/email/verify", nil).want(t, http.StatusConflict, "").has(t, "confirmed already")
-	if n := len(e.events(t, models.EventEmailVerified)); n != 1 {
-		t.Errorf("%d email.verified events", n)
-	}
+	e.wantEvents(t, models.EventEmailVerified, 1)
 	e.noServerErrors(t)
 }
 
