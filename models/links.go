@@ -124,10 +124,5 @@ func (db *DB) DeleteAccountLinks(ctx context.Context, id int64) error {
 // DeleteExpiredEmailLinks deletes up to limit links past their expiry and
 // returns how many went.
 func (db *DB) DeleteExpiredEmailLinks(ctx context.Context, limit int) (int64, error) {
-	res := db.gorm.WithContext(ctx).Exec(`DELETE FROM email_links WHERE token_hash IN (SELECT token_hash FROM email_links
-		WHERE expires_at <= ? LIMIT ?`+db.skipLocked()+`)`, db.now(), limit)
-	if res.Error != nil {
-		return 0, fmt.Errorf("delete expired email links: %w", res.Error)
-	}
-	return res.RowsAffected, nil
+	return db.deleteExpired(ctx, "email_links", "token_hash", db.now(), limit)
 }

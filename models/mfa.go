@@ -275,10 +275,5 @@ func (db *DB) DeletePendingMFA(ctx context.Context, userID int64) error {
 // DeleteExpiredPendingMFA deletes up to limit pending sign-ins past their
 // expiry and returns how many went.
 func (db *DB) DeleteExpiredPendingMFA(ctx context.Context, limit int) (int64, error) {
-	res := db.gorm.WithContext(ctx).Exec(`DELETE FROM pending_mfa WHERE token_hash IN (SELECT token_hash FROM pending_mfa
-		WHERE expires_at <= ? LIMIT ?`+db.skipLocked()+`)`, db.now(), limit)
-	if res.Error != nil {
-		return 0, fmt.Errorf("delete expired pending second factors: %w", res.Error)
-	}
-	return res.RowsAffected, nil
+	return db.deleteExpired(ctx, "pending_mfa", "token_hash", db.now(), limit)
 }

@@ -167,17 +167,30 @@ func (db *DB) DeletePendingLink(ctx context.Context, id int64) error {
 	return nil
 }
 
+// deleteExpired deletes up to limit rows of table (a constant, never
+// input) whose expires_at is at or before now, picked by their key column,
+// and returns how many went: one sweep batch, taking only rows no other
+// replica's sweep holds (skipLocked).
+func (db *DB) deleteExpired(ctx context.Context, table, key string, now time.Time, limit int) (int64, error) {
+	res := db.gorm.WithContext(ctx).Exec("DELETE FROM "+table+" WHERE "+key+" IN (SELECT "+key+" FROM "+table+
+		" WHERE expires_at <= ? LIMIT ?"+db.skipLocked()+")", now, limit)
+	if res.Error != nil {
+		return 0, fmt.Errorf("delete expired %s: %w", table, res.Error)
+	}
+	return res.RowsAffected, nil
+}
+
 // DeleteExpiredPending removes expired pending logins, links and logout
 // token IDs, in one batch of each.
 func (db *DB) DeleteExpiredPending(ctx context.Context, batch int) (int64, error) {
 	now := db.now()
 	var total int64
 	for _, table := range []string{"pending_logins", "pending_links"} {
-		res := db.gorm.WithContext(ctx).Exec("DELETE FROM "+table+" WHERE id IN (SELECT id FROM "+table+" WHERE expires_at <= ? LIMIT ?"+db.skipLocked()+")", now, batch)
-		if res.Error != nil {
-			return total, fmt.Errorf("delete expired %s: %w", table, res.Error)
+		n, err := db.deleteExpired(ctx, table, "id", now, batch)
+		total += n
+		if err != nil {
+			return total, err
 		}
-		total += res.RowsAffected
 	}
 	res := db.gorm.WithContext(ctx).Exec("DELETE FROM logout_jtis WHERE expires_at <= ?", now) // small: one row per logout
 	if res.Error != nil {
