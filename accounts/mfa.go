@@ -337,17 +337,13 @@ type SecondFactorUsed struct {
 }
 
 // FinishSecondStep checks the code given at the second step (an app code
-// or a recovery code) for the sign-in of token and, when it is right, ends
-// the step (it works once). A wrong code leaves the step waiting: the
+// or a recovery code) of step, the sign-in of token (SecondStepOf), and,
+// when it is right, ends the step: consuming it in the same transaction is
+// what makes it work once. A wrong code leaves the step waiting: the
 // caller throttles attempts. A recovery code used sends a notice.
-func (s *Service) FinishSecondStep(ctx context.Context, token, code string) (*SecondStep, SecondFactorUsed, error) {
+func (s *Service) FinishSecondStep(ctx context.Context, step *SecondStep, token, code string) (SecondFactorUsed, error) {
 	var used SecondFactorUsed
-	step, err := s.SecondStepOf(ctx, token)
-	if err != nil {
-		return nil, used, err
-	}
-	u := step.User
-	err = s.checkSecondFactor(ctx, u, code, &used, func(tx *models.DB) error {
+	err := s.checkSecondFactor(ctx, step.User, code, &used, func(tx *models.DB) error {
 		ok, err := tx.ConsumePendingMFA(ctx, sessionstore.Hash(token))
 		if err != nil {
 			return err
@@ -360,10 +356,7 @@ func (s *Service) FinishSecondStep(ctx context.Context, token, code string) (*Se
 	if errors.Is(err, ErrNoTOTP) {
 		err = ErrPendingMFA // the factor was removed meanwhile: sign in again
 	}
-	if err != nil {
-		return nil, used, err
-	}
-	return step, used, nil
+	return used, err
 }
 
 // CheckSecondFactor checks a code (an app code or a recovery code) of u

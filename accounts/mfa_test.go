@@ -39,6 +39,16 @@ func (e *ssoEnv) enrol(t *testing.T, u *models.User) (string, []string) {
 	return k.Secret, codes
 }
 
+// finish gives code at the second step of the sign-in of token, as the
+// handler does: the step looked up, then finished.
+func (e *ssoEnv) finish(t *testing.T, token, code string) (accounts.SecondFactorUsed, error) {
+	step, err := e.svc.SecondStepOf(t.Context(), token)
+	if err != nil {
+		return accounts.SecondFactorUsed{}, err
+	}
+	return e.svc.FinishSecondStep(t.Context(), step, token, code)
+}
+
 // TestSecondStepOnce: of concurrent second steps with the same right code
 // (or the same recovery code, or one sign-in's token) exactly one signs in.
 func TestSecondStepOnce(t *testing.T) {
@@ -62,14 +72,14 @@ func TestSecondStepOnce(t *testing.T) {
 	}
 	start()
 	if ok := race(t, len(tokens), accounts.ErrCodeUsed, func(i int) error {
-		_, _, err := e.svc.FinishSecondStep(ctx, tokens[i], code)
+		_, err := e.finish(t, tokens[i], code)
 		return err
 	}); ok != 1 {
 		t.Fatalf("%d sign-ins with one code, want 1", ok)
 	}
 	start()
 	if ok := race(t, len(tokens), accounts.ErrWrongCode, func(i int) error {
-		_, used, err := e.svc.FinishSecondStep(ctx, tokens[i], codes[0])
+		used, err := e.finish(t, tokens[i], codes[0])
 		if err == nil && (!used.Recovery || used.RecoveryLeft != 9) {
 			t.Errorf("used %+v", used)
 		}
@@ -79,7 +89,7 @@ func TestSecondStepOnce(t *testing.T) {
 	}
 	one, _ := e.svc.StartSecondStep(ctx, u, "/next")
 	if ok := race(t, 4, accounts.ErrPendingMFA, func(i int) error {
-		_, _, err := e.svc.FinishSecondStep(ctx, one, codes[1+i])
+		_, err := e.finish(t, one, codes[1+i])
 		return err
 	}); ok != 1 {
 		t.Fatalf("%d sign-ins with one token, want 1", ok)
@@ -105,7 +115,7 @@ func TestMFAKeys(t *testing.T) {
 	}
 	e.now = e.now.Add(time.Minute)
 	code, _ := mfa.Code(secret, mfa.Step(e.now))
-	if _, _, err := e.svc.FinishSecondStep(ctx, tok, code); !errors.Is(err, secrets.ErrOpen) {
+	if _, err := e.finish(t, tok, code); !errors.Is(err, secrets.ErrOpen) {
 		t.Fatalf("another key: %v", err)
 	}
 }

@@ -236,7 +236,7 @@ func (h *Handler) secondStep(c *gin.Context) {
 		return
 	}
 	ctx := c.Request.Context()
-	_, used, err := h.Accounts.FinishSecondStep(ctx, token, code)
+	used, err := h.Accounts.FinishSecondStep(ctx, step, token, code)
 	done(err)
 	msg, status, refused := refusal(err)
 	switch {
