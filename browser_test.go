@@ -16,6 +16,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -84,13 +85,21 @@ func startBrowserApp(t *testing.T) *browserApp { t.Helper(); return startBrowser
 // appended to the file, such as a mail block).
 func startBrowserAppWith(t *testing.T, extra string) *browserApp {
 	t.Helper()
+	return startBrowserAppAt(t, "127.0.0.1", extra)
+}
+
+// startBrowserAppAt is startBrowserAppWith with base_url naming host (the
+// server listens on 127.0.0.1 whatever it is): "localhost" for passkeys,
+// which need a domain name and a secure context.
+func startBrowserAppAt(t *testing.T, host, extra string) *browserApp {
+	t.Helper()
 	requireChromium(t) // before starting anything a skip would tear down
 	dir := t.TempDir()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	base := "http://" + ln.Addr().String()
+	base := "http://" + net.JoinHostPort(host, strconv.Itoa(ln.Addr().(*net.TCPAddr).Port))
 	yaml := fmt.Sprintf(`listen: %q
 base_url: %q
 database: %q

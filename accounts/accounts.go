@@ -18,6 +18,7 @@ import (
 	"github.com/gatehouse/gatehouse/password"
 	"github.com/gatehouse/gatehouse/secrets"
 	"github.com/gatehouse/gatehouse/sso"
+	"github.com/go-webauthn/webauthn/webauthn"
 )
 
 // ErrBadCredentials is the single answer to every failed password sign-in:
@@ -67,6 +68,8 @@ type Service struct {
 	Issuer string
 	// MFAPolicy says who must sign in with a second factor.
 	MFAPolicy MFAConfig
+	// WebAuthn is the passkeys' relying party (RelyingParty of base_url).
+	WebAuthn *webauthn.WebAuthn
 }
 
 // Authenticate checks an email and password. Every check spends one bcrypt

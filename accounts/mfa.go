@@ -189,6 +189,7 @@ func (s *Service) hashCodes(userID int64, codes []string) ([]string, error) {
 type MFAStatus struct {
 	// TOTP is the confirmed authenticator app, nil when there is none.
 	TOTP          *models.TOTPFactor
+	Passkeys      []models.Passkey
 	RecoveryLeft  int64
 	RecoveryLow   bool // RecoveryLeft <= RecoveryLow
 	Enrolled      bool // a second factor is in use
@@ -201,10 +202,14 @@ func (s *Service) MFAStatusOf(ctx context.Context, userID int64) (MFAStatus, err
 	f, err := s.DB.TOTPFactorOf(ctx, userID)
 	switch {
 	case err == nil && f.Confirmed():
-		st.TOTP, st.Enrolled = f, true
+		st.TOTP = f
 	case err != nil && !errors.Is(err, models.ErrNotFound):
 		return st, err
 	}
+	if st.Passkeys, err = s.DB.PasskeysOf(ctx, userID); err != nil {
+		return st, err
+	}
+	st.Enrolled = st.TOTP != nil || len(st.Passkeys) > 0
 	if !st.Enrolled {
 		return st, nil
 	}
@@ -216,13 +221,10 @@ func (s *Service) MFAStatusOf(ctx context.Context, userID int64) (MFAStatus, err
 }
 
 // HasSecondFactor reports whether u's password sign-ins need a second
-// step: one query, as every password sign-in asks it.
+// step (an app or a passkey): one query, as every password sign-in asks
+// it.
 func (s *Service) HasSecondFactor(ctx context.Context, userID int64) (bool, error) {
-	f, err := s.DB.TOTPFactorOf(ctx, userID)
-	if errors.Is(err, models.ErrNotFound) {
-		return false, nil
-	}
-	return err == nil && f.Confirmed(), err
+	return s.DB.HasSecondFactor(ctx, userID)
 }
 
 // NewRecoveryCodes replaces u's recovery codes with a new set, shown once.
@@ -232,12 +234,12 @@ func (s *Service) NewRecoveryCodes(ctx context.Context, u *models.User) ([]strin
 		return nil, err
 	}
 	err = s.DB.Tx(ctx, func(tx *models.DB) error {
-		f, err := tx.LockTOTPFactor(ctx, u.ID)
-		if errors.Is(err, models.ErrNotFound) || err == nil && !f.Confirmed() {
-			return ErrNoTOTP
-		}
+		has, err := tx.HasSecondFactor(ctx, u.ID)
 		if err != nil {
 			return err
+		}
+		if !has {
+			return ErrNoTOTP
 		}
 		hashes, err := s.hashCodes(u.ID, codes)
 		if err != nil {
@@ -275,6 +277,32 @@ func (s *Service) RemoveMFA(ctx context.Context, u *models.User, how string, end
 		return err
 	}
 	return nil
+}
+
+// RemoveTOTP removes u's authenticator app (from the account page); the
+// recovery codes go with it when it was the account's last second factor
+// (its passkeys keep them otherwise).
+func (s *Service) RemoveTOTP(ctx context.Context, u *models.User) error {
+	notice, err := s.mfaNotice(u, "The authenticator app was removed from the account page")
+	if err != nil {
+		return err
+	}
+	return s.send(ctx, func(tx *models.DB) error {
+		f, err := tx.LockTOTPFactor(ctx, u.ID)
+		if errors.Is(err, models.ErrNotFound) || err == nil && !f.Confirmed() {
+			return ErrNoTOTP
+		}
+		if err != nil {
+			return err
+		}
+		if err := tx.DeleteTOTPFactor(ctx, u.ID); err != nil {
+			return err
+		}
+		if _, err := tx.DropOrphanRecovery(ctx, u.ID); err != nil {
+			return err
+		}
+		return enqueue(ctx, tx, notice)
+	})
 }
 
 // mfaNotice renders the second-factor notice saying what happened, when
@@ -353,10 +381,22 @@ func (s *Service) FinishSecondStep(ctx context.Context, step *SecondStep, token,
 		}
 		return nil
 	})
-	if errors.Is(err, ErrNoTOTP) {
-		err = ErrPendingMFA // the factor was removed meanwhile: sign in again
-	}
 	return used, err
+}
+
+// FinishSecondStepPasskey is FinishSecondStep with a passkey: body is the
+// browser's answer to the assertion begun in browser for the second step
+// (BeginPasskeyCheck, CeremonySecond); the step is consumed with the
+// passkey's use.
+func (s *Service) FinishSecondStepPasskey(ctx context.Context, step *SecondStep, token, browser string, body []byte) error {
+	_, err := s.FinishPasskeyCheck(ctx, step.User, browser, models.CeremonySecond, body, func(tx *models.DB) error {
+		ok, err := tx.ConsumePendingMFA(ctx, sessionstore.Hash(token))
+		if err == nil && !ok {
+			err = ErrPendingMFA
+		}
+		return err
+	})
+	return err
 }
 
 // CheckSecondFactor checks a code (an app code or a recovery code) of u
@@ -382,13 +422,6 @@ func (s *Service) checkSecondFactor(ctx context.Context, u *models.User, code st
 		}
 	}
 	err = s.send(ctx, func(tx *models.DB) error {
-		f, err := tx.LockTOTPFactor(ctx, u.ID)
-		switch {
-		case errors.Is(err, models.ErrNotFound) || err == nil && !f.Confirmed():
-			return ErrNoTOTP
-		case err != nil:
-			return err
-		}
 		if used.Recovery {
 			mac, err := s.recoveryMAC(u.ID, code)
 			if err != nil {
@@ -404,8 +437,17 @@ func (s *Service) checkSecondFactor(ctx context.Context, u *models.User, code st
 			if used.RecoveryLeft, err = tx.RecoveryCodesLeft(ctx, u.ID); err != nil {
 				return err
 			}
-		} else if err := s.useCode(ctx, tx, u.ID, f, code); err != nil {
-			return err
+		} else {
+			f, err := tx.LockTOTPFactor(ctx, u.ID)
+			switch {
+			case errors.Is(err, models.ErrNotFound) || err == nil && !f.Confirmed():
+				return ErrWrongCode // no app: no app code is right
+			case err != nil:
+				return err
+			}
+			if err := s.useCode(ctx, tx, u.ID, f, code); err != nil {
+				return err
+			}
 		}
 		if also != nil {
 			if err := also(tx); err != nil {

@@ -208,6 +208,9 @@ func wire(cfg config.Config, db *models.DB, o Options) (*App, error) {
 	a.Accounts.URLs = accounts.URLs{Reset: base + "/auth/reset", Invite: base + "/auth/invite", Verify: base + "/auth/verify"}
 	a.Accounts.Rand = o.Rand
 	a.Accounts.Issuer, a.Accounts.MFAPolicy = cfg.Branding.Name, cfg.MFA
+	if a.Accounts.WebAuthn, err = accounts.RelyingParty(cfg.BaseURL, cfg.Branding.Name); err != nil {
+		return nil, fmt.Errorf("passkeys: %w", err)
+	}
 	sqlitePath := ""
 	if db.Dialect() == models.SQLite {
 		sqlitePath = cfg.Database

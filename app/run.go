@@ -174,6 +174,9 @@ func (a *App) Sweep(ctx context.Context) {
 		{"delete expired second steps", func(ctx context.Context) (int64, error) {
 			return a.DB.DeleteExpiredPendingMFA(ctx, sweepBatch)
 		}},
+		{"delete expired passkey ceremonies", func(ctx context.Context) (int64, error) {
+			return a.DB.DeleteExpiredPasskeyCeremonies(ctx, sweepBatch)
+		}},
 		// At most one an account: one statement is enough.
 		{"delete expired password reset links", func(ctx context.Context) (int64, error) {
 			_, err := a.DB.DeleteExpiredPasswordResets(ctx)

@@ -33,7 +33,9 @@ var accountNotices = map[string]string{
 	"invitation_accepted": "Welcome! Your password is set and you are signed in.",
 	"email_verified":      "Your email address is confirmed.",
 	"email_changed":       "Your email address was changed. Sign in with it from now on.",
-	"mfa_removed":         "Two-factor sign-in was turned off: your password alone signs you in now.",
+	"mfa_removed":         "The authenticator app was removed.",
+	"passkey_added":       "Passkey added: use it to sign in, or as your second factor.",
+	"passkey_removed":     "Passkey removed.",
 	"recovery_low":        "You signed in with a recovery code and have few left. Make new ones below.",
 	"verification_sent":   "We sent a confirmation link to your address. It works for 24 hours.",
 	"email_change_sent":   "We sent a link to the new address. Your address changes when you open it (within 24 hours); until then it stays as it is.",
@@ -59,7 +61,7 @@ type accountForm struct {
 	Email                                                    string // as typed (email errors)
 	Notice                                                   string
 	ProfileError, PasswordError, IdentityError, SessionError string
-	EmailError, MFAError                                     string
+	EmailError, MFAError, PasskeyError                       string
 }
 
 // accountIdentity is one linked sign-in as the page lists it.
@@ -152,7 +154,7 @@ func (h *Handler) renderAccount(c *gin.Context, status int, f accountForm) {
 	ssoOnlyLocked := !u.HasPassword() && !h.recentAuth(c)
 	h.render(c, status, "account", gin.H{
 		"MailEnabled": h.Accounts.Mail != nil, "EmailVerified": u.EmailVerified(), "PendingEmail": pending,
-		"TypedEmail": f.Email, "MFA": mfaStatus,
+		"TypedEmail": f.Email, "MFA": mfaStatus, "PasskeysOn": h.Accounts.PasskeysOn(),
 		"Form": f, "Name": name, "HasPassword": u.HasPassword(),
 		"MinPassword": h.Accounts.Hasher.MinLength(), "MaxName": accounts.MaxNameLen,
 		"Identities": idents, "Linkable": linkable, "CanUnlink": u.HasPassword() || len(ids) > 1,
@@ -166,6 +168,8 @@ func (h *Handler) sessionMethod(method models.Method, provider string) string {
 	switch method {
 	case models.MethodPassword:
 		return "Password"
+	case models.MethodPasskey:
+		return "Passkey"
 	case models.MethodSSO:
 		if provider != "" {
 			return "SSO (" + h.SSO.Name(provider) + ")"

@@ -107,7 +107,7 @@ func (h *Handler) renderAdminUser(c *gin.Context, status int, u *models.User, fo
 		if s.ProviderID != "" {
 			method += " (" + h.SSO.Name(s.ProviderID) + ")"
 		}
-		if s.MFA != models.FactorNone {
+		if s.MFA != models.FactorNone && s.AuthMethod != models.MethodPasskey { // a passkey alone is both
 			method += " + " + s.MFA.Label()
 		}
 		sv[i] = sessionView{

@@ -12,7 +12,10 @@ import (
 func (h *Handler) dashboard(c *gin.Context) {
 	row := sessionstore.Current(ginsessions.Default(c)) // not nil: requireUser let the request through
 	method := "Password"
-	if row.AuthMethod == models.MethodSSO {
+	switch row.AuthMethod {
+	case models.MethodPasskey:
+		method = "Passkey"
+	case models.MethodSSO:
 		method = "Single sign-on"
 		if row.ProviderID != "" {
 			method += " (" + h.SSO.Name(row.ProviderID) + ")"

@@ -78,6 +78,11 @@ const (
 	// ssoStartsPerMinute is the SSO sign-ins one client address may start
 	// each minute (and the burst), enough for a busy office behind one NAT.
 	ssoStartsPerMinute = 60
+	// passkeyBeginsPerMinute is the passwordless sign-ins one client
+	// address may begin a minute: the sign-in page begins one as it
+	// loads (the browser's autofill), so an office behind one address
+	// needs room.
+	passkeyBeginsPerMinute = 120
 	// maxTrackedAddresses caps the addresses each limit remembers; past it
 	// the one seen least recently is forgotten.
 	maxTrackedAddresses = 10_000
@@ -89,7 +94,9 @@ type Handler struct {
 	engine   *gin.Engine
 	bcLimit  *throttle.Buckets // back-channel logout posts, per source address
 	ssoLimit *throttle.Buckets // SSO sign-ins started, per client address
-	brand    *brand            // branding shown on every page, and its files
+	// passkeyLimit: passwordless sign-ins begun, per client address.
+	passkeyLimit *throttle.Buckets
+	brand        *brand // branding shown on every page, and its files
 	// confirmable holds the sudo routes (by Gin's full path) with a
 	// confirmation page at the same address, filled as routes register.
 	confirmable map[string]bool
@@ -114,9 +121,10 @@ func New(d Deps) (http.Handler, error) {
 	// the application's times come from.
 	h := &Handler{
 		Deps: d, engine: gin.New(),
-		bcLimit:  throttle.NewBuckets(backchannelPerSecond, time.Second, maxTrackedAddresses, time.Now),
-		ssoLimit: throttle.NewBuckets(ssoStartsPerMinute, time.Minute, maxTrackedAddresses, time.Now),
-		brand:    newBrand(d.Config),
+		bcLimit:      throttle.NewBuckets(backchannelPerSecond, time.Second, maxTrackedAddresses, time.Now),
+		ssoLimit:     throttle.NewBuckets(ssoStartsPerMinute, time.Minute, maxTrackedAddresses, time.Now),
+		passkeyLimit: throttle.NewBuckets(passkeyBeginsPerMinute, time.Minute, maxTrackedAddresses, time.Now),
+		brand:        newBrand(d.Config),
 	}
 	e := h.engine
 	e.HTMLRender = d.Views
@@ -155,6 +163,7 @@ func (h *Handler) routes() {
 	h.forgotRoutes(e)
 	h.emailLinkRoutes(e)
 	h.mfaRoutes(e)
+	h.passkeyRoutes(e)
 	h.demoRoutes(e)
 	e.NoRoute(func(c *gin.Context) {
 		h.errorPage(c, http.StatusNotFound, "Page not found", "There is nothing at this address.")

@@ -32,6 +32,10 @@ type mailEnvOpts struct {
 	providers []config.Provider
 	// mfaFor is mfa.required_for ("" none).
 	mfaFor accounts.MFARequirement
+	// localhost makes base_url http://localhost:PORT (the server still
+	// listens, and the tests still connect, on 127.0.0.1): passkeys need
+	// a domain name, and are off at an IP address.
+	localhost bool
 }
 
 // newMailEnv is an env with an administrator (rootAdmin) and alice, bob
@@ -48,6 +52,9 @@ func newMailEnv(t testing.TB, o mailEnvOpts) *env {
 			}
 			if o.mail {
 				c.Mail = &gmail.Config{From: "gatehouse <no-reply@example.com>", Dir: dir, Notices: o.notices}
+			}
+			if o.localhost {
+				c.BaseURL = strings.Replace(c.BaseURL, "//127.0.0.1:", "//localhost:", 1)
 			}
 		},
 	})}

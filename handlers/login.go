@@ -63,7 +63,7 @@ func (h *Handler) renderLogin(c *gin.Context, status int, f loginForm) {
 	h.render(c, status, "login", gin.H{
 		"Email": f.Email, "Next": f.Next, "Error": f.Error, "Notice": f.Notice, "SSOMode": f.SSOMode,
 		"SSOEnabled": len(buttons) > 0, "Providers": buttons, "OneProvider": one,
-		"SSOSubmit": submit, "SSOToggle": toggle, "MailEnabled": h.Accounts.Mail != nil,
+		"SSOSubmit": submit, "SSOToggle": toggle, "MailEnabled": h.Accounts.Mail != nil, "PasskeysOn": h.Accounts.PasskeysOn(),
 		// After a refused password the email is kept: the password is what
 		// to type again.
 		"FocusPassword": f.Error != "" && f.Email != "" && !f.SSOMode,

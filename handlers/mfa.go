@@ -26,10 +26,10 @@ func (h *Handler) mfaRoutes(e *gin.Engine) {
 	e.POST("/auth/mfa", h.secondStep)
 	// Setting up needs a recent sign-in at every step: a key left waiting
 	// must not be read or confirmed later through a stolen session.
-	e.POST("/account/mfa/totp", h.requireUser, h.requireRecentAuth, h.beginTOTP)
-	e.GET("/account/mfa/totp", h.requireUser, h.requireRecentAuth, h.totpSetupPage)
-	e.GET("/account/mfa/totp/qr.png", h.requireUser, h.requireRecentAuth, h.totpQR)
-	e.POST("/account/mfa/totp/confirm", h.requireUser, h.requireRecentAuth, h.confirmTOTP)
+	e.POST("/account/mfa/totp", h.requireUser, h.requireRecentAuth, h.requireFactorGiven, h.beginTOTP)
+	e.GET("/account/mfa/totp", h.requireUser, h.requireRecentAuth, h.requireFactorGiven, h.totpSetupPage)
+	e.GET("/account/mfa/totp/qr.png", h.requireUser, h.requireRecentAuth, h.requireFactorGiven, h.totpQR)
+	e.POST("/account/mfa/totp/confirm", h.requireUser, h.requireRecentAuth, h.requireFactorGiven, h.confirmTOTP)
 	// New codes and turning it off also ask for a current code (the form's
 	// code field): a session that never gave one cannot drop the factor.
 	e.POST("/account/mfa/recovery", h.requireUser, h.requireRecentAuth, h.newRecoveryCodes)
@@ -49,10 +49,10 @@ func mfaOpen(path string, hasFactor bool) bool {
 			return true
 		}
 	}
-	if !hasFactor && strings.HasPrefix(path, "/account/mfa/totp") {
+	if !hasFactor && (strings.HasPrefix(path, "/account/mfa/totp") || path == "/account/passkeys/options" || path == "/account/passkeys") {
 		return true
 	}
-	return path == "/account/mfa/required" || path == "/healthz" || path == "/readyz"
+	return strings.HasPrefix(path, "/account/mfa/required") || path == "/healthz" || path == "/readyz"
 }
 
 // owesSecondFactor reports whether the signed-in session must still give
@@ -108,7 +108,8 @@ func (h *Handler) renderMFARequired(c *gin.Context, status int, msg string) {
 		h.serverError(c, "second factors", err)
 		return
 	}
-	h.render(c, status, "mfa_required", gin.H{"Enrolled": st.Enrolled, "KeyConfigured": st.KeyConfigured, "Error": msg})
+	h.render(c, status, "mfa_required", gin.H{"Enrolled": st.Enrolled, "KeyConfigured": st.KeyConfigured, "Error": msg,
+		"Passkeys": h.Accounts.PasskeysOn() && len(st.Passkeys) > 0, "PasskeysOn": h.Accounts.PasskeysOn()})
 }
 
 // stepUp takes the second factor a session owes: the app's code or a
@@ -153,6 +154,44 @@ func (h *Handler) stepUp(c *gin.Context) {
 		return
 	}
 	c.Redirect(http.StatusSeeOther, "/dashboard")
+}
+
+// errFactorNotGiven refuses a change of second factors to a session that
+// signed in without one while the account has one.
+const errFactorNotGiven = "This session signed in without your second factor: sign out, sign in with your passkey or code, then try again."
+
+// factorGiven reports whether the session may change the account's second
+// factors: the account has none yet, or the session gave one. Without it a
+// session that never gave the owner's factor (one from before it was set
+// up, an SSO sign-in the policy does not cover) could add a factor of its
+// own, pass as having given it, and remove the owner's.
+func (h *Handler) factorGiven(c *gin.Context) (bool, error) {
+	if row := sessionstore.Current(ginsessions.Default(c)); row != nil && row.MFA != models.FactorNone {
+		return true, nil
+	}
+	has, err := h.Accounts.HasSecondFactor(c.Request.Context(), currentUser(c).ID)
+	return !has, err
+}
+
+// requireFactorGiven guards adding a second factor with factorGiven: a
+// ceremony's options are refused as JSON, anything else on the account
+// page.
+func (h *Handler) requireFactorGiven(c *gin.Context) {
+	ok, err := h.factorGiven(c)
+	switch {
+	case err != nil:
+		h.serverError(c, "look up second factor", err)
+	case ok:
+		c.Next()
+		return
+	case strings.HasSuffix(c.Request.URL.Path, "/options"):
+		c.JSON(http.StatusForbidden, gin.H{"error": errFactorNotGiven})
+	case strings.HasPrefix(c.Request.URL.Path, "/account/passkeys"):
+		h.renderAccount(c, http.StatusForbidden, accountForm{PasskeyError: errFactorNotGiven})
+	default:
+		h.renderAccount(c, http.StatusForbidden, accountForm{MFAError: errFactorNotGiven})
+	}
+	c.Abort()
 }
 
 // mfaCookie is the cookie of a sign-in waiting for its second factor:
@@ -204,7 +243,12 @@ func (h *Handler) secondStepOf(c *gin.Context) (*accounts.SecondStep, string, bo
 }
 
 func (h *Handler) renderSecondStep(c *gin.Context, status int, step *accounts.SecondStep, msg string) {
-	h.render(c, status, "mfa", gin.H{"Email": step.User.Email, "Error": msg})
+	st, err := h.Accounts.MFAStatusOf(c.Request.Context(), step.User.ID)
+	if err != nil {
+		h.serverError(c, "second factors", err)
+		return
+	}
+	h.render(c, status, "mfa", gin.H{"Email": step.User.Email, "Error": msg, "App": st.TOTP != nil, "Passkeys": h.Accounts.PasskeysOn() && len(st.Passkeys) > 0})
 }
 
 func (h *Handler) secondStepPage(c *gin.Context) {
@@ -235,25 +279,11 @@ func (h *Handler) secondStep(c *gin.Context) {
 		h.renderSecondStep(c, statusThrottled, step, msg)
 		return
 	}
-	ctx := c.Request.Context()
-	used, err := h.Accounts.FinishSecondStep(ctx, step, token, code)
+	used, err := h.Accounts.FinishSecondStep(c.Request.Context(), step, token, code)
 	done(err)
-	msg, status, refused := refusal(err)
-	switch {
-	case errors.Is(err, accounts.ErrPendingMFA):
-		h.setMFACookie(c, "", -1)
-		c.Redirect(http.StatusSeeOther, "/login?error=mfa_expired")
-		return
-	case refused:
-		h.audit(c, &models.Event{Kind: models.EventMFAFailure, UserID: &u.ID, Email: u.Email, Method: models.MethodPassword, Detail: "wrong or used code at sign-in"})
-		h.renderSecondStep(c, status, step, msg)
-		return
-	case err != nil:
-		h.serverError(c, "check second factor", err)
+	if !h.secondStepDone(c, step, err, "wrong or used code at sign-in") {
 		return
 	}
-	h.setMFACookie(c, "", -1)
-	h.Metrics.MFA("accepted")
 	if used.Recovery {
 		h.audit(c, &models.Event{Kind: models.EventMFARecoveryUsed, UserID: &u.ID, ActorID: &u.ID, Email: u.Email, Method: models.MethodPassword,
 			Detail: pluralCodes(used.RecoveryLeft) + " left"})
@@ -266,6 +296,31 @@ func (h *Handler) secondStep(c *gin.Context) {
 		return
 	}
 	c.Redirect(http.StatusSeeOther, or(step.Next, "/dashboard"))
+}
+
+// secondStepDone answers a second step that failed (err: expired, back to
+// sign-in; refused, the page again, audited as failed with detail) and
+// reports false; when it succeeded it drops the step's cookie and reports
+// true, for the caller to start the session.
+func (h *Handler) secondStepDone(c *gin.Context, step *accounts.SecondStep, err error, detail string) bool {
+	u := step.User
+	msg, status, refused := refusal(err)
+	switch {
+	case errors.Is(err, accounts.ErrPendingMFA):
+		h.setMFACookie(c, "", -1)
+		c.Redirect(http.StatusSeeOther, "/login?error=mfa_expired")
+		return false
+	case refused:
+		h.audit(c, &models.Event{Kind: models.EventMFAFailure, UserID: &u.ID, Email: u.Email, Method: models.MethodPassword, Detail: detail})
+		h.renderSecondStep(c, status, step, msg)
+		return false
+	case err != nil:
+		h.serverError(c, "check second factor", err)
+		return false
+	}
+	h.setMFACookie(c, "", -1)
+	h.Metrics.MFA("accepted")
+	return true
 }
 
 func pluralCodes(n int64) string {
@@ -452,10 +507,15 @@ func (h *Handler) removeMFA(c *gin.Context) {
 	if !h.currentCode(c, u) {
 		return
 	}
-	if err := h.Accounts.RemoveMFA(c.Request.Context(), u, "from the account page", false); err != nil {
+	err := h.Accounts.RemoveTOTP(c.Request.Context(), u)
+	if msg, status, refused := refusal(err); refused {
+		h.renderAccount(c, status, accountForm{MFAError: msg})
+		return
+	}
+	if err != nil {
 		h.serverError(c, "remove second factor", err)
 		return
 	}
-	h.audit(c, &models.Event{Kind: models.EventMFARemoved, UserID: &u.ID, ActorID: &u.ID, Email: u.Email, Detail: "from the account page"})
+	h.audit(c, &models.Event{Kind: models.EventMFARemoved, UserID: &u.ID, ActorID: &u.ID, Email: u.Email, Detail: "authenticator app, from the account page"})
 	c.Redirect(http.StatusSeeOther, "/account?notice=mfa_removed")
 }

@@ -94,9 +94,15 @@ func (h *Handler) renderReauth(c *gin.Context, status int, next, msg string) {
 		h.serverError(c, "second factors", err)
 		return
 	}
+	passkeys, err := h.DB.CountPasskeys(c.Request.Context(), u.ID)
+	if err != nil {
+		h.serverError(c, "passkeys", err)
+		return
+	}
 	h.render(c, status, "reauth", gin.H{
 		"Next": next, "Action": action, "Confirms": h.describeAction(c, or(action, next)),
 		"Error": msg, "HasPassword": u.HasPassword(), "Providers": providers, "NeedsCode": needsCode,
+		"Passkeys": h.Accounts.PasskeysOn() && passkeys > 0,
 	})
 }
 

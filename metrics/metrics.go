@@ -53,6 +53,9 @@ const (
 	LimitSSOStartAddress Limit = "sso_start_address"
 	// LimitPendingCap: sign-ins in progress (pending at a provider), in all.
 	LimitPendingCap Limit = "pending_cap"
+	// LimitPasskeyAddress: passwordless passkey sign-ins begun from one
+	// client address.
+	LimitPasskeyAddress Limit = "passkey_address"
 	// LimitBackchannelAddress: back-channel logout posts from one address.
 	LimitBackchannelAddress Limit = "backchannel_address"
 )

@@ -70,7 +70,8 @@ func (db *DB) SearchUsers(ctx context.Context, f UserFilter) ([]UserRow, int64, 
 		q = q.Where(map[bool]string{true: "email_verified_at IS NOT NULL", false: "email_verified_at IS NULL"}[*f.Verified])
 	}
 	if f.HasMFA != nil {
-		q = q.Where(map[bool]string{true: "EXISTS", false: "NOT EXISTS"}[*f.HasMFA] + " (SELECT 1 FROM totp_factors f WHERE f.user_id = users.id AND f.confirmed_at IS NOT NULL)")
+		q = q.Where(map[bool]string{true: "EXISTS", false: "NOT EXISTS"}[*f.HasMFA] + " (SELECT 1 FROM totp_factors f WHERE f.user_id = users.id AND f.confirmed_at IS NOT NULL" +
+			" UNION ALL SELECT 1 FROM passkeys p WHERE p.user_id = users.id)")
 	}
 	var total int64
 	if err := q.Count(&total).Error; err != nil {

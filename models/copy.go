@@ -33,6 +33,8 @@ var copyTables = []string{
 	"totp_factors",
 	"recovery_codes",
 	"pending_mfa",
+	"passkeys",
+	"passkey_ceremonies",
 }
 
 // CopyTables lists the tables CopyFrom copies, in its order.

@@ -8,6 +8,7 @@ type Method string
 const (
 	MethodPassword Method = "password"
 	MethodSSO      Method = "sso"
+	MethodPasskey  Method = "passkey" // a passkey alone, with user verification
 )
 
 // Other origins of audited changes.

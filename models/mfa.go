@@ -18,6 +18,7 @@ const (
 	FactorTOTP     Factor = "totp"     // an authenticator app's code
 	FactorRecovery Factor = "recovery" // a recovery code
 	FactorSSO      Factor = "sso"      // the provider said its sign-in was multi-factor (amr, acr)
+	FactorPasskey  Factor = "passkey"  // a passkey (as second step, or alone with user verification)
 )
 
 // String is the stored form.
@@ -32,6 +33,8 @@ func (f Factor) Label() string {
 		return "recovery code"
 	case FactorSSO:
 		return "the provider's multi-factor sign-in"
+	case FactorPasskey:
+		return "passkey"
 	}
 	return "none"
 }
@@ -249,18 +252,49 @@ func (db *DB) ConsumePendingMFA(ctx context.Context, hash string) (bool, error) 
 	return res.RowsAffected == 1, nil
 }
 
-// DeleteMFA removes every second factor of the account, its recovery
-// codes and its sign-ins waiting for one.
+// HasSecondFactor reports whether the account has a second factor in use
+// (a confirmed authenticator app or a passkey): one query, as every
+// password sign-in asks it.
+func (db *DB) HasSecondFactor(ctx context.Context, userID int64) (bool, error) {
+	var n int64
+	err := db.gorm.WithContext(ctx).Raw(`SELECT (SELECT COUNT(*) FROM totp_factors WHERE user_id = ? AND confirmed_at IS NOT NULL)
+		+ (SELECT COUNT(*) FROM passkeys WHERE user_id = ?)`, userID, userID).Scan(&n).Error
+	if err != nil {
+		return false, fmt.Errorf("find second factors: %w", err)
+	}
+	return n > 0, nil
+}
+
+// DeleteMFA removes every second factor of the account (its app and its
+// passkeys), its recovery codes and its sign-ins waiting for one.
 func (db *DB) DeleteMFA(ctx context.Context, userID int64) error {
 	return db.Tx(ctx, func(tx *DB) error {
 		if err := tx.DeleteTOTPFactor(ctx, userID); err != nil {
 			return err
 		}
-		if err := tx.DeleteRecoveryCodes(ctx, userID); err != nil {
+		if err := tx.DeletePasskeys(ctx, userID); err != nil {
 			return err
 		}
-		return tx.DeletePendingMFA(ctx, userID)
+		return tx.dropRecovery(ctx, userID)
 	})
+}
+
+// DropOrphanRecovery deletes the account's recovery codes and sign-ins
+// waiting for a second factor when it has no second factor left (the
+// last one was just removed), and reports whether it did.
+func (db *DB) DropOrphanRecovery(ctx context.Context, userID int64) (bool, error) {
+	has, err := db.HasSecondFactor(ctx, userID)
+	if err != nil || has {
+		return false, err
+	}
+	return true, db.dropRecovery(ctx, userID)
+}
+
+func (db *DB) dropRecovery(ctx context.Context, userID int64) error {
+	if err := db.DeleteRecoveryCodes(ctx, userID); err != nil {
+		return err
+	}
+	return db.DeletePendingMFA(ctx, userID)
 }
 
 // DeletePendingMFA deletes the account's sign-ins waiting for a second
