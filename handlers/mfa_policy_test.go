@@ -164,3 +164,76 @@ func TestMFAReauthAdmin(t *testing.T) {
 	e.clock.Advance(11 * time.Minute)
 	b.get(t, "/auth/reauth?next=/account").want(t, http.StatusOK, "").lacks(t, `name="code"`)
 }
+
+// TestMFAReauthAdminSSO: an administrator with a second factor who
+// confirms sudo mode through a provider gives the code with the provider's
+// button, unless the provider says its sign-in was multi-factor; without
+// either, the round trip is refused and no sudo mode follows.
+func TestMFAReauthAdminSSO(t *testing.T) {
+	t.Parallel()
+	e := newSSOEnv(t, ssoEnvOpts{
+		providers: func(e *ssoEnv, ps []config.Provider) { ps[0].MFAAMR = []string{"mfa"} },
+	})
+	plain := ssoAlice
+	e.op.SetLoginUser(&plain)
+	e.browser().signIn(t, ssoAlice.Email)
+	u, err := e.db.UserByID(t.Context(), e.identity(ssoAlice.Subject).UserID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.server.app.Accounts.UpdateUser(t.Context(), u.ID, u.Name, u.Email, true); err != nil {
+		t.Fatal(err)
+	}
+	a := e.browser()
+	a.signIn(t, ssoAlice.Email)
+	ab := &browser{}
+	*ab = *a.browser
+	secret := enrolWith(t, e.server, ab)
+	provider := ssoProviderIDs[0]
+
+	// reauth posts the re-authentication form with the provider's button
+	// (and code, when not empty), passes through the provider and returns
+	// the callback's answer; a refused code never leaves gatehouse.
+	reauth := func(code string) *response {
+		t.Helper()
+		e.clock.Advance(11 * time.Minute) // past the sudo window
+		form := url.Values{"next": {"/account"}, "provider": {provider}}
+		if code != "" {
+			form.Set("code", code)
+		}
+		r := a.post(t, "/auth/reauth", form)
+		if r.status != http.StatusSeeOther {
+			return r
+		}
+		r = a.get(t, r.loc)
+		if r.status != http.StatusFound || !strings.HasPrefix(r.loc, e.base+"/auth/callback?") {
+			t.Fatalf("provider: %d %q", r.status, r.loc)
+		}
+		return a.get(t, r.loc)
+	}
+	sudo := func() bool {
+		t.Helper()
+		r := a.post(t, "/account/mfa/recovery", url.Values{"code": {"nothing"}})
+		return !strings.HasPrefix(r.loc, "/auth/reauth")
+	}
+
+	a.get(t, "/auth/reauth?next=/account").want(t, http.StatusOK, "").has(t, `id="sso-code"`)
+	reauth("").want(t, http.StatusForbidden, "").has(t, "did not say this sign-in used a second factor")
+	if sudo() {
+		t.Fatal("sudo mode from a provider sign-in without a second factor")
+	}
+	reauth("000000").want(t, http.StatusBadRequest, "")
+	if sudo() {
+		t.Fatal("sudo mode after a wrong code")
+	}
+	code, _ := mfa.Code(secret, mfa.Step(e.clock.Now().Add(11*time.Minute)))
+	reauth(code).want(t, http.StatusSeeOther, "/account")
+	if !sudo() {
+		t.Fatal("no sudo mode after code and provider")
+	}
+	e.op.SetLoginUser(&testop.User{Subject: ssoAlice.Subject, Email: ssoAlice.Email, EmailVerified: true, Extra: map[string]any{"amr": []any{"mfa"}}})
+	reauth("").want(t, http.StatusSeeOther, "/account")
+	if !sudo() {
+		t.Fatal("no sudo mode after a multi-factor provider sign-in")
+	}
+}

@@ -40,11 +40,18 @@ const (
 	modeLogin   mode = "login"
 	modeRefresh mode = "refresh" // prompt=none check of the provider session
 	modeReauth  mode = "reauth"  // sudo mode through the provider
-	modeLink    mode = "link"    // attach another provider from the account page
+	// modeReauthCode is modeReauth whose second factor was given (and
+	// checked) before the round trip: an administrator's, for a provider
+	// that does not report its own.
+	modeReauthCode mode = "reauth_code"
+	modeLink       mode = "link" // attach another provider from the account page
 )
 
 // String returns the stored form.
 func (m mode) String() string { return string(m) }
+
+// reauth reports whether the round trip is a re-authentication.
+func (m mode) reauth() bool { return m == modeReauth || m == modeReauthCode }
 
 // startSSO begins "Sign in with SSO": pick the provider, remember the
 // request server side, and send the browser to the provider.
@@ -107,7 +114,7 @@ func (h *Handler) redirectToProvider(c *gin.Context, p *sso.Provider, ps pending
 			"Too many sign-ins were started from your network in the last minute. Please wait a minute and try again.")
 		return "", false
 	}
-	req, err := p.AuthCodeURL(ctx, sso.AuthOptions{LoginHint: ps.LoginHint, Prompt: ps.Prompt, Reauthenticate: ps.Mode == modeReauth})
+	req, err := p.AuthCodeURL(ctx, sso.AuthOptions{LoginHint: ps.LoginHint, Prompt: ps.Prompt, Reauthenticate: ps.Mode.reauth()})
 	if err != nil {
 		h.log(c).WarnContext(ctx, "start SSO", "provider", p.ID(), "mode", ps.Mode, "err", err)
 		if errors.Is(err, sso.ErrUnavailable) {
@@ -202,7 +209,7 @@ func (h *Handler) callback(c *gin.Context) {
 	}
 	m := mode(pending.Mode)
 	sp := sso.Pending{Nonce: pending.Nonce, CodeVerifier: pending.CodeVerifier}
-	if m == modeReauth {
+	if m.reauth() {
 		// The provider must show a sign-in since the request was stored.
 		sp.AuthTimeNotBefore = pending.CreatedAt
 	}
@@ -216,7 +223,7 @@ func (h *Handler) callback(c *gin.Context) {
 	switch m {
 	case modeRefresh:
 		h.finishRefresh(c, p, pending, id)
-	case modeReauth:
+	case modeReauth, modeReauthCode:
 		h.finishReauth(c, p, pending, id)
 	case modeLink:
 		h.finishLink(c, p, pending, id)
@@ -234,7 +241,7 @@ func (h *Handler) exchangeFailed(c *gin.Context, p *sso.Provider, m mode, pendin
 	switch {
 	case m == modeRefresh:
 		h.refreshFailed(c, p, err)
-	case m == modeReauth && signedIn:
+	case m.reauth() && signedIn:
 		h.logSSOFailure(c, p, m.String(), err)
 		status, _, msg := ssoProblem(p, err)
 		h.renderReauth(c, status, pending.Next, msg)

@@ -130,7 +130,11 @@ func (h *Handler) reauth(c *gin.Context) {
 			h.renderReauth(c, http.StatusBadRequest, next, "Choose one of your sign-in providers.")
 			return
 		}
-		if msg, ok := h.redirectToProvider(c, p, pendingStart{Mode: modeReauth, Next: next, UserID: &u.ID, LoginHint: u.Email}); !ok && msg != "" {
+		m, ok := h.reauthCodeFirst(c, u, next)
+		if !ok {
+			return
+		}
+		if msg, ok := h.redirectToProvider(c, p, pendingStart{Mode: m, Next: next, UserID: &u.ID, LoginHint: u.Email}); !ok && msg != "" {
 			h.renderReauth(c, http.StatusServiceUnavailable, next, msg)
 		}
 		return
@@ -195,6 +199,33 @@ func (h *Handler) reauthSecondFactor(c *gin.Context, u *models.User) (err error)
 	return err
 }
 
+// reauthCodeFirst checks the code an administrator with a second factor
+// may give with "Confirm with <provider>", before the round trip: the
+// provider's sign-in then counts as sudo mode even when it does not report
+// a second factor of its own. It returns the round trip's mode, or false
+// after answering a wrong code.
+func (h *Handler) reauthCodeFirst(c *gin.Context, u *models.User, next string) (mode, bool) {
+	if strings.TrimSpace(c.PostForm("code")) == "" {
+		return modeReauth, true
+	}
+	err := h.reauthSecondFactor(c, u)
+	msg, status, refused := refusal(err)
+	switch {
+	case refused:
+		h.audit(c, &models.Event{Kind: models.EventReauthFailure, UserID: &u.ID, Email: u.Email, Method: models.MethodSSO, Detail: "wrong or used second factor"})
+		h.renderReauth(c, status, next, msg)
+		return "", false
+	case err != nil:
+		h.serverError(c, "re-authenticate", err)
+		return "", false
+	}
+	needs, _ := h.reauthNeedsCode(c, u)
+	if !needs {
+		return modeReauth, true
+	}
+	return modeReauthCode, true
+}
+
 // errCodesThrottled refuses a code check the account's code counter
 // holds back.
 var errCodesThrottled = &accounts.Error{Code: accounts.CodeConflict, Msg: "Too many wrong codes. Try again later."}
@@ -228,6 +259,21 @@ func (h *Handler) finishReauth(c *gin.Context, p *sso.Provider, pending *models.
 		h.serverError(c, "find identity", err)
 	case !owns:
 		h.notYourAccount(c, p)
+	case pending.Mode == modeReauth.String() && !p.MultiFactor(id):
+		// An administrator with a second factor gives it for sudo mode:
+		// with the provider's button when the provider does not say its
+		// sign-in used one.
+		needs, err := h.reauthNeedsCode(c, u)
+		if err != nil {
+			h.serverError(c, "second factors", err)
+			return
+		}
+		if needs {
+			h.audit(c, &models.Event{Kind: models.EventReauthFailure, UserID: &u.ID, Email: u.Email, Method: models.MethodSSO, ProviderID: p.ID(), Detail: "no second factor"})
+			h.renderReauth(c, http.StatusForbidden, pending.Next, p.Name()+" did not say this sign-in used a second factor. Enter your code with \"Confirm with "+p.Name()+"\", or confirm with your password and code or a passkey.")
+			return
+		}
+		fallthrough
 	default:
 		at := h.Now()
 		if !id.AuthTime.IsZero() && id.AuthTime.Before(at) {
