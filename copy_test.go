@@ -114,6 +114,11 @@ func seedSQLite(t *testing.T, path string) {
 	must(err)
 	must(db.ReplaceRecoveryCodes(ctx, alice.ID, []string{strings.Repeat("1", 64), strings.Repeat("2", 64)}))
 	must(db.AddPendingMFA(ctx, models.PendingMFA{TokenHash: strings.Repeat("3", 64), UserID: alice.ID, Next: "/admin"}, 5*time.Minute))
+	must(db.AddPasskey(ctx, &models.Passkey{UserID: alice.ID, CredentialID: []byte{1, 2, 3, 0xff}, UserHandle: []byte{9, 0, 9},
+		Name: "Laptop", Credential: []byte(`{"id":"AQID_w"}`), SignCount: 7}, nil))
+	must(db.CreatePasskeyCeremony(ctx, &models.PasskeyCeremony{ChallengeHash: strings.Repeat("4", 64), BrowserHash: "browser-1",
+		Purpose: models.CeremonySecond, UserID: &alice.ID, Data: []byte(`{"session":{}}`)}, 5*time.Minute, 5, 100))
+	must(db.SetAdmin(ctx, carol.ID, true, "corp: gatehouse-admins"))
 	must(db.AddEmailLink(ctx, &models.EmailLink{TokenHash: strings.Repeat("ef", 32), Purpose: models.LinkInvite, UserID: carol.ID, Email: carol.Email}, 7*24*time.Hour))
 	must(db.AddEmailLink(ctx, &models.EmailLink{TokenHash: strings.Repeat("ab", 32), Purpose: models.LinkVerify, UserID: alice.ID, Email: "alice.new@example.com", FromEmail: alice.Email}, 24*time.Hour))
 	must(db.CreatePendingLogin(ctx, &models.PendingLogin{StateHash: "state-1", BrowserHash: "browser-1", ProviderID: "corp", Nonce: "n", CodeVerifier: "v"}, 10*time.Minute, 10, 100))

@@ -104,6 +104,8 @@ Ctrl-C stops the provider.
 		ProviderConfig: sso.ProviderConfig{
 			ID: "demo", Name: "Demo SSO", Issuer: op.Issuer(), ClientID: demoClientID, ClientSecret: secret,
 			EmailDomains: []string{demoDomain},
+			// Dana is an administrator through her group at the provider.
+			AdminGroups: []string{demoAdminGroup},
 		},
 		Link: accounts.LinkPassword, AutoCreate: true,
 	}}
@@ -168,15 +170,25 @@ func startDemoProvider(addr, appBase, redirectURI string) (*testop.Provider, str
 			BackchannelLogoutURI:   appBase + "/auth/backchannel-logout",
 		}},
 		Users: []testop.User{
-			{Subject: "demo-alice", Email: "alice@example.com", Name: "Alice (has a local account: links by password)", EmailVerified: true},
-			{Subject: "demo-bob", Email: "bob@example.com", Name: "Bob (new: account created on first sign-in)", EmailVerified: true},
-			{Subject: "demo-mallory", Email: "admin@example.com", Name: "Mallory (claims the admin's email, unverified)", EmailVerified: false},
+			{Subject: "demo-alice", Email: "alice@example.com", Name: "Alice (has a local account: links by password)", EmailVerified: true, Extra: groups("staff")},
+			{Subject: "demo-bob", Email: "bob@example.com", Name: "Bob (new: account created on first sign-in)", EmailVerified: true, Extra: groups("staff")},
+			{Subject: "demo-dana", Email: "dana@example.com", Name: "Dana (in " + demoAdminGroup + ": an administrator from her first sign-in)", EmailVerified: true,
+				Extra: groups("staff", demoAdminGroup)},
+			{Subject: "demo-mallory", Email: "admin@example.com", Name: "Mallory (claims the admin's email, unverified)", EmailVerified: false, Extra: groups()},
 		},
 	})
 	if err != nil {
 		return nil, "", fmt.Errorf("start demo provider: %w", err)
 	}
 	return op, secret, nil
+}
+
+// demoAdminGroup is the demo provider's admin_groups.
+const demoAdminGroup = "gatehouse-admins"
+
+// groups is the groups claim of a demo user.
+func groups(names ...string) map[string]any {
+	return map[string]any{"groups": append([]string{}, names...)}
 }
 
 // envBlock is the .env text that points an app at the demo provider with

@@ -48,6 +48,9 @@ func (s *Service) UpdateUser(ctx context.Context, id int64, name, email string, 
 		if err != nil {
 			return err
 		}
+		if !admin && before.AdminVia != "" {
+			return errAdminViaProvider(before.AdminVia)
+		}
 		if err := tx.UpdateUser(ctx, id, name, email, admin); err != nil {
 			if errors.Is(err, models.ErrEmailTaken) {
 				return conflict("Another account already uses " + email + ".")

@@ -47,6 +47,11 @@ type SSOPolicy struct {
 	// RefreshInterval is how often a session signed in through the
 	// provider is re-checked with it (prompt=none); 0 never.
 	RefreshInterval time.Duration
+	// GroupsClaim, AdminGroups and AllowedGroups are the provider's group
+	// settings (sso.ProviderConfig): who is an administrator, who may
+	// sign in.
+	GroupsClaim                string
+	AdminGroups, AllowedGroups []string
 }
 
 // trusts reports whether the provider may vouch for email: it says the
@@ -122,7 +127,8 @@ type Resolution struct {
 	Providers  []string // for OutcomeUseLinked: provider IDs linked to User
 	ProviderID string
 	Identity   *sso.Identity
-	Policy     SSOPolicy // the provider's policy that decided
+	Policy     SSOPolicy   // the provider's policy that decided
+	Admin      AdminChange // what the provider's groups did to the admin flag
 }
 
 // ResolveSSO decides who an SSO sign-in is. A known (issuer, subject) is its
@@ -135,14 +141,50 @@ type Resolution struct {
 // once more finds what the winner stored.
 func (s *Service) ResolveSSO(ctx context.Context, providerID string, id *sso.Identity) (*Resolution, error) {
 	p := s.Policy(providerID)
-	r, err := s.resolveSSO(ctx, p, providerID, id)
-	if errors.Is(err, models.ErrIdentityTaken) || errors.Is(err, models.ErrEmailTaken) {
-		r, err = s.resolveSSO(ctx, p, providerID, id)
-	}
+	r, err := s.resolveGroups(ctx, p, providerID, id)
 	if r != nil {
 		r.ProviderID, r.Identity, r.Policy = providerID, id, p
 	}
 	return r, err
+}
+
+// resolveGroups is resolveSSO between the provider's two group rules:
+// a person outside allowed_groups is refused before any account is looked
+// up or made, and the account signing in is synced with admin_groups.
+func (s *Service) resolveGroups(ctx context.Context, p SSOPolicy, providerID string, id *sso.Identity) (*Resolution, error) {
+	if !p.allowed(id) {
+		return refused(nil, ReasonNotInGroup), nil
+	}
+	r, err := s.resolveSSO(ctx, p, providerID, id)
+	if errors.Is(err, models.ErrIdentityTaken) || errors.Is(err, models.ErrEmailTaken) {
+		r, err = s.resolveSSO(ctx, p, providerID, id)
+	}
+	if err != nil || r.Outcome != OutcomeSignIn {
+		return r, err
+	}
+	r.Admin, err = s.syncAdmin(ctx, p, providerID, id, r.User)
+	if errors.Is(err, ErrLastAdmin) {
+		return refused(r.User, ReasonLastAdminGroup), nil
+	}
+	return r, err
+}
+
+// SyncGroups applies the provider's admin_groups to u, who signs in
+// through it after proving the account's password (a pending link): the
+// identity's groups are read again from its claims. ErrLastAdmin refuses
+// to demote the last administrator.
+func (s *Service) SyncGroups(ctx context.Context, providerID string, id *sso.Identity, u *models.User) (AdminChange, error) {
+	p := s.Policy(providerID)
+	if !id.HasGroups {
+		id.Groups, id.HasGroups = sso.GroupsIn(id.Claims, p.GroupsClaim)
+	}
+	if (len(p.AdminGroups) > 0 || len(p.AllowedGroups) > 0) && !id.HasGroups {
+		return AdminChange{}, conflict("The provider's answer no longer shows your groups. Sign in again.")
+	}
+	if !p.allowed(id) {
+		return AdminChange{}, &Error{Code: CodeForbidden, Msg: "You are not in a group allowed to sign in through this provider."}
+	}
+	return s.syncAdmin(ctx, p, providerID, id, u)
 }
 
 // Policy is the provider's SSO policy; a provider without one links by

@@ -690,6 +690,9 @@ providers:
     scopes: [openid, email]
     auth_params: {prompt: login}
     email_domains: [dex.example]
+    groups_claim: realm_access.roles
+    admin_groups: [gatehouse-admins]
+    allowed_groups: [staff, contractors]
     link: never
     auto_create: true
     refresh_interval: 5m
@@ -721,6 +724,9 @@ providers:
 			Scopes:                  []string{"openid", "email"},
 			AuthParams:              map[string]string{"prompt": "login"},
 			EmailDomains:            []string{"dex.example"},
+			GroupsClaim:             "realm_access.roles",
+			AdminGroups:             []string{"gatehouse-admins"},
+			AllowedGroups:           []string{"staff", "contractors"},
 			Timeout:                 3 * time.Second,
 			MaxResponseBytes:        sso.DefaultMaxResponseBytes,
 		},

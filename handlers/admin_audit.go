@@ -29,6 +29,7 @@ var auditKinds = []models.EventKind{
 	"invitation.", models.EventInvitationSent, models.EventInvitationLinked, models.EventInvitationAccepted,
 	"email.", models.EventEmailVerifyRequest, models.EventEmailVerified, models.EventEmailChangeRequest, models.EventEmailChanged,
 	"mfa.", models.EventMFAEnrolled, models.EventMFARemoved, models.EventMFARecoveryUsed, models.EventMFARecoveryCodes, models.EventMFAFailure,
+	"admin.", models.EventAdminGranted, models.EventAdminRevoked,
 	"mail.", models.EventMailRetried,
 }
 

@@ -61,6 +61,8 @@ func eventSentence(r *auditRow, provider string) string {
 	}
 	with := "with a password"
 	switch {
+	case r.method == models.MethodPasskey:
+		with = "with a passkey"
 	case r.method == models.MethodSSO && provider != "":
 		with = "with " + provider
 	case r.method == models.MethodSSO:
@@ -145,9 +147,17 @@ func eventSentence(r *auditRow, provider string) string {
 	case models.EventEmailChanged:
 		return target + " changed their email address"
 	case models.EventMFAEnrolled:
+		if strings.HasPrefix(r.Detail, "passkey") {
+			return target + " added a passkey"
+		}
 		return target + " set up an authenticator app"
 	case models.EventMFARemoved:
-		if !byOther {
+		switch {
+		case !byOther && strings.HasPrefix(r.Detail, "passkey"):
+			return target + " removed a passkey"
+		case !byOther && strings.HasPrefix(r.Detail, "authenticator app"):
+			return target + " removed their authenticator app"
+		case !byOther:
 			return target + " turned off two-factor sign-in"
 		}
 		return "Two-factor sign-in of " + target + " was reset" + by
@@ -157,6 +167,10 @@ func eventSentence(r *auditRow, provider string) string {
 		return target + " made new recovery codes"
 	case models.EventMFAFailure:
 		return target + " gave a wrong second factor"
+	case models.EventAdminGranted:
+		return target + " became an administrator through " + or(r.Detail, prov)
+	case models.EventAdminRevoked:
+		return target + " stopped being an administrator: " + or(r.Detail, prov)
 	case models.EventMailRetried:
 		return "An undelivered message to " + target + " was queued again" + by
 	}

@@ -133,7 +133,18 @@ func (h *Handler) link(c *gin.Context) {
 	}
 	_ = h.DB.DeletePendingLink(ctx, l.ID)
 	h.audit(c, &models.Event{Kind: models.EventIdentityLinked, UserID: &linked.ID, Email: linked.Email, Method: models.MethodSSO, ProviderID: l.ProviderID, Detail: "password proof"})
-	if h.signIn(c, linked, sessionstore.SignIn{Method: models.MethodSSO, ProviderID: l.ProviderID, Identity: l.Identity()}) {
+	id := l.Identity()
+	change, err := h.Accounts.SyncGroups(ctx, l.ProviderID, id, linked)
+	if msg, status, refused := refusal(err); refused {
+		h.errorPage(c, status, "Sign-in refused", msg)
+		return
+	}
+	if err != nil {
+		h.serverError(c, "sync groups", err)
+		return
+	}
+	h.auditAdminChange(c, linked, l.ProviderID, change)
+	if h.signIn(c, linked, sessionstore.SignIn{Method: models.MethodSSO, ProviderID: l.ProviderID, Identity: id}) {
 		c.Redirect(http.StatusSeeOther, or(l.Next, "/dashboard"))
 	}
 }

@@ -302,6 +302,7 @@ func (h *Handler) finishLogin(c *gin.Context, p *sso.Provider, next string, id *
 		if res.Linked {
 			h.audit(c, &models.Event{Kind: models.EventIdentityLinked, UserID: &res.User.ID, Email: res.User.Email, Method: models.MethodSSO, ProviderID: p.ID(), Detail: linkDetail(res)})
 		}
+		h.auditAdminChange(c, res.User, p.ID(), res.Admin)
 		factor, ok := h.ssoSecondFactor(c, p, res)
 		if !ok {
 			return
@@ -328,6 +329,17 @@ func (h *Handler) finishLogin(c *gin.Context, p *sso.Provider, next string, id *
 	}
 }
 
+// auditAdminChange records what a sign-in's group sync did to u's admin
+// flag, naming the provider and group.
+func (h *Handler) auditAdminChange(c *gin.Context, u *models.User, providerID string, ch accounts.AdminChange) {
+	switch {
+	case ch.Granted:
+		h.audit(c, &models.Event{Kind: models.EventAdminGranted, UserID: &u.ID, Email: u.Email, Method: models.MethodSSO, ProviderID: providerID, Detail: ch.Via})
+	case ch.Revoked:
+		h.audit(c, &models.Event{Kind: models.EventAdminRevoked, UserID: &u.ID, Email: u.Email, Method: models.MethodSSO, ProviderID: providerID, Detail: providerID + ": in none of admin_groups"})
+	}
+}
+
 // linkDetail is the audit detail of an identity linked without a password.
 func linkDetail(res *accounts.Resolution) string {
 	if res.Created {
@@ -343,6 +355,10 @@ func refusalMessage(reason accounts.Reason, email, provider string) string {
 		return fmt.Sprintf("There is no account for %s. Ask your administrator to create one.", email)
 	case accounts.ReasonDisabled:
 		return "This account is disabled. Ask your administrator."
+	case accounts.ReasonNotInGroup:
+		return fmt.Sprintf("You are not in a group that may sign in through %s. Ask your administrator.", provider)
+	case accounts.ReasonLastAdminGroup:
+		return fmt.Sprintf("%s no longer lists you in an administrators' group, but you are the last administrator, so you were not signed in. Make another administrator first.", provider)
 	case accounts.ReasonLinkNever:
 		return fmt.Sprintf("An account for %s already exists, and %s may not sign in to it. Sign in with your password instead.", email, provider)
 	case accounts.ReasonNoEmail:
@@ -427,6 +443,11 @@ func ssoProblem(p *sso.Provider, err error) (status int, title, msg string) {
 		return http.StatusServiceUnavailable, "Provider unavailable", name + " is not answering right now. Please try again in a moment."
 	case errors.Is(err, sso.ErrNotReauthenticated):
 		return http.StatusForbidden, "Not confirmed", name + " did not ask you to sign in again, so it could not confirm it's you. Please try again."
+	case errors.Is(err, sso.ErrGroupsOverage):
+		return http.StatusForbidden, "Too many groups", name + " left your groups out of its answer because you are in too many, so gatehouse cannot tell whether you may sign in. " +
+			"An administrator of " + name + " must limit the groups it sends (Entra ID: the app registration's Token configuration, groups claim, \"Groups assigned to the application\")."
+	case errors.Is(err, sso.ErrGroupsMissing):
+		return http.StatusForbidden, "Groups missing", name + " did not send your groups (the \"" + p.GroupsClaim() + "\" claim), which decide who may sign in and who is an administrator, so you were not signed in. Ask your administrator to have " + name + " send it."
 	}
 	return http.StatusBadRequest, "Sign-in failed", "The answer from " + name + " could not be verified, so you were not signed in. Please try again."
 }

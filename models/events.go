@@ -123,6 +123,14 @@ const (
 	EventMFAFailure       EventKind = "mfa.failure"
 )
 
+// Group sync event kinds: an SSO sign-in made an account an administrator
+// or not, as the provider's admin_groups said (the detail names the
+// provider and group).
+const (
+	EventAdminGranted EventKind = "admin.granted"
+	EventAdminRevoked EventKind = "admin.revoked"
+)
+
 // Outbox event kinds: an administrator's actions on mail. The message's
 // body (it may hold a link) is never recorded.
 const (

@@ -34,6 +34,9 @@ type User struct {
 	// EmailVerifiedAt is when Email was last proved to reach the account's
 	// owner; nil when it never was, or not since it changed.
 	EmailVerifiedAt *time.Time
+	// AdminVia names the provider and group that make the account an
+	// administrator ("acme: gatehouse-admins"); "" when none does.
+	AdminVia string
 }
 
 // EmailVerified reports whether the account's address was proved to reach
@@ -219,6 +222,12 @@ func (db *DB) updateUser(ctx context.Context, id int64, fields map[string]any) e
 		return ErrNotFound
 	}
 	return nil
+}
+
+// SetAdmin sets the account's admin flag and what grants it (AdminVia),
+// as an SSO sign-in's group sync decided.
+func (db *DB) SetAdmin(ctx context.Context, id int64, admin bool, via string) error {
+	return db.updateUser(ctx, id, map[string]any{"is_admin": admin, "admin_via": via})
 }
 
 // MarkEmailVerified records that the account's address, if it is still

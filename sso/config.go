@@ -107,6 +107,19 @@ type ProviderConfig struct {
 	MFAAMR []string `yaml:"mfa_amr"`
 	MFAACR []string `yaml:"mfa_acr"`
 
+	// GroupsClaim is where the person's groups are in the claims: a dotted
+	// path into nested objects ("groups", "realm_access.roles"), whose
+	// value is a list of strings or one string of names separated by
+	// spaces or commas; default DefaultGroupsClaim.
+	GroupsClaim string `yaml:"groups_claim"`
+	// AdminGroups: members of any are administrators, non-members are not,
+	// synced at every sign-in through this provider. Empty: the provider
+	// does not decide who is an administrator.
+	AdminGroups []string `yaml:"admin_groups"`
+	// AllowedGroups: only members of one may sign in through this
+	// provider. Empty: everyone the provider signs in may.
+	AllowedGroups []string `yaml:"allowed_groups"`
+
 	// Timeout bounds every outbound call; default DefaultTimeout.
 	Timeout time.Duration `yaml:"timeout"`
 	// MaxResponseBytes caps every response body read from the OP; default
@@ -215,6 +228,9 @@ func (c ProviderConfig) Normalize(baseURL string) (ProviderConfig, error) {
 		return c, err
 	}
 	if err := c.normalizeDomains(); err != nil {
+		return c, err
+	}
+	if err := c.normalizeGroups(); err != nil {
 		return c, err
 	}
 	if c.Timeout < 0 {
@@ -379,6 +395,8 @@ func (c ProviderConfig) clone() ProviderConfig {
 	c.Scopes = slices.Clone(c.Scopes)
 	c.EmailDomains = slices.Clone(c.EmailDomains)
 	c.AuthParams = maps.Clone(c.AuthParams)
+	c.MFAAMR, c.MFAACR = slices.Clone(c.MFAAMR), slices.Clone(c.MFAACR)
+	c.AdminGroups, c.AllowedGroups = slices.Clone(c.AdminGroups), slices.Clone(c.AllowedGroups)
 	return c
 }
 

@@ -73,6 +73,15 @@ var (
 	// session; the user has not proved who they are just now. It also
 	// matches ErrInvalidToken.
 	ErrNotReauthenticated = errors.New("sso: the provider did not authenticate the user again")
+
+	// ErrGroupsMissing: the provider decides admin or allowed groups, and
+	// neither its ID token nor its UserInfo carried the groups claim. The
+	// sign-in fails closed: no silent demotion, promotion or entry.
+	ErrGroupsMissing = errors.New("sso: the groups claim is missing")
+	// ErrGroupsOverage: Entra ID left the groups out of a token whose
+	// person is in too many (it names a Graph source in _claim_names
+	// instead); the app registration must filter them.
+	ErrGroupsOverage = errors.New("sso: the provider left the groups out (group overage)")
 )
 
 // AuthorizationError is the error response of the authorization endpoint

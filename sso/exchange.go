@@ -69,6 +69,11 @@ type Identity struct {
 	// (when a string): how the person authenticated at the provider.
 	AMR []string
 	ACR string
+	// Groups are the person's groups (ProviderConfig.GroupsClaim), from
+	// the ID token or, when it has none, UserInfo; HasGroups reports
+	// whether the claim was there at all.
+	Groups    []string
+	HasGroups bool
 }
 
 // Exchange completes the authorization code flow: it checks the
@@ -114,6 +119,9 @@ func (p *Provider) Exchange(ctx context.Context, cb CallbackParams, pending Pend
 	if err != nil {
 		return nil, err
 	}
+	if err := p.cfg.checkGroups(merged); err != nil {
+		return nil, err
+	}
 	return newIdentity(p.cfg, claims, rawID, merged)
 }
 
@@ -154,9 +162,11 @@ func tokenError(err error) error {
 }
 
 // mergedClaims returns the ID token claims, completed from UserInfo when
-// email or name is missing and the OP has a userinfo endpoint. Claims the
-// ID token has are never overridden. A UserInfo failure is fatal only when
-// email is missing; a subject mismatch always is.
+// email, name or (for a provider that decides groups) the groups claim is
+// missing and the OP has a userinfo endpoint (Okta's org server puts
+// groups only there). Claims the ID token has are never overridden. A
+// UserInfo failure is fatal only when email or the groups the sign-in
+// needs are missing; a subject mismatch always is.
 func (p *Provider) mergedClaims(ctx context.Context, rt *resolved, sub string, payload []byte, accessToken string) (map[string]json.RawMessage, error) {
 	var claims map[string]json.RawMessage
 	if err := json.Unmarshal(payload, &claims); err != nil {
@@ -164,7 +174,9 @@ func (p *Provider) mergedClaims(ctx context.Context, rt *resolved, sub string, p
 	}
 	_, hasEmail := claims["email"]
 	_, hasName := claims["name"]
-	if (hasEmail && hasName) || rt.meta.UserinfoEndpoint == "" {
+	_, hasGroups := groupsOf(claims, p.cfg.GroupsClaim)
+	needGroups := p.cfg.DecidesGroups() && !hasGroups
+	if (hasEmail && hasName && !needGroups) || rt.meta.UserinfoEndpoint == "" {
 		return claims, nil
 	}
 	info, err := p.userinfo(ctx, rt, accessToken)
@@ -172,7 +184,7 @@ func (p *Provider) mergedClaims(ctx context.Context, rt *resolved, sub string, p
 		err = checkUserinfoSubject(info, sub)
 	}
 	if err != nil {
-		if hasEmail && !errors.Is(err, ErrUserinfoSubject) {
+		if hasEmail && !needGroups && !errors.Is(err, ErrUserinfoSubject) {
 			p.log.Warn("sso: userinfo failed; continuing with ID token claims", "err", err)
 			return claims, nil
 		}
@@ -291,6 +303,7 @@ func newIdentity(cfg ProviderConfig, c *idTokenClaims, rawID string, merged map[
 	if c.AMR != nil && json.Unmarshal(c.AMR, &id.AMR) != nil {
 		id.AMR = nil // not an array of strings: says nothing
 	}
+	id.Groups, id.HasGroups = groupsOf(merged, cfg.GroupsClaim)
 	if email := strings.TrimSpace(stringClaim(merged["email"])); !HasInvisible(email) {
 		id.Email = NormalizeEmail(email)
 		id.EmailExact = id.Email != "" && EmailExact(email)

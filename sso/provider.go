@@ -134,6 +134,9 @@ func (p *Provider) ID() string { return p.cfg.ID }
 // Name returns the provider's display name.
 func (p *Provider) Name() string { return p.cfg.Name }
 
+// GroupsClaim is where the provider's tokens carry groups.
+func (p *Provider) GroupsClaim() string { return p.cfg.GroupsClaim }
+
 // Issuer returns the configured issuer identifier; tokens must carry
 // exactly this value. It needs no network call.
 func (p *Provider) Issuer() string { return p.cfg.Issuer }

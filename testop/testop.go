@@ -115,6 +115,10 @@ type User struct {
 	EmailVerified any
 	// Extra claims are merged into the ID token and userinfo response.
 	Extra map[string]any
+	// UserinfoOnly claims are in the userinfo response alone (as Okta's
+	// org server puts groups), IDTokenOnly in the ID token alone (as
+	// Entra ID's overage names a Graph source in _claim_names).
+	UserinfoOnly, IDTokenOnly map[string]any
 	// Password is unused; accepted so demo configuration can carry one.
 	Password string
 }

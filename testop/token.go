@@ -170,6 +170,7 @@ func (p *Provider) issueTokens(client Client, code authCode, b Behavior) (map[st
 		return resp, nil
 	}
 	claims := userClaims(code.session.user)
+	maps.Copy(claims, code.session.user.IDTokenOnly)
 	maps.Copy(claims, map[string]any{
 		"iss":       p.issuer,
 		"aud":       client.ID,
@@ -204,6 +205,7 @@ func (p *Provider) handleUserinfo(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	claims := userClaims(at.user)
+	maps.Copy(claims, at.user.UserinfoOnly)
 	if f := p.currentBehavior().UserinfoClaims; f != nil {
 		f(claims)
 	}

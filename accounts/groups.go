@@ -1,0 +1,78 @@
+package accounts
+
+// Groups from a provider decide who may sign in through it
+// (allowed_groups) and who is an administrator (admin_groups). The sync
+// runs at every sign-in through the provider, the first included, after
+// the account is resolved and before its session starts, so a promotion or
+// a demotion takes effect at that sign-in; the sso package has already
+// refused a sign-in whose claims lack the groups (fail closed).
+
+import (
+	"context"
+
+	"github.com/gatehouse/gatehouse/models"
+	"github.com/gatehouse/gatehouse/sso"
+)
+
+// Group refusals of ResolveSSO.
+const (
+	// ReasonNotInGroup: the provider's allowed_groups does not include one
+	// of the person's groups.
+	ReasonNotInGroup Reason = "not_in_allowed_groups"
+	// ReasonLastAdminGroup: the provider's admin_groups would demote the
+	// last enabled administrator.
+	ReasonLastAdminGroup Reason = "last_admin_not_in_admin_groups"
+)
+
+// AdminChange is what a group sync did to the admin flag.
+type AdminChange struct {
+	Granted, Revoked bool
+	Via              string // "provider: group" that grants it
+}
+
+// allowed reports whether the person may sign in through the provider.
+func (p SSOPolicy) allowed(id *sso.Identity) bool {
+	if len(p.AllowedGroups) == 0 {
+		return true
+	}
+	_, ok := id.Member(p.AllowedGroups)
+	return ok
+}
+
+// ErrAdminViaProvider refuses to demote by hand an administrator a
+// provider grants: its next sign-in would grant it again.
+func errAdminViaProvider(via string) error {
+	return conflict("This account is an administrator through " + via + ": remove it from that group at the provider, and its next sign-in ends it.")
+}
+
+// syncAdmin makes u an administrator, or not, as the provider's
+// admin_groups and the person's groups say, in one transaction that holds
+// the administrators' rows (the last one is never demoted: the sign-in is
+// refused instead). u is updated in place.
+func (s *Service) syncAdmin(ctx context.Context, p SSOPolicy, providerID string, id *sso.Identity, u *models.User) (AdminChange, error) {
+	var ch AdminChange
+	if len(p.AdminGroups) == 0 {
+		return ch, nil
+	}
+	group, member := id.Member(p.AdminGroups)
+	if member {
+		ch.Via = providerID + ": " + group
+	}
+	if u.IsAdmin == member && u.AdminVia == ch.Via {
+		return ch, nil
+	}
+	err := s.DB.Tx(ctx, func(tx *models.DB) error {
+		if !member && u.IsAdmin {
+			if err := guardLastAdmin(ctx, tx, u.ID); err != nil {
+				return err
+			}
+		}
+		return tx.SetAdmin(ctx, u.ID, member, ch.Via)
+	})
+	if err != nil {
+		return AdminChange{}, err
+	}
+	ch.Granted, ch.Revoked = member && !u.IsAdmin, !member && u.IsAdmin
+	u.IsAdmin, u.AdminVia = member, ch.Via
+	return ch, nil
+}
