@@ -274,7 +274,28 @@ func (s *Service) returning(ctx context.Context, known *models.Identity, id *sso
 	if err := s.DB.TouchIdentity(ctx, known.ID, email, string(id.Claims)); err != nil {
 		return nil, err
 	}
+	if err := s.followName(ctx, u, id); err != nil {
+		return nil, err
+	}
 	return &Resolution{Outcome: OutcomeSignIn, User: u}, nil
+}
+
+// followName gives u the provider's display name at a sign-in, unless the
+// name was set in gatehouse (models.User.NameLocal) or the provider's is
+// not one gatehouse accepts (CheckName).
+func (s *Service) followName(ctx context.Context, u *models.User, id *sso.Identity) error {
+	if u.NameLocal || id.Name == "" || id.Name == u.Name {
+		return nil
+	}
+	name, err := CheckName(id.Name)
+	if err != nil || name == "" {
+		return nil
+	}
+	changed, err := s.DB.FollowProviderName(ctx, u.ID, name)
+	if changed {
+		u.Name = name
+	}
+	return err
 }
 
 // ssoOnly handles an account with no password: there is nothing to prove

@@ -691,6 +691,9 @@ providers:
     auth_params: {prompt: login}
     email_domains: [dex.example]
     groups_claim: realm_access.roles
+    subject_claim: oid
+    email_claim: upn
+    name_claim: profile.display
     admin_groups: [gatehouse-admins]
     allowed_groups: [staff, contractors]
     link: never
@@ -724,6 +727,9 @@ providers:
 			Scopes:                  []string{"openid", "email"},
 			AuthParams:              map[string]string{"prompt": "login"},
 			EmailDomains:            []string{"dex.example"},
+			SubjectClaim:            "oid",
+			EmailClaim:              "upn",
+			NameClaim:               "profile.display",
 			GroupsClaim:             "realm_access.roles",
 			AdminGroups:             []string{"gatehouse-admins"},
 			AllowedGroups:           []string{"staff", "contractors"},

@@ -25,7 +25,7 @@ const sessionWithUserQuery = `SELECT
 	s.ip, s.user_agent, s.auth_method, s.auth_time, s.provider_id, s.issuer, s.subject, s.sid,
 	s.id_token, s.data, s.reauth_at, s.sso_checked_at, s.mfa,
 	u.id, u.email, u.name, u.password_hash, u.is_admin, u.disabled_at, u.created_at, u.updated_at,
-	u.last_login_at, u.last_login_method, u.email_changed_at, u.email_verified_at
+	u.last_login_at, u.last_login_method, u.email_changed_at, u.email_verified_at, u.admin_via, u.name_local
 FROM sessions s LEFT JOIN users u ON u.id = s.user_id
 WHERE s.token_hash = CAST($1 AS TEXT)`
 
@@ -45,8 +45,8 @@ func (db *DB) SessionWithUser(ctx context.Context, hash string) (*Session, error
 		n struct { // the nullable columns; one struct, so one allocation
 			userID, uID                                 sql.NullInt64
 			authTime, reauthAt, checkedAt               sql.NullTime
-			email, name, pwHash, method                 sql.NullString
-			isAdmin                                     sql.NullBool
+			email, name, pwHash, method, adminVia       sql.NullString
+			isAdmin, nameLocal                          sql.NullBool
 			disabledAt, lastLogin, createdAt, updatedAt sql.NullTime
 			emailChangedAt, emailVerifiedAt             sql.NullTime
 		}
@@ -56,7 +56,7 @@ func (db *DB) SessionWithUser(ctx context.Context, hash string) (*Session, error
 		&s.IP, &s.UserAgent, (*string)(&s.AuthMethod), &n.authTime, &s.ProviderID, &s.Issuer, &s.Subject, &s.SID,
 		&s.IDToken, &s.Data, &n.reauthAt, &n.checkedAt, (*string)(&s.MFA),
 		&n.uID, &n.email, &n.name, &n.pwHash, &n.isAdmin, &n.disabledAt, &n.createdAt, &n.updatedAt,
-		&n.lastLogin, &n.method, &n.emailChangedAt, &n.emailVerifiedAt,
+		&n.lastLogin, &n.method, &n.emailChangedAt, &n.emailVerifiedAt, &n.adminVia, &n.nameLocal,
 	)
 	db.traced(sessionWithUserQuery)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -75,6 +75,7 @@ func (db *DB) SessionWithUser(ctx context.Context, hash string) (*Session, error
 			DisabledAt: timeOrNil(n.disabledAt), CreatedAt: n.createdAt.Time, UpdatedAt: n.updatedAt.Time,
 			LastLoginAt: timeOrNil(n.lastLogin), LastLoginMethod: Method(n.method.String),
 			EmailChangedAt: timeOrNil(n.emailChangedAt), EmailVerifiedAt: timeOrNil(n.emailVerifiedAt),
+			AdminVia: n.adminVia.String, NameLocal: n.nameLocal.Bool,
 		}
 		if n.pwHash.Valid {
 			s.User.PasswordHash = &n.pwHash.String

@@ -37,6 +37,9 @@ type User struct {
 	// AdminVia names the provider and group that make the account an
 	// administrator ("acme: gatehouse-admins"); "" when none does.
 	AdminVia string
+	// NameLocal reports that Name was set in gatehouse (by the owner or an
+	// administrator): SSO sign-ins no longer replace it.
+	NameLocal bool
 }
 
 // EmailVerified reports whether the account's address was proved to reach
@@ -259,8 +262,21 @@ func (db *DB) ChangeEmail(ctx context.Context, id int64, email string) error {
 	return err
 }
 
-// UpdateUserName changes only the name: an edit of one field must not
-// write back others read earlier, undoing a concurrent change to them.
+// UpdateUserName changes only the name (set in gatehouse, so marked
+// NameLocal): an edit of one field must not write back others read
+// earlier, undoing a concurrent change to them.
 func (db *DB) UpdateUserName(ctx context.Context, id int64, name string) error {
-	return db.updateUser(ctx, id, map[string]any{"name": name})
+	return db.updateUser(ctx, id, map[string]any{"name": name, "name_local": true})
+}
+
+// FollowProviderName sets the name an SSO sign-in's provider gives, unless
+// the name was set in gatehouse since (one statement decides, so an edit
+// that commits meanwhile is kept), and reports whether it changed.
+func (db *DB) FollowProviderName(ctx context.Context, id int64, name string) (bool, error) {
+	res := db.gorm.WithContext(ctx).Model(&User{}).Where("id = ? AND NOT name_local AND name <> ?", id, name).
+		Updates(map[string]any{"name": name, "updated_at": db.now()})
+	if res.Error != nil {
+		return false, fmt.Errorf("follow provider name: %w", res.Error)
+	}
+	return res.RowsAffected == 1, nil
 }

@@ -107,6 +107,15 @@ type ProviderConfig struct {
 	MFAAMR []string `yaml:"mfa_amr"`
 	MFAACR []string `yaml:"mfa_acr"`
 
+	// SubjectClaim, EmailClaim and NameClaim say which claims (dotted
+	// paths, like GroupsClaim) hold the identity's stable key, its email
+	// and its display name; defaults sub, email and name. Only the email
+	// claim itself can be vouched for by email_verified: an address
+	// mapped from any other claim never counts as verified.
+	SubjectClaim string `yaml:"subject_claim"`
+	EmailClaim   string `yaml:"email_claim"`
+	NameClaim    string `yaml:"name_claim"`
+
 	// GroupsClaim is where the person's groups are in the claims: a dotted
 	// path into nested objects ("groups", "realm_access.roles"), whose
 	// value is a list of strings or one string of names separated by

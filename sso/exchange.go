@@ -172,8 +172,8 @@ func (p *Provider) mergedClaims(ctx context.Context, rt *resolved, sub string, p
 	if err := json.Unmarshal(payload, &claims); err != nil {
 		return nil, invalidf(errMalformed, "claims: %v", err)
 	}
-	_, hasEmail := claims["email"]
-	_, hasName := claims["name"]
+	_, hasEmail := claimAt(claims, or(p.cfg.EmailClaim, "email"))
+	_, hasName := claimAt(claims, or(p.cfg.NameClaim, "name"))
 	_, hasGroups := groupsOf(claims, p.cfg.GroupsClaim)
 	needGroups := p.cfg.DecidesGroups() && !hasGroups
 	if (hasEmail && hasName && !needGroups) || rt.meta.UserinfoEndpoint == "" {
@@ -286,12 +286,21 @@ func newIdentity(cfg ProviderConfig, c *idTokenClaims, rawID string, merged map[
 	if err != nil {
 		return nil, fmt.Errorf("sso: encoding claims: %w", err)
 	}
+	subject, err := mappedSubject(cfg, c, merged)
+	if err != nil {
+		return nil, err
+	}
+	emailClaim := or(cfg.EmailClaim, "email")
+	email, _ := claimAt(merged, emailClaim)
+	name, _ := claimAt(merged, or(cfg.NameClaim, "name"))
 	id := &Identity{
-		ProviderID:    cfg.ID,
-		Issuer:        c.Issuer,
-		Subject:       c.Subject,
-		EmailVerified: trueClaim(merged["email_verified"]),
-		Name:          strings.TrimSpace(strings.ReplaceAll(stringClaim(merged["name"]), "\x00", "")),
+		ProviderID: cfg.ID,
+		Issuer:     c.Issuer,
+		Subject:    subject,
+		// email_verified speaks of the email claim only: an address mapped
+		// from another claim is never verified.
+		EmailVerified: emailClaim == "email" && trueClaim(merged["email_verified"]),
+		Name:          strings.TrimSpace(strings.ReplaceAll(stringClaim(name), "\x00", "")),
 		SID:           c.SID,
 		IDToken:       rawID,
 		Claims:        snapshot,
@@ -304,11 +313,34 @@ func newIdentity(cfg ProviderConfig, c *idTokenClaims, rawID string, merged map[
 		id.AMR = nil // not an array of strings: says nothing
 	}
 	id.Groups, id.HasGroups = groupsOf(merged, cfg.GroupsClaim)
-	if email := strings.TrimSpace(stringClaim(merged["email"])); !HasInvisible(email) {
+	if email := strings.TrimSpace(stringClaim(email)); !HasInvisible(email) {
 		id.Email = NormalizeEmail(email)
 		id.EmailExact = id.Email != "" && EmailExact(email)
 	}
 	return id, nil
+}
+
+// mappedSubject is the identity's stable key: the ID token's sub, or the
+// claim subject_claim names (Entra ID's oid, stable across app
+// registrations), which must then be a non-empty string of at most 255
+// characters.
+func mappedSubject(cfg ProviderConfig, c *idTokenClaims, merged map[string]json.RawMessage) (string, error) {
+	if cfg.SubjectClaim == "" || cfg.SubjectClaim == "sub" {
+		return c.Subject, nil
+	}
+	raw, _ := claimAt(merged, cfg.SubjectClaim)
+	s := stringClaim(raw)
+	if s == "" || len(s) > 255 || HasInvisible(s) {
+		return "", invalidf(errSubject, "subject_claim %q", cfg.SubjectClaim)
+	}
+	return s, nil
+}
+
+func or(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
 }
 
 // stringClaim returns a claim that is a JSON string, or "".

@@ -19,14 +19,22 @@ const (
 	maxGroupName = 256
 )
 
-// normalizeGroups validates the group settings and applies the default
-// claim.
+// normalizeGroups validates the claim mapping and group settings and
+// applies the default claims.
 func (c *ProviderConfig) normalizeGroups() error {
-	if c.GroupsClaim == "" {
-		c.GroupsClaim = DefaultGroupsClaim
-	}
-	if len(c.GroupsClaim) > 200 || slices.Contains(strings.Split(c.GroupsClaim, "."), "") {
-		return badKey("groups_claim", "%q must be a claim name, or names joined by dots (realm_access.roles)", c.GroupsClaim)
+	for _, k := range []struct {
+		key, def string
+		v        *string
+	}{
+		{"groups_claim", DefaultGroupsClaim, &c.GroupsClaim}, {"subject_claim", "sub", &c.SubjectClaim},
+		{"email_claim", "email", &c.EmailClaim}, {"name_claim", "name", &c.NameClaim},
+	} {
+		if *k.v == "" {
+			*k.v = k.def
+		}
+		if len(*k.v) > 200 || slices.Contains(strings.Split(*k.v, "."), "") {
+			return badKey(k.key, "%q must be a claim name, or names joined by dots (realm_access.roles)", *k.v)
+		}
 	}
 	for key, groups := range map[string][]string{"admin_groups": c.AdminGroups, "allowed_groups": c.AllowedGroups} {
 		for i, g := range groups {

@@ -1,0 +1,72 @@
+package handlers_test
+
+import (
+	"net/http"
+	"net/url"
+	"testing"
+
+	"github.com/gatehouse/gatehouse/config"
+	"github.com/gatehouse/gatehouse/testop"
+)
+
+// TestClaimMapping: subject_claim keys identities on another claim (Entra
+// ID's oid), so a new sub (a new app registration) finds the same account,
+// and a token without it is refused; an email from email_claim is never
+// verified, even with email_verified true.
+func TestClaimMapping(t *testing.T) {
+	t.Parallel()
+	e := newSSOEnv(t, ssoEnvOpts{providers: func(e *ssoEnv, ps []config.Provider) {
+		ps[0].SubjectClaim, ps[0].EmailClaim = "oid", "upn"
+	}})
+	user := func(sub string, extra map[string]any) *testop.User {
+		return &testop.User{Subject: sub, Name: "Bob", Email: "not-this@example.com", EmailVerified: true, Extra: extra}
+	}
+	e.op.SetLoginUser(user("pairwise-1", map[string]any{"oid": "oid-bob", "upn": ssoBob.Email}))
+	e.browser().signIn(t, ssoBob.Email)
+	bob := e.userByEmail(t, ssoBob.Email)
+	if bob.EmailVerified() {
+		t.Fatal("an address from upn counted as verified")
+	}
+	if e.identity("oid-bob") == nil || e.identity("pairwise-1") != nil {
+		t.Fatal("the identity is not keyed on oid")
+	}
+
+	e.op.SetLoginUser(user("pairwise-2", map[string]any{"oid": "oid-bob", "upn": ssoBob.Email}))
+	e.browser().signIn(t, ssoBob.Email)
+	if n := e.count("users", ""); n != 1 {
+		t.Fatalf("%d accounts after a new sub with the same oid, want 1", n)
+	}
+
+	e.op.SetLoginUser(user("pairwise-3", map[string]any{"upn": ssoBob.Email}))
+	b := e.browser()
+	r := b.get(t, b.toCallback(t, ssoBob.Email))
+	if r.status != http.StatusBadRequest || b.session(t) != nil {
+		t.Fatalf("a token without oid: %d", r.status)
+	}
+}
+
+// TestNameFollowsProvider: the display name follows the provider's at
+// each sign-in, until the person sets one in gatehouse.
+func TestNameFollowsProvider(t *testing.T) {
+	t.Parallel()
+	e := newSSOEnv(t, ssoEnvOpts{})
+	named := func(name string) *testop.User {
+		u := ssoBob
+		u.Name = name
+		return &u
+	}
+	e.op.SetLoginUser(named("Bob Builder"))
+	e.browser().signIn(t, ssoBob.Email)
+	e.op.SetLoginUser(named("Robert Builder"))
+	b := e.browser()
+	b.signIn(t, ssoBob.Email)
+	if got := e.userByEmail(t, ssoBob.Email).Name; got != "Robert Builder" {
+		t.Fatalf("name %q, want the provider's new one", got)
+	}
+	b.post(t, "/account/profile", url.Values{"name": {"Bobby"}}).want(t, http.StatusSeeOther, "/account?notice=profile_saved")
+	e.op.SetLoginUser(named("Rob"))
+	e.browser().signIn(t, ssoBob.Email)
+	if got := e.userByEmail(t, ssoBob.Email).Name; got != "Bobby" {
+		t.Fatalf("name %q, want the one set in gatehouse", got)
+	}
+}
