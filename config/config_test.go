@@ -707,7 +707,7 @@ providers:
 	p := cfg.Providers[0]
 	want := Provider{
 		ProviderConfig: sso.ProviderConfig{
-			ID: "dex", Name: "Dex",
+			Kind: sso.KindGeneric, ID: "dex", Name: "Dex",
 			Metadata: &sso.Metadata{
 				Issuer:                "https://dex.example.com",
 				AuthorizationEndpoint: "https://dex.example.com/auth",

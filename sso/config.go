@@ -44,6 +44,12 @@ const (
 // applies defaults; NewProvider normalizes it again because a Provider must
 // never run with a configuration that cannot be secure.
 type ProviderConfig struct {
+	// Kind is the provider's kind (generic, entra, google, okta,
+	// keycloak): the defaults and checks it needs beyond the standard.
+	Kind Kind `yaml:"kind"`
+	// Tenant is an Entra ID directory's ID (kind: entra).
+	Tenant string `yaml:"tenant"`
+
 	// ID is the stable identifier used in URLs, storage keys and logs:
 	// lower-case letters, digits, - and _.
 	ID string `yaml:"id"`
@@ -223,6 +229,9 @@ func (c ProviderConfig) Normalize(baseURL string) (ProviderConfig, error) {
 	}
 	if c.Icon != "" && images.TypeOf(c.Icon) == "" {
 		return c, badKey("icon", "%q must be a %s file", c.Icon, images.Extensions)
+	}
+	if err := c.normalizeKind(); err != nil {
+		return c, err
 	}
 	if err := c.normalizeIssuer(); err != nil {
 		return c, err

@@ -119,6 +119,9 @@ func (p *Provider) Exchange(ctx context.Context, cb CallbackParams, pending Pend
 	if err != nil {
 		return nil, err
 	}
+	if err := p.cfg.checkKind(merged); err != nil {
+		return nil, err
+	}
 	if err := p.cfg.checkGroups(merged); err != nil {
 		return nil, err
 	}
@@ -299,7 +302,7 @@ func newIdentity(cfg ProviderConfig, c *idTokenClaims, rawID string, merged map[
 		Subject:    subject,
 		// email_verified speaks of the email claim only: an address mapped
 		// from another claim is never verified.
-		EmailVerified: emailClaim == "email" && trueClaim(merged["email_verified"]),
+		EmailVerified: emailClaim == "email" && cfg.emailVerified(merged),
 		Name:          strings.TrimSpace(strings.ReplaceAll(stringClaim(name), "\x00", "")),
 		SID:           c.SID,
 		IDToken:       rawID,
