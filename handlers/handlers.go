@@ -150,6 +150,7 @@ func (h *Handler) routes() {
 	e.GET("/auth/logout", h.requireUser, h.logoutPage)
 	e.POST("/auth/logout", h.logout)
 	e.GET("/auth/callback", h.callback)
+	e.GET("/auth/initiate", h.initiate)
 	e.GET("/auth/link", h.linkPage)
 	e.POST("/auth/link", h.link)
 	e.GET("/auth/logged-out", h.loggedOut)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -150,6 +151,52 @@ func (h *Handler) redirectToProvider(c *gin.Context, p *sso.Provider, ps pending
 	}
 	c.Redirect(http.StatusSeeOther, req.URL)
 	return "", true
+}
+
+// initiate is third-party-initiated login (OIDC Core §4): a provider's
+// app launcher sends the browser here with its issuer (iss), perhaps a
+// login_hint and the page to open (target_link_uri). It starts a normal
+// sign-in (PKCE, state, nonce) with the provider whose issuer is exactly
+// iss; target_link_uri is followed only to a page of this site (the same
+// rule as next), otherwise to the dashboard.
+func (h *Handler) initiate(c *gin.Context) {
+	iss := c.Query("iss")
+	var p *sso.Provider
+	for _, cand := range h.SSO.All() {
+		if iss != "" && cand.Issuer() == iss {
+			p = cand
+		}
+	}
+	if p == nil {
+		h.errorPage(c, http.StatusBadRequest, "Unknown provider", "This sign-in link names a provider gatehouse does not know. Start from the sign-in page.")
+		return
+	}
+	next := h.sameSiteTarget(c.Query("target_link_uri"))
+	if currentUser(c) != nil {
+		c.Redirect(http.StatusSeeOther, or(next, "/dashboard"))
+		return
+	}
+	hint := strings.TrimSpace(c.Query("login_hint"))
+	if len(hint) > maxEmailLen || !models.IsText(hint) {
+		hint = ""
+	}
+	if msg, ok := h.redirectToProvider(c, p, pendingStart{Mode: modeLogin, Next: next, LoginHint: hint}); !ok && msg != "" {
+		h.errorPage(c, http.StatusServiceUnavailable, "Provider unavailable", msg)
+	}
+}
+
+// sameSiteTarget is the page of this site a target URL names (path and
+// query, through SafeNext), or "" for any other site.
+func (h *Handler) sameSiteTarget(target string) string {
+	if strings.HasPrefix(target, "/") {
+		return SafeNext(target)
+	}
+	u, err := url.Parse(target)
+	base, _ := url.Parse(h.Config.BaseURL)
+	if err != nil || base == nil || u.Scheme != base.Scheme || !strings.EqualFold(u.Host, base.Host) {
+		return ""
+	}
+	return SafeNext(u.RequestURI())
 }
 
 // browserID returns this browser's binding cookie, setting one when absent.

@@ -2,6 +2,7 @@ package sso
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -59,14 +60,39 @@ func (p *Provider) EndSessionURL(ctx context.Context, idTokenHint, state string)
 			q.Set(k, v)
 		}
 	}
-	set("id_token_hint", idTokenHint)
-	// client_id lets the OP check post_logout_redirect_uri even when the
-	// hint is missing or expired (§2).
+	// An expired hint is left out: some providers refuse the whole
+	// request for it. client_id then lets the OP check
+	// post_logout_redirect_uri (§2).
+	if !expiredHint(idTokenHint, p.now()) {
+		set("id_token_hint", idTokenHint)
+	}
 	set("client_id", rt.client.id)
 	set("post_logout_redirect_uri", p.cfg.PostLogoutRedirectURL)
 	set("state", state)
 	u.RawQuery = q.Encode()
 	return u.String(), true, nil
+}
+
+// expiredHint reports whether an ID token kept as a logout hint has
+// expired by now: its exp, read from the payload gatehouse validated when
+// it signed the person in. A hint that cannot be read is left to the
+// provider to judge.
+func expiredHint(hint string, now time.Time) bool {
+	parts := strings.Split(hint, ".")
+	if len(parts) != 3 {
+		return false
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		return false
+	}
+	var c struct {
+		Exp *numericDate `json:"exp"`
+	}
+	if json.Unmarshal(payload, &c) != nil || c.Exp == nil {
+		return false
+	}
+	return !now.Before(c.Exp.Time)
 }
 
 // logoutTokenClaims are the claims of a logout token (Back-Channel Logout

@@ -2,7 +2,9 @@ package sso
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
+	"fmt"
 	"net/url"
 	"strings"
 	"testing"
@@ -130,6 +132,13 @@ func TestVerifyLogoutTokenNeedsReplayStore(t *testing.T) {
 	}
 }
 
+// hintExpiring is an ID token (as kept for logout) whose exp is d after
+// the fake clock's start.
+func hintExpiring(d time.Duration) string {
+	payload := fmt.Sprintf(`{"iss":"x","exp":%d}`, newFakeClock().Now().Add(d).Unix())
+	return "eyJhbGciOiJSUzI1NiJ9." + base64.RawURLEncoding.EncodeToString([]byte(payload)) + ".c2ln"
+}
+
 func TestEndSessionURL(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
@@ -160,6 +169,14 @@ func TestEndSessionURL(t *testing.T) {
 			want: url.Values{"tenant": {"t1"}, "id_token_hint": {"h"}, "client_id": {testClientID}},
 		},
 		{name: "no end_session_endpoint", wantOK: false},
+		{
+			name: "expired hint left out", endpoint: "<iss>/logout", hint: hintExpiring(-time.Second), wantOK: true,
+			want: url.Values{"client_id": {testClientID}},
+		},
+		{
+			name: "live hint kept", endpoint: "<iss>/logout", hint: hintExpiring(time.Minute), wantOK: true,
+			want: url.Values{"id_token_hint": {hintExpiring(time.Minute)}, "client_id": {testClientID}},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
