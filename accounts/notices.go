@@ -2,6 +2,7 @@ package accounts
 
 import (
 	"context"
+	"maps"
 	"time"
 
 	"github.com/gatehouse/gatehouse/mail"
@@ -23,6 +24,35 @@ type SignInSeen struct {
 // account as it was before this sign-in: its first sign-in ever is not
 // news to anyone, so it sends nothing; and the notice names an IP address
 // and a browser, so it goes only to an address proved to be the owner's.
+// maxBreakGlassNotices bounds the administrators one break-glass sign-in
+// writes to.
+const maxBreakGlassNotices = 100
+
+// AnnounceBreakGlass tells every enabled administrator (when mail is on)
+// that u gave the right password on the break-glass page, from ip: the
+// one password path of login.mode sso_only must never go unnoticed.
+func (s *Service) AnnounceBreakGlass(ctx context.Context, u *models.User, ip string) error {
+	if s.Mail == nil {
+		return nil
+	}
+	admins, err := s.DB.Admins(ctx, maxBreakGlassNotices)
+	if err != nil {
+		return err
+	}
+	data := map[string]any{"Who": u.Email, "When": s.DB.Now().UTC().Format("2006-01-02 15:04 UTC"), "IP": or(ip, "unknown")}
+	msgs := make([]*mail.Rendered, 0, len(admins))
+	for i := range admins {
+		d := s.mailData(&admins[i])
+		maps.Copy(d, data)
+		r, err := s.Mail.Mailer.Compose("break_glass", recipient(&admins[i]), d)
+		if err != nil {
+			return err
+		}
+		msgs = append(msgs, &r)
+	}
+	return s.send(ctx, func(tx *models.DB) error { return enqueue(ctx, tx, msgs...) })
+}
+
 func (s *Service) NotifyNewBrowser(ctx context.Context, u *models.User, seen SignInSeen) error {
 	if u.LastLoginAt == nil || !u.EmailVerified() {
 		return nil

@@ -61,6 +61,8 @@ type Config struct {
 	Secrets secrets.Config `yaml:"secrets"`
 	// MFA says who must sign in with a second factor.
 	MFA accounts.MFAConfig `yaml:"mfa"`
+	// Login configures the sign-in page (login.mode).
+	Login Login `yaml:"login"`
 }
 
 // Metrics configures the Prometheus endpoint.
@@ -148,6 +150,7 @@ func Default() Config {
 		Audit:    Audit{Retention: DefaultAuditRetention},
 		Throttle: throttle.DefaultRules(),
 		MFA:      accounts.MFAConfig{RequiredFor: accounts.MFAForNone},
+		Login:    Login{Mode: LoginPassword},
 		Branding: Branding{Name: DefaultBrandName},
 	}
 }
@@ -295,7 +298,10 @@ func (c *Config) finish(env lookupFunc) error {
 	if err := c.Branding.finish(); err != nil {
 		return err
 	}
-	return c.finishProviders(env)
+	if err := c.finishProviders(env); err != nil {
+		return err
+	}
+	return c.Login.validate(len(c.Providers))
 }
 
 func (c *Config) validate() error {

@@ -19,7 +19,7 @@ import (
 
 // auditKinds feeds the kind filter's suggestions.
 var auditKinds = []models.EventKind{
-	"login.", models.EventLoginSuccess, models.EventLoginFailure, models.EventLogout, models.EventBackchannel,
+	"login.", models.EventLoginSuccess, models.EventLoginFailure, models.EventBreakGlass, models.EventLogout, models.EventBackchannel,
 	"reauth.", models.EventReauth, models.EventReauthFailure,
 	"user.", models.EventUserCreated, models.EventUserUpdated, models.EventUserDisabled, models.EventUserEnabled,
 	models.EventUserDeleted, models.EventPasswordSet, models.EventPasswordRemoved,

@@ -167,6 +167,8 @@ func eventSentence(r *auditRow, provider string) string {
 		return target + " made new recovery codes"
 	case models.EventMFAFailure:
 		return target + " gave a wrong second factor"
+	case models.EventBreakGlass:
+		return target + " used the break-glass password sign-in"
 	case models.EventAdminGranted:
 		return target + " became an administrator through " + or(r.Detail, prov)
 	case models.EventAdminRevoked:

@@ -36,6 +36,8 @@ type mailEnvOpts struct {
 	// listens, and the tests still connect, on 127.0.0.1): passkeys need
 	// a domain name, and are off at an IP address.
 	localhost bool
+	// login is login.mode ("" password).
+	login config.LoginMode
 }
 
 // newMailEnv is an env with an administrator (rootAdmin) and alice, bob
@@ -49,6 +51,9 @@ func newMailEnv(t testing.TB, o mailEnvOpts) *env {
 		configure: func(c *config.Config) {
 			if o.mfaFor != "" {
 				c.MFA.RequiredFor = o.mfaFor
+			}
+			if o.login != "" {
+				c.Login.Mode = o.login
 			}
 			if o.mail {
 				c.Mail = &gmail.Config{From: "gatehouse <no-reply@example.com>", Dir: dir, Notices: o.notices}

@@ -10,6 +10,7 @@ import (
 	"github.com/gatehouse/gatehouse/sso"
 
 	"github.com/gatehouse/gatehouse/accounts"
+	"github.com/gatehouse/gatehouse/config"
 	"github.com/gatehouse/gatehouse/models"
 	"github.com/gatehouse/gatehouse/sessionstore"
 	ginsessions "github.com/gin-contrib/sessions"
@@ -20,6 +21,9 @@ import (
 type loginForm struct {
 	Email, Next, Error, Notice string
 	SSOMode                    bool
+	// Local is the password page of login.mode sso_first and sso_only
+	// (/login?local=1); under sso_only, the break-glass page.
+	Local bool
 }
 
 func (h *Handler) loginPage(c *gin.Context) {
@@ -38,7 +42,24 @@ func (h *Handler) loginPage(c *gin.Context) {
 	if code := c.Query("notice"); code != "" {
 		f.Notice = loginMessages[code]
 	}
+	f.Local = c.Query("local") == "1"
+	// sso_first with one provider goes to it at once, unless the page has
+	// something to say (an error, "signed out") or a password was asked
+	// for.
+	if ps := h.SSO.All(); h.Config.Login.Mode == config.LoginSSOFirst && len(ps) == 1 && !f.Local && f.Error == "" && f.Notice == "" {
+		if msg, ok := h.redirectToProvider(c, ps[0], pendingStart{Mode: modeLogin, Next: next}); !ok && msg != "" {
+			f.Error = msg
+			h.renderLogin(c, http.StatusServiceUnavailable, f)
+		}
+		return
+	}
 	h.renderLogin(c, http.StatusOK, f)
+}
+
+// passwordOff reports whether the sign-in page f shows no password form:
+// login.mode sso_only, but for its break-glass page.
+func (h *Handler) passwordOff(f loginForm) bool {
+	return h.Config.Login.Mode == config.LoginSSOOnly && !f.Local
 }
 
 // providerButton is one provider as the login page shows it.
@@ -48,6 +69,9 @@ type providerButton struct {
 }
 
 func (h *Handler) renderLogin(c *gin.Context, status int, f loginForm) {
+	if h.passwordOff(f) {
+		f.SSOMode = true // the one form there is starts SSO
+	}
 	var buttons []providerButton
 	for _, p := range h.SSO.All() {
 		buttons = append(buttons, providerButton{ID: p.ID(), Name: p.Name(), Icon: h.brand.icons[p.ID()]})
@@ -64,6 +88,8 @@ func (h *Handler) renderLogin(c *gin.Context, status int, f loginForm) {
 		"Email": f.Email, "Next": f.Next, "Error": f.Error, "Notice": f.Notice, "SSOMode": f.SSOMode,
 		"SSOEnabled": len(buttons) > 0, "Providers": buttons, "OneProvider": one,
 		"SSOSubmit": submit, "SSOToggle": toggle, "MailEnabled": h.Accounts.Mail != nil, "PasskeysOn": h.Accounts.PasskeysOn(),
+		"PasswordOff": h.passwordOff(f), "Local": f.Local, "Mode": h.Config.Login.Mode.String(),
+		"BreakGlass": f.Local && h.Config.Login.Mode == config.LoginSSOOnly,
 		// After a refused password the email is kept: the password is what
 		// to type again.
 		"FocusPassword": f.Error != "" && f.Email != "" && !f.SSOMode,
@@ -79,6 +105,7 @@ func (h *Handler) login(c *gin.Context) {
 	f := loginForm{
 		Email: strings.TrimSpace(c.PostForm("email")),
 		Next:  SafeNext(c.PostForm("next")),
+		Local: c.PostForm("local") == "1",
 	}
 	if len(f.Email) > maxEmailLen || !models.IsText(f.Email) {
 		f.Email, f.Error = "", "Enter a valid email address."
@@ -90,6 +117,12 @@ func (h *Handler) login(c *gin.Context) {
 		h.startSSO(c, f)
 		return
 	}
+	if h.passwordOff(f) {
+		f.SSOMode, f.Error = true, "Password sign-in is off here: sign in with single sign-on."
+		h.renderLogin(c, http.StatusBadRequest, f)
+		return
+	}
+	breakGlass := h.Config.Login.Mode == config.LoginSSOOnly
 	pw := c.PostForm("password")
 	if f.Email == "" || pw == "" {
 		f.Error = "Enter your email and password."
@@ -115,11 +148,23 @@ func (h *Handler) login(c *gin.Context) {
 	case errors.As(err, &le):
 		h.audit(c, &models.Event{Kind: models.EventLoginFailure, UserID: userIDOf(le.User), Email: sso.NormalizeEmail(f.Email), Method: models.MethodPassword, Detail: le.Reason.String()})
 		f.Error = "Incorrect email or password."
+		if breakGlass {
+			f.Error = breakGlassRefusal
+		}
 		h.renderLogin(c, http.StatusUnauthorized, f)
 		return
 	case err != nil:
 		h.serverError(c, "authenticate", err)
 		return
+	case breakGlass && !u.IsAdmin:
+		// The same answer as a wrong password: the page tells nobody
+		// whose password is right.
+		h.audit(c, &models.Event{Kind: models.EventLoginFailure, UserID: &u.ID, Email: u.Email, Method: models.MethodPassword, Detail: "break-glass: not an administrator"})
+		f.Error = breakGlassRefusal
+		h.renderLogin(c, http.StatusUnauthorized, f)
+		return
+	case breakGlass:
+		h.breakGlass(c, u)
 	}
 	switch second, err := h.Accounts.HasSecondFactor(ctx, u.ID); {
 	case err != nil:
@@ -133,6 +178,22 @@ func (h *Handler) login(c *gin.Context) {
 		return
 	}
 	c.Redirect(http.StatusSeeOther, or(f.Next, "/dashboard"))
+}
+
+// breakGlassRefusal answers every failed break-glass sign-in alike.
+const breakGlassRefusal = "Incorrect email or password, or not an administrator's: only administrators sign in with a password here."
+
+// breakGlass records an administrator's right password on the break-glass
+// page of login.mode sso_only: a warning in the log, an audit event, and a
+// notice to every administrator when mail is on. The second factor, if the
+// account has one, is still asked.
+func (h *Handler) breakGlass(c *gin.Context, u *models.User) {
+	ctx := c.Request.Context()
+	h.log(c).WarnContext(ctx, "break-glass password sign-in", "user", u.Email, "ip", c.ClientIP())
+	h.audit(c, &models.Event{Kind: models.EventBreakGlass, UserID: &u.ID, ActorID: &u.ID, Email: u.Email, Method: models.MethodPassword})
+	if err := h.Accounts.AnnounceBreakGlass(ctx, u, c.ClientIP()); err != nil {
+		h.log(c).WarnContext(ctx, "break-glass notice", "err", err)
+	}
 }
 
 // signIn starts a fresh session for u (a new token, whatever the browser had)

@@ -115,6 +115,9 @@ func (h *Handler) redirectToProvider(c *gin.Context, p *sso.Provider, ps pending
 			"Too many sign-ins were started from your network in the last minute. Please wait a minute and try again.")
 		return "", false
 	}
+	if ps.Mode == modeLogin && ps.Prompt == "" {
+		ps.Prompt = h.promptAfterSignOut(c, p)
+	}
 	req, err := p.AuthCodeURL(ctx, sso.AuthOptions{LoginHint: ps.LoginHint, Prompt: ps.Prompt, Reauthenticate: ps.Mode.reauth()})
 	if err != nil {
 		h.log(c).WarnContext(ctx, "start SSO", "provider", p.ID(), "mode", ps.Mode, "err", err)

@@ -18,6 +18,9 @@ func (k EventKind) String() string { return string(k) }
 const (
 	EventLoginSuccess EventKind = "login.success"
 	EventLoginFailure EventKind = "login.failure"
+	// EventBreakGlass: an administrator's right password on the
+	// break-glass page of login.mode sso_only.
+	EventBreakGlass EventKind = "login.break_glass"
 	EventLogout       EventKind = "logout"
 	EventUserCreated  EventKind = "user.created"
 	EventUserDisabled EventKind = "user.disabled"

@@ -109,6 +109,15 @@ func (db *DB) LockUser(ctx context.Context, id int64) (*User, error) {
 	return db.forUpdate().findUser(ctx, "id = ?", id)
 }
 
+// Admins returns the enabled administrators, at most limit.
+func (db *DB) Admins(ctx context.Context, limit int) ([]User, error) {
+	var us []User
+	if err := db.gorm.WithContext(ctx).Where("is_admin AND disabled_at IS NULL").Order("id").Limit(limit).Find(&us).Error; err != nil {
+		return nil, fmt.Errorf("list administrators: %w", err)
+	}
+	return us, nil
+}
+
 // LockAdmins returns the IDs of the enabled administrators, their rows
 // locked until the transaction ends on PostgreSQL (see Tx): two
 // transactions each taking away a different administrator cannot both
