@@ -20,7 +20,7 @@ const (
 	EventLoginFailure EventKind = "login.failure"
 	// EventBreakGlass: an administrator's right password on the
 	// break-glass page of login.mode sso_only.
-	EventBreakGlass EventKind = "login.break_glass"
+	EventBreakGlass   EventKind = "login.break_glass"
 	EventLogout       EventKind = "logout"
 	EventUserCreated  EventKind = "user.created"
 	EventUserDisabled EventKind = "user.disabled"
