@@ -43,17 +43,49 @@ func (h *Handler) loginPage(c *gin.Context) {
 		f.Notice = loginMessages[code]
 	}
 	f.Local = c.Query("local") == "1"
-	// sso_first with one provider goes to it at once, unless the page has
-	// something to say (an error, "signed out") or a password was asked
-	// for.
-	if ps := h.SSO.All(); h.Config.Login.Mode == config.LoginSSOFirst && len(ps) == 1 && !f.Local && f.Error == "" && f.Notice == "" {
-		if msg, ok := h.redirectToProvider(c, ps[0], pendingStart{Mode: modeLogin, Next: next}); !ok && msg != "" {
+	// sso_first goes at once to the one provider, or to the one this
+	// browser last signed in with, unless the page has something to say
+	// (an error, "signed out") or a password was asked for.
+	if p := h.firstProvider(c); p != nil && h.Config.Login.Mode == config.LoginSSOFirst && !f.Local && f.Error == "" && f.Notice == "" {
+		if msg, ok := h.redirectToProvider(c, p, pendingStart{Mode: modeLogin, Next: next}); !ok && msg != "" {
 			f.Error = msg
 			h.renderLogin(c, http.StatusServiceUnavailable, f)
 		}
 		return
 	}
 	h.renderLogin(c, http.StatusOK, f)
+}
+
+// lastProviderCookie remembers which provider this browser last signed
+// in with (its ID only), for login.mode sso_first with several.
+func (h *Handler) lastProviderCookie() string {
+	if h.Config.Secure() {
+		return "__Host-gatehouse_provider"
+	}
+	return "gatehouse_provider"
+}
+
+// rememberProvider records a successful SSO sign-in through p, for 30 days.
+func (h *Handler) rememberProvider(c *gin.Context, p *sso.Provider) {
+	http.SetCookie(c.Writer, &http.Cookie{
+		Name: h.lastProviderCookie(), Value: p.ID(), Path: "/", MaxAge: 30 * 24 * 3600,
+		HttpOnly: true, Secure: h.Config.Secure(), SameSite: http.SameSiteLaxMode,
+	})
+}
+
+// firstProvider is where sso_first sends a browser: the one provider, or
+// the one it last signed in with; nil when there is no telling.
+func (h *Handler) firstProvider(c *gin.Context) *sso.Provider {
+	ps := h.SSO.All()
+	if len(ps) == 1 {
+		return ps[0]
+	}
+	if id, err := c.Cookie(h.lastProviderCookie()); err == nil {
+		if p, ok := h.SSO.ByID(id); ok {
+			return p
+		}
+	}
+	return nil
 }
 
 // passwordOff reports whether the sign-in page f shows no password form:

@@ -88,3 +88,21 @@ func TestPromptAfterSignOut(t *testing.T) {
 		t.Fatalf("second start: prompt %q, want none", p)
 	}
 }
+
+// TestLoginSSOFirstRemembers: with several providers, sso_first shows the
+// page until the browser has signed in through one, then goes to that one.
+func TestLoginSSOFirstRemembers(t *testing.T) {
+	t.Parallel()
+	e := newSSOEnv(t, ssoEnvOpts{ops: 2, configure: func(c *config.Config) { c.Login.Mode = config.LoginSSOFirst }})
+	b := e.browser()
+	b.get(t, "/login").want(t, http.StatusOK, "").has(t, `id="use-password"`)
+	b.signIn(t, ssoBob.Email) // example.com: acme
+	b.post(t, "/auth/logout", nil)
+	r := b.get(t, "/login")
+	if r.status != http.StatusSeeOther || !strings.HasPrefix(r.loc, e.ops[0].Issuer()+"/authorize?") {
+		t.Fatalf("sso_first after a sign-in through acme: %d %q", r.status, r.loc)
+	}
+	if u, _ := url.Parse(r.loc); u.Query().Get("prompt") != "login" {
+		t.Errorf("after a sign-out the provider is not asked for a new sign-in: %q", r.loc)
+	}
+}

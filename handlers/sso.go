@@ -358,6 +358,7 @@ func (h *Handler) finishLogin(c *gin.Context, p *sso.Provider, next string, id *
 			return
 		}
 		if h.signIn(c, res.User, sessionstore.SignIn{Method: models.MethodSSO, ProviderID: res.ProviderID, Identity: res.Identity, MFA: factor}) {
+			h.rememberProvider(c, p)
 			c.Redirect(http.StatusSeeOther, or(next, "/dashboard"))
 		}
 	case accounts.OutcomeNeedPassword:
