@@ -33,6 +33,10 @@ const (
 	ReasonWrongPassword Reason = "wrong_password"
 	ReasonNoPassword    Reason = "no_password"
 	ReasonDisabled      Reason = "disabled"
+	// ReasonNotAdmin: a right password on the break-glass page of
+	// login.mode sso_only, which only administrators may use; counted as
+	// a failure, so the throttle tells nobody the password was right.
+	ReasonNotAdmin Reason = "break_glass_not_admin"
 )
 
 // LoginError is a failed sign-in; it matches ErrBadCredentials with errors.Is

@@ -48,7 +48,7 @@ func (s *Service) UpdateUser(ctx context.Context, id int64, name, email string, 
 		if err != nil {
 			return err
 		}
-		if !admin && before.AdminVia != "" {
+		if !admin && s.grantsAdmin(before.AdminVia) {
 			return errAdminViaProvider(before.AdminVia)
 		}
 		if err := tx.UpdateUser(ctx, id, name, email, admin); err != nil {

@@ -9,6 +9,7 @@ package accounts
 
 import (
 	"context"
+	"strings"
 
 	"github.com/gatehouse/gatehouse/models"
 	"github.com/gatehouse/gatehouse/sso"
@@ -45,6 +46,19 @@ func errAdminViaProvider(via string) error {
 	return conflict("This account is an administrator through " + via + ": remove it from that group at the provider, and its next sign-in ends it.")
 }
 
+// grantsAdmin reports whether the provider named in an account's AdminVia
+// ("acme: gatehouse-admins") still decides administrators: configured,
+// with admin_groups. One removed, or without them, no longer holds the
+// account's admin flag against the console.
+func (s *Service) grantsAdmin(via string) bool {
+	pid, _, ok := strings.Cut(via, ": ")
+	if !ok {
+		return false
+	}
+	p, configured := s.Providers[pid]
+	return configured && len(p.AdminGroups) > 0
+}
+
 // syncAdmin makes u an administrator, or not, as the provider's
 // admin_groups and the person's groups say, in one transaction that holds
 // the administrators' rows (the last one is never demoted: the sign-in is
@@ -61,18 +75,29 @@ func (s *Service) syncAdmin(ctx context.Context, p SSOPolicy, providerID string,
 	if u.IsAdmin == member && u.AdminVia == ch.Via {
 		return ch, nil
 	}
+	var was bool
 	err := s.DB.Tx(ctx, func(tx *models.DB) error {
-		if !member && u.IsAdmin {
+		// Decide from the row as it is now, held: another sign-in or an
+		// administrator may have changed it since u was read.
+		cur, err := tx.LockUser(ctx, u.ID)
+		if err != nil {
+			return err
+		}
+		was = cur.IsAdmin
+		if !member && was {
 			if err := guardLastAdmin(ctx, tx, u.ID); err != nil {
 				return err
 			}
+		}
+		if was == member && cur.AdminVia == ch.Via {
+			return nil
 		}
 		return tx.SetAdmin(ctx, u.ID, member, ch.Via)
 	})
 	if err != nil {
 		return AdminChange{}, err
 	}
-	ch.Granted, ch.Revoked = member && !u.IsAdmin, !member && u.IsAdmin
+	ch.Granted, ch.Revoked = member && !was, !member && was
 	u.IsAdmin, u.AdminVia = member, ch.Via
 	return ch, nil
 }

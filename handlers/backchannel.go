@@ -49,7 +49,20 @@ func (h *Handler) backchannelLogout(c *gin.Context) {
 			c.String(http.StatusBadRequest, "invalid logout token\n")
 			return
 		}
-		n, err := h.DB.DeleteSessionsBySID(ctx, claims.Issuer, claims.Subject, claims.SID)
+		subject := claims.Subject
+		if sc := p.Config().SubjectClaim; sc != "" && sc != "sub" {
+			// Sessions hold the mapped subject, not the token's sub: only
+			// the sid can name them.
+			if claims.SID == "" {
+				h.log(c).WarnContext(ctx, "back-channel logout without sid for a provider with subject_claim: no session ended", "provider", p.ID())
+			}
+			subject = ""
+			if claims.SID == "" {
+				c.Status(http.StatusOK)
+				return
+			}
+		}
+		n, err := h.DB.DeleteSessionsBySID(ctx, claims.Issuer, subject, claims.SID)
 		if err != nil {
 			h.Metrics.DBError("back-channel logout")
 			h.log(c).ErrorContext(ctx, "back-channel logout", "err", err)

@@ -70,3 +70,25 @@ func TestNameFollowsProvider(t *testing.T) {
 		t.Fatalf("name %q, want the one set in gatehouse", got)
 	}
 }
+
+// TestBackchannelSubjectClaim: with subject_claim set, sessions hold the
+// mapped subject, so a logout token's sid ends them (its sub, the
+// provider's own, names nothing here).
+func TestBackchannelSubjectClaim(t *testing.T) {
+	t.Parallel()
+	e := newSSOEnv(t, ssoEnvOpts{providers: func(e *ssoEnv, ps []config.Provider) { ps[0].SubjectClaim = "oid" }})
+	u := ssoBob
+	u.Extra = map[string]any{"oid": "oid-bob"}
+	e.op.SetLoginUser(&u)
+	b := e.browser()
+	row := b.signIn(t, ssoBob.Email)
+	if row.Subject != "oid-bob" || row.SID == "" {
+		t.Fatalf("session subject %q sid %q", row.Subject, row.SID)
+	}
+	if status, err := e.op.SendBackchannelLogout(t.Context(), ssoClientID(0), ssoBob.Subject, row.SID, nil); err != nil || status != http.StatusOK {
+		t.Fatalf("back-channel logout: %d %v", status, err)
+	}
+	if b.session(t) != nil {
+		t.Fatal("the session outlived a back-channel logout naming its sid")
+	}
+}

@@ -202,3 +202,45 @@ func TestGroupsPasswordLink(t *testing.T) {
 		t.Fatalf("admin.granted events: %+v", evs)
 	}
 }
+
+// TestGroupsAdminViaOutlived: an administrator a provider granted can be
+// demoted by hand once that provider no longer decides administrators
+// (admin_groups removed), and the demotion clears the mark.
+func TestGroupsAdminViaOutlived(t *testing.T) {
+	t.Parallel()
+	e := groupsEnv(t, nil)
+	e.op.SetLoginUser(inGroups(ssoBob, []string{"gatehouse-admins"}))
+	e.browser().signIn(t, ssoBob.Email)
+	e.createUser("keeper@example.com", true)
+	bob := e.userByEmail(t, ssoBob.Email)
+	svc := e.server.app.Accounts
+	if _, err := svc.UpdateUser(t.Context(), bob.ID, bob.Name, bob.Email, false); err == nil {
+		t.Fatal("demoted by hand while acme grants it")
+	}
+	p := svc.Providers["acme"]
+	p.AdminGroups = nil // the operator took admin_groups out
+	svc.Providers["acme"] = p
+	if _, err := svc.UpdateUser(t.Context(), bob.ID, bob.Name, bob.Email, false); err != nil {
+		t.Fatalf("demotion after admin_groups went: %v", err)
+	}
+	if bob = e.userByEmail(t, ssoBob.Email); bob.IsAdmin || bob.AdminVia != "" {
+		t.Fatalf("after the demotion: admin %v via %q", bob.IsAdmin, bob.AdminVia)
+	}
+}
+
+// TestInitiateNotFromImages: a sign-in start by GET is refused when the
+// browser says it is not opening a page (an <img> on another site), and
+// stores nothing.
+func TestInitiateNotFromImages(t *testing.T) {
+	t.Parallel()
+	e := newSSOEnv(t, ssoEnvOpts{})
+	b := e.browser()
+	before := e.count("pending_logins", "")
+	r, err := b.do("GET", "/auth/initiate?iss="+url.QueryEscape(e.op.Issuer()), nil, map[string]string{"Sec-Fetch-Dest": "image"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.status != http.StatusBadRequest || e.count("pending_logins", "") != before {
+		t.Fatalf("initiate from an image: %d, %d pending", r.status, e.count("pending_logins", ""))
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"net/http"
 
 	"github.com/gatehouse/gatehouse/accounts"
+	"github.com/gatehouse/gatehouse/config"
 	"github.com/gatehouse/gatehouse/models"
 	"github.com/gatehouse/gatehouse/sessionstore"
 	"github.com/gin-gonic/gin"
@@ -105,6 +106,12 @@ func (h *Handler) acceptInvite(c *gin.Context) {
 		return
 	}
 	h.audit(c, &models.Event{Kind: models.EventInvitationAccepted, UserID: &u.ID, ActorID: &u.ID, Email: u.Email, Method: models.MethodPassword, Detail: "first password set; address verified"})
+	if h.Config.Login.Mode == config.LoginSSOOnly {
+		// login.mode sso_only: nobody signs in with a password (but for
+		// the administrators' break-glass page).
+		c.Redirect(http.StatusSeeOther, "/login?notice=password_set")
+		return
+	}
 	if second, err := h.Accounts.HasSecondFactor(c.Request.Context(), u.ID); err != nil || second {
 		// The password alone does not sign in to an account with a second
 		// factor: the sign-in page asks for both.

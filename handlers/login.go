@@ -46,7 +46,7 @@ func (h *Handler) loginPage(c *gin.Context) {
 	// sso_first goes at once to the one provider, or to the one this
 	// browser last signed in with, unless the page has something to say
 	// (an error, "signed out") or a password was asked for.
-	if p := h.firstProvider(c); p != nil && h.Config.Login.Mode == config.LoginSSOFirst && !f.Local && f.Error == "" && f.Notice == "" {
+	if p := h.firstProvider(c); p != nil && h.Config.Login.Mode == config.LoginSSOFirst && !f.Local && f.Error == "" && f.Notice == "" && documentRequest(c.Request) {
 		if msg, ok := h.redirectToProvider(c, p, pendingStart{Mode: modeLogin, Next: next}); !ok && msg != "" {
 			f.Error = msg
 			h.renderLogin(c, http.StatusServiceUnavailable, f)
@@ -174,6 +174,9 @@ func (h *Handler) login(c *gin.Context) {
 	}
 	ctx := c.Request.Context()
 	u, err := h.Accounts.Authenticate(ctx, f.Email, pw)
+	if err == nil && breakGlass && !u.IsAdmin {
+		err = &accounts.LoginError{Reason: accounts.ReasonNotAdmin, User: u}
+	}
 	h.throttleDone(c, attempt, err)
 	var le *accounts.LoginError
 	switch {
@@ -187,13 +190,6 @@ func (h *Handler) login(c *gin.Context) {
 		return
 	case err != nil:
 		h.serverError(c, "authenticate", err)
-		return
-	case breakGlass && !u.IsAdmin:
-		// The same answer as a wrong password: the page tells nobody
-		// whose password is right.
-		h.audit(c, &models.Event{Kind: models.EventLoginFailure, UserID: &u.ID, Email: u.Email, Method: models.MethodPassword, Detail: "break-glass: not an administrator"})
-		f.Error = breakGlassRefusal
-		h.renderLogin(c, http.StatusUnauthorized, f)
 		return
 	case breakGlass:
 		h.breakGlass(c, u)

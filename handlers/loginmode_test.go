@@ -1,6 +1,7 @@
 package handlers_test
 
 import (
+	"encoding/json"
 	"net/http"
 	"net/url"
 	"strings"
@@ -8,6 +9,7 @@ import (
 
 	"github.com/gatehouse/gatehouse/config"
 	"github.com/gatehouse/gatehouse/models"
+	"github.com/gatehouse/gatehouse/testkit"
 )
 
 // TestLoginSSOFirst: with one provider, the sign-in page sends the browser
@@ -104,5 +106,60 @@ func TestLoginSSOFirstRemembers(t *testing.T) {
 	}
 	if u, _ := url.Parse(r.loc); u.Query().Get("prompt") != "login" {
 		t.Errorf("after a sign-out the provider is not asked for a new sign-in: %q", r.loc)
+	}
+}
+
+// TestSSOOnlyPasskey: under sso_only a passkey alone is a way around the
+// provider too: a user's is refused, an administrator's is break-glass
+// (audited).
+func TestSSOOnlyPasskey(t *testing.T) {
+	t.Parallel()
+	e := newPasskeyEnv(t, mailEnvOpts{login: config.LoginSSOOnly, providers: []config.Provider{staticProvider("acme", "Acme", "")}})
+	// Registered through accounts: nobody here signs in with a password
+	// to reach the account page.
+	register := func(email string) *testkit.Passkey {
+		pk := e.newPasskey(t)
+		svc, u := e.app.Accounts, e.user(t, email)
+		opts, err := svc.BeginPasskeyRegistration(t.Context(), u, "browser-of-"+email, "key")
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, _ := json.Marshal(opts)
+		if _, err := svc.FinishPasskeyRegistration(t.Context(), u, "browser-of-"+email, pk.Create(t, raw, testkit.Tamper{})); err != nil {
+			t.Fatal(err)
+		}
+		return pk
+	}
+	user, admin := register(alice), register(rootAdmin)
+	e.newBrowser().get(t, "/login").want(t, http.StatusOK, "").lacks(t, `id="passkey-signin"`)
+	b, r := e.passkeySignIn(t, user, testkit.Tamper{}, "")
+	r.want(t, http.StatusForbidden, "").has(t, "for administrators only")
+	if e.sessionOf(t, b) != nil {
+		t.Fatal("a user signed in with a passkey under sso_only")
+	}
+	e.wantEvents(t, models.EventBreakGlass, 0)
+	_, r = e.passkeySignIn(t, admin, testkit.Tamper{}, "")
+	r.want(t, http.StatusSeeOther, "/dashboard")
+	e.wantEvents(t, models.EventBreakGlass, 1)
+}
+
+// TestBreakGlassThrottle: a user's right password on the break-glass page
+// counts as a failure, so the throttle does not tell it from a wrong one.
+func TestBreakGlassThrottle(t *testing.T) {
+	t.Parallel()
+	e := newMailEnv(t, mailEnvOpts{throttle: true, login: config.LoginSSOOnly, providers: []config.Provider{staticProvider("acme", "Acme", "")}})
+	b := e.newBrowser()
+	statuses := func(pw string, n int) []int {
+		var out []int
+		for range n {
+			out = append(out, b.post(t, "/auth/login", url.Values{"email": {alice}, "password": {pw}, "local": {"1"}}).status)
+		}
+		return out
+	}
+	wrong := statuses("wrong password!!", 5)
+	right := statuses(goodPW, 1)
+	after := statuses("wrong password!!", 1)
+	if right[0] != http.StatusUnauthorized || after[0] != http.StatusTooManyRequests {
+		t.Fatalf("wrong %v, then the right password %v, then wrong %v: the right one reset the counters", wrong, right, after)
 	}
 }

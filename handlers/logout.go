@@ -37,12 +37,12 @@ func (h *Handler) setSignedOut(c *gin.Context, ttl time.Duration) {
 }
 
 // promptAfterSignOut is the prompt a sign-in through p sends from a
-// browser that signed out (and clears the mark), or "".
+// browser that signed out, or "". The caller clears the mark once the
+// sign-in has started.
 func (h *Handler) promptAfterSignOut(c *gin.Context, p *sso.Provider) string {
 	if _, err := c.Cookie(h.signedOutCookie()); err != nil {
 		return ""
 	}
-	h.setSignedOut(c, 0)
 	if p.Config().Kind == sso.KindGoogle {
 		return "select_account"
 	}

@@ -15,6 +15,7 @@ import (
 	"strconv"
 
 	"github.com/gatehouse/gatehouse/accounts"
+	"github.com/gatehouse/gatehouse/config"
 	"github.com/gatehouse/gatehouse/metrics"
 	"github.com/gatehouse/gatehouse/models"
 	"github.com/gatehouse/gatehouse/sessionstore"
@@ -116,6 +117,17 @@ func (h *Handler) passkeyLogin(c *gin.Context) {
 	case err != nil:
 		h.serverError(c, "passkey sign-in", err)
 		return
+	}
+	if h.Config.Login.Mode == config.LoginSSOOnly {
+		// A passkey alone is a way around the provider: under sso_only it
+		// is the administrators' break-glass, like a password.
+		if !used.User.IsAdmin {
+			h.audit(c, &models.Event{Kind: models.EventLoginFailure, UserID: &used.User.ID, Email: used.User.Email, Method: models.MethodPasskey, Detail: accounts.ReasonNotAdmin.String()})
+			f.Error = "Passkey sign-in here is for administrators only: sign in with single sign-on."
+			h.renderLogin(c, http.StatusForbidden, f)
+			return
+		}
+		h.breakGlass(c, used.User)
 	}
 	h.Metrics.MFA("passkey_signin")
 	if !h.signIn(c, used.User, sessionstore.SignIn{Method: models.MethodPasskey, MFA: models.FactorPasskey}) {

@@ -57,6 +57,19 @@ func (h *Handler) finishRefresh(c *gin.Context, p *sso.Provider, pending *models
 		h.refreshFailed(c, p, errors.New("another person at the provider"))
 		return
 	}
+	// The provider's groups hold at every check, not only at sign-in: a
+	// person who left allowed_groups is signed out, one who left (or
+	// joined) admin_groups loses (or gains) the role now.
+	change, err := h.Accounts.SyncGroups(c.Request.Context(), p.ID(), id, u)
+	if _, _, refused := refusal(err); refused {
+		h.refreshFailed(c, p, err)
+		return
+	}
+	if err != nil {
+		h.serverError(c, "sync groups", err)
+		return
+	}
+	h.auditAdminChange(c, u, p.ID(), change)
 	if err := sessionstore.MarkChecked(s, h.Now()); err != nil {
 		h.serverError(c, "save session", err)
 		return

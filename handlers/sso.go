@@ -115,8 +115,10 @@ func (h *Handler) redirectToProvider(c *gin.Context, p *sso.Provider, ps pending
 			"Too many sign-ins were started from your network in the last minute. Please wait a minute and try again.")
 		return "", false
 	}
+	afterSignOut := false
 	if ps.Mode == modeLogin && ps.Prompt == "" {
 		ps.Prompt = h.promptAfterSignOut(c, p)
+		afterSignOut = ps.Prompt != ""
 	}
 	req, err := p.AuthCodeURL(ctx, sso.AuthOptions{LoginHint: ps.LoginHint, Prompt: ps.Prompt, Reauthenticate: ps.Mode.reauth()})
 	if err != nil {
@@ -152,6 +154,9 @@ func (h *Handler) redirectToProvider(c *gin.Context, p *sso.Provider, ps pending
 		h.serverError(c, "store pending login", err)
 		return "", false
 	}
+	if afterSignOut {
+		h.setSignedOut(c, 0) // asked once, now that the sign-in has started
+	}
 	c.Redirect(http.StatusSeeOther, req.URL)
 	return "", true
 }
@@ -163,6 +168,10 @@ func (h *Handler) redirectToProvider(c *gin.Context, p *sso.Provider, ps pending
 // iss; target_link_uri is followed only to a page of this site (the same
 // rule as next), otherwise to the dashboard.
 func (h *Handler) initiate(c *gin.Context) {
+	if !documentRequest(c.Request) {
+		h.errorPage(c, http.StatusBadRequest, "Open this link in the browser", "A sign-in starts only from a page the browser opens, not from an image or a script.")
+		return
+	}
 	iss := c.Query("iss")
 	var p *sso.Provider
 	for _, cand := range h.SSO.All() {
@@ -186,6 +195,15 @@ func (h *Handler) initiate(c *gin.Context) {
 	if msg, ok := h.redirectToProvider(c, p, pendingStart{Mode: modeLogin, Next: next, LoginHint: hint}); !ok && msg != "" {
 		h.errorPage(c, http.StatusServiceUnavailable, "Provider unavailable", msg)
 	}
+}
+
+// documentRequest reports whether r is the browser opening a page
+// (Sec-Fetch-Dest: document, or a client that does not say): a GET that
+// starts a sign-in stores a row, and an <img> or a script on another site
+// must not make every visitor store one.
+func documentRequest(r *http.Request) bool {
+	d := r.Header.Get("Sec-Fetch-Dest")
+	return d == "" || d == "document"
 }
 
 // sameSiteTarget is the page of this site a target URL names (path and

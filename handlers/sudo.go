@@ -275,6 +275,17 @@ func (h *Handler) finishReauth(c *gin.Context, p *sso.Provider, pending *models.
 		}
 		fallthrough
 	default:
+		change, err := h.Accounts.SyncGroups(c.Request.Context(), p.ID(), id, u)
+		if msg, status, refused := refusal(err); refused {
+			h.audit(c, &models.Event{Kind: models.EventReauthFailure, UserID: &u.ID, Email: u.Email, Method: models.MethodSSO, ProviderID: p.ID(), Detail: "groups"})
+			h.renderReauth(c, status, pending.Next, msg)
+			return
+		}
+		if err != nil {
+			h.serverError(c, "sync groups", err)
+			return
+		}
+		h.auditAdminChange(c, u, p.ID(), change)
 		at := h.Now()
 		if !id.AuthTime.IsZero() && id.AuthTime.Before(at) {
 			at = id.AuthTime

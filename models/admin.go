@@ -115,7 +115,9 @@ func (db *DB) UpdateUser(ctx context.Context, id int64, name, email string, admi
 	}
 	err := db.updateUser(ctx, id, map[string]any{
 		"name": name, "email": email, "is_admin": admin,
-		"name_local":        gorm.Expr("name_local OR name <> ?", name),
+		"name_local": gorm.Expr("name_local OR name <> ?", name),
+		// A demotion by hand ends what a provider granted.
+		"admin_via":         gorm.Expr("CASE WHEN ? THEN admin_via ELSE '' END", admin),
 		"email_changed_at":  gorm.Expr("CASE WHEN email = ? THEN email_changed_at ELSE ? END", email, db.now()),
 		"email_verified_at": gorm.Expr("CASE WHEN email = ? THEN email_verified_at ELSE NULL END", email),
 	})

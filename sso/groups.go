@@ -55,6 +55,9 @@ func (c ProviderConfig) DecidesGroups() bool {
 
 // claimAt follows a dotted path into the claims.
 func claimAt(claims map[string]json.RawMessage, path string) (json.RawMessage, bool) {
+	if raw, ok := claims[path]; ok { // a key with dots of its own ("https://example.com/groups")
+		return raw, string(raw) != "null"
+	}
 	names := strings.Split(path, ".")
 	raw, ok := claims[names[0]]
 	for _, name := range names[1:] {
