@@ -77,17 +77,21 @@ func (s *Service) syncAdmin(ctx context.Context, p SSOPolicy, providerID string,
 	}
 	var was bool
 	err := s.DB.Tx(ctx, func(tx *models.DB) error {
-		// Decide from the row as it is now, held: another sign-in or an
-		// administrator may have changed it since u was read.
+		// Decide from the rows as they are now, held: another sign-in or
+		// an administrator may have changed them since u was read. The
+		// administrators are locked first, in one order, as every guard
+		// of the last administrator does, so two syncs cannot deadlock.
+		admins, err := tx.LockAdmins(ctx)
+		if err != nil {
+			return err
+		}
 		cur, err := tx.LockUser(ctx, u.ID)
 		if err != nil {
 			return err
 		}
 		was = cur.IsAdmin
-		if !member && was {
-			if err := guardLastAdmin(ctx, tx, u.ID); err != nil {
-				return err
-			}
+		if !member && was && !cur.Disabled() && len(admins) == 1 && admins[0] == u.ID {
+			return ErrLastAdmin
 		}
 		if was == member && cur.AdminVia == ch.Via {
 			return nil

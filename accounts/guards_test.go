@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/gatehouse/gatehouse/models"
+	"github.com/gatehouse/gatehouse/sso"
 	"golang.org/x/crypto/bcrypt"
 )
 
@@ -106,4 +107,45 @@ func mustAdmin(t *testing.T, s *Service, email string) *models.User {
 		t.Fatal(err)
 	}
 	return u
+}
+
+// TestGroupDemotionConcurrent: two administrators who left their
+// provider's admin group sign in at the same moment: one is demoted, the
+// other's sign-in is refused as the last administrator, on either
+// database.
+func TestGroupDemotionConcurrent(t *testing.T) {
+	t.Parallel()
+	s := newService(t, bcrypt.MinCost)
+	s.Providers = map[string]SSOPolicy{"acme": {AdminGroups: []string{"admins"}}}
+	ctx := context.Background()
+	left := &sso.Identity{HasGroups: true, Groups: []string{"staff"}}
+	for round := range 10 {
+		a := mustAdmin(t, s, fmt.Sprintf("group-a%d@example.com", round))
+		b := mustAdmin(t, s, fmt.Sprintf("group-b%d@example.com", round))
+		var wg sync.WaitGroup
+		errs := make([]error, 2)
+		wg.Go(func() { _, errs[0] = s.SyncGroups(ctx, "acme", left, a) })
+		wg.Go(func() { _, errs[1] = s.SyncGroups(ctx, "acme", left, b) })
+		wg.Wait()
+		refused := 0
+		for _, err := range errs {
+			switch {
+			case errors.Is(err, ErrLastAdmin):
+				refused++
+			case err != nil:
+				t.Fatalf("round %d: %v", round, err)
+			}
+		}
+		n, err := s.DB.CountUsers(ctx, true)
+		if err != nil || n != 1 || refused != 1 {
+			t.Fatalf("round %d: %d administrators left and %d refusals (%v); want 1 and 1", round, n, refused, err)
+		}
+		for _, u := range []*models.User{a, b} {
+			if cur, err := s.DB.UserByID(ctx, u.ID); err == nil && cur.IsAdmin {
+				if err := s.DB.SetAdmin(ctx, cur.ID, false, ""); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	}
 }
