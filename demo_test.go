@@ -236,6 +236,32 @@ func TestDemoCapturesMail(t *testing.T) {
 	if reset := getBody(t, http.DefaultClient, m[1]); !strings.Contains(reset, `name="new_password"`) {
 		t.Fatalf("the link does not open the reset form:\n%s", reset)
 	}
+
+	// Dana is in the demo provider's admin group: an administrator from
+	// her first sign-in.
+	jar, _ := cookiejar.New(nil)
+	hc := &http.Client{Jar: jar, Timeout: 30 * time.Second}
+	resp, err = hc.PostForm(base+"/auth/login", url.Values{"email": {"dana@example.com"}, "is_sso": {"true"}, "provider": {"demo"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	picker := resp.Request.URL
+	form := picker.Query()
+	form.Set("subject", "demo-dana")
+	resp, err = hc.PostForm(picker.Scheme+"://"+picker.Host+picker.Path, form)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.Request.URL.Path != "/dashboard" {
+		t.Fatalf("Dana's sign-in ended at %s (%d)", resp.Request.URL, resp.StatusCode)
+	}
+	if admin := getBody(t, hc, base+"/admin/users"); !strings.Contains(admin, "dana@example.com") {
+		t.Fatalf("Dana does not reach the admin console:\n%s", admin)
+	}
 }
 
 // TestCLISSOJetPolicyInvalid: a bad SSOJET_* policy value is a usage error
