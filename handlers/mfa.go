@@ -135,21 +135,36 @@ func (h *Handler) stepUp(c *gin.Context) {
 	}
 	used, err := h.Accounts.CheckSecondFactor(c.Request.Context(), u, code)
 	done(err)
-	msg, status, refused := refusal(err)
-	switch {
-	case refused:
-		h.audit(c, &models.Event{Kind: models.EventMFAFailure, UserID: &u.ID, Email: u.Email, Detail: "wrong or used code after sign-in"})
-		h.renderMFARequired(c, status, msg)
-		return
-	case err != nil:
-		h.serverError(c, "check second factor", err)
+	if !h.stepUpDone(c, u, err, "wrong or used code after sign-in") {
 		return
 	}
-	h.Metrics.MFA("accepted")
 	if used.Recovery {
 		h.audit(c, &models.Event{Kind: models.EventMFARecoveryUsed, UserID: &u.ID, ActorID: &u.ID, Email: u.Email, Detail: pluralCodes(used.RecoveryLeft) + " left"})
 	}
-	if err := sessionstore.MarkMFA(ginsessions.Default(c), used.Factor()); err != nil {
+	h.settleStepUp(c, used.Factor())
+}
+
+// stepUpDone answers a second factor a session owed that was refused (the
+// page again, audited with detail) or failed, and reports false; true when
+// it was accepted.
+func (h *Handler) stepUpDone(c *gin.Context, u *models.User, err error, detail string) bool {
+	msg, status, refused := refusal(err)
+	switch {
+	case refused:
+		h.audit(c, &models.Event{Kind: models.EventMFAFailure, UserID: &u.ID, Email: u.Email, Detail: detail})
+		h.renderMFARequired(c, status, msg)
+		return false
+	case err != nil:
+		h.serverError(c, "check second factor", err)
+		return false
+	}
+	h.Metrics.MFA("accepted")
+	return true
+}
+
+// settleStepUp records the factor the session owed and goes on.
+func (h *Handler) settleStepUp(c *gin.Context, f models.Factor) {
+	if err := sessionstore.MarkMFA(ginsessions.Default(c), f); err != nil {
 		h.serverError(c, "save session", err)
 		return
 	}

@@ -206,22 +206,9 @@ func (h *Handler) stepUpPasskey(c *gin.Context) {
 		return
 	}
 	_, err := h.Accounts.FinishPasskeyCheck(c.Request.Context(), u, h.browserToken(c), models.CeremonyStepUp, credential(c), nil)
-	msg, status, refused := refusal(err)
-	switch {
-	case refused:
-		h.audit(c, &models.Event{Kind: models.EventMFAFailure, UserID: &u.ID, Email: u.Email, Detail: "passkey refused after sign-in"})
-		h.renderMFARequired(c, status, msg)
-		return
-	case err != nil:
-		h.serverError(c, "check passkey", err)
-		return
+	if h.stepUpDone(c, u, err, "passkey refused after sign-in") {
+		h.settleStepUp(c, models.FactorPasskey)
 	}
-	h.Metrics.MFA("accepted")
-	if err := sessionstore.MarkMFA(ginsessions.Default(c), models.FactorPasskey); err != nil {
-		h.serverError(c, "save session", err)
-		return
-	}
-	c.Redirect(http.StatusSeeOther, "/dashboard")
 }
 
 func (h *Handler) sudoPasskeyOptions(c *gin.Context) {
