@@ -78,3 +78,27 @@ func TestKindGoogle(t *testing.T) {
 		})
 	}
 }
+
+// TestKindEntraMultiTenant: a multi-tenant app (tenant organizations)
+// accepts the discovery document's issuer template and signs in people of
+// allowed_tenants only, each identity under its tenant's issuer.
+func TestKindEntraMultiTenant(t *testing.T) {
+	t.Parallel()
+	const other = "00000000-0000-0000-0000-000000000001"
+	e := newSSOEnv(t, ssoEnvOpts{tenantIssuers: true, providers: func(e *ssoEnv, ps []config.Provider) {
+		ps[0].Kind, ps[0].Tenant, ps[0].AllowedTenants = sso.KindEntra, "organizations", []string{testTenant}
+	}})
+	in := func(tid string) *testop.User {
+		return &testop.User{Subject: "pairwise", Email: ssoBob.Email, Name: "Bob", Extra: map[string]any{"oid": "oid-bob", "tid": tid}}
+	}
+	e.op.SetLoginUser(in(other))
+	b := e.browser()
+	if r := b.get(t, b.toCallback(t, ssoBob.Email)); r.status != http.StatusBadRequest || b.session(t) != nil {
+		t.Fatalf("a directory not in allowed_tenants: %d", r.status)
+	}
+	e.op.SetLoginUser(in(testTenant))
+	row := e.browser().signIn(t, ssoBob.Email)
+	if want := e.op.Issuer() + "/" + testTenant + "/v2.0"; row.Issuer != want {
+		t.Fatalf("session issuer %q, want the tenant's %q", row.Issuer, want)
+	}
+}

@@ -53,7 +53,7 @@ func (h *Handler) finishRefresh(c *gin.Context, p *sso.Provider, pending *models
 	s := ginsessions.Default(c)
 	u := currentUser(c)
 	row := sessionstore.Current(s)
-	if u == nil || row == nil || pending.UserID == nil || *pending.UserID != u.ID || id.Issuer != p.Issuer() || id.Subject != row.Subject {
+	if u == nil || row == nil || pending.UserID == nil || *pending.UserID != u.ID || id.Issuer != row.Issuer || id.Subject != row.Subject {
 		h.refreshFailed(c, p, errors.New("another person at the provider"))
 		return
 	}

@@ -60,6 +60,7 @@ type ssoEnvOpts struct {
 	ops                int  // number of test OPs; default 1
 	dynamic            bool // the first provider registers dynamically (RFC 7591)
 	initialAccessToken string
+	tenantIssuers      bool     // the OPs are multi-tenant, as Entra ID's organizations endpoint (testop.Options.TenantIssuers)
 	throttle           bool     // keep the brute-force throttle's default rules
 	proxies            []string // trusted proxies (X-Forwarded-For)
 	// providers edits the provider configuration before cfg.Finish.
@@ -90,7 +91,7 @@ func newSSOEnv(t testing.TB, o ssoEnvOpts) *ssoEnv {
 		for i := range o.ops {
 			opts := testop.Options{
 				Users: []testop.User{ssoBob, ssoAlice, ssoAdmin, ssoCarol},
-				Now:   clock.Now, InitialAccessToken: o.initialAccessToken,
+				Now:   clock.Now, InitialAccessToken: o.initialAccessToken, TenantIssuers: o.tenantIssuers,
 			}
 			dynamic := o.dynamic && i == 0
 			if !dynamic {

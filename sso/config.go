@@ -47,8 +47,11 @@ type ProviderConfig struct {
 	// Kind is the provider's kind (generic, entra, google, okta,
 	// keycloak): the defaults and checks it needs beyond the standard.
 	Kind Kind `yaml:"kind"`
-	// Tenant is an Entra ID directory's ID (kind: entra).
-	Tenant string `yaml:"tenant"`
+	// Tenant is an Entra ID directory's ID (kind: entra), or
+	// "organizations" (or "common") for a multi-tenant app, which then
+	// signs in people of AllowedTenants only.
+	Tenant         string   `yaml:"tenant"`
+	AllowedTenants []string `yaml:"allowed_tenants"`
 
 	// ID is the stable identifier used in URLs, storage keys and logs:
 	// lower-case letters, digits, - and _.
@@ -415,6 +418,7 @@ func (c ProviderConfig) clone() ProviderConfig {
 	c.AuthParams = maps.Clone(c.AuthParams)
 	c.MFAAMR, c.MFAACR = slices.Clone(c.MFAAMR), slices.Clone(c.MFAACR)
 	c.AdminGroups, c.AllowedGroups = slices.Clone(c.AdminGroups), slices.Clone(c.AllowedGroups)
+	c.AllowedTenants = slices.Clone(c.AllowedTenants)
 	return c
 }
 

@@ -21,9 +21,12 @@ func (p *Provider) metadata(ctx context.Context) (*Metadata, error) {
 
 // discover fetches the OP's configuration (OIDC Discovery §4) and checks
 // that its issuer is exactly the configured one (§4.3): otherwise anyone
-// able to serve that document could issue tokens we accept.
+// able to serve that document could issue tokens we accept. A
+// multi-tenant Entra ID app's document names a template instead
+// ({tenantid} in place of the tenant, on the same host), which each
+// token's issuer then fills with an allowed tenant.
 func (p *Provider) discover(ctx context.Context) (*Metadata, error) {
-	m, err := fetchMetadata(ctx, p.http, p.cfg.Issuer)
+	m, err := fetchMetadata(ctx, p.http, p.cfg.Issuer, p.cfg.MultiTenant())
 	if err != nil {
 		return nil, err
 	}
@@ -47,15 +50,16 @@ func Discover(ctx context.Context, base *http.Client, issuer string) (Metadata, 
 	if err := checkIssuerURL("issuer", issuer); err != nil {
 		return Metadata{}, err
 	}
-	m, err := fetchMetadata(ctx, newHTTPClient(base, DefaultTimeout, DefaultMaxResponseBytes), issuer)
+	m, err := fetchMetadata(ctx, newHTTPClient(base, DefaultTimeout, DefaultMaxResponseBytes), issuer, false)
 	if err != nil {
 		return Metadata{}, err
 	}
 	return *m, nil
 }
 
-// fetchMetadata fetches and checks issuer's discovery document.
-func fetchMetadata(ctx context.Context, client *http.Client, issuer string) (*Metadata, error) {
+// fetchMetadata fetches and checks issuer's discovery document; with
+// template, a tenant template of issuer is accepted as its issuer.
+func fetchMetadata(ctx context.Context, client *http.Client, issuer string, template bool) (*Metadata, error) {
 	wellKnown := strings.TrimSuffix(issuer, "/") + WellKnownPath
 	req, err := http.NewRequest(http.MethodGet, wellKnown, nil)
 	if err != nil {
@@ -73,10 +77,10 @@ func fetchMetadata(ctx context.Context, client *http.Client, issuer string) (*Me
 	if err := json.Unmarshal(r.body, &m); err != nil {
 		return nil, unavailable("discovery", fmt.Errorf("document is not JSON metadata: %w", err))
 	}
-	if m.Issuer != issuer {
+	if m.Issuer != issuer && !(template && issuerTemplate(issuer, m.Issuer)) {
 		return nil, fmt.Errorf("discovery: %w: document says %q, configured %q", ErrIssuerMismatch, m.Issuer, issuer)
 	}
-	if err := m.validate(issuer); err != nil {
+	if err := m.validate(m.Issuer); err != nil {
 		return nil, unavailable("discovery", err)
 	}
 	return &m, nil

@@ -86,7 +86,7 @@ func (p *Provider) Exchange(ctx context.Context, cb CallbackParams, pending Pend
 		return nil, err
 	}
 	// RFC 9207 §2.4 applies to error responses too, so check iss first.
-	if err := checkResponseIssuer(rt, cb.Iss); err != nil {
+	if err := p.checkResponseIssuer(rt, cb.Iss); err != nil {
 		return nil, err
 	}
 	if cb.Error != "" {
@@ -132,7 +132,16 @@ func (p *Provider) Exchange(ctx context.Context, cb CallbackParams, pending Pend
 // the issuer exactly, and must be present if the OP advertises
 // authorization_response_iss_parameter_supported. This defeats mix-up
 // attacks (RFC 9700 §4.4) when several OPs are configured.
-func checkResponseIssuer(rt *resolved, iss string) error {
+func (p *Provider) checkResponseIssuer(rt *resolved, iss string) error {
+	if p.cfg.MultiTenant() && iss != "" {
+		// A tenant's issuer: the template filled with an allowed tenant.
+		for _, tid := range p.cfg.AllowedTenants {
+			if iss == p.cfg.TenantIssuer(rt.meta.Issuer, tid) {
+				return nil
+			}
+		}
+		return fmt.Errorf("%w: authorization response iss %q is no allowed tenant's", ErrIssuerMismatch, iss)
+	}
 	switch {
 	case iss != "" && iss != rt.meta.Issuer:
 		return fmt.Errorf("%w: authorization response iss %q, expected %q", ErrIssuerMismatch, iss, rt.meta.Issuer)

@@ -149,9 +149,13 @@ func (p *Provider) verifyIDToken(ctx context.Context, rt *resolved, raw string, 
 	if err := json.Unmarshal(payload, &c); err != nil {
 		return nil, nil, invalidf(errMalformed, "claims: %v", err)
 	}
+	issuer, err := p.expectedIssuer(rt, payload)
+	if err != nil {
+		return nil, nil, err
+	}
 	rules := idTokenRules{
 		timeRules:     timeRules{now: p.now(), skew: p.skew},
-		issuer:        p.cfg.Issuer,
+		issuer:        issuer,
 		clientID:      rt.client.id,
 		nonce:         pending.Nonce,
 		maxAge:        p.maxAge,
@@ -176,4 +180,23 @@ func (p *Provider) verifyIDToken(ctx context.Context, rt *resolved, raw string, 
 		}
 	}
 	return &c, payload, nil
+}
+
+// expectedIssuer is the iss an ID token must have: the configured issuer,
+// or for a multi-tenant Entra ID app its tenant's, filled into the
+// metadata's template from the token's tid, which must be an allowed
+// tenant.
+func (p *Provider) expectedIssuer(rt *resolved, payload []byte) (string, error) {
+	if !p.cfg.MultiTenant() {
+		return p.cfg.Issuer, nil
+	}
+	var t struct {
+		TID string `json:"tid"`
+	}
+	_ = json.Unmarshal(payload, &t)
+	iss := p.cfg.TenantIssuer(rt.meta.Issuer, t.TID)
+	if t.TID == "" || iss == "" {
+		return "", invalidf(errIssuer, "entra: tid %q is not one of allowed_tenants", t.TID)
+	}
+	return iss, nil
 }

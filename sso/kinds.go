@@ -6,6 +6,8 @@ package sso
 
 import (
 	"encoding/json"
+	"fmt"
+	"net/url"
 	"slices"
 	"strings"
 )
@@ -28,8 +30,13 @@ func (k Kind) String() string { return string(k) }
 // kinds lists the kinds, for messages.
 var kinds = []Kind{KindGeneric, KindEntra, KindGoogle, KindOkta, KindKeycloak}
 
-// entraMultiTenant are the tenant values that name no one directory.
-var entraMultiTenant = []string{"common", "organizations", "consumers"}
+// entraMultiTenant are the tenant values that name no one directory:
+// they need allowed_tenants.
+var entraMultiTenant = []string{"common", "organizations"}
+
+// tenantPlaceholder is where a multi-tenant Entra ID discovery document's
+// issuer has the tenant ("https://login.microsoftonline.com/{tenantid}/v2.0").
+const tenantPlaceholder = "{tenantid}"
 
 // normalizeKind checks the kind and applies its defaults; keys set in the
 // configuration win over them.
@@ -40,7 +47,7 @@ func (c *ProviderConfig) normalizeKind() error {
 	if !slices.Contains(kinds, c.Kind) {
 		return badKey("kind", "%q must be one of %v", c.Kind, kinds)
 	}
-	if c.Tenant != "" && c.Kind != KindEntra {
+	if (c.Tenant != "" || len(c.AllowedTenants) > 0) && c.Kind != KindEntra {
 		return badKey("tenant", "is for kind: entra only")
 	}
 	switch c.Kind {
@@ -70,9 +77,21 @@ func (c *ProviderConfig) entraDefaults() error {
 	case t == "":
 		return badKey("tenant", "required for kind: entra (the directory (tenant) ID from the app registration's overview)")
 	case slices.Contains(entraMultiTenant, t):
-		return badKey("tenant", "%q signs in people of any directory; gatehouse needs the one directory ID to check every token's tid against", t)
+		if len(c.AllowedTenants) == 0 {
+			return badKey("allowed_tenants", "required with tenant: %s: the directory IDs whose people may sign in (a multi-tenant app otherwise signs in anyone with a Microsoft work account)", t)
+		}
+		for i, a := range c.AllowedTenants {
+			if a = strings.ToLower(strings.TrimSpace(a)); !looksLikeGUID(a) {
+				return badKey(fmt.Sprintf("allowed_tenants[%d]", i), "%q is not a directory ID", c.AllowedTenants[i])
+			}
+			c.AllowedTenants[i] = a
+		}
+	case t == "consumers":
+		return badKey("tenant", "consumers (personal Microsoft accounts) has no directory to pin; use a directory ID, or organizations with allowed_tenants")
 	case !looksLikeGUID(t):
 		return badKey("tenant", "%q is not a directory ID (a GUID such as 72f988bf-86f1-41af-91ab-2d7cd011db47)", c.Tenant)
+	case len(c.AllowedTenants) > 0:
+		return badKey("allowed_tenants", "is for a multi-tenant app (tenant: organizations); tenant %s pins one directory already", t)
 	}
 	c.Tenant = t
 	if c.Issuer == "" && c.Metadata == nil {
@@ -91,14 +110,52 @@ func (c ProviderConfig) checkKind(claims map[string]json.RawMessage) error {
 	}
 	// The tenant pinned: a token of another directory is refused, even
 	// one whose issuer the configuration would accept.
-	tid := stringClaim(claims["tid"])
+	tid := strings.ToLower(stringClaim(claims["tid"]))
 	if tid == "" {
 		return invalidf(errMalformed, "entra: tid missing")
 	}
-	if !strings.EqualFold(tid, c.Tenant) {
+	if !c.tenantAllowed(tid) {
 		return invalidf(errMalformed, "entra: tid %q is not the configured tenant", tid)
 	}
 	return nil
+}
+
+// MultiTenant reports whether the provider is a multi-tenant Entra ID app
+// (tenant organizations or common, with allowed_tenants): its discovery
+// document names an issuer template, and each token's issuer is its
+// tenant's.
+func (c ProviderConfig) MultiTenant() bool {
+	return c.Kind == KindEntra && slices.Contains(entraMultiTenant, c.Tenant)
+}
+
+// tenantAllowed reports whether a token of directory tid may sign in.
+func (c ProviderConfig) tenantAllowed(tid string) bool {
+	if c.MultiTenant() {
+		return slices.Contains(c.AllowedTenants, strings.ToLower(tid))
+	}
+	return strings.EqualFold(tid, c.Tenant)
+}
+
+// issuerTemplate reports whether a discovery document's issuer doc is a
+// multi-tenant template for the configured issuer: one tenant placeholder,
+// on the same scheme and host.
+func issuerTemplate(configured, doc string) bool {
+	if strings.Count(doc, tenantPlaceholder) != 1 {
+		return false
+	}
+	cu, err1 := url.Parse(configured)
+	du, err2 := url.Parse(doc)
+	return err1 == nil && err2 == nil && cu.Scheme == du.Scheme && strings.EqualFold(cu.Host, du.Host)
+}
+
+// TenantIssuer is the issuer of directory tid's tokens under a template
+// (the metadata's issuer of a multi-tenant provider), or "" when tid may
+// not sign in.
+func (c ProviderConfig) TenantIssuer(template, tid string) string {
+	if !c.tenantAllowed(tid) {
+		return ""
+	}
+	return strings.Replace(template, tenantPlaceholder, strings.ToLower(tid), 1)
 }
 
 // looksLikeGUID reports whether s has a GUID's shape (a directory ID

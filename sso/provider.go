@@ -272,6 +272,9 @@ func (p *Provider) build(ctx context.Context) (*resolved, error) {
 	rt.verifier = oidc.NewVerifier(p.cfg.Issuer, keySetVerifier{keys: p.keys, algs: algs}, &oidc.Config{
 		ClientID:             client.id,
 		SupportedSigningAlgs: algs,
+		// A multi-tenant app's tokens each have their tenant's issuer,
+		// which idTokenClaims.validate checks (expectedIssuer).
+		SkipIssuerCheck: p.cfg.MultiTenant(),
 		// go-oidc has no leeway on exp; shifting its clock back by the
 		// skew gives it the same tolerance as our own checks.
 		Now: func() time.Time { return p.now().Add(-p.skew) },

@@ -184,7 +184,7 @@ func (p *Provider) redirectBack(w http.ResponseWriter, r *http.Request, q url.Va
 	if s := q.Get("state"); s != "" {
 		query.Set("state", s)
 	}
-	if !b.OmitIssParam {
+	if !b.OmitIssParam && !p.tenantIssuers { // Entra ID's multi-tenant endpoint sends none
 		query.Set("iss", cmp.Or(b.IssParam, p.issuer))
 	}
 	u.RawQuery = query.Encode()

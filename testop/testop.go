@@ -68,6 +68,11 @@ type Options struct {
 	// InitialAccessToken, when set, must be presented as a Bearer token to the
 	// registration endpoint (RFC 7591 §3).
 	InitialAccessToken string
+	// TenantIssuers makes the provider multi-tenant as Entra ID's
+	// "organizations" endpoint is: its discovery document names the
+	// issuer Issuer()+"/{tenantid}/v2.0", and each ID token's iss is that
+	// with the user's tid claim (User.Extra["tid"]) in place.
+	TenantIssuers bool
 }
 
 // Client is an OAuth 2.0 client (relying party) known to the provider.
@@ -132,6 +137,7 @@ type Provider struct {
 	log                *slog.Logger
 	tokenTTL           time.Duration
 	initialAccessToken string
+	tenantIssuers      bool
 	users              []User
 	handler            http.Handler
 	httpClient         *http.Client
@@ -215,6 +221,7 @@ func newProvider(opts Options) (*Provider, error) {
 		log:                opts.Logger,
 		tokenTTL:           opts.TokenTTL,
 		initialAccessToken: opts.InitialAccessToken,
+		tenantIssuers:      opts.TenantIssuers,
 		closed:             make(chan struct{}),
 		serveDone:          make(chan struct{}),
 		counts:             map[string]int{},

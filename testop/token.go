@@ -16,7 +16,7 @@ import (
 func (p *Provider) handleDiscovery(w http.ResponseWriter, r *http.Request) {
 	b := p.currentBehavior()
 	doc := map[string]any{
-		"issuer":                                p.issuer,
+		"issuer":                                p.docIssuer(),
 		"authorization_endpoint":                p.issuer + "/authorize",
 		"token_endpoint":                        p.issuer + "/token",
 		"userinfo_endpoint":                     p.issuer + "/userinfo",
@@ -36,7 +36,7 @@ func (p *Provider) handleDiscovery(w http.ResponseWriter, r *http.Request) {
 		"prompt_values_supported":                        []string{"none", "login"},
 		"backchannel_logout_supported":                   true, // Back-Channel Logout 1.0 §2.1
 		"backchannel_logout_session_supported":           true,
-		"authorization_response_iss_parameter_supported": true, // RFC 9207 §3
+		"authorization_response_iss_parameter_supported": !p.tenantIssuers, // RFC 9207 §3; Entra ID's multi-tenant endpoint sends none
 	}
 	if b.DiscoveryIssuer != "" {
 		doc["issuer"] = b.DiscoveryIssuer
@@ -172,7 +172,7 @@ func (p *Provider) issueTokens(client Client, code authCode, b Behavior) (map[st
 	claims := userClaims(code.session.user)
 	maps.Copy(claims, code.session.user.IDTokenOnly)
 	maps.Copy(claims, map[string]any{
-		"iss":       p.issuer,
+		"iss":       p.tokenIssuer(code.session.user),
 		"aud":       client.ID,
 		"exp":       now.Add(p.tokenTTL).Unix(),
 		"iat":       now.Unix(),
@@ -244,4 +244,23 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	json.NewEncoder(w).Encode(v)
+}
+
+// docIssuer is the issuer the discovery document names: Issuer(), or with
+// TenantIssuers the per-tenant template.
+func (p *Provider) docIssuer() string {
+	if p.tenantIssuers {
+		return p.issuer + "/{tenantid}/v2.0"
+	}
+	return p.issuer
+}
+
+// tokenIssuer is the iss of u's ID token: Issuer(), or with TenantIssuers
+// the template with u's tid claim in place.
+func (p *Provider) tokenIssuer(u User) string {
+	if !p.tenantIssuers {
+		return p.issuer
+	}
+	tid, _ := u.Extra["tid"].(string)
+	return p.issuer + "/" + tid + "/v2.0"
 }
