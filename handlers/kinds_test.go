@@ -2,6 +2,7 @@ package handlers_test
 
 import (
 	"net/http"
+	"net/url"
 	"testing"
 
 	"github.com/gatehouse/gatehouse/config"
@@ -98,7 +99,15 @@ func TestKindEntraMultiTenant(t *testing.T) {
 	}
 	e.op.SetLoginUser(in(testTenant))
 	row := e.browser().signIn(t, ssoBob.Email)
-	if want := e.op.Issuer() + "/" + testTenant + "/v2.0"; row.Issuer != want {
-		t.Fatalf("session issuer %q, want the tenant's %q", row.Issuer, want)
+	tenantIss := e.op.Issuer() + "/" + testTenant + "/v2.0"
+	if row.Issuer != tenantIss {
+		t.Fatalf("session issuer %q, want the tenant's %q", row.Issuer, tenantIss)
 	}
+	// An app launcher names the tenant's issuer: it starts a sign-in; a
+	// tenant not allowed names no provider.
+	b = e.browser()
+	if r := b.get(t, "/auth/initiate?iss="+url.QueryEscape(tenantIss)); r.status != http.StatusSeeOther {
+		t.Fatalf("initiate with the tenant's issuer: %d", r.status)
+	}
+	b.get(t, "/auth/initiate?iss="+url.QueryEscape(e.op.Issuer()+"/"+other+"/v2.0")).want(t, http.StatusBadRequest, "")
 }

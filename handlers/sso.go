@@ -175,8 +175,9 @@ func (h *Handler) initiate(c *gin.Context) {
 	iss := c.Query("iss")
 	var p *sso.Provider
 	for _, cand := range h.SSO.All() {
-		if iss != "" && cand.Issuer() == iss {
+		if cand.IssuedBy(c.Request.Context(), iss) {
 			p = cand
+			break
 		}
 	}
 	if p == nil {

@@ -134,6 +134,31 @@ func (p *Provider) ID() string { return p.cfg.ID }
 // Name returns the provider's display name.
 func (p *Provider) Name() string { return p.cfg.Name }
 
+// IssuedBy reports whether iss names this provider: its issuer exactly,
+// or for a multi-tenant Entra ID app an allowed tenant's issuer (which
+// needs the discovered template; false while the provider is down).
+func (p *Provider) IssuedBy(ctx context.Context, iss string) bool {
+	if iss == "" {
+		return false
+	}
+	if iss == p.cfg.Issuer {
+		return true
+	}
+	if !p.cfg.MultiTenant() {
+		return false
+	}
+	rt, err := p.ready(ctx)
+	if err != nil {
+		return false
+	}
+	for _, tid := range p.cfg.AllowedTenants {
+		if iss == p.cfg.TenantIssuer(rt.meta.Issuer, tid) {
+			return true
+		}
+	}
+	return false
+}
+
 // GroupsClaim is where the provider's tokens carry groups.
 func (p *Provider) GroupsClaim() string { return p.cfg.GroupsClaim }
 
