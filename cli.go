@@ -257,7 +257,7 @@ func cmdUser(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		fs, path = flags("user disable", "Disable an account and end its sessions; unlike the admin console it may disable the last administrator.")
 		email = fs.String("email", "", "account email (required)")
 	case "reset-mfa":
-		fs, path = flags("user reset-mfa", "Turn off an account's two-factor sign-in (its authenticator app and recovery codes) and end its sessions: for an owner who lost both. They then sign in with the password alone.")
+		fs, path = flags("user reset-mfa", "Turn off an account's two-factor sign-in (its authenticator app, passkeys and recovery codes) and end its sessions: for an owner who lost them. They then sign in with the password alone.")
 		email = fs.String("email", "", "account email (required)")
 	default:
 		return errUsage{fmt.Errorf("unknown user subcommand %q\n\n%s", sub, userUsage)}

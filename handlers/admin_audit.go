@@ -23,7 +23,7 @@ var auditKinds = []models.EventKind{
 	"reauth.", models.EventReauth, models.EventReauthFailure,
 	"user.", models.EventUserCreated, models.EventUserUpdated, models.EventUserDisabled, models.EventUserEnabled,
 	models.EventUserDeleted, models.EventPasswordSet, models.EventPasswordRemoved,
-	"identity.", models.EventIdentityLinked, models.EventIdentityUnlinked, models.EventLinkFailure, models.EventLinkCancelled,
+	"identity.", models.EventIdentityLinked, models.EventIdentityUnlinked, models.EventIdentityRekeyed, models.EventLinkFailure, models.EventLinkCancelled,
 	models.EventSessionRevoked,
 	"password_reset.", models.EventPasswordResetRequested, models.EventPasswordResetCompleted,
 	"invitation.", models.EventInvitationSent, models.EventInvitationLinked, models.EventInvitationAccepted,

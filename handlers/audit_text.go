@@ -167,6 +167,8 @@ func eventSentence(r *auditRow, provider string) string {
 		return target + " made new recovery codes"
 	case models.EventMFAFailure:
 		return target + " gave a wrong second factor"
+	case models.EventIdentityRekeyed:
+		return "A sign-in of " + target + " was re-keyed: " + r.Detail
 	case models.EventBreakGlass:
 		return target + " used the break-glass password sign-in"
 	case models.EventAdminGranted:

@@ -126,6 +126,10 @@ const (
 	EventMFAFailure       EventKind = "mfa.failure"
 )
 
+// EventIdentityRekeyed: an identity was given a new issuer and subject
+// (gatehouse identities rekey); the detail names both.
+const EventIdentityRekeyed EventKind = "identity.rekeyed"
+
 // Group sync event kinds: an SSO sign-in made an account an administrator
 // or not, as the provider's admin_groups said (the detail names the
 // provider and group).

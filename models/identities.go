@@ -103,3 +103,30 @@ func (db *DB) DeleteSessionsBySID(ctx context.Context, issuer, subject, sid stri
 	}
 	return res.RowsAffected, nil
 }
+
+// ProviderIdentities lists the identities signed in through providerID,
+// oldest first, at most limit.
+func (db *DB) ProviderIdentities(ctx context.Context, providerID string, limit int) ([]Identity, error) {
+	var ids []Identity
+	err := db.gorm.WithContext(ctx).Where("provider_id = ?", providerID).Order("id").Limit(limit).Find(&ids).Error
+	if err != nil {
+		return nil, fmt.Errorf("list identities of %s: %w", providerID, err)
+	}
+	return ids, nil
+}
+
+// RekeyIdentity gives the identity id a new issuer and subject; the
+// unique key refuses one linked already (ErrIdentityTaken).
+func (db *DB) RekeyIdentity(ctx context.Context, id int64, issuer, subject string) error {
+	res := db.gorm.WithContext(ctx).Model(&Identity{}).Where("id = ?", id).Updates(map[string]any{"issuer": issuer, "subject": subject})
+	if errors.Is(res.Error, gorm.ErrDuplicatedKey) {
+		return ErrIdentityTaken
+	}
+	if res.Error != nil {
+		return fmt.Errorf("rekey identity: %w", res.Error)
+	}
+	if res.RowsAffected != 1 {
+		return ErrNotFound
+	}
+	return nil
+}

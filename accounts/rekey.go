@@ -1,0 +1,194 @@
+package accounts
+
+// Re-keying identities: when a provider's identifiers change (a new
+// tenant, a new app registration, a provider replaced), each identity's
+// (issuer, subject) is moved to the new one, so every account keeps its
+// sign-in. Never by email: the operator names the mapping (a CSV of old
+// and new subjects) or a stable claim the stored claims carry (oid, an
+// employee number). A plan is computed first and shown; applying it moves
+// every identity of the plan in one transaction, or none, and refuses a
+// plan with conflicts (a key taken meanwhile fails on the unique key).
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/gatehouse/gatehouse/models"
+	"github.com/gatehouse/gatehouse/sso"
+)
+
+// maxRekey bounds the identities one plan reads.
+const maxRekey = 100_000
+
+// RekeyRow is one line of a mapping: an identity's old subject, its new
+// subject and, when it changes too, its new issuer.
+type RekeyRow struct {
+	OldSubject, NewSubject, NewIssuer string
+}
+
+// RekeyChange is one identity a plan moves.
+type RekeyChange struct {
+	IdentityID, UserID   int64
+	Email                string
+	OldIssuer, OldSubject string
+	NewIssuer, NewSubject string
+}
+
+// RekeyPlan is what re-keying would do: the changes, the conflicts that
+// stop it, and the rows or identities it could not match.
+type RekeyPlan struct {
+	Changes   []RekeyChange
+	Conflicts []string
+	Unmatched []string
+}
+
+// ErrRekeyConflicts refuses to apply a plan with conflicts.
+var ErrRekeyConflicts = conflict("The plan has conflicts: resolve them (or leave their rows out) and try again.")
+
+// PlanRekeyCSV plans re-keying providerID's identities by rows.
+func (s *Service) PlanRekeyCSV(ctx context.Context, providerID string, rows []RekeyRow) (*RekeyPlan, error) {
+	return s.planRekey(ctx, s.DB, providerID, func(ids []models.Identity) ([]RekeyChange, []string, error) {
+		bySubject := map[string]*models.Identity{}
+		for i := range ids {
+			bySubject[ids[i].Subject] = &ids[i]
+		}
+		var out []RekeyChange
+		var unmatched []string
+		seen := map[string]bool{}
+		for _, r := range rows {
+			if seen[r.OldSubject] {
+				return nil, nil, fmt.Errorf("old subject %q appears twice", r.OldSubject)
+			}
+			seen[r.OldSubject] = true
+			id, ok := bySubject[r.OldSubject]
+			if !ok {
+				unmatched = append(unmatched, "no identity of "+providerID+" has subject "+r.OldSubject)
+				continue
+			}
+			out = append(out, change(id, or(r.NewIssuer, id.Issuer), r.NewSubject))
+		}
+		return out, unmatched, nil
+	})
+}
+
+// PlanRekeyClaim plans re-keying providerID's identities onto the value
+// of claim in each one's stored claims (the claims of its last sign-in):
+// for a provider moved to subject_claim, say.
+func (s *Service) PlanRekeyClaim(ctx context.Context, providerID, claim string) (*RekeyPlan, error) {
+	return s.planRekey(ctx, s.DB, providerID, func(ids []models.Identity) ([]RekeyChange, []string, error) {
+		var out []RekeyChange
+		var unmatched []string
+		for i := range ids {
+			v := claimString(ids[i].Claims, claim)
+			if v == "" {
+				unmatched = append(unmatched, fmt.Sprintf("%s (subject %s) has no %s claim", ids[i].Email, ids[i].Subject, claim))
+				continue
+			}
+			if v == ids[i].Subject {
+				continue
+			}
+			out = append(out, change(&ids[i], ids[i].Issuer, v))
+		}
+		return out, unmatched, nil
+	})
+}
+
+func change(id *models.Identity, issuer, subject string) RekeyChange {
+	return RekeyChange{
+		IdentityID: id.ID, UserID: id.UserID, Email: id.Email,
+		OldIssuer: id.Issuer, OldSubject: id.Subject, NewIssuer: issuer, NewSubject: subject,
+	}
+}
+
+// claimString is a claim of a stored claims snapshot when it is a string.
+func claimString(claims, name string) string {
+	var m map[string]json.RawMessage
+	if json.Unmarshal([]byte(claims), &m) != nil {
+		return ""
+	}
+	var v string
+	if json.Unmarshal(m[name], &v) != nil {
+		return ""
+	}
+	return v
+}
+
+// planRekey reads the provider's identities (in db) and checks the
+// changes match proposes: a new key must be a valid subject, taken by no
+// other identity (unless that one moves away in the same plan), and by no
+// two changes.
+func (s *Service) planRekey(ctx context.Context, db *models.DB, providerID string, match func([]models.Identity) ([]RekeyChange, []string, error)) (*RekeyPlan, error) {
+	if _, ok := s.Providers[providerID]; !ok {
+		return nil, invalid("No provider " + providerID + " is configured.")
+	}
+	ids, err := db.ProviderIdentities(ctx, providerID, maxRekey)
+	if err != nil {
+		return nil, err
+	}
+	changes, unmatched, err := match(ids)
+	if err != nil {
+		return nil, invalid(err.Error())
+	}
+	plan := &RekeyPlan{Unmatched: unmatched}
+	moving := map[int64]bool{}
+	for _, c := range changes {
+		moving[c.IdentityID] = true
+	}
+	target := map[string]int64{}
+	for _, c := range changes {
+		key := c.NewIssuer + " " + c.NewSubject
+		switch {
+		case c.NewSubject == "" || len(c.NewSubject) > 255 || !models.IsText(c.NewSubject) || sso.HasInvisible(c.NewSubject):
+			plan.Conflicts = append(plan.Conflicts, fmt.Sprintf("%s: new subject %q is not a valid subject", c.Email, c.NewSubject))
+			continue
+		case target[key] != 0:
+			plan.Conflicts = append(plan.Conflicts, fmt.Sprintf("%s: two identities would both become %s", c.Email, c.NewSubject))
+			continue
+		}
+		target[key] = c.IdentityID
+		other, err := db.IdentityBySubject(ctx, c.NewIssuer, c.NewSubject)
+		switch {
+		case errors.Is(err, models.ErrNotFound):
+		case err != nil:
+			return nil, err
+		case other.ID != c.IdentityID && !moving[other.ID]:
+			plan.Conflicts = append(plan.Conflicts, fmt.Sprintf("%s: subject %s is linked to another account's identity already", c.Email, c.NewSubject))
+			continue
+		}
+		plan.Changes = append(plan.Changes, c)
+	}
+	return plan, nil
+}
+
+// ApplyRekey carries out plan in one transaction: every change or none.
+// A plan with conflicts is refused (ErrRekeyConflicts). The identities
+// move in two passes (first to a placeholder) so that a plan whose new
+// keys swap old ones never trips the unique key halfway.
+func (s *Service) ApplyRekey(ctx context.Context, plan *RekeyPlan) error {
+	if len(plan.Conflicts) > 0 {
+		return ErrRekeyConflicts
+	}
+	return s.DB.Tx(ctx, func(tx *models.DB) error {
+		for _, c := range plan.Changes {
+			if err := tx.RekeyIdentity(ctx, c.IdentityID, c.OldIssuer, fmt.Sprintf("rekey:%d", c.IdentityID)); err != nil {
+				return err
+			}
+		}
+		for _, c := range plan.Changes {
+			if err := tx.RekeyIdentity(ctx, c.IdentityID, c.NewIssuer, c.NewSubject); err != nil {
+				if errors.Is(err, models.ErrIdentityTaken) {
+					return conflict(fmt.Sprintf("%s: subject %s was linked meanwhile; plan again", c.Email, c.NewSubject))
+				}
+				return err
+			}
+			err := tx.RecordEvent(ctx, &models.Event{Kind: models.EventIdentityRekeyed, UserID: &c.UserID, Email: c.Email, Method: models.MethodCLI,
+				Detail: fmt.Sprintf("%s %s -> %s %s", c.OldIssuer, c.OldSubject, c.NewIssuer, c.NewSubject)})
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}

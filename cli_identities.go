@@ -1,0 +1,128 @@
+package main
+
+import (
+	"context"
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/gatehouse/gatehouse/accounts"
+	"github.com/gatehouse/gatehouse/app"
+)
+
+// maxRekeyCSV bounds the mapping file read.
+const maxRekeyCSV = 64 << 20
+
+// cmdIdentities runs "gatehouse identities rekey".
+func cmdIdentities(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] != "rekey" {
+		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
+			fmt.Fprintln(stdout, "Usage: gatehouse identities rekey --provider P (--from-csv FILE | --by-claim CLAIM) [--apply]")
+			return errHelp
+		}
+		return errUsage{errors.New("identities needs a subcommand: rekey")}
+	}
+	fs, path := flags("identities rekey", "Move the identities of a provider to new subjects, for a provider whose identifiers changed (a new tenant or app registration, a provider replaced): "+
+		"from a CSV file of old subject, new subject and optionally new issuer, or onto a stable claim of each identity's last sign-in. Never by email. "+
+		"Without --apply it only prints what would change, the conflicts and the rows it could not match; --apply makes every change in one transaction, or none, and audits each.")
+	provider := fs.String("provider", "", "the provider's id (required)")
+	csvPath := fs.String("from-csv", "", "a CSV file: old subject, new subject[, new issuer] per line")
+	claim := fs.String("by-claim", "", "a claim whose value becomes each identity's subject (e.g. oid)")
+	apply := fs.Bool("apply", false, "make the changes (default: a dry run)")
+	if err := parse(fs, args[1:], stdout); err != nil {
+		return err
+	}
+	if *provider == "" || (*csvPath == "") == (*claim == "") {
+		return errUsage{errors.New("--provider and exactly one of --from-csv and --by-claim are required")}
+	}
+	var rows []accounts.RekeyRow
+	if *csvPath != "" {
+		var err error
+		if rows, err = readRekeyCSV(*csvPath); err != nil {
+			return errUsage{err}
+		}
+	}
+	cfg, err := loadConfig(*path)
+	if err != nil {
+		return err
+	}
+	a, err := app.New(ctx, cfg, app.Options{Logger: newLogger(cfg, stderr)})
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	var plan *accounts.RekeyPlan
+	if *csvPath != "" {
+		plan, err = a.Accounts.PlanRekeyCSV(ctx, *provider, rows)
+	} else {
+		plan, err = a.Accounts.PlanRekeyClaim(ctx, *provider, *claim)
+	}
+	if err != nil {
+		return cliRefusal(err)
+	}
+	for _, c := range plan.Changes {
+		fmt.Fprintf(stdout, "change\t%s\t%s %s -> %s %s\n", c.Email, c.OldIssuer, c.OldSubject, c.NewIssuer, c.NewSubject)
+	}
+	for _, c := range plan.Conflicts {
+		fmt.Fprintf(stdout, "conflict\t%s\n", c)
+	}
+	for _, u := range plan.Unmatched {
+		fmt.Fprintf(stdout, "unmatched\t%s\n", u)
+	}
+	fmt.Fprintf(stdout, "%d changes, %d conflicts, %d unmatched\n", len(plan.Changes), len(plan.Conflicts), len(plan.Unmatched))
+	if !*apply {
+		fmt.Fprintln(stdout, "dry run: nothing changed (add --apply)")
+		return nil
+	}
+	if err := a.Accounts.ApplyRekey(ctx, plan); err != nil {
+		return cliRefusal(err)
+	}
+	fmt.Fprintf(stdout, "applied: %d identities re-keyed\n", len(plan.Changes))
+	return nil
+}
+
+// cliRefusal is a refusal's message as a command error, or err itself.
+func cliRefusal(err error) error {
+	if accounts.ErrorCode(err) != 0 {
+		return errors.New(err.Error())
+	}
+	return err
+}
+
+// readRekeyCSV reads a mapping file: old subject, new subject and an
+// optional new issuer per record; blank lines and a header line
+// "old_subject,..." are skipped.
+func readRekeyCSV(path string) ([]accounts.RekeyRow, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	r := csv.NewReader(io.LimitReader(f, maxRekeyCSV))
+	r.FieldsPerRecord = -1
+	r.TrimLeadingSpace = true
+	var rows []accounts.RekeyRow
+	for line := 1; ; line++ {
+		rec, err := r.Read()
+		if errors.Is(err, io.EOF) {
+			return rows, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		if line == 1 && strings.EqualFold(strings.TrimSpace(rec[0]), "old_subject") {
+			continue
+		}
+		if len(rec) < 2 || len(rec) > 3 {
+			return nil, fmt.Errorf("%s line %d: want old subject, new subject and optionally new issuer", path, line)
+		}
+		row := accounts.RekeyRow{OldSubject: strings.TrimSpace(rec[0]), NewSubject: strings.TrimSpace(rec[1])}
+		if len(rec) == 3 {
+			row.NewIssuer = strings.TrimSpace(rec[2])
+		}
+		rows = append(rows, row)
+	}
+}
