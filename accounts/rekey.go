@@ -30,8 +30,8 @@ type RekeyRow struct {
 
 // RekeyChange is one identity a plan moves.
 type RekeyChange struct {
-	IdentityID, UserID   int64
-	Email                string
+	IdentityID, UserID    int64
+	Email                 string
 	OldIssuer, OldSubject string
 	NewIssuer, NewSubject string
 }
