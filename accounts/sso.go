@@ -52,6 +52,11 @@ type SSOPolicy struct {
 	// sign in.
 	GroupsClaim                string
 	AdminGroups, AllowedGroups []string
+	// MigrateFrom and MigrateEnd are a migration window: until MigrateEnd,
+	// a new identity whose subject is exactly an identity's of provider
+	// MigrateFrom signs in to that identity's account (and is linked).
+	MigrateFrom string
+	MigrateEnd  time.Time
 }
 
 // trusts reports whether the provider may vouch for email: it says the
@@ -129,6 +134,9 @@ type Resolution struct {
 	Identity   *sso.Identity
 	Policy     SSOPolicy   // the provider's policy that decided
 	Admin      AdminChange // what the provider's groups did to the admin flag
+	// MigratedFrom names the old provider whose identity the new one was
+	// linked beside (a migration window).
+	MigratedFrom string
 }
 
 // ResolveSSO decides who an SSO sign-in is. A known (issuer, subject) is its
@@ -207,6 +215,9 @@ func (s *Service) resolveSSO(ctx context.Context, p SSOPolicy, providerID string
 	case !errors.Is(err, models.ErrNotFound):
 		return nil, err
 	}
+	if r, err := s.migrated(ctx, p, providerID, id); r != nil || err != nil {
+		return r, err
+	}
 	email := sso.NormalizeEmail(id.Email)
 	if !models.ValidEmail(email) {
 		return refused(nil, ReasonNoEmail), nil
@@ -256,6 +267,35 @@ func linkHold(u *models.User, id *sso.Identity, now time.Time) Reason {
 		return ReasonEmailChanged
 	}
 	return ""
+}
+
+// migrated links a new identity to the account of the old provider's
+// identity with exactly its subject, during the provider's migration
+// window; nil when the window is closed or no identity matches. Never by
+// email: only the stable key the operator chose to carry over.
+func (s *Service) migrated(ctx context.Context, p SSOPolicy, providerID string, id *sso.Identity) (*Resolution, error) {
+	if p.MigrateFrom == "" || !s.DB.Now().Before(p.MigrateEnd) {
+		return nil, nil
+	}
+	old, err := s.DB.ProviderIdentityBySubject(ctx, p.MigrateFrom, id.Subject)
+	if errors.Is(err, models.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	u, err := s.DB.UserByID(ctx, old.UserID)
+	if err != nil {
+		return nil, err
+	}
+	if u.Disabled() {
+		return refused(u, ReasonDisabled), nil
+	}
+	r, err := s.link(ctx, providerID, u, id, false)
+	if r != nil {
+		r.MigratedFrom = p.MigrateFrom
+	}
+	return r, err
 }
 
 // returning signs in the account an identity is already linked to.

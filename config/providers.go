@@ -26,6 +26,14 @@ type Provider struct {
 	AutoCreate bool `yaml:"auto_create"`
 	// RefreshInterval, when set, re-checks the IdP session with prompt=none this often.
 	RefreshInterval time.Duration `yaml:"refresh_interval"`
+	// MigrateFrom and MigrateUntil open a migration window: until the
+	// date (YYYY-MM-DD, UTC, the day included), a first sign-in through
+	// this provider whose subject is exactly an identity's of provider
+	// MigrateFrom is linked to that identity's account.
+	MigrateFrom  string `yaml:"migrate_from"`
+	MigrateUntil string `yaml:"migrate_until"`
+	// MigrateEnd is the end of the window, from MigrateUntil.
+	MigrateEnd time.Time `yaml:"-"`
 
 	// IconImage is the icon file read at load; nil without icon.
 	IconImage *images.Image `yaml:"-"`
@@ -57,6 +65,30 @@ func (c *Config) finishProviders(env lookupFunc) error {
 		}
 		seen[p.ID] = true
 	}
+	for i := range c.Providers {
+		if err := c.Providers[i].finishMigration(seen); err != nil {
+			return fmt.Errorf("providers[%d] (%s).%w", i, oneLine(c.Providers[i].ID), err)
+		}
+	}
+	return nil
+}
+
+// finishMigration checks the migration window: both keys or neither, a
+// provider other than this one that is configured, a date.
+func (p *Provider) finishMigration(ids map[string]bool) error {
+	switch {
+	case p.MigrateFrom == "" && p.MigrateUntil == "":
+		return nil
+	case p.MigrateFrom == "" || p.MigrateUntil == "":
+		return errors.New("migrate_from: migrate_from and migrate_until go together")
+	case p.MigrateFrom == p.ID || !ids[p.MigrateFrom]:
+		return fmt.Errorf("migrate_from: %q must be another configured provider's id", p.MigrateFrom)
+	}
+	d, err := time.Parse(time.DateOnly, p.MigrateUntil)
+	if err != nil {
+		return fmt.Errorf("migrate_until: %q must be a date, YYYY-MM-DD", p.MigrateUntil)
+	}
+	p.MigrateEnd = d.AddDate(0, 0, 1) // the whole day, UTC
 	return nil
 }
 

@@ -4,8 +4,10 @@ import (
 	"net/http"
 	"net/url"
 	"testing"
+	"time"
 
 	"github.com/gatehouse/gatehouse/config"
+	"github.com/gatehouse/gatehouse/models"
 	"github.com/gatehouse/gatehouse/testop"
 )
 
@@ -90,5 +92,40 @@ func TestBackchannelSubjectClaim(t *testing.T) {
 	}
 	if b.session(t) != nil {
 		t.Fatal("the session outlived a back-channel logout naming its sid")
+	}
+}
+
+// TestMigrationWindow: during a provider's migration window a first
+// sign-in whose subject is exactly an old provider's identity's signs in
+// to that account (linked, audited); after the window it does not.
+func TestMigrationWindow(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name  string
+		until time.Duration
+		moved bool
+	}{{"open", 24 * time.Hour, true}, {"closed", -48 * time.Hour, false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			e := newSSOEnv(t, ssoEnvOpts{ops: 2, providers: func(e *ssoEnv, ps []config.Provider) {
+				ps[1].MigrateFrom, ps[1].MigrateUntil = "acme", time.Now().Add(tc.until).UTC().Format(time.DateOnly)
+			}})
+			e.browser().signIn(t, ssoBob.Email) // through acme
+			e.ops[1].SetLoginUser(&ssoBob)
+			b := e.browser()
+			authz := b.start(t, url.Values{"email": {""}, "is_sso": {"true"}, "provider": {"globex"}})
+			r := b.get(t, authz.String())
+			r = b.get(t, r.loc)
+			migrated := false
+			for _, ev := range e.events(models.EventIdentityLinked) {
+				migrated = migrated || ev.Detail == "migration from acme"
+			}
+			if migrated != tc.moved || (r.loc == "/dashboard") != tc.moved {
+				t.Fatalf("migration window %s: linked %v, callback %d %q", tc.name, migrated, r.status, r.loc)
+			}
+			if n := e.count("users", ""); n != 1 {
+				t.Fatalf("%d accounts, want bob's alone", n)
+			}
+		})
 	}
 }

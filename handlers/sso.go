@@ -412,6 +412,9 @@ func (h *Handler) auditAdminChange(c *gin.Context, u *models.User, providerID st
 
 // linkDetail is the audit detail of an identity linked without a password.
 func linkDetail(res *accounts.Resolution) string {
+	if res.MigratedFrom != "" {
+		return "migration from " + res.MigratedFrom
+	}
 	if res.Created {
 		return "just-in-time account"
 	}

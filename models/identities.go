@@ -104,6 +104,20 @@ func (db *DB) DeleteSessionsBySID(ctx context.Context, issuer, subject, sid stri
 	return res.RowsAffected, nil
 }
 
+// ProviderIdentityBySubject is provider's identity with subject (under
+// any issuer of it), or ErrNotFound; with several issuers, the oldest.
+func (db *DB) ProviderIdentityBySubject(ctx context.Context, providerID, subject string) (*Identity, error) {
+	var ids []Identity
+	err := db.gorm.WithContext(ctx).Where("provider_id = ? AND subject = ?", providerID, subject).Order("id").Limit(1).Find(&ids).Error
+	if err != nil {
+		return nil, fmt.Errorf("find identity: %w", err)
+	}
+	if len(ids) == 0 {
+		return nil, ErrNotFound
+	}
+	return &ids[0], nil
+}
+
 // ProviderIdentities lists the identities signed in through providerID,
 // oldest first, at most limit.
 func (db *DB) ProviderIdentities(ctx context.Context, providerID string, limit int) ([]Identity, error) {
