@@ -2,12 +2,10 @@ package main
 
 import (
 	"context"
-	"encoding/csv"
 	"errors"
 	"fmt"
 	"io"
 	"os"
-	"strings"
 
 	"github.com/gatehouse/gatehouse/accounts"
 	"github.com/gatehouse/gatehouse/app"
@@ -77,7 +75,7 @@ func cmdIdentities(ctx context.Context, args []string, stdout, stderr io.Writer)
 		fmt.Fprintln(stdout, "dry run: nothing changed (add --apply)")
 		return nil
 	}
-	if err := a.Accounts.ApplyRekey(ctx, plan); err != nil {
+	if err := a.Accounts.ApplyRekey(ctx, plan, nil); err != nil {
 		return cliRefusal(err)
 	}
 	fmt.Fprintf(stdout, "applied: %d identities re-keyed\n", len(plan.Changes))
@@ -92,37 +90,16 @@ func cliRefusal(err error) error {
 	return err
 }
 
-// readRekeyCSV reads a mapping file: old subject, new subject and an
-// optional new issuer per record; blank lines and a header line
-// "old_subject,..." are skipped.
+// readRekeyCSV reads a mapping file (accounts.ParseRekeyCSV).
 func readRekeyCSV(path string) ([]accounts.RekeyRow, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	r := csv.NewReader(io.LimitReader(f, maxRekeyCSV))
-	r.FieldsPerRecord = -1
-	r.TrimLeadingSpace = true
-	var rows []accounts.RekeyRow
-	for line := 1; ; line++ {
-		rec, err := r.Read()
-		if errors.Is(err, io.EOF) {
-			return rows, nil
-		}
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", path, err)
-		}
-		if line == 1 && strings.EqualFold(strings.TrimSpace(rec[0]), "old_subject") {
-			continue
-		}
-		if len(rec) < 2 || len(rec) > 3 {
-			return nil, fmt.Errorf("%s line %d: want old subject, new subject and optionally new issuer", path, line)
-		}
-		row := accounts.RekeyRow{OldSubject: strings.TrimSpace(rec[0]), NewSubject: strings.TrimSpace(rec[1])}
-		if len(rec) == 3 {
-			row.NewIssuer = strings.TrimSpace(rec[2])
-		}
-		rows = append(rows, row)
+	rows, err := accounts.ParseRekeyCSV(io.LimitReader(f, maxRekeyCSV))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
+	return rows, nil
 }

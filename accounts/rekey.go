@@ -11,9 +11,12 @@ package accounts
 
 import (
 	"context"
+	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"strings"
 
 	"github.com/gatehouse/gatehouse/models"
 	"github.com/gatehouse/gatehouse/sso"
@@ -166,7 +169,11 @@ func (s *Service) planRekey(ctx context.Context, db *models.DB, providerID strin
 // A plan with conflicts is refused (ErrRekeyConflicts). The identities
 // move in two passes (first to a placeholder) so that a plan whose new
 // keys swap old ones never trips the unique key halfway.
-func (s *Service) ApplyRekey(ctx context.Context, plan *RekeyPlan) error {
+func (s *Service) ApplyRekey(ctx context.Context, plan *RekeyPlan, actor *models.User) error {
+	method, actorID := models.MethodCLI, (*int64)(nil)
+	if actor != nil {
+		method, actorID = models.MethodAdmin, &actor.ID
+	}
 	if len(plan.Conflicts) > 0 {
 		return ErrRekeyConflicts
 	}
@@ -183,7 +190,7 @@ func (s *Service) ApplyRekey(ctx context.Context, plan *RekeyPlan) error {
 				}
 				return err
 			}
-			err := tx.RecordEvent(ctx, &models.Event{Kind: models.EventIdentityRekeyed, UserID: &c.UserID, Email: c.Email, Method: models.MethodCLI,
+			err := tx.RecordEvent(ctx, &models.Event{Kind: models.EventIdentityRekeyed, UserID: &c.UserID, ActorID: actorID, Email: c.Email, Method: method,
 				Detail: fmt.Sprintf("%s %s -> %s %s", c.OldIssuer, c.OldSubject, c.NewIssuer, c.NewSubject)})
 			if err != nil {
 				return err
@@ -191,4 +198,39 @@ func (s *Service) ApplyRekey(ctx context.Context, plan *RekeyPlan) error {
 		}
 		return nil
 	})
+}
+
+// maxRekeyRows bounds the rows of one mapping.
+const maxRekeyRows = 100_000
+
+// ParseRekeyCSV reads a mapping: old subject, new subject and an optional
+// new issuer per record; a header line "old_subject,..." is skipped.
+func ParseRekeyCSV(r io.Reader) ([]RekeyRow, error) {
+	cr := csv.NewReader(r)
+	cr.FieldsPerRecord = -1
+	cr.TrimLeadingSpace = true
+	var rows []RekeyRow
+	for line := 1; ; line++ {
+		rec, err := cr.Read()
+		if errors.Is(err, io.EOF) {
+			return rows, nil
+		}
+		if err != nil {
+			return nil, invalid("The mapping is not CSV: " + err.Error())
+		}
+		if line == 1 && strings.EqualFold(strings.TrimSpace(rec[0]), "old_subject") {
+			continue
+		}
+		if len(rec) < 2 || len(rec) > 3 {
+			return nil, invalid(fmt.Sprintf("Line %d: want old subject, new subject and optionally new issuer.", line))
+		}
+		if len(rows) == maxRekeyRows {
+			return nil, invalid(fmt.Sprintf("More than %d rows: split the mapping.", maxRekeyRows))
+		}
+		row := RekeyRow{OldSubject: strings.TrimSpace(rec[0]), NewSubject: strings.TrimSpace(rec[1])}
+		if len(rec) == 3 {
+			row.NewIssuer = strings.TrimSpace(rec[2])
+		}
+		rows = append(rows, row)
+	}
 }

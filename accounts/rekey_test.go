@@ -48,7 +48,7 @@ func TestRekey(t *testing.T) {
 	if len(plan.Changes) != 2 || len(plan.Conflicts) != 1 || len(plan.Unmatched) != 1 || !strings.Contains(plan.Conflicts[0], "another account") {
 		t.Fatalf("plan: %+v", plan)
 	}
-	if err := s.ApplyRekey(ctx, plan); !errors.Is(err, ErrRekeyConflicts) {
+	if err := s.ApplyRekey(ctx, plan, nil); !errors.Is(err, ErrRekeyConflicts) {
 		t.Fatalf("applying a plan with conflicts: %v", err)
 	}
 	if _, err := s.PlanRekeyCSV(ctx, "acme", []RekeyRow{{OldSubject: "s1", NewSubject: "n"}, {OldSubject: "s1", NewSubject: "m"}}); err == nil {
@@ -61,7 +61,7 @@ func TestRekey(t *testing.T) {
 
 	plan.Conflicts = nil
 	plan, _ = s.PlanRekeyCSV(ctx, "acme", []RekeyRow{{OldSubject: "s1", NewSubject: "s2"}, {OldSubject: "s2", NewSubject: "s1", NewIssuer: "https://new.example"}})
-	if err := s.ApplyRekey(ctx, plan); err != nil {
+	if err := s.ApplyRekey(ctx, plan, nil); err != nil {
 		t.Fatal(err)
 	}
 	if id, err := s.DB.IdentityBySubject(ctx, "https://old.example", "s2"); err != nil || id.Email != "a@example.com" {

@@ -64,6 +64,8 @@ func (h *Handler) adminRouteTable() []adminRoute {
 		{get, "/admin/audit.csv", false, h.adminAuditCSV},
 		{get, "/admin/mail", false, h.adminMail},
 		{post, "/admin/mail/:id/retry", false, h.adminRetryMail},
+		{get, "/admin/identities/rekey", true, h.adminRekeyPage},
+		{post, "/admin/identities/rekey", true, h.adminRekey},
 	}
 }
 
