@@ -97,6 +97,9 @@ func readRekeyCSV(path string) ([]accounts.RekeyRow, error) {
 		return nil, err
 	}
 	defer f.Close()
+	if st, err := f.Stat(); err == nil && st.Size() > maxRekeyCSV {
+		return nil, fmt.Errorf("%s: larger than %d MiB: split the mapping", path, maxRekeyCSV>>20)
+	}
 	rows, err := accounts.ParseRekeyCSV(io.LimitReader(f, maxRekeyCSV))
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)

@@ -16,6 +16,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"net/url"
 	"strings"
 
 	"github.com/gatehouse/gatehouse/models"
@@ -54,7 +56,11 @@ var ErrRekeyConflicts = conflict("The plan has conflicts: resolve them (or leave
 func (s *Service) PlanRekeyCSV(ctx context.Context, providerID string, rows []RekeyRow) (*RekeyPlan, error) {
 	return s.planRekey(ctx, s.DB, providerID, func(ids []models.Identity) ([]RekeyChange, []string, error) {
 		bySubject := map[string]*models.Identity{}
+		ambiguous := map[string]bool{}
 		for i := range ids {
+			if bySubject[ids[i].Subject] != nil {
+				ambiguous[ids[i].Subject] = true
+			}
 			bySubject[ids[i].Subject] = &ids[i]
 		}
 		var out []RekeyChange
@@ -66,6 +72,10 @@ func (s *Service) PlanRekeyCSV(ctx context.Context, providerID string, rows []Re
 			}
 			seen[r.OldSubject] = true
 			id, ok := bySubject[r.OldSubject]
+			if ambiguous[r.OldSubject] {
+				unmatched = append(unmatched, "subject "+r.OldSubject+" names identities of "+providerID+" under several issuers: re-key them with --by-claim, or one issuer at a time")
+				continue
+			}
 			if !ok {
 				unmatched = append(unmatched, "no identity of "+providerID+" has subject "+r.OldSubject)
 				continue
@@ -96,6 +106,35 @@ func (s *Service) PlanRekeyClaim(ctx context.Context, providerID, claim string) 
 		}
 		return out, unmatched, nil
 	})
+}
+
+// issuerFor reports whether a new issuer may key providerID's identities:
+// an https URL (http on loopback), of bounded length, that no other
+// configured provider uses (its sign-ins would land on this provider's
+// identities).
+func (s *Service) issuerFor(providerID, issuer string) bool {
+	if len(issuer) > 2048 || !models.IsText(issuer) || sso.HasInvisible(issuer) {
+		return false
+	}
+	u, err := url.Parse(issuer)
+	if err != nil || u.Host == "" || (u.Scheme != "https" && !(u.Scheme == "http" && loopbackHost(u.Hostname()))) {
+		return false
+	}
+	for id, p := range s.Providers {
+		if id != providerID && p.Issuer == issuer {
+			return false
+		}
+	}
+	return true
+}
+
+// loopbackHost reports whether host is localhost or a loopback address.
+func loopbackHost(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 func change(id *models.Identity, issuer, subject string) RekeyChange {
@@ -146,6 +185,9 @@ func (s *Service) planRekey(ctx context.Context, db *models.DB, providerID strin
 		case c.NewSubject == "" || len(c.NewSubject) > 255 || !models.IsText(c.NewSubject) || sso.HasInvisible(c.NewSubject):
 			plan.Conflicts = append(plan.Conflicts, fmt.Sprintf("%s: new subject %q is not a valid subject", c.Email, c.NewSubject))
 			continue
+		case c.NewIssuer != c.OldIssuer && !s.issuerFor(providerID, c.NewIssuer):
+			plan.Conflicts = append(plan.Conflicts, fmt.Sprintf("%s: new issuer %q is not an issuer URL of %s (another provider's, or not https)", c.Email, c.NewIssuer, providerID))
+			continue
 		case target[key] != 0:
 			plan.Conflicts = append(plan.Conflicts, fmt.Sprintf("%s: two identities would both become %s", c.Email, c.NewSubject))
 			continue
@@ -179,16 +221,13 @@ func (s *Service) ApplyRekey(ctx context.Context, plan *RekeyPlan, actor *models
 	}
 	return s.DB.Tx(ctx, func(tx *models.DB) error {
 		for _, c := range plan.Changes {
-			if err := tx.RekeyIdentity(ctx, c.IdentityID, c.OldIssuer, fmt.Sprintf("rekey:%d", c.IdentityID)); err != nil {
-				return err
+			if err := tx.RekeyIdentity(ctx, c.IdentityID, c.OldIssuer, c.OldSubject, c.OldIssuer, placeholder(c.IdentityID)); err != nil {
+				return changedMeanwhile(c, err)
 			}
 		}
 		for _, c := range plan.Changes {
-			if err := tx.RekeyIdentity(ctx, c.IdentityID, c.NewIssuer, c.NewSubject); err != nil {
-				if errors.Is(err, models.ErrIdentityTaken) {
-					return conflict(fmt.Sprintf("%s: subject %s was linked meanwhile; plan again", c.Email, c.NewSubject))
-				}
-				return err
+			if err := tx.RekeyIdentity(ctx, c.IdentityID, c.OldIssuer, placeholder(c.IdentityID), c.NewIssuer, c.NewSubject); err != nil {
+				return changedMeanwhile(c, err)
 			}
 			err := tx.RecordEvent(ctx, &models.Event{Kind: models.EventIdentityRekeyed, UserID: &c.UserID, ActorID: actorID, Email: c.Email, Method: method,
 				Detail: fmt.Sprintf("%s %s -> %s %s", c.OldIssuer, c.OldSubject, c.NewIssuer, c.NewSubject)})
@@ -198,6 +237,19 @@ func (s *Service) ApplyRekey(ctx context.Context, plan *RekeyPlan, actor *models
 		}
 		return nil
 	})
+}
+
+// placeholder is where an identity waits between the two passes: a
+// control character no real subject has (models.IsText refuses them).
+func placeholder(id int64) string { return fmt.Sprintf("\x01rekey:%d", id) }
+
+// changedMeanwhile turns a failed move into a conflict to plan again: an
+// identity moved, unlinked or a subject linked since the plan was made.
+func changedMeanwhile(c RekeyChange, err error) error {
+	if errors.Is(err, models.ErrIdentityTaken) || errors.Is(err, models.ErrNotFound) {
+		return conflict(fmt.Sprintf("%s: the sign-in or subject %s changed since the plan was made; plan again", c.Email, c.NewSubject))
+	}
+	return err
 }
 
 // maxRekeyRows bounds the rows of one mapping.

@@ -52,6 +52,8 @@ type SSOPolicy struct {
 	// sign in.
 	GroupsClaim                string
 	AdminGroups, AllowedGroups []string
+	// Issuer is the provider's configured issuer.
+	Issuer string
 	// MigrateFrom and MigrateEnd are a migration window: until MigrateEnd,
 	// a new identity whose subject is exactly an identity's of provider
 	// MigrateFrom signs in to that identity's account (and is linked).
@@ -278,8 +280,8 @@ func (s *Service) migrated(ctx context.Context, p SSOPolicy, providerID string, 
 		return nil, nil
 	}
 	old, err := s.DB.ProviderIdentityBySubject(ctx, p.MigrateFrom, id.Subject)
-	if errors.Is(err, models.ErrNotFound) {
-		return nil, nil
+	if errors.Is(err, models.ErrNotFound) || errors.Is(err, models.ErrAmbiguous) {
+		return nil, nil // nothing, or more than one account, to carry over to
 	}
 	if err != nil {
 		return nil, err
@@ -288,8 +290,16 @@ func (s *Service) migrated(ctx context.Context, p SSOPolicy, providerID string, 
 	if err != nil {
 		return nil, err
 	}
-	if u.Disabled() {
+	switch {
+	case u.Disabled():
 		return refused(u, ReasonDisabled), nil
+	case u.IsAdmin && u.HasPassword():
+		// Claims never link an administrator without the password: a
+		// subject claim the new provider lets people choose must not
+		// reach one.
+		return &Resolution{Outcome: OutcomeNeedPassword, User: u}, nil
+	case u.IsAdmin:
+		return refused(u, ReasonAdminNoProof), nil
 	}
 	r, err := s.link(ctx, providerID, u, id, false)
 	if r != nil {

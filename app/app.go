@@ -287,7 +287,7 @@ func ssoPolicies(cfg config.Config, set *sso.Set) map[string]accounts.SSOPolicy 
 		out[pc.ID] = accounts.SSOPolicy{
 			Link: pc.Link, AutoCreate: pc.AutoCreate, Authoritative: p.Authoritative, RefreshInterval: pc.RefreshInterval,
 			GroupsClaim: pc.GroupsClaim, AdminGroups: pc.AdminGroups, AllowedGroups: pc.AllowedGroups,
-			MigrateFrom: pc.MigrateFrom, MigrateEnd: pc.MigrateEnd,
+			MigrateFrom: pc.MigrateFrom, MigrateEnd: pc.MigrateEnd, Issuer: p.Issuer(),
 		}
 	}
 	return out

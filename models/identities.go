@@ -104,18 +104,26 @@ func (db *DB) DeleteSessionsBySID(ctx context.Context, issuer, subject, sid stri
 	return res.RowsAffected, nil
 }
 
+// ErrAmbiguous is a lookup that found more than one row where one was
+// meant.
+var ErrAmbiguous = errors.New("more than one match")
+
 // ProviderIdentityBySubject is provider's identity with subject (under
-// any issuer of it), or ErrNotFound; with several issuers, the oldest.
+// any issuer of it), ErrNotFound, or ErrAmbiguous when identities of two
+// issuers have it.
 func (db *DB) ProviderIdentityBySubject(ctx context.Context, providerID, subject string) (*Identity, error) {
 	var ids []Identity
-	err := db.gorm.WithContext(ctx).Where("provider_id = ? AND subject = ?", providerID, subject).Order("id").Limit(1).Find(&ids).Error
+	err := db.gorm.WithContext(ctx).Where("provider_id = ? AND subject = ?", providerID, subject).Order("id").Limit(2).Find(&ids).Error
 	if err != nil {
 		return nil, fmt.Errorf("find identity: %w", err)
 	}
-	if len(ids) == 0 {
+	switch len(ids) {
+	case 0:
 		return nil, ErrNotFound
+	case 1:
+		return &ids[0], nil
 	}
-	return &ids[0], nil
+	return nil, ErrAmbiguous
 }
 
 // ProviderIdentities lists the identities signed in through providerID,
@@ -129,10 +137,13 @@ func (db *DB) ProviderIdentities(ctx context.Context, providerID string, limit i
 	return ids, nil
 }
 
-// RekeyIdentity gives the identity id a new issuer and subject; the
-// unique key refuses one linked already (ErrIdentityTaken).
-func (db *DB) RekeyIdentity(ctx context.Context, id int64, issuer, subject string) error {
-	res := db.gorm.WithContext(ctx).Model(&Identity{}).Where("id = ?", id).Updates(map[string]any{"issuer": issuer, "subject": subject})
+// RekeyIdentity moves the identity id from (fromIssuer, fromSubject) to a
+// new issuer and subject, and the sessions it signed in with; the unique
+// key refuses one linked already (ErrIdentityTaken), and an identity no
+// longer at its old key is ErrNotFound.
+func (db *DB) RekeyIdentity(ctx context.Context, id int64, fromIssuer, fromSubject, issuer, subject string) error {
+	res := db.gorm.WithContext(ctx).Model(&Identity{}).Where("id = ? AND issuer = ? AND subject = ?", id, fromIssuer, fromSubject).
+		Updates(map[string]any{"issuer": issuer, "subject": subject})
 	if errors.Is(res.Error, gorm.ErrDuplicatedKey) {
 		return ErrIdentityTaken
 	}
@@ -141,6 +152,11 @@ func (db *DB) RekeyIdentity(ctx context.Context, id int64, issuer, subject strin
 	}
 	if res.RowsAffected != 1 {
 		return ErrNotFound
+	}
+	err := db.gorm.WithContext(ctx).Model(&Session{}).Where("issuer = ? AND subject = ?", fromIssuer, fromSubject).
+		Updates(map[string]any{"issuer": issuer, "subject": subject}).Error
+	if err != nil {
+		return fmt.Errorf("rekey sessions: %w", err)
 	}
 	return nil
 }
