@@ -94,6 +94,9 @@ func (c *ProviderConfig) entraDefaults() error {
 		return badKey("allowed_tenants", "is for a multi-tenant app (tenant: organizations); tenant %s pins one directory already", t)
 	}
 	c.Tenant = t
+	if c.MultiTenant() && c.Metadata != nil && strings.Count(c.Metadata.Issuer, tenantPlaceholder) != 1 {
+		return badKey("metadata.issuer", "a multi-tenant app's issuer is a template with one %s (https://login.microsoftonline.com/%s/v2.0)", tenantPlaceholder, tenantPlaceholder)
+	}
 	if c.Issuer == "" && c.Metadata == nil {
 		c.Issuer = "https://login.microsoftonline.com/" + t + "/v2.0"
 	}

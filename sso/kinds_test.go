@@ -27,6 +27,8 @@ func TestNormalizeKind(t *testing.T) {
 		{cfg: ProviderConfig{Kind: KindEntra, Tenant: "organizations"}, key: "allowed_tenants"},
 		{cfg: ProviderConfig{Kind: KindEntra, Tenant: "organizations", AllowedTenants: []string{"contoso"}}, key: "allowed_tenants[0]"},
 		{cfg: ProviderConfig{Kind: KindEntra, Tenant: "consumers"}, key: "tenant"},
+		{cfg: ProviderConfig{Kind: KindEntra, Tenant: "organizations", AllowedTenants: []string{"72f988bf-86f1-41af-91ab-2d7cd011db47"},
+			Metadata: &Metadata{Issuer: "https://login.microsoftonline.com/organizations/v2.0"}}, key: "metadata.issuer"},
 		{cfg: ProviderConfig{Kind: KindEntra, Tenant: "72f988bf-86f1-41af-91ab-2d7cd011db47", AllowedTenants: []string{"72f988bf-86f1-41af-91ab-2d7cd011db47"}}, key: "allowed_tenants"},
 		{cfg: ProviderConfig{Kind: KindEntra, Tenant: "organizations", AllowedTenants: []string{"72F988BF-86f1-41af-91ab-2d7cd011db47"}}, want: func(c ProviderConfig) bool {
 			return c.MultiTenant() && c.Issuer == "https://login.microsoftonline.com/organizations/v2.0" &&
