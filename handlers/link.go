@@ -38,7 +38,7 @@ func (h *Handler) startLink(c *gin.Context, res *accounts.Resolution, next strin
 
 // pendingLink loads the pending link named by the request for this browser.
 func (h *Handler) pendingLink(c *gin.Context, token string) (*models.PendingLink, *models.User, bool) {
-	browser, err := c.Cookie(h.browserCookie())
+	browser, err := h.cookie(c, cookieBrowser)
 	if err != nil || !sessionstore.ValidToken(token) {
 		h.linkExpired(c)
 		return nil, nil, false

@@ -56,21 +56,10 @@ func (h *Handler) loginPage(c *gin.Context) {
 	h.renderLogin(c, http.StatusOK, f)
 }
 
-// lastProviderCookie remembers which provider this browser last signed
-// in with (its ID only), for login.mode sso_first with several.
-func (h *Handler) lastProviderCookie() string {
-	if h.Config.Secure() {
-		return "__Host-gatehouse_provider"
-	}
-	return "gatehouse_provider"
-}
-
-// rememberProvider records a successful SSO sign-in through p, for 30 days.
+// rememberProvider records a successful SSO sign-in through p, for 30
+// days, for login.mode sso_first with several providers.
 func (h *Handler) rememberProvider(c *gin.Context, p *sso.Provider) {
-	http.SetCookie(c.Writer, &http.Cookie{
-		Name: h.lastProviderCookie(), Value: p.ID(), Path: "/", MaxAge: 30 * 24 * 3600,
-		HttpOnly: true, Secure: h.Config.Secure(), SameSite: http.SameSiteLaxMode,
-	})
+	h.setCookie(c, cookieLastProvider, p.ID(), 30*24*3600)
 }
 
 // firstProvider is where sso_first sends a browser: the one provider, or
@@ -80,7 +69,7 @@ func (h *Handler) firstProvider(c *gin.Context) *sso.Provider {
 	if len(ps) == 1 {
 		return ps[0]
 	}
-	if id, err := c.Cookie(h.lastProviderCookie()); err == nil {
+	if id, err := h.cookie(c, cookieLastProvider); err == nil {
 		if p, ok := h.SSO.ByID(id); ok {
 			return p
 		}

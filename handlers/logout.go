@@ -13,34 +13,11 @@ import (
 // SSO sign-in asks the provider for a fresh one.
 const signedOutTTL = 24 * time.Hour
 
-// signedOutCookie marks a browser that signed out: its next SSO start
-// sends prompt=login (Google: select_account), so a provider that keeps
-// its own session (and has no logout gatehouse can call) does not sign
-// the person straight back in.
-func (h *Handler) signedOutCookie() string {
-	if h.Config.Secure() {
-		return "__Host-gatehouse_signed_out"
-	}
-	return "gatehouse_signed_out"
-}
-
-// setSignedOut sets (ttl > 0) or drops the signed-out mark.
-func (h *Handler) setSignedOut(c *gin.Context, ttl time.Duration) {
-	maxAge := int(ttl.Seconds())
-	if ttl <= 0 {
-		maxAge = -1
-	}
-	http.SetCookie(c.Writer, &http.Cookie{
-		Name: h.signedOutCookie(), Value: "1", Path: "/", MaxAge: maxAge,
-		HttpOnly: true, Secure: h.Config.Secure(), SameSite: http.SameSiteLaxMode,
-	})
-}
-
 // promptAfterSignOut is the prompt a sign-in through p sends from a
 // browser that signed out, or "". The caller clears the mark once the
 // sign-in has started.
 func (h *Handler) promptAfterSignOut(c *gin.Context, p *sso.Provider) string {
-	if _, err := c.Cookie(h.signedOutCookie()); err != nil {
+	if _, err := h.cookie(c, cookieSignedOut); err != nil {
 		return ""
 	}
 	if p.Config().Kind == sso.KindGoogle {
@@ -66,7 +43,7 @@ func (h *Handler) logout(c *gin.Context) {
 	}
 	if u != nil {
 		h.audit(c, &models.Event{Kind: models.EventLogout, UserID: &u.ID, ActorID: &u.ID, Email: u.Email})
-		h.setSignedOut(c, signedOutTTL)
+		h.setCookie(c, cookieSignedOut, "1", int(signedOutTTL.Seconds()))
 	}
 	if idp != "" {
 		c.Redirect(http.StatusSeeOther, idp) // the provider sends the browser back to /auth/logged-out

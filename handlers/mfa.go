@@ -209,24 +209,6 @@ func (h *Handler) requireFactorGiven(c *gin.Context) {
 	c.Abort()
 }
 
-// mfaCookie is the cookie of a sign-in waiting for its second factor:
-// __Host- under https, like the session cookie.
-func (h *Handler) mfaCookie() string {
-	if h.Config.Secure() {
-		return "__Host-gatehouse_mfa"
-	}
-	return "gatehouse_mfa"
-}
-
-// setMFACookie sets (maxAge > 0) or drops (maxAge < 0) the second-step
-// cookie.
-func (h *Handler) setMFACookie(c *gin.Context, value string, maxAge int) {
-	http.SetCookie(c.Writer, &http.Cookie{
-		Name: h.mfaCookie(), Value: value, Path: "/", MaxAge: maxAge,
-		HttpOnly: true, Secure: h.Config.Secure(), SameSite: http.SameSiteLaxMode,
-	})
-}
-
 // startSecondStep follows a right password for an account with a second
 // factor: no session yet, only a pending step bound to this browser's
 // cookie, and the page that asks for the code.
@@ -236,18 +218,18 @@ func (h *Handler) startSecondStep(c *gin.Context, u *models.User, next string) {
 		h.serverError(c, "start second step", err)
 		return
 	}
-	h.setMFACookie(c, token, int(accounts.PendingMFATTL.Seconds()))
+	h.setCookie(c, cookieSecondStep, token, int(accounts.PendingMFATTL.Seconds()))
 	c.Redirect(http.StatusSeeOther, "/auth/mfa")
 }
 
 // secondStepOf is the sign-in this browser's cookie continues, or false
 // after sending it back to the sign-in page.
 func (h *Handler) secondStepOf(c *gin.Context) (*accounts.SecondStep, string, bool) {
-	token, _ := c.Cookie(h.mfaCookie())
+	token, _ := h.cookie(c, cookieSecondStep)
 	step, err := h.Accounts.SecondStepOf(c.Request.Context(), token)
 	switch {
 	case errors.Is(err, accounts.ErrPendingMFA):
-		h.setMFACookie(c, "", -1)
+		h.setCookie(c, cookieSecondStep, "", -1)
 		c.Redirect(http.StatusSeeOther, "/login?error=mfa_expired")
 		return nil, "", false
 	case err != nil:
@@ -322,7 +304,7 @@ func (h *Handler) secondStepDone(c *gin.Context, step *accounts.SecondStep, err 
 	msg, status, refused := refusal(err)
 	switch {
 	case errors.Is(err, accounts.ErrPendingMFA):
-		h.setMFACookie(c, "", -1)
+		h.setCookie(c, cookieSecondStep, "", -1)
 		c.Redirect(http.StatusSeeOther, "/login?error=mfa_expired")
 		return false
 	case refused:
@@ -333,7 +315,7 @@ func (h *Handler) secondStepDone(c *gin.Context, step *accounts.SecondStep, err 
 		h.serverError(c, "check second factor", err)
 		return false
 	}
-	h.setMFACookie(c, "", -1)
+	h.setCookie(c, cookieSecondStep, "", -1)
 	h.Metrics.MFA("accepted")
 	return true
 }

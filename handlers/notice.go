@@ -46,7 +46,7 @@ func (h *Handler) oneTimeNotice(params ...string) gin.HandlerFunc {
 		if found {
 			if len(carried) > 0 {
 				carried.Set("path", path)
-				h.setNoticeCookie(c, carried.Encode(), noticeTTL)
+				h.setCookie(c, cookieNotice, carried.Encode(), noticeTTL)
 			}
 			to := path
 			if len(q) > 0 {
@@ -56,12 +56,12 @@ func (h *Handler) oneTimeNotice(params ...string) gin.HandlerFunc {
 			c.Abort()
 			return
 		}
-		raw, err := c.Cookie(h.noticeCookie())
+		raw, err := h.cookie(c, cookieNotice)
 		if err != nil {
 			c.Next()
 			return
 		}
-		h.setNoticeCookie(c, "", -1)
+		h.setCookie(c, cookieNotice, "", -1)
 		if v, err := url.ParseQuery(raw); err == nil && v.Get("path") == path {
 			for _, p := range params {
 				if code := v.Get(p); noticeCode(code) {
@@ -72,20 +72,6 @@ func (h *Handler) oneTimeNotice(params ...string) gin.HandlerFunc {
 		}
 		c.Next()
 	}
-}
-
-func (h *Handler) noticeCookie() string {
-	if h.Config.Secure() {
-		return "__Host-gatehouse_notice"
-	}
-	return "gatehouse_notice"
-}
-
-func (h *Handler) setNoticeCookie(c *gin.Context, value string, maxAge int) {
-	http.SetCookie(c.Writer, &http.Cookie{
-		Name: h.noticeCookie(), Value: value, Path: "/", MaxAge: maxAge, HttpOnly: true,
-		Secure: h.Config.Secure(), SameSite: http.SameSiteLaxMode,
-	})
 }
 
 // noticeCode is the shape of a notice code: a short lower-case word with

@@ -61,6 +61,17 @@ func (h *Handler) passkeyOptions(c *gin.Context, options any, err error) {
 	}
 }
 
+// beginCeremony answers the options begin makes for this browser (its
+// binding token, set when it has none), or the refusal.
+func (h *Handler) beginCeremony(c *gin.Context, begin func(browser string) (any, error)) {
+	browser, err := h.browserID(c)
+	var options any
+	if err == nil {
+		options, err = begin(browser)
+	}
+	h.passkeyOptions(c, options, err)
+}
+
 // credential is the browser's answer posted back, or "" when the field is
 // missing or too long (which the checks then refuse).
 func credential(c *gin.Context) []byte {
@@ -74,7 +85,7 @@ func credential(c *gin.Context) []byte {
 // browserToken is this browser's binding cookie ("" when it has none);
 // every ceremony is bound to it (see browserID).
 func (h *Handler) browserToken(c *gin.Context) string {
-	v, err := c.Cookie(h.browserCookie())
+	v, err := h.cookie(c, cookieBrowser)
 	if err != nil || !sessionstore.ValidToken(v) {
 		return ""
 	}
@@ -90,13 +101,9 @@ func (h *Handler) passkeyLoginOptions(c *gin.Context) {
 		c.JSON(http.StatusTooManyRequests, gin.H{"error": "Too many sign-ins were started from your network in the last minute. Please wait a minute and try again."})
 		return
 	}
-	browser, err := h.browserID(c)
-	if err != nil {
-		h.passkeyOptions(c, nil, err)
-		return
-	}
-	options, err := h.Accounts.BeginPasskeyLogin(c.Request.Context(), browser)
-	h.passkeyOptions(c, options, err)
+	h.beginCeremony(c, func(browser string) (any, error) {
+		return h.Accounts.BeginPasskeyLogin(c.Request.Context(), browser)
+	})
 }
 
 // passkeyLogin finishes a passwordless sign-in: a new session whose
@@ -138,19 +145,15 @@ func (h *Handler) passkeyLogin(c *gin.Context) {
 
 // secondStepPasskeyOptions begins the passkey of a second step.
 func (h *Handler) secondStepPasskeyOptions(c *gin.Context) {
-	token, _ := c.Cookie(h.mfaCookie())
+	token, _ := h.cookie(c, cookieSecondStep)
 	step, err := h.Accounts.SecondStepOf(c.Request.Context(), token)
 	if err != nil {
 		h.passkeyOptions(c, nil, err)
 		return
 	}
-	browser, err := h.browserID(c)
-	if err != nil {
-		h.passkeyOptions(c, nil, err)
-		return
-	}
-	options, err := h.Accounts.BeginPasskeyCheck(c.Request.Context(), step.User, browser, models.CeremonySecond)
-	h.passkeyOptions(c, options, err)
+	h.beginCeremony(c, func(browser string) (any, error) {
+		return h.Accounts.BeginPasskeyCheck(c.Request.Context(), step.User, browser, models.CeremonySecond)
+	})
 }
 
 // secondStepPasskey finishes a second step with a passkey: the pending
@@ -186,13 +189,9 @@ func (h *Handler) stepUpPasskeyOptions(c *gin.Context) {
 // passkeyCheckOptions begins an assertion of the signed-in account's
 // passkeys for purpose.
 func (h *Handler) passkeyCheckOptions(c *gin.Context, purpose models.CeremonyPurpose) {
-	browser, err := h.browserID(c)
-	if err != nil {
-		h.passkeyOptions(c, nil, err)
-		return
-	}
-	options, err := h.Accounts.BeginPasskeyCheck(c.Request.Context(), currentUser(c), browser, purpose)
-	h.passkeyOptions(c, options, err)
+	h.beginCeremony(c, func(browser string) (any, error) {
+		return h.Accounts.BeginPasskeyCheck(c.Request.Context(), currentUser(c), browser, purpose)
+	})
 }
 
 // stepUpPasskey takes the passkey a session owes and records it.
@@ -243,13 +242,9 @@ func (h *Handler) passkeyRegisterOptions(c *gin.Context) {
 	if !h.parseForm(c) {
 		return
 	}
-	browser, err := h.browserID(c)
-	if err != nil {
-		h.passkeyOptions(c, nil, err)
-		return
-	}
-	options, err := h.Accounts.BeginPasskeyRegistration(c.Request.Context(), currentUser(c), browser, c.PostForm("name"))
-	h.passkeyOptions(c, options, err)
+	h.beginCeremony(c, func(browser string) (any, error) {
+		return h.Accounts.BeginPasskeyRegistration(c.Request.Context(), currentUser(c), browser, c.PostForm("name"))
+	})
 }
 
 // addPasskey stores the passkey the browser made. The account's first

@@ -155,7 +155,7 @@ func (h *Handler) redirectToProvider(c *gin.Context, p *sso.Provider, ps pending
 		return "", false
 	}
 	if afterSignOut {
-		h.setSignedOut(c, 0) // asked once, now that the sign-in has started
+		h.setCookie(c, cookieSignedOut, "", -1) // asked once, now that the sign-in has started
 	}
 	c.Redirect(http.StatusSeeOther, req.URL)
 	return "", true
@@ -225,25 +225,15 @@ func (h *Handler) sameSiteTarget(target string) string {
 // Pending logins are bound to it, so a callback URL (and its state) carried
 // to another browser is refused: no login CSRF.
 func (h *Handler) browserID(c *gin.Context) (string, error) {
-	if v, err := c.Cookie(h.browserCookie()); err == nil && sessionstore.ValidToken(v) {
+	if v := h.browserToken(c); v != "" {
 		return v, nil
 	}
 	v, err := sessionstore.NewToken(h.Rand)
 	if err != nil {
 		return "", err
 	}
-	http.SetCookie(c.Writer, &http.Cookie{
-		Name: h.browserCookie(), Value: v, Path: "/", HttpOnly: true,
-		Secure: h.Config.Secure(), SameSite: http.SameSiteLaxMode,
-	})
+	h.setCookie(c, cookieBrowser, v, 0)
 	return v, nil
-}
-
-func (h *Handler) browserCookie() string {
-	if h.Config.Secure() {
-		return "__Host-gatehouse_sso"
-	}
-	return "gatehouse_sso"
 }
 
 // callback handles the provider's redirect back (OIDC Core §3.1.2.5).
@@ -256,7 +246,7 @@ func (h *Handler) callback(c *gin.Context) {
 		h.errorPage(c, http.StatusBadRequest, "Sign-in failed", "The sign-in response was malformed. Please start again.")
 		return
 	}
-	browser, err := c.Cookie(h.browserCookie())
+	browser, err := h.cookie(c, cookieBrowser)
 	if err != nil || state == "" {
 		h.noPending(c, "callback without state or browser cookie")
 		return

@@ -26,7 +26,7 @@ func (h *Handler) throttleBegin(c *gin.Context, account string) (a *throttle.Att
 		return nil, "", true
 	}
 	client := throttle.Client{Account: account, Addr: c.ClientIP()}
-	if v, err := c.Cookie(h.deviceCookie()); err == nil && sessionstore.ValidToken(v) {
+	if v, err := h.cookie(c, cookieDevice); err == nil && sessionstore.ValidToken(v) {
 		client.Device = v
 	}
 	a, wait, err := h.Throttle.Begin(c.Request.Context(), client)
@@ -106,7 +106,7 @@ func (h *Handler) rememberDevice(c *gin.Context, u *models.User) (isNew bool) {
 		return false
 	}
 	ctx := c.Request.Context()
-	token, err := c.Cookie(h.deviceCookie())
+	token, err := h.cookie(c, cookieDevice)
 	known := false
 	if err == nil && sessionstore.ValidToken(token) {
 		if known, err = h.DB.KnownDevice(ctx, u.Email, sessionstore.Hash(token), throttle.DeviceLifetime); err != nil {
@@ -121,20 +121,8 @@ func (h *Handler) rememberDevice(c *gin.Context, u *models.User) (isNew bool) {
 		h.log(c).WarnContext(ctx, "remember device", "err", err)
 		return false
 	}
-	http.SetCookie(c.Writer, &http.Cookie{
-		Name: h.deviceCookie(), Value: token, Path: "/", MaxAge: int(throttle.DeviceLifetime.Seconds()),
-		HttpOnly: true, Secure: h.Config.Secure(), SameSite: http.SameSiteLaxMode,
-	})
+	h.setCookie(c, cookieDevice, token, int(throttle.DeviceLifetime.Seconds()))
 	return !known
-}
-
-// deviceCookie is the device cookie's name: __Host- under https, like the
-// session and browser-binding cookies.
-func (h *Handler) deviceCookie() string {
-	if h.Config.Secure() {
-		return "__Host-gatehouse_device"
-	}
-	return "gatehouse_device"
 }
 
 func humanSeconds(s int) string {
