@@ -507,11 +507,6 @@ func (s *Service) FinishPasskeyCheck(ctx context.Context, u *models.User, browse
 	return p, nil
 }
 
-// Passkeys lists u's passkeys for the account page and the console.
-func (s *Service) Passkeys(ctx context.Context, userID int64) ([]models.Passkey, error) {
-	return s.DB.PasskeysOf(ctx, userID)
-}
-
 // RemovePasskey removes u's passkey id. The account's last second factor
 // takes its recovery codes with it. A notice tells the account's address.
 func (s *Service) RemovePasskey(ctx context.Context, u *models.User, id int64) (*models.Passkey, error) {
