@@ -151,7 +151,7 @@ func (h *Handler) reauth(c *gin.Context) {
 	ctx := c.Request.Context()
 	_, err := h.Accounts.Authenticate(ctx, u.Email, pw)
 	if err == nil {
-		err = h.reauthSecondFactor(c, u)
+		_, err = h.reauthSecondFactor(c, u)
 	}
 	h.throttleDone(c, attempt, err)
 	var le *accounts.LoginError
@@ -174,20 +174,20 @@ func (h *Handler) reauth(c *gin.Context) {
 
 // reauthSecondFactor checks the code of a re-authentication that needs
 // one (reauthNeedsCode), after the password was right, on the account's
-// code counter too.
-func (h *Handler) reauthSecondFactor(c *gin.Context, u *models.User) (err error) {
+// code counter too; checked reports that a code was needed and was right.
+func (h *Handler) reauthSecondFactor(c *gin.Context, u *models.User) (checked bool, err error) {
 	needs, err := h.reauthNeedsCode(c, u)
 	if err != nil || !needs {
-		return err
+		return false, err
 	}
 	code := strings.TrimSpace(c.PostForm("code"))
 	if code == "" || len(code) > 64 {
-		return accounts.ErrWrongCode
+		return false, accounts.ErrWrongCode
 	}
 	if h.Throttle != nil {
 		a, wait, terr := h.Throttle.BeginCode(c.Request.Context(), u.Email)
 		if terr == nil && wait > 0 {
-			return errCodesThrottled
+			return false, errCodesThrottled
 		}
 		defer func() { h.throttleDone(c, a, err) }()
 	}
@@ -196,7 +196,7 @@ func (h *Handler) reauthSecondFactor(c *gin.Context, u *models.User) (err error)
 		// The code given here settles what the session owed.
 		err = sessionstore.MarkMFA(ginsessions.Default(c), used.Factor())
 	}
-	return err
+	return err == nil, err
 }
 
 // reauthCodeFirst checks the code an administrator with a second factor
@@ -208,7 +208,7 @@ func (h *Handler) reauthCodeFirst(c *gin.Context, u *models.User, next string) (
 	if strings.TrimSpace(c.PostForm("code")) == "" {
 		return modeReauth, true
 	}
-	err := h.reauthSecondFactor(c, u)
+	checked, err := h.reauthSecondFactor(c, u)
 	msg, status, refused := refusal(err)
 	switch {
 	case refused:
@@ -219,8 +219,7 @@ func (h *Handler) reauthCodeFirst(c *gin.Context, u *models.User, next string) (
 		h.serverError(c, "re-authenticate", err)
 		return "", false
 	}
-	needs, _ := h.reauthNeedsCode(c, u)
-	if !needs {
+	if !checked { // the account asks no code: the one typed was not checked
 		return modeReauth, true
 	}
 	return modeReauthCode, true
