@@ -63,6 +63,18 @@ func parse(fs *flag.FlagSet, args []string, stdout io.Writer) error {
 	return errUsage{fmt.Errorf("%w\n\n%s", err, strings.TrimSuffix(b.String(), "\n"))}
 }
 
+// openApp builds the application of the configuration at path, as serve
+// wires it, for a command that works on its accounts: messages it queues
+// (a password change's notice, an invitation) go out through the outbox,
+// delivered by a running gatehouse.
+func openApp(ctx context.Context, path string, stderr io.Writer) (*app.App, error) {
+	cfg, err := loadConfig(path)
+	if err != nil {
+		return nil, err
+	}
+	return app.New(ctx, cfg, app.Options{Logger: newLogger(cfg, stderr)})
+}
+
 func loadConfig(path string) (config.Config, error) {
 	cfg, err := config.Load(config.Source{Path: path})
 	if err != nil {
@@ -271,14 +283,7 @@ func cmdUser(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	if pwStdin != nil && !*pwStdin && sub == "set-password" {
 		return errUsage{errors.New("--password-stdin is required (passwords are never taken as arguments)")}
 	}
-	cfg, err := loadConfig(*path)
-	if err != nil {
-		return err
-	}
-	// The service as serve wires it: messages it queues (a password
-	// change's notice, an invitation) go out through the outbox, delivered
-	// by a running gatehouse.
-	a, err := app.New(ctx, cfg, app.Options{Logger: newLogger(cfg, stderr)})
+	a, err := openApp(ctx, *path, stderr)
 	if err != nil {
 		return err
 	}

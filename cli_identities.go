@@ -8,7 +8,6 @@ import (
 	"os"
 
 	"github.com/gatehouse/gatehouse/accounts"
-	"github.com/gatehouse/gatehouse/app"
 )
 
 // maxRekeyCSV bounds the mapping file read.
@@ -43,11 +42,7 @@ func cmdIdentities(ctx context.Context, args []string, stdout, stderr io.Writer)
 			return errUsage{err}
 		}
 	}
-	cfg, err := loadConfig(*path)
-	if err != nil {
-		return err
-	}
-	a, err := app.New(ctx, cfg, app.Options{Logger: newLogger(cfg, stderr)})
+	a, err := openApp(ctx, *path, stderr)
 	if err != nil {
 		return err
 	}
