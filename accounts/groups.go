@@ -63,9 +63,10 @@ func (s *Service) grantsAdmin(via string) bool {
 // admin_groups and the person's groups say, in one transaction that holds
 // the administrators' rows (the last one is never demoted: the sign-in is
 // refused instead). u is updated in place.
-func (s *Service) syncAdmin(ctx context.Context, p SSOPolicy, providerID string, id *sso.Identity, u *models.User) (AdminChange, error) {
+func (s *Service) syncAdmin(ctx context.Context, p SSOPolicy, providerID string, id *sso.Identity, u *models.User, t *Trace) (AdminChange, error) {
 	var ch AdminChange
 	if len(p.AdminGroups) == 0 {
+		t.note(RuleAdminGroups, VerdictSkip, "the provider has no admin_groups: administrator rights are the console's")
 		return ch, nil
 	}
 	group, member := id.Member(p.AdminGroups)
@@ -73,6 +74,7 @@ func (s *Service) syncAdmin(ctx context.Context, p SSOPolicy, providerID string,
 		ch.Via = providerID + ": " + group
 	}
 	if u.IsAdmin == member && u.AdminVia == ch.Via {
+		t.noteAdmin(VerdictKeep, member, group, p.AdminGroups)
 		return ch, nil
 	}
 	var was bool
@@ -91,6 +93,7 @@ func (s *Service) syncAdmin(ctx context.Context, p SSOPolicy, providerID string,
 		}
 		was = cur.IsAdmin
 		if !member && was && !cur.Disabled() && len(admins) == 1 && admins[0] == u.ID {
+			t.decide(RuleAdminGroups, VerdictRefuse, "in none of admin_groups (%s), but the account is the last administrator: the sign-in is refused rather than leave none", listed(p.AdminGroups))
 			return ErrLastAdmin
 		}
 		if was == member && cur.AdminVia == ch.Via {
@@ -103,5 +106,23 @@ func (s *Service) syncAdmin(ctx context.Context, p SSOPolicy, providerID string,
 	}
 	ch.Granted, ch.Revoked = member && !was, !member && was
 	u.IsAdmin, u.AdminVia = member, ch.Via
+	switch {
+	case ch.Granted:
+		t.noteAdmin(VerdictGrant, member, group, p.AdminGroups)
+	case ch.Revoked:
+		t.noteAdmin(VerdictRevoke, member, group, p.AdminGroups)
+	default:
+		t.noteAdmin(VerdictKeep, member, group, p.AdminGroups)
+	}
 	return ch, nil
+}
+
+// noteAdmin records what admin_groups did: v for a member of group, or
+// for someone in none of groups.
+func (t *Trace) noteAdmin(v Verdict, member bool, group string, groups []string) {
+	if member {
+		t.note(RuleAdminGroups, v, "administrator: in %s, one of admin_groups", group)
+		return
+	}
+	t.note(RuleAdminGroups, v, "not an administrator: in none of admin_groups (%s)", listed(groups))
 }

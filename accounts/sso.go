@@ -59,6 +59,16 @@ type SSOPolicy struct {
 	// MigrateFrom signs in to that identity's account (and is linked).
 	MigrateFrom string
 	MigrateEnd  time.Time
+	// SubjectClaim, EmailClaim and NameClaim are the claim mapping
+	// (sso.ProviderConfig), named in the decision trace; "" is the
+	// standard claim.
+	SubjectClaim, EmailClaim, NameClaim string
+	// OfflineCheck is how often the provider is asked, server side,
+	// whether each identity with live sessions may still sign in
+	// (CheckIdentities); 0 never. DisableAfter disables an SSO-only,
+	// non-admin account the provider has not confirmed for that long; 0
+	// never.
+	OfflineCheck, DisableAfter time.Duration
 }
 
 // trusts reports whether the provider may vouch for email: it says the
@@ -139,6 +149,8 @@ type Resolution struct {
 	// MigratedFrom names the old provider whose identity the new one was
 	// linked beside (a migration window).
 	MigratedFrom string
+	// Trace is why: every rule the sign-in met and the one that decided.
+	Trace *Trace
 }
 
 // ResolveSSO decides who an SSO sign-in is. A known (issuer, subject) is its
@@ -158,25 +170,98 @@ func (s *Service) ResolveSSO(ctx context.Context, providerID string, id *sso.Ide
 	return r, err
 }
 
+// errDryRun rolls back TraceSSO's transaction.
+var errDryRun = errors.New("dry run")
+
+// TraceSSO is ResolveSSO that changes nothing: the provider test page's
+// "what would this sign-in do". It runs the very same resolution inside a
+// transaction that is always rolled back, so the answer (the account it
+// would create or link, the administrator rights it would grant, and the
+// trace) is the real one and no row is kept.
+func (s *Service) TraceSSO(ctx context.Context, providerID string, id *sso.Identity) (*Resolution, error) {
+	var r *Resolution
+	err := s.DB.Tx(ctx, func(tx *models.DB) error {
+		dry := *s
+		dry.DB = tx
+		var err error
+		if r, err = dry.ResolveSSO(ctx, providerID, id); err != nil {
+			return err
+		}
+		return errDryRun
+	})
+	if errors.Is(err, errDryRun) {
+		return r, nil
+	}
+	return nil, err
+}
+
 // resolveGroups is resolveSSO between the provider's two group rules:
 // a person outside allowed_groups is refused before any account is looked
 // up or made, and the account signing in is synced with admin_groups.
 func (s *Service) resolveGroups(ctx context.Context, p SSOPolicy, providerID string, id *sso.Identity) (*Resolution, error) {
-	if !p.allowed(id) {
-		return refused(nil, ReasonNotInGroup), nil
+	t := &Trace{}
+	t.note(RuleClaims, VerdictPass, "%s", p.claimsDetail(id))
+	if len(p.AllowedGroups) > 0 {
+		if g, ok := id.Member(p.AllowedGroups); ok {
+			t.note(RuleAllowedGroups, VerdictPass, "in %s, one of allowed_groups", g)
+		} else {
+			t.decide(RuleAllowedGroups, VerdictRefuse, "in none of allowed_groups (%s)", listed(p.AllowedGroups))
+			return traced(refused(nil, ReasonNotInGroup), t), nil
+		}
 	}
-	r, err := s.resolveSSO(ctx, p, providerID, id)
+	before := len(t.Steps)
+	r, err := s.resolveSSO(ctx, p, providerID, id, t)
 	if errors.Is(err, models.ErrIdentityTaken) || errors.Is(err, models.ErrEmailTaken) {
-		r, err = s.resolveSSO(ctx, p, providerID, id)
+		t.Steps = t.Steps[:before] // what the lost race decided is not what happened
+		r, err = s.resolveSSO(ctx, p, providerID, id, t)
 	}
 	if err != nil || r.Outcome != OutcomeSignIn {
-		return r, err
+		return traced(r, t), err
 	}
-	r.Admin, err = s.syncAdmin(ctx, p, providerID, id, r.User)
+	r.Admin, err = s.syncAdmin(ctx, p, providerID, id, r.User, t)
 	if errors.Is(err, ErrLastAdmin) {
-		return refused(r.User, ReasonLastAdminGroup), nil
+		return traced(refused(r.User, ReasonLastAdminGroup), t), nil
 	}
-	return r, err
+	return traced(r, t), err
+}
+
+// traced hands t back with r.
+func traced(r *Resolution, t *Trace) *Resolution {
+	if r != nil {
+		r.Trace = t
+	}
+	return r
+}
+
+// claimsDetail says what the claim mapping made of the provider's claims:
+// the subject, the address and whether it counts, the name and groups.
+func (p SSOPolicy) claimsDetail(id *sso.Identity) string {
+	email := "none"
+	switch {
+	case id.Email != "" && !id.EmailExact:
+		email = id.Email + " (a look-alike of the address as written: never links or creates by itself)"
+	case id.Email != "" && id.EmailVerified:
+		email = id.Email + " (verified by the provider)"
+	case id.Email != "":
+		email = id.Email + " (not verified by the provider)"
+	}
+	groups := "not decided by this provider"
+	switch {
+	case id.HasGroups:
+		groups = fmt.Sprintf("%d: %s", len(id.Groups), listed(id.Groups))
+	case p.GroupsClaim != "" || len(p.AdminGroups) > 0 || len(p.AllowedGroups) > 0:
+		groups = "claim missing"
+	}
+	return fmt.Sprintf("subject %s (claim %s); email %s (claim %s); name %q (claim %s); groups %s (claim %s)",
+		id.Subject, orStr(p.SubjectClaim, "sub"), email, orStr(p.EmailClaim, "email"),
+		id.Name, orStr(p.NameClaim, "name"), groups, orStr(p.GroupsClaim, sso.DefaultGroupsClaim))
+}
+
+func orStr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
 }
 
 // SyncGroups applies the provider's admin_groups to u, who signs in
@@ -194,7 +279,7 @@ func (s *Service) SyncGroups(ctx context.Context, providerID string, id *sso.Ide
 	if !p.allowed(id) {
 		return AdminChange{}, &Error{Code: CodeForbidden, Msg: "You are not in a group allowed to sign in through this provider."}
 	}
-	return s.syncAdmin(ctx, p, providerID, id, u)
+	return s.syncAdmin(ctx, p, providerID, id, u, nil)
 }
 
 // Policy is the provider's SSO policy; a provider without one links by
@@ -209,39 +294,45 @@ func (s *Service) Policy(providerID string) SSOPolicy {
 	return SSOPolicy{Link: LinkPassword}
 }
 
-func (s *Service) resolveSSO(ctx context.Context, p SSOPolicy, providerID string, id *sso.Identity) (*Resolution, error) {
+func (s *Service) resolveSSO(ctx context.Context, p SSOPolicy, providerID string, id *sso.Identity, t *Trace) (*Resolution, error) {
 	known, err := s.DB.IdentityBySubject(ctx, id.Issuer, id.Subject)
 	switch {
 	case err == nil:
-		return s.returning(ctx, known, id)
+		return s.returning(ctx, p, known, id, t)
 	case !errors.Is(err, models.ErrNotFound):
 		return nil, err
 	}
-	if r, err := s.migrated(ctx, p, providerID, id); r != nil || err != nil {
+	t.note(RuleIdentity, VerdictSkip, "no account is linked to issuer %s and subject %s yet", id.Issuer, id.Subject)
+	if r, err := s.migrated(ctx, p, providerID, id, t); r != nil || err != nil {
 		return r, err
 	}
 	email := sso.NormalizeEmail(id.Email)
 	if !models.ValidEmail(email) {
+		t.decide(RuleEmail, VerdictRefuse, "the claims give no usable email address to find or create the account by")
 		return refused(nil, ReasonNoEmail), nil
 	}
 	u, err := s.DB.UserByEmail(ctx, email)
 	switch {
 	case errors.Is(err, models.ErrNotFound):
-		return s.createJIT(ctx, p, providerID, id, email)
+		t.note(RuleEmail, VerdictSkip, "no account has the address %s", email)
+		return s.createJIT(ctx, p, providerID, id, email, t)
 	case err != nil:
 		return nil, err
 	}
+	t.note(RuleEmail, VerdictPass, "account %d has the address %s", u.ID, email)
 	// Look again now that the account exists: one created just in time for
 	// this identity by a concurrent sign-in is committed with its identity.
 	known, err = s.DB.IdentityBySubject(ctx, id.Issuer, id.Subject)
 	switch {
 	case err == nil:
-		return s.returning(ctx, known, id)
+		return s.returning(ctx, p, known, id, t)
 	case !errors.Is(err, models.ErrNotFound):
 		return nil, err
 	case u.Disabled():
+		t.decide(RuleDisabled, VerdictRefuse, "account %d is disabled", u.ID)
 		return refused(u, ReasonDisabled), nil
 	case p.Link == LinkNever:
+		t.decide(RuleLink, VerdictRefuse, "link: never, so no identity is linked to an existing account")
 		return refused(u, ReasonLinkNever), nil
 	}
 	trusted, hold := p.trusts(email, id.EmailVerified), linkHold(u, id, s.DB.Now())
@@ -249,12 +340,30 @@ func (s *Service) resolveSSO(ctx context.Context, p SSOPolicy, providerID string
 	// administrator mistyped it) may belong to someone else than whoever
 	// the provider says has that address: its password proves who it is.
 	if p.Link == LinkVerifiedEmail && trusted && hold == "" && !u.IsAdmin && (u.EmailVerified() || !u.HasPassword()) {
+		t.decide(RuleLink, VerdictLink, "link: verified_email, and the provider vouches for %s (verified, a domain it is trusted for)", email)
 		return s.link(ctx, providerID, u, id, true)
 	}
 	if u.HasPassword() {
+		t.decide(RuleLink, VerdictNeedPassword, "the account has a password, which must prove it is the same person: %s", p.whyNoAutoLink(u, trusted, hold))
 		return &Resolution{Outcome: OutcomeNeedPassword, User: u}, nil
 	}
-	return s.ssoOnly(ctx, providerID, u, id, trusted, hold)
+	return s.ssoOnly(ctx, providerID, u, id, trusted, hold, t)
+}
+
+// whyNoAutoLink says why an account with a password is not linked to a
+// new identity by its address alone.
+func (p SSOPolicy) whyNoAutoLink(u *models.User, trusted bool, hold Reason) string {
+	switch {
+	case p.Link != LinkVerifiedEmail:
+		return "link: " + p.Link.String() + " links only with the password"
+	case !trusted:
+		return "the provider does not vouch for the address (not verified, or not a domain in its email_domains)"
+	case hold != "":
+		return "held back: " + hold.String()
+	case u.IsAdmin:
+		return "administrators are never linked without their password"
+	}
+	return "the account's address was never verified"
 }
 
 // linkHold is why an identity may not be linked to u, the account with its
@@ -275,13 +384,22 @@ func linkHold(u *models.User, id *sso.Identity, now time.Time) Reason {
 // identity with exactly its subject, during the provider's migration
 // window; nil when the window is closed or no identity matches. Never by
 // email: only the stable key the operator chose to carry over.
-func (s *Service) migrated(ctx context.Context, p SSOPolicy, providerID string, id *sso.Identity) (*Resolution, error) {
-	if p.MigrateFrom == "" || !s.DB.Now().Before(p.MigrateEnd) {
+func (s *Service) migrated(ctx context.Context, p SSOPolicy, providerID string, id *sso.Identity, t *Trace) (*Resolution, error) {
+	if p.MigrateFrom == "" {
+		return nil, nil
+	}
+	if !s.DB.Now().Before(p.MigrateEnd) {
+		t.note(RuleMigration, VerdictSkip, "the window from %s closed at %s", p.MigrateFrom, p.MigrateEnd.UTC().Format(time.DateTime))
 		return nil, nil
 	}
 	old, err := s.DB.ProviderIdentityBySubject(ctx, p.MigrateFrom, id.Subject)
-	if errors.Is(err, models.ErrNotFound) || errors.Is(err, models.ErrAmbiguous) {
-		return nil, nil // nothing, or more than one account, to carry over to
+	if errors.Is(err, models.ErrNotFound) {
+		t.note(RuleMigration, VerdictSkip, "no identity of %s has the subject %s", p.MigrateFrom, id.Subject)
+		return nil, nil
+	}
+	if errors.Is(err, models.ErrAmbiguous) {
+		t.note(RuleMigration, VerdictSkip, "identities of %s under two issuers have the subject %s: carried over to neither", p.MigrateFrom, id.Subject)
+		return nil, nil
 	}
 	if err != nil {
 		return nil, err
@@ -292,15 +410,19 @@ func (s *Service) migrated(ctx context.Context, p SSOPolicy, providerID string, 
 	}
 	switch {
 	case u.Disabled():
+		t.decide(RuleDisabled, VerdictRefuse, "account %d (%s's identity) is disabled", u.ID, p.MigrateFrom)
 		return refused(u, ReasonDisabled), nil
 	case u.IsAdmin && u.HasPassword():
 		// Claims never link an administrator without the password: a
 		// subject claim the new provider lets people choose must not
 		// reach one.
+		t.decide(RuleMigration, VerdictNeedPassword, "%s's identity belongs to administrator %d, who must prove the password", p.MigrateFrom, u.ID)
 		return &Resolution{Outcome: OutcomeNeedPassword, User: u}, nil
 	case u.IsAdmin:
+		t.decide(RuleMigration, VerdictRefuse, "%s's identity belongs to administrator %d, who has no password to prove", p.MigrateFrom, u.ID)
 		return refused(u, ReasonAdminNoProof), nil
 	}
+	t.decide(RuleMigration, VerdictLink, "the subject is %s's identity's, of account %d: linked beside it until %s", p.MigrateFrom, u.ID, p.MigrateEnd.UTC().Format(time.DateTime))
 	r, err := s.link(ctx, providerID, u, id, false)
 	if r != nil {
 		r.MigratedFrom = p.MigrateFrom
@@ -309,19 +431,24 @@ func (s *Service) migrated(ctx context.Context, p SSOPolicy, providerID string, 
 }
 
 // returning signs in the account an identity is already linked to.
-func (s *Service) returning(ctx context.Context, known *models.Identity, id *sso.Identity) (*Resolution, error) {
+func (s *Service) returning(ctx context.Context, p SSOPolicy, known *models.Identity, id *sso.Identity, t *Trace) (*Resolution, error) {
 	u, err := s.DB.UserByID(ctx, known.UserID)
 	if err != nil {
 		return nil, err
 	}
 	if u.Disabled() {
+		t.decide(RuleDisabled, VerdictRefuse, "the identity's account %d is disabled", u.ID)
 		return refused(u, ReasonDisabled), nil
 	}
+	t.decide(RuleIdentity, VerdictSignIn, "the identity (issuer %s, subject %s) is linked to account %d (%s), whatever the email says now", id.Issuer, id.Subject, u.ID, u.Email)
 	email := sso.NormalizeEmail(id.Email)
 	if !models.ValidEmail(email) { // kept only when it is an address (never NUL or broken UTF-8)
 		email = ""
 	}
 	if err := s.DB.TouchIdentity(ctx, known.ID, email, string(id.Claims)); err != nil {
+		return nil, err
+	}
+	if err := s.keepRefresh(ctx, p, known, id.RefreshToken); err != nil {
 		return nil, err
 	}
 	if err := s.followName(ctx, u, id); err != nil {
@@ -353,7 +480,7 @@ func (s *Service) followName(ctx context.Context, u *models.User, id *sso.Identi
 // identity yet) to a provider trusted for its email when nothing holds the
 // link back (linkHold), and otherwise points to the providers already
 // linked.
-func (s *Service) ssoOnly(ctx context.Context, providerID string, u *models.User, id *sso.Identity, trusted bool, hold Reason) (*Resolution, error) {
+func (s *Service) ssoOnly(ctx context.Context, providerID string, u *models.User, id *sso.Identity, trusted bool, hold Reason, t *Trace) (*Resolution, error) {
 	linked, err := s.DB.UserIdentities(ctx, u.ID)
 	if err != nil {
 		return nil, err
@@ -365,27 +492,35 @@ func (s *Service) ssoOnly(ctx context.Context, providerID string, u *models.User
 				r.Providers = append(r.Providers, l.ProviderID)
 			}
 		}
+		t.decide(RuleLink, VerdictUseLinked, "the account has no password and signs in with %s: not linked to another identity by its address", strings.Join(r.Providers, ", "))
 		return r, nil
 	}
 	switch {
 	case u.IsAdmin:
+		t.decide(RuleLink, VerdictRefuse, "an administrator without a password is never linked by address")
 		return refused(u, ReasonAdminNoProof), nil
 	case !trusted:
+		t.decide(RuleLink, VerdictRefuse, "the account has no password, and the provider does not vouch for its address (not verified, or not a domain in its email_domains)")
 		return refused(u, ReasonNotProvisioned), nil
 	case hold != "":
+		t.decide(RuleLink, VerdictRefuse, "held back: %s", hold)
 		return refused(u, hold), nil
 	}
+	t.decide(RuleLink, VerdictLink, "an account made for SSO (no password, no identity yet), and the provider vouches for its address")
 	return s.link(ctx, providerID, u, id, true)
 }
 
 // createJIT creates an account from the claims when the provider allows it.
-func (s *Service) createJIT(ctx context.Context, p SSOPolicy, providerID string, id *sso.Identity, email string) (*Resolution, error) {
+func (s *Service) createJIT(ctx context.Context, p SSOPolicy, providerID string, id *sso.Identity, email string, t *Trace) (*Resolution, error) {
 	if !p.AutoCreate {
+		t.decide(RuleAutoCreate, VerdictRefuse, "auto_create is off: no account is made for %s", email)
 		return refused(nil, ReasonNoAccount), nil
 	}
 	if !id.EmailExact { // the account would take an address the person was not given
+		t.decide(RuleAutoCreate, VerdictRefuse, "the email claim is a look-alike of %s: no account is made with an address the person was not given", email)
 		return refused(nil, ReasonEmailLookalike), nil
 	}
+	t.decide(RuleAutoCreate, VerdictCreate, "auto_create: a new account for %s, linked to this identity", email)
 	// The account and its identity are stored together: an account left
 	// without its identity would look pre-provisioned to the next sign-in.
 	var r *Resolution
@@ -394,8 +529,10 @@ func (s *Service) createJIT(ctx context.Context, p SSOPolicy, providerID string,
 		if err := tx.CreateUser(ctx, u); err != nil {
 			return err
 		}
+		txs := *s
+		txs.DB = tx
 		var err error
-		r, err = (&Service{DB: tx}).link(ctx, providerID, u, id, p.trusts(email, id.EmailVerified))
+		r, err = txs.link(ctx, providerID, u, id, p.trusts(email, id.EmailVerified))
 		return err
 	})
 	if err != nil {
@@ -428,7 +565,13 @@ func jitName(name string) string {
 // counts as verified too.
 func (s *Service) link(ctx context.Context, providerID string, u *models.User, id *sso.Identity, vouched bool) (*Resolution, error) {
 	err := s.DB.Tx(ctx, func(tx *models.DB) error {
-		if err := tx.CreateIdentity(ctx, models.NewIdentity(u.ID, providerID, id)); err != nil {
+		row := models.NewIdentity(u.ID, providerID, id)
+		if err := tx.CreateIdentity(ctx, row); err != nil {
+			return err
+		}
+		txs := *s
+		txs.DB = tx
+		if err := txs.keepRefresh(ctx, s.Policy(providerID), row, id.RefreshToken); err != nil {
 			return err
 		}
 		if vouched {
@@ -473,7 +616,11 @@ func (s *Service) LinkWithPassword(ctx context.Context, l *models.PendingLink, p
 // identity already linked is refused with ErrIdentityLinkedHere or
 // ErrIdentityLinkedElsewhere.
 func (s *Service) AttachIdentity(ctx context.Context, u *models.User, providerID string, id *sso.Identity) error {
-	err := s.DB.CreateIdentity(ctx, models.NewIdentity(u.ID, providerID, id))
+	row := models.NewIdentity(u.ID, providerID, id)
+	err := s.DB.CreateIdentity(ctx, row)
+	if err == nil {
+		return s.keepRefresh(ctx, s.Policy(providerID), row, id.RefreshToken)
+	}
 	if !errors.Is(err, models.ErrIdentityTaken) {
 		return err
 	}

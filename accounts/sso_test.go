@@ -429,8 +429,24 @@ func TestSSOResolveMatrix(t *testing.T) {
 							// never make a second one.
 							AutoCreate: ex.target != tNone,
 						}
+						// The dry run of the provider test page decides the
+						// same, with the same decisive rule, and keeps nothing.
+						dry, err := e.trace(t.Context(), p, ssoNewIdentity(ssoIdPEmail, v.value))
+						if err != nil {
+							t.Fatalf("TraceSSO: %v", err)
+						}
+						if got := ssoGot(dry); !want.equal(got) {
+							t.Errorf("dry run = %v, want %v", got, want)
+						}
+						ssoCheckDecisive(t, dry.Trace, ssoDecisiveRule(want))
+						if n, m := e.users(t), e.identities(t); n != usersBefore || m != idsBefore {
+							t.Errorf("the dry run left %d users and %d identities, want %d and %d", n, m, usersBefore, idsBefore)
+						}
 						res, err := e.resolve(t.Context(), p, ssoNewIdentity(ssoIdPEmail, v.value))
 						e.checkNew(t, res, err, want, target, usersBefore, idsBefore, targetIDs)
+						if err == nil {
+							ssoCheckDecisive(t, res.Trace, ssoDecisiveRule(want))
+						}
 						if err == nil && want.outcome == accounts.OutcomeUseLinked {
 							// The identity of the other provider is untouched.
 							ids := e.userIdentities(t, target.ID)
@@ -446,6 +462,42 @@ func TestSSOResolveMatrix(t *testing.T) {
 	if want := 4 * 10 * 4 * 2; cases != want {
 		t.Fatalf("ran %d cases, want %d", cases, want)
 	}
+}
+
+// ssoDecisiveRule is the rule that decides a matrix outcome.
+func ssoDecisiveRule(w ssoWant) accounts.Rule {
+	switch {
+	case w.created, w.reason == accounts.ReasonNoAccount:
+		return accounts.RuleAutoCreate
+	case w.reason == accounts.ReasonDisabled:
+		return accounts.RuleDisabled
+	}
+	return accounts.RuleLink // need password, use linked, link, and the link refusals
+}
+
+// ssoCheckDecisive asserts that exactly one step of tr decided, by rule.
+func ssoCheckDecisive(t *testing.T, tr *accounts.Trace, rule accounts.Rule) {
+	t.Helper()
+	if tr == nil {
+		t.Fatal("no trace")
+	}
+	n := 0
+	for _, s := range tr.Steps {
+		if s.Decisive {
+			n++
+		}
+	}
+	step, ok := tr.Decisive()
+	if n != 1 || !ok || step.Rule != rule || step.Detail == "" {
+		t.Errorf("decisive step = %+v (%d decisive), want rule %s; trace %s", step, n, rule, tr)
+	}
+}
+
+// trace is TraceSSO for the test provider under policy p.
+func (e *ssoEnv) trace(ctx context.Context, p accounts.SSOPolicy, id *sso.Identity) (*accounts.Resolution, error) {
+	svc := *e.svc
+	svc.Providers = map[string]accounts.SSOPolicy{ssoProvider: p}
+	return svc.TraceSSO(ctx, ssoProvider, id)
 }
 
 func ssoOr(s, def string) string {

@@ -231,6 +231,11 @@ func wire(cfg config.Config, db *models.DB, o Options) (*App, error) {
 				"restore the old file (from the backup of the database folder) or set secrets.key to it", secrets.KeyFile(sqlitePath), n)
 		}
 	}
+	for i, pc := range cfg.Providers {
+		if pc.OfflineCheck > 0 && !a.Accounts.Secrets.HasKey() {
+			return nil, fmt.Errorf("providers[%d] (%s).offline_check needs secrets.key (every replica the same) to keep refresh tokens sealed", i, pc.ID)
+		}
+	}
 	if cfg.MFA.RequiredFor != accounts.MFAForNone && !a.Accounts.Secrets.HasKey() {
 		return nil, fmt.Errorf("mfa.required_for: %s needs secrets.key (every replica the same) to store second factors", cfg.MFA.RequiredFor)
 	}
@@ -288,6 +293,8 @@ func ssoPolicies(cfg config.Config, set *sso.Set) map[string]accounts.SSOPolicy 
 			Link: pc.Link, AutoCreate: pc.AutoCreate, Authoritative: p.Authoritative, RefreshInterval: pc.RefreshInterval,
 			GroupsClaim: pc.GroupsClaim, AdminGroups: pc.AdminGroups, AllowedGroups: pc.AllowedGroups,
 			MigrateFrom: pc.MigrateFrom, MigrateEnd: pc.MigrateEnd, Issuer: p.Issuer(),
+			SubjectClaim: pc.SubjectClaim, EmailClaim: pc.EmailClaim, NameClaim: pc.NameClaim,
+			OfflineCheck: pc.OfflineCheck, DisableAfter: pc.DisableAfterPeriod,
 		}
 	}
 	return out

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/gatehouse/gatehouse/accounts"
 	"github.com/gatehouse/gatehouse/handlers"
 	"github.com/gatehouse/gatehouse/models"
 )
@@ -47,6 +48,7 @@ func (a *App) Run(ctx context.Context) error {
 	defer stopBG()
 	go a.Sessions.RunCleanup(bg, cleanupEvery)
 	go a.sweep(bg, cleanupEvery)
+	go a.checkProviders(bg, checkEvery)
 	// The mail worker has a context of its own, ended after the requests
 	// drained (a request may still enqueue), and Run waits for it: a
 	// delivery under way is let finish and recorded.
@@ -128,6 +130,43 @@ func (a *App) server(h http.Handler) *http.Server {
 		IdleTimeout:       cfg.IdleTimeout,
 		MaxHeaderBytes:    maxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(a.Logger.Handler(), slog.LevelWarn),
+	}
+}
+
+// checkEvery is how often the providers' offline checks run a round.
+const checkEvery = time.Minute
+
+// checkProviders runs CheckProviders every interval until ctx ends.
+func (a *App) checkProviders(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		a.CheckProviders(ctx)
+	}
+}
+
+// CheckProviders runs one round of the offline check (offline_check) and
+// of disable_after for every provider that has them: what checkProviders
+// does each minute, for tests to call.
+func (a *App) CheckProviders(ctx context.Context) {
+	for _, p := range a.SSO.All() {
+		pol := a.Accounts.Policy(p.ID())
+		if pol.OfflineCheck <= 0 && pol.DisableAfter <= 0 {
+			continue
+		}
+		rep, err := a.Accounts.CheckProvider(ctx, p.ID(), p.CheckRefresh)
+		if err != nil && ctx.Err() == nil {
+			a.Logger.ErrorContext(ctx, "offline check", "provider", p.ID(), "err", err)
+		}
+		if rep != (accounts.CheckReport{}) {
+			a.Logger.InfoContext(ctx, "offline check round", "provider", p.ID(), "checked", rep.Checked, "confirmed", rep.Confirmed,
+				"revoked", rep.Revoked, "unavailable", rep.Unavailable, "idle", rep.Idle, "sessions_ended", rep.SessionsEnded, "disabled", rep.Disabled)
+		}
 	}
 }
 

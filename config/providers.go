@@ -35,6 +35,17 @@ type Provider struct {
 	// MigrateEnd is the end of the window, from MigrateUntil.
 	MigrateEnd time.Time `yaml:"-"`
 
+	// OfflineCheck, when set, asks the provider this often, server side
+	// and without a browser, whether each identity with live sessions may
+	// still sign in (its refresh token, then UserInfo); a definite no ends
+	// the identity's sessions. At least 1m.
+	OfflineCheck time.Duration `yaml:"offline_check"`
+	// DisableAfter ("30d", or a duration such as 720h) disables an
+	// SSO-only, non-admin account the provider has not confirmed (by a
+	// sign-in or a check) for that long; DisableAfterPeriod is its value.
+	DisableAfter       string        `yaml:"disable_after"`
+	DisableAfterPeriod time.Duration `yaml:"-"`
+
 	// IconImage is the icon file read at load; nil without icon.
 	IconImage *images.Image `yaml:"-"`
 }
@@ -172,6 +183,16 @@ func (p *Provider) finish(baseURL string) error {
 	if p.RefreshInterval < 0 {
 		return errors.New("refresh_interval: must not be negative")
 	}
+	if p.OfflineCheck != 0 && p.OfflineCheck < time.Minute {
+		return errors.New("offline_check: must be at least 1m (or left out: off)")
+	}
+	p.Offline = p.OfflineCheck > 0
+	if p.DisableAfterPeriod, err = days(p.DisableAfter); err != nil {
+		return fmt.Errorf("disable_after: %w", err)
+	}
+	if p.DisableAfter != "" && p.DisableAfterPeriod < 24*time.Hour {
+		return errors.New("disable_after: must be at least 1d")
+	}
 	p.IconImage = nil
 	if p.Icon != "" {
 		img, err := images.Load(p.Icon)
@@ -181,6 +202,27 @@ func (p *Provider) finish(baseURL string) error {
 		p.IconImage = img
 	}
 	return nil
+}
+
+// days reads a period written as whole days ("30d") or as a Go duration
+// ("720h"); "" is 0.
+func days(s string) (time.Duration, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return 0, nil
+	}
+	if n, ok := strings.CutSuffix(s, "d"); ok {
+		var d int
+		if _, err := fmt.Sscanf(n, "%d", &d); err != nil || d <= 0 || d > 3650 || fmt.Sprint(d) != n {
+			return 0, fmt.Errorf("%q must be a number of days such as 30d, or a duration such as 720h", s)
+		}
+		return time.Duration(d) * 24 * time.Hour, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("%q must be a number of days such as 30d, or a duration such as 720h", s)
+	}
+	return d, nil
 }
 
 // ProviderSnippet is the providers entry an administrator pastes into

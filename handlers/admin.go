@@ -51,6 +51,7 @@ func (h *Handler) adminRouteTable() []adminRoute {
 		{post, "/admin/users/:id/password", true, h.adminSetPassword},
 		{get, "/admin/users/:id/password/remove", true, h.adminConfirmPage},
 		{post, "/admin/users/:id/password/remove", true, h.adminRemovePassword},
+		{get, "/admin/users/:id/identities/:iid", false, h.adminIdentityPage},
 		{get, "/admin/users/:id/identities/:iid/unlink", true, h.adminConfirmPage},
 		{post, "/admin/users/:id/identities/:iid/unlink", true, h.adminUnlink},
 		{post, "/admin/users/:id/sessions/:sid/revoke", false, h.adminRevokeSession},
@@ -64,6 +65,8 @@ func (h *Handler) adminRouteTable() []adminRoute {
 		{get, "/admin/audit.csv", false, h.adminAuditCSV},
 		{get, "/admin/mail", false, h.adminMail},
 		{post, "/admin/mail/:id/retry", false, h.adminRetryMail},
+		{get, "/admin/providers", false, h.adminProviders},
+		{post, "/admin/providers/:id/test", true, h.adminTestProvider}, // a real code flow that changes nothing
 		{get, "/admin/identities/rekey", true, h.adminRekeyPage},
 		{post, "/admin/identities/rekey", true, h.adminRekey},
 	}

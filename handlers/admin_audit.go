@@ -13,6 +13,7 @@ import (
 
 	"github.com/gatehouse/gatehouse/sso"
 
+	"github.com/gatehouse/gatehouse/accounts"
 	"github.com/gatehouse/gatehouse/models"
 	"github.com/gin-gonic/gin"
 )
@@ -113,6 +114,8 @@ type auditRow struct {
 	ActorEmail, UserEmail   string
 	Email, Method, Provider string
 	IP, Detail              string
+	// Trace is an SSO sign-in's decision trace; nil for other events.
+	Trace *accounts.Trace
 	// For the pages (describeRows): the event as a sentence, its time
 	// relative to the handler's clock, and the provider's display name.
 	// Facts joins the method, provider and detail that are set.
@@ -149,7 +152,7 @@ func auditRows(events []models.Event, emails map[int64]string) []auditRow {
 		r := auditRow{
 			ID: e.ID, Time: formatWhen(&e.CreatedAt), TimeISO: isoTime(&e.CreatedAt),
 			Kind: e.Kind.String(), Email: e.Email, Method: e.Method.String(), Provider: e.ProviderID, IP: e.IP, Detail: e.Detail,
-			at: e.CreatedAt, method: e.Method,
+			at: e.CreatedAt, method: e.Method, Trace: accounts.ParseTrace(e.Trace),
 		}
 		if e.ActorID != nil {
 			r.ActorID, r.ActorEmail = *e.ActorID, emails[*e.ActorID]

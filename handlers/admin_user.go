@@ -56,6 +56,8 @@ type identityView struct {
 	Provider, Subject, Email string
 	Linked, LastUsed         string
 	LinkedISO, LastUsedISO   string
+	Confirmed, ConfirmedISO  string
+	Revoked                  string
 }
 
 // sessionView is one live session on the user page.
@@ -95,6 +97,10 @@ func (h *Handler) renderAdminUser(c *gin.Context, status int, u *models.User, fo
 			ID: id.ID, Provider: h.SSO.Name(id.ProviderID), Subject: id.Subject, Email: id.Email,
 			Linked: formatWhen(&id.CreatedAt), LinkedISO: isoTime(&id.CreatedAt),
 			LastUsed: formatWhen(id.LastLoginAt), LastUsedISO: isoTime(id.LastLoginAt),
+			Confirmed: formatWhen(id.ConfirmedAt), ConfirmedISO: isoTime(id.ConfirmedAt),
+		}
+		if id.RevokedAt != nil {
+			iv[i].Revoked = formatWhen(id.RevokedAt)
 		}
 	}
 	var currentID int64

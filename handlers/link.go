@@ -28,7 +28,7 @@ func (h *Handler) startLink(c *gin.Context, res *accounts.Resolution, next strin
 		return
 	}
 	l := models.NewPendingLink(res.User.ID, res.ProviderID, res.Identity)
-	l.TokenHash, l.BrowserHash, l.Next = sessionstore.Hash(token), sessionstore.Hash(browser), next
+	l.TokenHash, l.BrowserHash, l.Next, l.Trace = sessionstore.Hash(token), sessionstore.Hash(browser), next, res.Trace.String()
 	if err := h.DB.CreatePendingLink(c.Request.Context(), l, linkTTL); err != nil {
 		h.serverError(c, "store pending link", err)
 		return
@@ -144,7 +144,9 @@ func (h *Handler) link(c *gin.Context) {
 		return
 	}
 	h.auditAdminChange(c, linked, l.ProviderID, change)
-	if h.signIn(c, linked, sessionstore.SignIn{Method: models.MethodSSO, ProviderID: l.ProviderID, Identity: id}) {
+	trace := accounts.ParseTrace(l.Trace)
+	trace.Decide(accounts.RuleLink, accounts.VerdictLink, "the account's password proved the same person: linked")
+	if h.signInTraced(c, linked, sessionstore.SignIn{Method: models.MethodSSO, ProviderID: l.ProviderID, Identity: id}, trace) {
 		c.Redirect(http.StatusSeeOther, or(l.Next, "/dashboard"))
 	}
 }

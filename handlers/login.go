@@ -216,6 +216,12 @@ func (h *Handler) breakGlass(c *gin.Context, u *models.User) {
 // signIn starts a fresh session for u (a new token, whatever the browser had)
 // and records the sign-in. It reports false after rendering an error.
 func (h *Handler) signIn(c *gin.Context, u *models.User, in sessionstore.SignIn) bool {
+	return h.signInTraced(c, u, in, nil)
+}
+
+// signInTraced is signIn for an SSO sign-in, whose login.success event
+// carries the decision trace.
+func (h *Handler) signInTraced(c *gin.Context, u *models.User, in sessionstore.SignIn, trace *accounts.Trace) bool {
 	ctx := c.Request.Context()
 	in.UserID, in.Admin = u.ID, u.IsAdmin
 	if in.AuthTime.IsZero() {
@@ -240,6 +246,6 @@ func (h *Handler) signIn(c *gin.Context, u *models.User, in sessionstore.SignIn)
 			h.log(c).WarnContext(ctx, "new browser notice", "err", err)
 		}
 	}
-	h.audit(c, &models.Event{Kind: models.EventLoginSuccess, UserID: &u.ID, Email: u.Email, Method: in.Method, ProviderID: in.ProviderID})
+	h.audit(c, &models.Event{Kind: models.EventLoginSuccess, UserID: &u.ID, Email: u.Email, Method: in.Method, ProviderID: in.ProviderID, Trace: trace.String()})
 	return true
 }

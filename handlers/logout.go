@@ -20,6 +20,13 @@ func (h *Handler) promptAfterSignOut(c *gin.Context, p *sso.Provider) string {
 	if _, err := h.cookie(c, cookieSignedOut); err != nil {
 		return ""
 	}
+	return promptAnew(p)
+}
+
+// promptAnew is the prompt that makes p ask who signs in rather than
+// answer from its own session: login, or Google's select_account (Google
+// knows no prompt=login).
+func promptAnew(p *sso.Provider) string {
 	if p.Config().Kind == sso.KindGoogle {
 		return "select_account"
 	}

@@ -46,6 +46,9 @@ const (
 	// that does not report its own.
 	modeReauthCode mode = "reauth_code"
 	modeLink       mode = "link" // attach another provider from the account page
+	// modeTest is an administrator's provider test: the callback shows
+	// the decision trace and changes nothing.
+	modeTest mode = "test"
 )
 
 // String returns the stored form.
@@ -272,9 +275,16 @@ func (h *Handler) callback(c *gin.Context) {
 		// The provider must show a sign-in since the request was stored.
 		sp.AuthTimeNotBefore = pending.CreatedAt
 	}
+	if m == modeTest {
+		sp.Evidence = &sso.Evidence{}
+	}
 	id, err := p.Exchange(ctx, sso.CallbackParams{
 		Code: code, Iss: iss, Error: truncate(q.Get("error"), 256), ErrorDescription: truncate(q.Get("error_description"), 1024),
 	}, sp)
+	if m == modeTest {
+		h.finishTest(c, p, pending, id, sp.Evidence, err)
+		return
+	}
 	if err != nil {
 		h.exchangeFailed(c, p, m, pending, err)
 		return
@@ -320,24 +330,45 @@ func (h *Handler) exchangeFailed(c *gin.Context, p *sso.Provider, m mode, pendin
 // its own is refused here, naming the provider. ok is false after the
 // refusal.
 func (h *Handler) ssoSecondFactor(c *gin.Context, p *sso.Provider, res *accounts.Resolution) (models.Factor, bool) {
-	if p.MultiFactor(res.Identity) {
-		return models.FactorSSO, true
-	}
-	if !h.Accounts.MFARequired(res.User) {
-		return models.FactorNone, true
-	}
-	has, err := h.Accounts.HasSecondFactor(c.Request.Context(), res.User.ID)
+	factor, ok, err := h.ssoMFAVerdict(c, p, res)
 	if err != nil {
 		h.serverError(c, "look up second factor", err)
 		return "", false
 	}
-	if has {
-		return models.FactorNone, true
+	if ok {
+		return factor, true
 	}
-	h.audit(c, &models.Event{Kind: models.EventLoginFailure, UserID: &res.User.ID, Email: res.User.Email, Method: models.MethodSSO, ProviderID: p.ID(), Detail: "second factor required; the provider reported none"})
+	h.audit(c, &models.Event{Kind: models.EventLoginFailure, UserID: &res.User.ID, Email: res.User.Email, Method: models.MethodSSO, ProviderID: p.ID(),
+		Detail: "second factor required; the provider reported none", Trace: res.Trace.String()})
 	h.errorPage(c, http.StatusForbidden, "Sign-in refused", fmt.Sprintf(
 		"Your account must sign in with a second factor, and %s did not say this sign-in used one. Sign in with your password and authenticator app instead, or ask your administrator.", p.Name()))
 	return "", false
+}
+
+// ssoMFAVerdict decides, and records in res.Trace, what the sign-in's
+// second factor is: the provider's (FactorSSO), or none needed or the
+// account's own asked next (FactorNone); ok is false when the policy
+// requires one and neither the provider nor the account has one (refused).
+func (h *Handler) ssoMFAVerdict(c *gin.Context, p *sso.Provider, res *accounts.Resolution) (f models.Factor, ok bool, err error) {
+	said := fmt.Sprintf("the provider reported amr %v and acr %q", res.Identity.AMR, res.Identity.ACR)
+	if p.MultiFactor(res.Identity) {
+		res.Trace.Note(accounts.RuleMFA, accounts.VerdictPass, said+", which counts as a second factor (mfa_amr, mfa_acr)")
+		return models.FactorSSO, true, nil
+	}
+	if !h.Accounts.MFARequired(res.User) {
+		res.Trace.Note(accounts.RuleMFA, accounts.VerdictSkip, said+"; mfa.required_for does not cover this account")
+		return models.FactorNone, true, nil
+	}
+	has, err := h.Accounts.HasSecondFactor(c.Request.Context(), res.User.ID)
+	if err != nil {
+		return "", false, err
+	}
+	if has {
+		res.Trace.Note(accounts.RuleMFA, accounts.VerdictPass, said+", not a second factor: the account's own is asked next")
+		return models.FactorNone, true, nil
+	}
+	res.Trace.Decide(accounts.RuleMFA, accounts.VerdictRefuse, said+", not a second factor, and the account, which must give one, has none")
+	return "", false, nil
 }
 
 // finishLogin decides who the verified identity is and signs them in, sends
@@ -349,7 +380,7 @@ func (h *Handler) finishLogin(c *gin.Context, p *sso.Provider, next string, id *
 		h.serverError(c, "resolve SSO identity", err)
 		return
 	}
-	ev := &models.Event{Email: id.Email, Method: models.MethodSSO, ProviderID: p.ID()}
+	ev := &models.Event{Email: id.Email, Method: models.MethodSSO, ProviderID: p.ID(), Trace: res.Trace.String()}
 	if res.User != nil {
 		ev.UserID = &res.User.ID
 	}
@@ -366,7 +397,7 @@ func (h *Handler) finishLogin(c *gin.Context, p *sso.Provider, next string, id *
 		if !ok {
 			return
 		}
-		if h.signIn(c, res.User, sessionstore.SignIn{Method: models.MethodSSO, ProviderID: res.ProviderID, Identity: res.Identity, MFA: factor}) {
+		if h.signInTraced(c, res.User, sessionstore.SignIn{Method: models.MethodSSO, ProviderID: res.ProviderID, Identity: res.Identity, MFA: factor}, res.Trace) {
 			h.rememberProvider(c, p)
 			c.Redirect(http.StatusSeeOther, or(next, "/dashboard"))
 		}

@@ -41,6 +41,9 @@ type Event struct {
 	ProviderID string
 	IP         string `gorm:"column:ip"`
 	Detail     string
+	// Trace is an SSO sign-in's decision trace (accounts.Trace, JSON); ""
+	// for other events.
+	Trace string
 }
 
 // RecordEvent appends e to the audit log.
@@ -143,3 +146,18 @@ const (
 const (
 	EventMailRetried EventKind = "mail.retried"
 )
+
+// IdentityEvents lists the newest events (at most limit) about userID's
+// sign-ins through providerID: successes and refusals with their decision
+// traces, links, revocations.
+func (db *DB) IdentityEvents(ctx context.Context, userID int64, providerID string, limit int) ([]Event, error) {
+	var es []Event
+	err := db.gorm.WithContext(ctx).
+		Where("user_id = ? AND provider_id = ? AND kind IN ?", userID, providerID,
+			[]EventKind{EventLoginSuccess, EventLoginFailure, EventIdentityLinked, EventIdentityRevoked, EventIdentityRekeyed}).
+		Order("id DESC").Limit(limit).Find(&es).Error
+	if err != nil {
+		return nil, fmt.Errorf("list events of an identity: %w", err)
+	}
+	return es, nil
+}

@@ -26,6 +26,15 @@ type Identity struct {
 	Claims      string
 	CreatedAt   time.Time
 	LastLoginAt *time.Time
+	// RefreshToken is the provider's refresh token, sealed (secrets.Box),
+	// for the offline check; nil without one.
+	RefreshToken []byte
+	// ConfirmedAt is when the provider last vouched for the person: a
+	// sign-in or a successful offline check. RevokedAt is when it said the
+	// person is gone (the check's definite no); a later sign-in clears it.
+	ConfirmedAt, RevokedAt *time.Time
+	// CheckAt is when the next offline check is due; nil: none.
+	CheckAt *time.Time
 }
 
 // NewIdentity is the row linking the verified identity id, signed in
@@ -50,10 +59,11 @@ func (db *DB) IdentityBySubject(ctx context.Context, issuer, subject string) (*I
 	return &id, nil
 }
 
-// CreateIdentity links an identity, stamping it as just used.
+// CreateIdentity links an identity, stamping it as just used and
+// confirmed by its provider.
 func (db *DB) CreateIdentity(ctx context.Context, id *Identity) error {
 	now := db.now()
-	id.CreatedAt, id.LastLoginAt = now, &now
+	id.CreatedAt, id.LastLoginAt, id.ConfirmedAt = now, &now, &now
 	if err := db.gorm.WithContext(ctx).Create(id).Error; err != nil {
 		if errors.Is(err, gorm.ErrDuplicatedKey) {
 			return ErrIdentityTaken
@@ -64,10 +74,12 @@ func (db *DB) CreateIdentity(ctx context.Context, id *Identity) error {
 }
 
 // TouchIdentity records a sign-in through the identity with the latest email
-// and claims the provider sent.
+// and claims the provider sent: the provider confirms the person, so a
+// revocation it reported before no longer stands.
 func (db *DB) TouchIdentity(ctx context.Context, id int64, email, claims string) error {
+	now := db.now()
 	err := db.gorm.WithContext(ctx).Model(&Identity{}).Where("id = ?", id).
-		Updates(map[string]any{"email": email, "claims": claims, "last_login_at": db.now()}).Error
+		Updates(map[string]any{"email": email, "claims": claims, "last_login_at": now, "confirmed_at": now, "revoked_at": nil}).Error
 	if err != nil {
 		return fmt.Errorf("touch identity %d: %w", id, err)
 	}

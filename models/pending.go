@@ -106,8 +106,10 @@ type PendingLink struct {
 	IDToken     string `gorm:"column:id_token"`
 	AuthTime    *time.Time
 	Next        string
-	CreatedAt   time.Time
-	ExpiresAt   time.Time
+	// Trace is the sign-in's decision trace so far (accounts.Trace).
+	Trace     string
+	CreatedAt time.Time
+	ExpiresAt time.Time
 }
 
 // NewPendingLink parks the verified identity id, signed in through

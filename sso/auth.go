@@ -86,6 +86,9 @@ func (p *Provider) AuthCodeURL(ctx context.Context, o AuthOptions) (*AuthRequest
 	for k, v := range o.Extra {
 		params[k] = v
 	}
+	if p.cfg.Offline && p.cfg.Kind == KindGoogle {
+		params["access_type"] = "offline" // Google's way to ask for a refresh token
+	}
 	if o.LoginHint != "" {
 		params["login_hint"] = o.LoginHint
 	}

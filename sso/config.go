@@ -138,6 +138,11 @@ type ProviderConfig struct {
 	// provider. Empty: everyone the provider signs in may.
 	AllowedGroups []string `yaml:"allowed_groups"`
 
+	// Offline asks for a refresh token at sign-in (offline_access, or
+	// Google's access_type=offline), for the offline check
+	// (CheckRefresh); gatehouse sets it from offline_check.
+	Offline bool `yaml:"-"`
+
 	// Timeout bounds every outbound call; default DefaultTimeout.
 	Timeout time.Duration `yaml:"timeout"`
 	// MaxResponseBytes caps every response body read from the OP; default
@@ -155,8 +160,11 @@ type Metadata struct {
 	TokenEndpoint         string `json:"token_endpoint" yaml:"token_endpoint"`
 	UserinfoEndpoint      string `json:"userinfo_endpoint" yaml:"userinfo_endpoint"`
 	JWKSURI               string `json:"jwks_uri" yaml:"jwks_uri"`
-	EndSessionEndpoint    string `json:"end_session_endpoint" yaml:"end_session_endpoint"`
-	RegistrationEndpoint  string `json:"registration_endpoint" yaml:"registration_endpoint"`
+	// ScopesSupported is scopes_supported: offline_access is asked for
+	// only when listed.
+	ScopesSupported      []string `json:"scopes_supported" yaml:"scopes_supported"`
+	EndSessionEndpoint   string   `json:"end_session_endpoint" yaml:"end_session_endpoint"`
+	RegistrationEndpoint string   `json:"registration_endpoint" yaml:"registration_endpoint"`
 	// IDTokenSigningAlgs is id_token_signing_alg_values_supported; only
 	// asymmetric algorithms in it are accepted (RS256 when empty).
 	IDTokenSigningAlgs []string `json:"id_token_signing_alg_values_supported" yaml:"id_token_signing_alg_values_supported"`

@@ -35,6 +35,43 @@ type Pending struct {
 	// less the clock skew, or Exchange fails with ErrNotReauthenticated.
 	// Zero (any other request) skips the check.
 	AuthTimeNotBefore time.Time
+	// Evidence, when set, is filled with what Exchange saw on the way, up
+	// to where it stopped: the provider test page's trace. UserInfo is
+	// then consulted even when the ID token has every claim needed.
+	Evidence *Evidence
+}
+
+// Evidence is what Exchange saw on the way to an Identity: the key that
+// signed the ID token and the validated claims of the ID token and of
+// UserInfo, side by side. It holds no token. It is for the administrator
+// testing a provider, never stored or logged.
+type Evidence struct {
+	KeyID, Algorithm string
+	// IDToken is the ID token's claims, once its signature was verified.
+	IDToken json.RawMessage
+	// Userinfo is UserInfo's claims, nil when it was not consulted or
+	// failed (UserinfoNote says which); UserinfoUsed reports whether they
+	// completed the identity's claims.
+	Userinfo     json.RawMessage
+	UserinfoNote string
+	UserinfoUsed bool
+}
+
+// noteUserinfo records a UserInfo answer (or failure) in e; nil e records
+// nothing.
+func (e *Evidence) noteUserinfo(info map[string]json.RawMessage, err error, used bool) {
+	if e == nil {
+		return
+	}
+	if err != nil {
+		e.UserinfoNote = err.Error()
+		return
+	}
+	e.Userinfo, _ = json.Marshal(info)
+	e.UserinfoUsed = used
+	if !used {
+		e.UserinfoNote = "consulted for this test only: the ID token had every claim the sign-in needs"
+	}
 }
 
 // Identity is a verified end-user identity from an OP.
@@ -74,6 +111,9 @@ type Identity struct {
 	// whether the claim was there at all.
 	Groups    []string
 	HasGroups bool
+	// RefreshToken is the token endpoint's refresh token, if it gave one:
+	// the offline check's credential (CheckRefresh). Store it sealed.
+	RefreshToken string
 }
 
 // Exchange completes the authorization code flow: it checks the
@@ -111,11 +151,18 @@ func (p *Provider) Exchange(ctx context.Context, cb CallbackParams, pending Pend
 	if rawID == "" {
 		return nil, invalid(errNoIDToken)
 	}
+	if ev := pending.Evidence; ev != nil {
+		h, _ := parseHeader(rawID)
+		ev.KeyID, ev.Algorithm = h.Kid, h.Alg
+	}
 	claims, payload, err := p.verifyIDToken(ctx, rt, rawID, pending, tok.AccessToken)
 	if err != nil {
 		return nil, err
 	}
-	merged, err := p.mergedClaims(ctx, rt, claims.Subject, payload, tok.AccessToken)
+	if pending.Evidence != nil {
+		pending.Evidence.IDToken = append(json.RawMessage(nil), payload...)
+	}
+	merged, err := p.mergedClaims(ctx, rt, claims.Subject, payload, tok.AccessToken, pending.Evidence)
 	if err != nil {
 		return nil, err
 	}
@@ -125,7 +172,11 @@ func (p *Provider) Exchange(ctx context.Context, cb CallbackParams, pending Pend
 	if err := p.cfg.checkGroups(merged); err != nil {
 		return nil, err
 	}
-	return newIdentity(p.cfg, claims, rawID, merged)
+	id, err := newIdentity(p.cfg, claims, rawID, merged)
+	if id != nil {
+		id.RefreshToken = tok.RefreshToken
+	}
+	return id, err
 }
 
 // checkResponseIssuer implements RFC 9207 §2.4: an iss parameter must equal
@@ -178,8 +229,9 @@ func tokenError(err error) error {
 // missing and the OP has a userinfo endpoint (Okta's org server puts
 // groups only there). Claims the ID token has are never overridden. A
 // UserInfo failure is fatal only when email or the groups the sign-in
-// needs are missing; a subject mismatch always is.
-func (p *Provider) mergedClaims(ctx context.Context, rt *resolved, sub string, payload []byte, accessToken string) (map[string]json.RawMessage, error) {
+// needs are missing; a subject mismatch always is. With ev (a provider
+// test), UserInfo is consulted anyway and what it said is recorded in ev.
+func (p *Provider) mergedClaims(ctx context.Context, rt *resolved, sub string, payload []byte, accessToken string, ev *Evidence) (map[string]json.RawMessage, error) {
 	var claims map[string]json.RawMessage
 	if err := json.Unmarshal(payload, &claims); err != nil {
 		return nil, invalidf(errMalformed, "claims: %v", err)
@@ -188,13 +240,27 @@ func (p *Provider) mergedClaims(ctx context.Context, rt *resolved, sub string, p
 	_, hasName := claimAt(claims, or(p.cfg.NameClaim, "name"))
 	_, hasGroups := groupsOf(claims, p.cfg.GroupsClaim)
 	needGroups := p.cfg.DecidesGroups() && !hasGroups
-	if (hasEmail && hasName && !needGroups) || rt.meta.UserinfoEndpoint == "" {
+	if rt.meta.UserinfoEndpoint == "" {
+		if ev != nil {
+			ev.UserinfoNote = "the provider has no userinfo_endpoint"
+		}
+		return claims, nil
+	}
+	if hasEmail && hasName && !needGroups {
+		if ev != nil {
+			info, err := p.userinfo(ctx, rt, accessToken)
+			if err == nil {
+				err = checkUserinfoSubject(info, sub)
+			}
+			ev.noteUserinfo(info, err, false)
+		}
 		return claims, nil
 	}
 	info, err := p.userinfo(ctx, rt, accessToken)
 	if err == nil {
 		err = checkUserinfoSubject(info, sub)
 	}
+	ev.noteUserinfo(info, err, true)
 	if err != nil {
 		if hasEmail && !needGroups && !errors.Is(err, ErrUserinfoSubject) {
 			p.log.Warn("sso: userinfo failed; continuing with ID token claims", "err", err)
@@ -247,6 +313,9 @@ func (p *Provider) userinfo(ctx context.Context, rt *resolved, accessToken strin
 	r, err := do(ctx, p.http, req, "userinfo")
 	if err != nil {
 		return nil, err
+	}
+	if r.status == http.StatusUnauthorized {
+		return nil, fmt.Errorf("%w: %w", ErrUserinfo, errUnauthorized)
 	}
 	if r.status != http.StatusOK {
 		return nil, fmt.Errorf("%w: %w", ErrUserinfo, statusError("userinfo", r))

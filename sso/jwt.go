@@ -24,6 +24,7 @@ const maxTokenAge = 24 * time.Hour
 type joseHeader struct {
 	Alg string `json:"alg"`
 	Typ string `json:"typ"`
+	Kid string `json:"kid"`
 }
 
 // parseHeader decodes the header of a compact JWS (RFC 7515 §7.1). JWE and

@@ -194,6 +194,7 @@ func (p *Provider) Metadata(ctx context.Context) (Metadata, error) {
 	}
 	m := rt.meta
 	m.IDTokenSigningAlgs = append([]string(nil), m.IDTokenSigningAlgs...)
+	m.ScopesSupported = append([]string(nil), m.ScopesSupported...)
 	return m, nil
 }
 
@@ -286,7 +287,7 @@ func (p *Provider) build(ctx context.Context) (*resolved, error) {
 			ClientID:     client.id,
 			ClientSecret: client.secret,
 			RedirectURL:  p.cfg.RedirectURL,
-			Scopes:       p.cfg.Scopes,
+			Scopes:       p.cfg.scopes(p.meta),
 			Endpoint: oauth2.Endpoint{
 				AuthURL:   p.meta.AuthorizationEndpoint,
 				TokenURL:  p.meta.TokenEndpoint,

@@ -150,6 +150,7 @@ func (p *Provider) issueCode(w http.ResponseWriter, r *http.Request, q url.Value
 		redirectURI: q.Get("redirect_uri"),
 		challenge:   q.Get("code_challenge"),
 		nonce:       q.Get("nonce"),
+		scope:       q.Get("scope"),
 		session:     s,
 		expires:     p.now().Add(CodeTTL),
 	}

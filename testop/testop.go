@@ -153,7 +153,8 @@ type Provider struct {
 	counts         map[string]int
 	codes          map[string]authCode
 	tokens         map[string]accessToken
-	sessions       map[string]idpSession // by sid, which is also the cookie value
+	refresh        map[string]refreshGrant // refresh tokens, by value
+	sessions       map[string]idpSession   // by sid, which is also the cookie value
 	key            signingKey
 	foreignKey     *rsa.PrivateKey
 	pubKeys        map[string]*rsa.PublicKey // every key ever used, by kid
@@ -166,6 +167,7 @@ type Provider struct {
 type authCode struct {
 	clientID, redirectURI string
 	challenge, nonce      string
+	scope                 string
 	session               idpSession
 	expires               time.Time
 }
@@ -174,6 +176,13 @@ type authCode struct {
 type accessToken struct {
 	user    User
 	expires time.Time
+}
+
+// refreshGrant is what the provider remembers about an issued refresh
+// token (RFC 6749 §6).
+type refreshGrant struct {
+	clientID string
+	user     User
 }
 
 // idpSession is the provider's own login session for one browser.
@@ -227,6 +236,7 @@ func newProvider(opts Options) (*Provider, error) {
 		counts:             map[string]int{},
 		codes:              map[string]authCode{},
 		tokens:             map[string]accessToken{},
+		refresh:            map[string]refreshGrant{},
 		sessions:           map[string]idpSession{},
 		pubKeys:            map[string]*rsa.PublicKey{},
 		httpClient: &http.Client{

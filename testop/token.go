@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 )
 
@@ -25,12 +26,12 @@ func (p *Provider) handleDiscovery(w http.ResponseWriter, r *http.Request) {
 		"end_session_endpoint":                  p.issuer + "/end_session",
 		"response_types_supported":              []string{"code"},
 		"response_modes_supported":              []string{"query"},
-		"grant_types_supported":                 []string{"authorization_code"},
+		"grant_types_supported":                 []string{"authorization_code", "refresh_token"},
 		"subject_types_supported":               []string{"public"},
 		"id_token_signing_alg_values_supported": []string{"RS256"},
 		"code_challenge_methods_supported":      []string{"S256"},
 		"token_endpoint_auth_methods_supported": []string{AuthMethodBasic, AuthMethodPost},
-		"scopes_supported":                      []string{"openid", "email", "profile"},
+		"scopes_supported":                      []string{"openid", "email", "profile", "offline_access"},
 		"claims_supported": []string{"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "sid",
 			"at_hash", "email", "email_verified", "name"},
 		"prompt_values_supported":                        []string{"none", "login"},
@@ -79,7 +80,12 @@ func (p *Provider) handleToken(w http.ResponseWriter, r *http.Request) {
 		p.oauthError(w, http.StatusBadRequest, b.TokenError, b.TokenErrorDescription)
 		return
 	}
-	if gt := r.PostForm.Get("grant_type"); gt != "authorization_code" {
+	switch gt := r.PostForm.Get("grant_type"); gt {
+	case "authorization_code":
+	case "refresh_token":
+		p.handleRefresh(w, client, r.PostForm.Get("refresh_token"))
+		return
+	default:
 		p.oauthError(w, http.StatusBadRequest, "unsupported_grant_type", "unsupported grant_type "+gt)
 		return
 	}
@@ -166,6 +172,9 @@ func (p *Provider) issueTokens(client Client, code authCode, b Behavior) (map[st
 		"token_type":   "Bearer",
 		"expires_in":   int(p.tokenTTL.Seconds()),
 	}
+	if slices.Contains(strings.Fields(code.scope), "offline_access") {
+		resp["refresh_token"] = p.newRefreshToken(client.ID, code.session.user)
+	}
 	if b.OmitIDToken {
 		return resp, nil
 	}
@@ -189,6 +198,73 @@ func (p *Provider) issueTokens(client Client, code authCode, b Behavior) (map[st
 	}
 	resp["id_token"] = idt
 	return resp, nil
+}
+
+// newRefreshToken issues a refresh token to clientID for u.
+func (p *Provider) newRefreshToken(clientID string, u User) string {
+	rt := randomToken()
+	p.mu.Lock()
+	p.refresh[rt] = refreshGrant{clientID: clientID, user: u}
+	p.mu.Unlock()
+	return rt
+}
+
+// handleRefresh redeems a refresh token (RFC 6749 §6): a new access token
+// and, rotating, a new refresh token; the old one is spent (RFC 9700
+// §4.14.2). A token revoked (RevokeUser), spent or another client's is
+// invalid_grant.
+func (p *Provider) handleRefresh(w http.ResponseWriter, client Client, token string) {
+	p.mu.Lock()
+	g, ok := p.refresh[token]
+	if ok && g.clientID == client.ID {
+		delete(p.refresh, token)
+	}
+	p.mu.Unlock()
+	if !ok || g.clientID != client.ID {
+		p.oauthError(w, http.StatusBadRequest, "invalid_grant", "unknown, revoked or spent refresh token")
+		return
+	}
+	at := randomToken()
+	p.mu.Lock()
+	p.tokens[at] = accessToken{user: g.user, expires: p.now().Add(p.tokenTTL)}
+	p.mu.Unlock()
+	writeJSON(w, http.StatusOK, map[string]any{
+		"access_token":  at,
+		"token_type":    "Bearer",
+		"expires_in":    int(p.tokenTTL.Seconds()),
+		"refresh_token": p.newRefreshToken(client.ID, g.user),
+	})
+}
+
+// RevokeUser revokes every refresh and access token issued for subject,
+// as an administrator disabling the person at the provider does: the next
+// refresh is invalid_grant and UserInfo answers 401.
+func (p *Provider) RevokeUser(subject string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for k, g := range p.refresh {
+		if g.user.Subject == subject {
+			delete(p.refresh, k)
+		}
+	}
+	for k, t := range p.tokens {
+		if t.user.Subject == subject {
+			delete(p.tokens, k)
+		}
+	}
+}
+
+// RefreshTokens counts the live refresh tokens issued for subject.
+func (p *Provider) RefreshTokens(subject string) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := 0
+	for _, g := range p.refresh {
+		if g.user.Subject == subject {
+			n++
+		}
+	}
+	return n
 }
 
 // handleUserinfo returns the user's claims for a Bearer access token (OIDC

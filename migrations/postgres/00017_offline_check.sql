@@ -1,0 +1,19 @@
+-- The offline check of providers with offline_check: each identity keeps
+-- its refresh token (sealed with secrets.key, bound to the provider and
+-- account), when the provider last confirmed the person (a sign-in or a
+-- check), when it said the person is gone, and when the next check is due
+-- (NULL: none, as for an identity without live sessions).
+
+-- +goose Up
+ALTER TABLE identities ADD COLUMN refresh_token BYTEA;
+ALTER TABLE identities ADD COLUMN confirmed_at TIMESTAMPTZ;
+ALTER TABLE identities ADD COLUMN revoked_at TIMESTAMPTZ;
+ALTER TABLE identities ADD COLUMN check_at TIMESTAMPTZ;
+CREATE INDEX identities_check_at ON identities (provider_id, check_at);
+
+-- +goose Down
+DROP INDEX identities_check_at;
+ALTER TABLE identities DROP COLUMN check_at;
+ALTER TABLE identities DROP COLUMN revoked_at;
+ALTER TABLE identities DROP COLUMN confirmed_at;
+ALTER TABLE identities DROP COLUMN refresh_token;

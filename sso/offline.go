@@ -1,0 +1,106 @@
+package sso
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+
+	"github.com/coreos/go-oidc/v3/oidc"
+	"golang.org/x/oauth2"
+)
+
+// ErrRevoked reports the provider's definite answer that a person's grant
+// is gone: the refresh token is invalid_grant (revoked, expired, the user
+// disabled or deleted), or UserInfo refuses the fresh access token with
+// 401. Only this error may end sessions; an outage (ErrUnavailable) or
+// any other failure says nothing about the person.
+var ErrRevoked = errors.New("sso: the provider revoked the sign-in")
+
+// errUnauthorized is a UserInfo 401: the access token was refused.
+var errUnauthorized = errors.New("access token refused (HTTP 401)")
+
+// offlineScope asks for a refresh token (OIDC Core §11).
+const offlineScope = "offline_access"
+
+// scopes are the scopes an authorization request asks for: the configured
+// ones, and offline_access when the provider is checked offline (Offline)
+// and advertises it. Google asks for access_type=offline instead
+// (authParams); a provider that advertises neither may still give a
+// refresh token, which is used as it comes.
+func (c ProviderConfig) scopes(meta *Metadata) []string {
+	s := slices.Clone(c.Scopes)
+	if c.Offline && c.Kind != KindGoogle && slices.Contains(meta.ScopesSupported, offlineScope) && !slices.Contains(s, offlineScope) {
+		s = append(s, offlineScope)
+	}
+	return s
+}
+
+// CheckRefresh asks the provider, server side and without a browser,
+// whether the person it signed in as subject may still sign in: it redeems
+// the refresh token (RFC 6749 §6) and reads UserInfo with the new access
+// token, whose sub (or subject_claim) must be subject. It returns the
+// refresh token to keep: the provider's new one when it rotates them,
+// else the same.
+//
+// A definite no is ErrRevoked. Anything else, the provider down, slow, or
+// answering garbage or 5xx, is ErrUnavailable or another error, and must
+// not sign anyone out.
+func (p *Provider) CheckRefresh(ctx context.Context, subject, refreshToken string) (string, error) {
+	if refreshToken == "" {
+		return "", errors.New("sso: no refresh token to check with")
+	}
+	rt, err := p.ready(ctx)
+	if err != nil {
+		return "", err
+	}
+	src := rt.oauth.TokenSource(oidc.ClientContext(ctx, p.http), &oauth2.Token{RefreshToken: refreshToken})
+	tok, err := src.Token()
+	if err != nil {
+		return "", refreshError(err)
+	}
+	next := refreshToken
+	if tok.RefreshToken != "" {
+		next = tok.RefreshToken
+	}
+	if rt.meta.UserinfoEndpoint == "" || tok.AccessToken == "" {
+		return next, nil // the refresh itself was the answer
+	}
+	info, err := p.userinfo(ctx, rt, tok.AccessToken)
+	switch {
+	case errors.Is(err, errUnauthorized):
+		return next, fmt.Errorf("%w: userinfo: %w", ErrRevoked, err)
+	case err != nil:
+		return next, err
+	}
+	key := or(p.cfg.SubjectClaim, "sub")
+	if raw, ok := claimAt(info, key); ok && stringClaim(raw) != subject {
+		return next, fmt.Errorf("%w: userinfo %s is another person's", ErrUserinfoSubject, key)
+	}
+	return next, nil
+}
+
+// refreshError classifies a failed refresh: invalid_grant is the
+// provider's no (RFC 6749 §5.2); a 5xx, 429 or transport failure is an
+// outage; another OAuth error (invalid_client: our configuration) is
+// neither, and keeps sessions too.
+func refreshError(err error) error {
+	var re *oauth2.RetrieveError
+	if !errors.As(err, &re) {
+		return unavailable("token endpoint", err)
+	}
+	status := 0
+	if re.Response != nil {
+		status = re.Response.StatusCode
+	}
+	switch {
+	case status >= 500 || status == http.StatusTooManyRequests:
+		return unavailable("token endpoint", fmt.Errorf("HTTP %d", status))
+	case re.ErrorCode == "invalid_grant":
+		return fmt.Errorf("%w: refresh: %s", ErrRevoked, describeOAuthError(re.ErrorCode, re.ErrorDescription))
+	case re.ErrorCode != "":
+		return fmt.Errorf("sso: refresh refused: HTTP %d: %s", status, describeOAuthError(re.ErrorCode, re.ErrorDescription))
+	}
+	return unavailable("token endpoint", fmt.Errorf("HTTP %d without an OAuth error response", status))
+}
