@@ -42,25 +42,45 @@ type CheckReport struct {
 	Disabled                                       int
 }
 
-// refreshAD binds a sealed refresh token to its provider and account: a
-// sealed value copied to another row does not open.
-func refreshAD(providerID string, userID int64) []byte {
-	return []byte("refresh:" + providerID + ":" + strconv.FormatInt(userID, 10))
+// refreshAD binds a sealed refresh token to its identity: the provider,
+// the account and the (issuer, subject) key. A sealed value copied to
+// another row does not open (nor does one whose identity was re-keyed:
+// its checks wait for the next sign-in).
+func refreshAD(providerID string, userID int64, issuer, subject string) []byte {
+	return []byte("refresh\x00" + providerID + "\x00" + strconv.FormatInt(userID, 10) + "\x00" + issuer + "\x00" + subject)
 }
 
-// keepRefresh stores the identity's refresh token, sealed, and schedules
-// its first check one interval from now; it does nothing for a provider
-// without offline_check, a sign-in without a refresh token, or without a
-// secrets key.
+// keepRefresh stores the refresh token a sign-in through the identity
+// brought, sealed, and schedules its next check one interval from now. A
+// sign-in without one (Google gives one at the first consent only) keeps
+// the stored token and schedules its check all the same. It does nothing
+// for a provider without offline_check, or without a secrets key.
 func (s *Service) keepRefresh(ctx context.Context, p SSOPolicy, row *models.Identity, token string) error {
-	if p.OfflineCheck <= 0 || token == "" || !s.Secrets.HasKey() {
+	if p.OfflineCheck <= 0 || !s.Secrets.HasKey() {
 		return nil
 	}
-	sealed, err := s.Secrets.Seal([]byte(token), refreshAD(row.ProviderID, row.UserID))
+	next := s.DB.Time().Add(p.OfflineCheck)
+	if token == "" {
+		if len(row.RefreshToken) == 0 {
+			return nil
+		}
+		return s.DB.KeepRefresh(ctx, row.ID, row.RefreshToken, next)
+	}
+	sealed, err := s.Secrets.Seal([]byte(token), refreshAD(row.ProviderID, row.UserID, row.Issuer, row.Subject))
 	if err != nil {
 		return fmt.Errorf("seal refresh token: %w", err)
 	}
-	return s.DB.KeepRefresh(ctx, row.ID, sealed, s.DB.Now().Add(p.OfflineCheck))
+	return s.DB.KeepRefresh(ctx, row.ID, sealed, next)
+}
+
+// SealLinkRefresh seals the refresh token of a sign-in parked until the
+// person proves the password of account userID (a pending link), for
+// LinkWithPassword to keep; nil when there is none to keep.
+func (s *Service) SealLinkRefresh(providerID string, userID int64, id *sso.Identity) ([]byte, error) {
+	if s.Policy(providerID).OfflineCheck <= 0 || id.RefreshToken == "" || !s.Secrets.HasKey() {
+		return nil, nil
+	}
+	return s.Secrets.Seal([]byte(id.RefreshToken), refreshAD(providerID, userID, id.Issuer, id.Subject))
 }
 
 // CheckProvider runs one round of providerID's offline check: every
@@ -73,7 +93,7 @@ func (s *Service) CheckProvider(ctx context.Context, providerID string, check Re
 	var rep CheckReport
 	p := s.Policy(providerID)
 	if p.OfflineCheck > 0 && s.Secrets.HasKey() {
-		now := s.DB.Now()
+		now := s.DB.Time()
 		due, err := s.DB.DueChecks(ctx, providerID, now, ChecksPerRound)
 		if err != nil {
 			return rep, err
@@ -106,8 +126,16 @@ func (s *Service) CheckProvider(ctx context.Context, providerID string, check Re
 
 // checkIdentity checks one due identity; outage reports that the provider
 // could not answer.
+//
+// Every write after the claim is conditional on the claim still holding
+// (check_at as this round set it): a sign-in through the identity while
+// the provider was asked has scheduled its own check, stored its own
+// token and started a session, none of which the round may undo. The
+// writes outlive a round cut short (context.WithoutCancel): a rotated
+// token the provider has already spent must never be lost.
 func (s *Service) checkIdentity(ctx context.Context, p SSOPolicy, id *models.Identity, now time.Time, check RefreshCheck, rep *CheckReport) (outage bool, err error) {
-	mine, err := s.DB.ClaimCheck(ctx, id.ID, *id.CheckAt, now.Add(p.OfflineCheck))
+	claim := now.Add(p.OfflineCheck)
+	mine, err := s.DB.ClaimCheck(ctx, id.ID, *id.CheckAt, claim)
 	if err != nil || !mine {
 		return false, err
 	}
@@ -117,38 +145,47 @@ func (s *Service) checkIdentity(ctx context.Context, p SSOPolicy, id *models.Ide
 	}
 	if live == 0 {
 		rep.Idle++
-		return false, s.DB.StopChecks(ctx, id.ID)
+		return false, s.DB.StopChecks(ctx, id.ID, claim)
 	}
-	ad := refreshAD(id.ProviderID, id.UserID)
+	ad := refreshAD(id.ProviderID, id.UserID, id.Issuer, id.Subject)
 	token, err := s.Secrets.Open(id.RefreshToken, ad)
 	if err != nil {
 		// Not ours to open (another key, a copied row): nothing to ask with.
 		s.Logger.WarnContext(ctx, "offline check: refresh token does not open; checks stop until the next sign-in", "provider", id.ProviderID, "identity", id.ID)
-		return false, s.DB.StopChecks(ctx, id.ID)
+		return false, s.DB.StopChecks(ctx, id.ID, claim)
 	}
 	rep.Checked++
 	next, err := check(ctx, id.Subject, string(token))
-	switch {
-	case errors.Is(err, sso.ErrRevoked):
-		return false, s.revoke(ctx, id, err, rep)
-	case err != nil:
+	keep := context.WithoutCancel(ctx)
+	if errors.Is(err, sso.ErrRevoked) {
+		return false, s.revoke(keep, id, claim, now, err, rep)
+	}
+	if next != "" && next != string(token) {
+		// The provider rotated the token: the old one is spent, whatever
+		// happened next (UserInfo down, say).
+		sealed, sealErr := s.Secrets.Seal([]byte(next), ad)
+		if sealErr != nil {
+			return false, fmt.Errorf("seal refresh token: %w", sealErr)
+		}
+		if _, storeErr := s.DB.StoreRefresh(keep, id.ID, claim, sealed); storeErr != nil {
+			return false, storeErr
+		}
+	}
+	if err != nil {
 		rep.Unavailable++
 		s.Logger.WarnContext(ctx, "offline check: no answer; sessions kept", "provider", id.ProviderID, "identity", id.ID, "err", err)
 		return true, nil
 	}
-	sealed, err := s.Secrets.Seal([]byte(next), ad)
-	if err != nil {
-		return false, fmt.Errorf("seal refresh token: %w", err)
-	}
 	rep.Confirmed++
-	return false, s.DB.ConfirmIdentity(ctx, id.ID, sealed)
+	return false, s.DB.ConfirmIdentity(keep, id.ID, claim)
 }
 
-// revoke ends the identity's sessions and marks it revoked, audited with
-// the provider's answer.
-func (s *Service) revoke(ctx context.Context, id *models.Identity, why error, rep *CheckReport) error {
-	ended, err := s.DB.RevokeIdentity(ctx, id)
-	if err != nil {
+// revoke ends the identity's sessions started before the round (at
+// roundStart) and marks it revoked, audited with the provider's answer;
+// nothing when a sign-in through it since the claim has taken over.
+func (s *Service) revoke(ctx context.Context, id *models.Identity, claim, roundStart time.Time, why error, rep *CheckReport) error {
+	ended, done, err := s.DB.RevokeIdentity(ctx, id, claim, roundStart)
+	if err != nil || !done {
 		return err
 	}
 	rep.Revoked++

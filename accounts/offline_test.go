@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -32,7 +33,7 @@ func (e *ssoEnv) signInWithRefresh(t *testing.T, subject, email, token string) *
 	if err != nil || res.Outcome != accounts.OutcomeSignIn {
 		t.Fatalf("sign-in: %+v, %v", res, err)
 	}
-	if err := e.db.CreateSession(t.Context(), &models.Session{UserID: &res.User.ID, TokenHash: "h-" + subject, Issuer: ssoIssuer, Subject: subject, ProviderID: ssoProvider,
+	if err := e.db.CreateSession(t.Context(), &models.Session{UserID: &res.User.ID, TokenHash: fmt.Sprintf("h-%s-%d", subject, e.now.UnixNano()), Issuer: ssoIssuer, Subject: subject, ProviderID: ssoProvider,
 		IdleExpiresAt: e.now.Add(24 * time.Hour), ExpiresAt: e.now.Add(24 * time.Hour)}); err != nil {
 		t.Fatal(err)
 	}
@@ -59,9 +60,13 @@ func TestCheckProvider(t *testing.T) {
 		}
 	}
 	var asked []string
+	tokens := map[string]string{}
+	// s2's provider rotates the token, then fails (UserInfo down): the
+	// rotated token must be kept all the same.
 	answers := map[string]error{"s1": fmt.Errorf("%w: invalid_grant", sso.ErrRevoked), "s2": sso.ErrUnavailable}
 	check := func(_ context.Context, subject, token string) (string, error) {
 		asked = append(asked, subject)
+		tokens[subject] = token
 		if token != "rt-"+subject && token != "rotated-"+subject {
 			return "", fmt.Errorf("token %q for %s", token, subject)
 		}
@@ -96,6 +101,11 @@ func TestCheckProvider(t *testing.T) {
 	if _, err := e.svc.CheckProvider(t.Context(), ssoProvider, check); err != nil || len(asked) != 5 {
 		t.Fatalf("second round asked %v, %v", asked, err)
 	}
+	for _, sub := range []string{"s0", "s2"} {
+		if tokens[sub] != "rotated-"+sub {
+			t.Errorf("%s: asked with %q, want the rotated token", sub, tokens[sub])
+		}
+	}
 	// An outage streak ends the round early.
 	asked = nil
 	e.now = e.now.Add(time.Hour)
@@ -116,11 +126,29 @@ func TestCheckProvider(t *testing.T) {
 	if _, err := e.svc.CheckProvider(t.Context(), ssoProvider, check); err != nil {
 		t.Fatal(err)
 	}
-	for _, s := range asked {
-		if s == "s4" {
-			t.Error("a token sealed for another account was used")
-		}
+	if !slices.Contains(asked, "s3") || slices.Contains(asked, "s4") {
+		t.Errorf("asked %v: want s3, and never s4 with a token sealed for s3", asked)
 	}
+	if r4, _ := e.db.IdentityBySubject(t.Context(), ssoIssuer, "s4"); r4.CheckAt != nil {
+		t.Errorf("s4 is still scheduled (%v) with a token it cannot open", r4.CheckAt)
+	}
+	// A sign-in that brings no refresh token (Google's after the first
+	// consent) keeps the stored one and schedules the checks again.
+	if err := e.db.StopChecks(t.Context(), rows["s5"].ID, *mustIdentity(t, e, "s5").CheckAt); err != nil {
+		t.Fatal(err)
+	}
+	if r5 := e.signInWithRefresh(t, "s5", "u5@example.com", ""); r5.CheckAt == nil || len(r5.RefreshToken) == 0 {
+		t.Errorf("after a sign-in without a token: check %v, token %d bytes", r5.CheckAt, len(r5.RefreshToken))
+	}
+}
+
+func mustIdentity(t *testing.T, e *ssoEnv, subject string) *models.Identity {
+	t.Helper()
+	r, err := e.db.IdentityBySubject(t.Context(), ssoIssuer, subject)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
 }
 
 // TestDisableAfter: an SSO-only, non-admin account nobody confirmed for
@@ -140,6 +168,12 @@ func TestDisableAfter(t *testing.T) {
 	e.identity(t, other.ID, "lab", ssoOtherIssuer, "other")
 	fresh := e.user(t, "fresh@example.com", ssoOnly)
 	e.identity(t, fresh.ID, ssoProvider, ssoIssuer, "fresh")
+	// Someone using gatehouse right now is not stale, whatever the dates.
+	active := e.user(t, "active@example.com", ssoOnly)
+	e.identity(t, active.ID, ssoProvider, ssoIssuer, "active")
+	if err := e.db.CreateSession(t.Context(), &models.Session{UserID: &active.ID, TokenHash: "h-active", IdleExpiresAt: e.now.Add(1000 * time.Hour), ExpiresAt: e.now.Add(1000 * time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
 	none := func(context.Context, string, string) (string, error) { return "", errors.New("not asked") }
 
 	e.now = e.now.Add(29 * 24 * time.Hour)
@@ -158,7 +192,7 @@ func TestDisableAfter(t *testing.T) {
 	for _, c := range []struct {
 		u    *models.User
 		want bool
-	}{{stale, true}, {admin, false}, {pw, false}, {other, false}, {fresh, false}} {
+	}{{stale, true}, {admin, false}, {pw, false}, {other, false}, {fresh, false}, {active, false}} {
 		got, err := e.db.UserByID(t.Context(), c.u.ID)
 		if err != nil || got.Disabled() != c.want {
 			t.Errorf("%s: disabled %v, want %v (%v)", c.u.Email, got.Disabled(), c.want, err)

@@ -181,6 +181,13 @@ var errDryRun = errors.New("dry run")
 func (s *Service) TraceSSO(ctx context.Context, providerID string, id *sso.Identity) (*Resolution, error) {
 	var r *Resolution
 	err := s.DB.Tx(ctx, func(tx *models.DB) error {
+		// The administrators first, as every guard of the last one locks
+		// them: this one transaction holds what the real sign-in takes
+		// and lets go of step by step, so it must take it in the same
+		// order.
+		if _, err := tx.LockAdmins(ctx); err != nil {
+			return err
+		}
 		dry := *s
 		dry.DB = tx
 		var err error
@@ -605,8 +612,15 @@ func (s *Service) LinkWithPassword(ctx context.Context, l *models.PendingLink, p
 	} else if second {
 		return nil, ErrLinkNeedsMFA
 	}
-	if err := s.DB.CreateIdentity(ctx, models.NewIdentity(u.ID, l.ProviderID, l.Identity())); err != nil {
+	row := models.NewIdentity(u.ID, l.ProviderID, l.Identity())
+	if err := s.DB.CreateIdentity(ctx, row); err != nil {
 		return nil, err
+	}
+	// The parked token was sealed for this very identity.
+	if p := s.Policy(l.ProviderID); len(l.RefreshToken) > 0 && p.OfflineCheck > 0 {
+		if err := s.DB.KeepRefresh(ctx, row.ID, l.RefreshToken, s.DB.Time().Add(p.OfflineCheck)); err != nil {
+			return nil, err
+		}
 	}
 	return u, nil
 }

@@ -3,9 +3,11 @@ package handlers_test
 import (
 	"net/http"
 	"net/url"
+	"reflect"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gatehouse/gatehouse/accounts"
 	"github.com/gatehouse/gatehouse/config"
@@ -152,7 +154,44 @@ func TestSignInTraceRecorded(t *testing.T) {
 	}
 	path := "/admin/users/" + strconv.FormatInt(u.ID, 10) + "/identities/" + strconv.FormatInt(id.ID, 10)
 	b.get(t, "/admin/users/"+strconv.FormatInt(u.ID, 10)).want(t, http.StatusOK, "").has(t, `href="`+path+`"`)
-	b.get(t, path).want(t, http.StatusOK, "").has(t, `id="identity-confirmed"`, "Decision trace", "in none of admin_groups (gatehouse-admins)", ssoCarol.Subject)
+	page := b.get(t, path).want(t, http.StatusOK, "").has(t, `id="identity-confirmed"`, "Decision trace", "in none of admin_groups (gatehouse-admins)", ssoCarol.Subject)
+	if strings.Contains(page.body, `id="identity-revoked"`) {
+		t.Error("an identity never revoked is shown revoked")
+	}
 	b.get(t, "/admin/users/"+strconv.FormatInt(u.ID, 10)+"/identities/999999").want(t, http.StatusNotFound, "")
 	b.get(t, "/admin/users/"+strconv.FormatInt(u.ID, 10)+"/identities/x").want(t, http.StatusNotFound, "")
+}
+
+// TestProviderTestChangesNothing: a test sign-in of someone who has an
+// account, whose groups would make them an administrator and whose name
+// changed at the provider, shows all that and leaves every row as it was.
+func TestProviderTestChangesNothing(t *testing.T) {
+	t.Parallel()
+	e := groupsEnv(t, nil)
+	e.op.SetLoginUser(inGroups(ssoBob, []string{"staff"}))
+	e.browser().signIn(t, ssoBob.Email)
+	bobBefore := e.userByEmail(t, ssoBob.Email)
+	idBefore := e.identity(ssoBob.Subject)
+	admin := e.adminBrowser(t, "root@example.com")
+	e.clock.Advance(time.Minute)
+	renamed := *inGroups(ssoBob, []string{"staff", "gatehouse-admins"})
+	renamed.Name = "Robert Builder"
+	e.op.SetLoginUser(&renamed)
+	admin.testSignIn(t).want(t, http.StatusOK, "").has(t, "Signs in to", "made an administrator (acme: gatehouse-admins)", `data-rule="identity"`)
+	if bob := e.userByEmail(t, ssoBob.Email); !reflect.DeepEqual(bob, bobBefore) {
+		t.Errorf("the test changed the account:\n%+v\nwas\n%+v", bob, bobBefore)
+	}
+	if id := e.identity(ssoBob.Subject); !reflect.DeepEqual(id, idBefore) {
+		t.Errorf("the test changed the identity:\n%+v\nwas\n%+v", id, idBefore)
+	}
+
+	// Only the administrator who started the test sees it: another one
+	// signing in on the same browser meanwhile gets a refusal.
+	r := admin.post(t, "/admin/providers/acme/test", url.Values{})
+	cb := admin.get(t, r.loc)
+	admin.post(t, "/auth/logout", nil)
+	e.createUser("other@example.com", true)
+	admin.post(t, "/auth/login", url.Values{"email": {"other@example.com"}, "password": {ssoPassword}, "next": {""}, "is_sso": {"false"}}).
+		want(t, http.StatusSeeOther, "/dashboard")
+	admin.get(t, cb.loc).want(t, http.StatusForbidden, "").has(t, "Test sign-in refused")
 }

@@ -29,6 +29,10 @@ func (h *Handler) startLink(c *gin.Context, res *accounts.Resolution, next strin
 	}
 	l := models.NewPendingLink(res.User.ID, res.ProviderID, res.Identity)
 	l.TokenHash, l.BrowserHash, l.Next, l.Trace = sessionstore.Hash(token), sessionstore.Hash(browser), next, res.Trace.String()
+	if l.RefreshToken, err = h.Accounts.SealLinkRefresh(res.ProviderID, res.User.ID, res.Identity); err != nil {
+		h.serverError(c, "seal refresh token", err)
+		return
+	}
 	if err := h.DB.CreatePendingLink(c.Request.Context(), l, linkTTL); err != nil {
 		h.serverError(c, "store pending link", err)
 		return

@@ -3,6 +3,7 @@ package handlers_test
 import (
 	"context"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -108,6 +109,29 @@ func TestOfflineCheck(t *testing.T) {
 	if id := e.identity(ssoCarol.Subject); id.RevokedAt != nil || id.CheckAt == nil || len(id.RefreshToken) == 0 {
 		t.Fatalf("after a new sign-in: revoked %v, check %v", id.RevokedAt, id.CheckAt)
 	}
+}
+
+// TestOfflineCheckPasswordLink: a sign-in linked to an existing account
+// by its password keeps the refresh token it brought, so the account's
+// SSO sessions are checked from the first.
+func TestOfflineCheckPasswordLink(t *testing.T) {
+	t.Parallel()
+	e := offlineEnv(t)
+	e.createUser(ssoCarol.Email, false)
+	e.op.SetLoginUser(&ssoCarol)
+	b := e.browser()
+	r := b.get(t, b.toCallback(t, ssoCarol.Email))
+	if r.status != http.StatusSeeOther || !strings.HasPrefix(r.loc, "/auth/link?t=") {
+		t.Fatalf("callback: %d %q, want the password link page", r.status, r.loc)
+	}
+	b.post(t, "/auth/link", url.Values{"t": {strings.TrimPrefix(r.loc, "/auth/link?t=")}, "password": {ssoPassword}}).want(t, http.StatusSeeOther, "/dashboard")
+	id := e.identity(ssoCarol.Subject)
+	if len(id.RefreshToken) == 0 || id.CheckAt == nil {
+		t.Fatalf("linked identity: token %d bytes, check %v", len(id.RefreshToken), id.CheckAt)
+	}
+	e.op.RevokeUser(ssoCarol.Subject)
+	e.checkRound(t)
+	b.wantSignedOut(t)
 }
 
 // TestOfflineCheckIdleAndReplicas: an identity without sessions is not

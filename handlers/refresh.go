@@ -74,6 +74,10 @@ func (h *Handler) finishRefresh(c *gin.Context, p *sso.Provider, pending *models
 		h.serverError(c, "save session", err)
 		return
 	}
+	if err := h.DB.ConfirmSession(c.Request.Context(), id.Issuer, id.Subject); err != nil {
+		h.serverError(c, "confirm identity", err)
+		return
+	}
 	c.Redirect(http.StatusSeeOther, or(pending.Next, "/dashboard"))
 }
 

@@ -123,7 +123,8 @@ func (h *Handler) redirectToProvider(c *gin.Context, p *sso.Provider, ps pending
 		ps.Prompt = h.promptAfterSignOut(c, p)
 		afterSignOut = ps.Prompt != ""
 	}
-	req, err := p.AuthCodeURL(ctx, sso.AuthOptions{LoginHint: ps.LoginHint, Prompt: ps.Prompt, Reauthenticate: ps.Mode.reauth()})
+	req, err := p.AuthCodeURL(ctx, sso.AuthOptions{LoginHint: ps.LoginHint, Prompt: ps.Prompt, Reauthenticate: ps.Mode.reauth(),
+		Offline: ps.Mode == modeLogin || ps.Mode == modeLink})
 	if err != nil {
 		h.log(c).WarnContext(ctx, "start SSO", "provider", p.ID(), "mode", ps.Mode, "err", err)
 		if errors.Is(err, sso.ErrUnavailable) {

@@ -23,7 +23,7 @@ const EventIdentityRevoked EventKind = "identity.revoked"
 // offline check is due.
 func (db *DB) KeepRefresh(ctx context.Context, id int64, sealed []byte, checkAt time.Time) error {
 	err := db.gorm.WithContext(ctx).Model(&Identity{}).Where("id = ?", id).
-		Updates(map[string]any{"refresh_token": sealed, "check_at": checkAt.UTC()}).Error
+		Updates(map[string]any{"refresh_token": sealed, "check_at": stored(checkAt)}).Error
 	if err != nil {
 		return fmt.Errorf("keep refresh token of identity %d: %w", id, err)
 	}
@@ -35,7 +35,7 @@ func (db *DB) KeepRefresh(ctx context.Context, id int64, sealed []byte, checkAt 
 // first.
 func (db *DB) DueChecks(ctx context.Context, providerID string, now time.Time, limit int) ([]Identity, error) {
 	var ids []Identity
-	err := db.gorm.WithContext(ctx).Where("provider_id = ? AND check_at IS NOT NULL AND check_at <= ? AND refresh_token IS NOT NULL", providerID, now.UTC()).
+	err := db.gorm.WithContext(ctx).Where("provider_id = ? AND check_at IS NOT NULL AND check_at <= ? AND refresh_token IS NOT NULL", providerID, stored(now)).
 		Order("check_at, id").Limit(limit).Find(&ids).Error
 	if err != nil {
 		return nil, fmt.Errorf("list due checks of %s: %w", providerID, err)
@@ -47,7 +47,7 @@ func (db *DB) DueChecks(ctx context.Context, providerID string, now time.Time, l
 // it) to next, and reports whether this call did: another replica that
 // claimed it first has moved it already.
 func (db *DB) ClaimCheck(ctx context.Context, id int64, was, next time.Time) (bool, error) {
-	res := db.gorm.WithContext(ctx).Model(&Identity{}).Where("id = ? AND check_at = ?", id, was.UTC()).Update("check_at", next.UTC())
+	res := db.gorm.WithContext(ctx).Model(&Identity{}).Where("id = ? AND check_at = ?", id, stored(was)).Update("check_at", stored(next))
 	if res.Error != nil {
 		return false, fmt.Errorf("claim check of identity %d: %w", id, res.Error)
 	}
@@ -64,46 +64,83 @@ func (db *DB) IdentitySessions(ctx context.Context, issuer, subject string) (int
 	return n, nil
 }
 
+// The writes of a check below hold only while the check's claim does:
+// identity id's check_at is still claim (ClaimCheck's next). A sign-in
+// since has rescheduled it, and its token and sessions are newer than
+// anything the check knows.
+
 // StopChecks clears identity id's next check: it has no live session to
 // end.
-func (db *DB) StopChecks(ctx context.Context, id int64) error {
-	if err := db.gorm.WithContext(ctx).Model(&Identity{}).Where("id = ?", id).Update("check_at", nil).Error; err != nil {
+func (db *DB) StopChecks(ctx context.Context, id int64, claim time.Time) error {
+	err := db.gorm.WithContext(ctx).Model(&Identity{}).Where("id = ? AND check_at = ?", id, stored(claim)).Update("check_at", nil).Error
+	if err != nil {
 		return fmt.Errorf("stop checks of identity %d: %w", id, err)
 	}
 	return nil
 }
 
-// ConfirmIdentity records a successful offline check, with the refresh
-// token to keep (the provider may have rotated it).
-func (db *DB) ConfirmIdentity(ctx context.Context, id int64, sealed []byte) error {
-	err := db.gorm.WithContext(ctx).Model(&Identity{}).Where("id = ?", id).
-		Updates(map[string]any{"refresh_token": sealed, "confirmed_at": db.now(), "revoked_at": nil}).Error
+// StoreRefresh replaces identity id's sealed refresh token with the one
+// the provider rotated it to, and reports whether it did.
+func (db *DB) StoreRefresh(ctx context.Context, id int64, claim time.Time, sealed []byte) (bool, error) {
+	res := db.gorm.WithContext(ctx).Model(&Identity{}).Where("id = ? AND check_at = ?", id, stored(claim)).Update("refresh_token", sealed)
+	if res.Error != nil {
+		return false, fmt.Errorf("store refresh token of identity %d: %w", id, res.Error)
+	}
+	return res.RowsAffected == 1, nil
+}
+
+// ConfirmIdentity records a successful offline check.
+func (db *DB) ConfirmIdentity(ctx context.Context, id int64, claim time.Time) error {
+	err := db.gorm.WithContext(ctx).Model(&Identity{}).Where("id = ? AND check_at = ?", id, stored(claim)).
+		Updates(map[string]any{"confirmed_at": db.now(), "revoked_at": nil}).Error
 	if err != nil {
 		return fmt.Errorf("confirm identity %d: %w", id, err)
 	}
 	return nil
 }
 
+// ConfirmSession records that the provider confirmed the person of
+// (issuer, subject) at a session check (a prompt=none round trip).
+func (db *DB) ConfirmSession(ctx context.Context, issuer, subject string) error {
+	err := db.gorm.WithContext(ctx).Model(&Identity{}).Where("issuer = ? AND subject = ?", issuer, subject).
+		Updates(map[string]any{"confirmed_at": db.now(), "revoked_at": nil}).Error
+	if err != nil {
+		return fmt.Errorf("confirm identity: %w", err)
+	}
+	return nil
+}
+
 // RevokeIdentity records the provider's definite no for identity id: its
 // refresh token and next check go, revoked_at is now, and every session
-// signed in through it ends. It returns how many sessions ended.
-func (db *DB) RevokeIdentity(ctx context.Context, id *Identity) (int64, error) {
+// signed in through it before roundStart ends. It returns how many
+// sessions ended, and whether it revoked (not when a sign-in has taken
+// over the identity since the claim).
+func (db *DB) RevokeIdentity(ctx context.Context, id *Identity, claim, roundStart time.Time) (int64, bool, error) {
 	var ended int64
+	var done bool
 	err := db.Tx(ctx, func(tx *DB) error {
-		err := tx.gorm.WithContext(ctx).Model(&Identity{}).Where("id = ?", id.ID).
-			Updates(map[string]any{"refresh_token": nil, "check_at": nil, "revoked_at": db.now()}).Error
-		if err != nil {
-			return fmt.Errorf("revoke identity %d: %w", id.ID, err)
+		res := tx.gorm.WithContext(ctx).Model(&Identity{}).Where("id = ? AND check_at = ?", id.ID, stored(claim)).
+			Updates(map[string]any{"refresh_token": nil, "check_at": nil, "revoked_at": db.now()})
+		if res.Error != nil {
+			return fmt.Errorf("revoke identity %d: %w", id.ID, res.Error)
 		}
-		ended, err = tx.DeleteSessionsBySID(ctx, id.Issuer, id.Subject, "")
-		return err
+		if done = res.RowsAffected == 1; !done {
+			return nil
+		}
+		del := tx.gorm.WithContext(ctx).Where("issuer = ? AND subject = ? AND created_at <= ?", id.Issuer, id.Subject, stored(roundStart)).Delete(&Session{})
+		if del.Error != nil {
+			return fmt.Errorf("end sessions of identity %d: %w", id.ID, del.Error)
+		}
+		ended = del.RowsAffected
+		return nil
 	})
-	return ended, err
+	return ended, done, err
 }
 
 // StaleSSOAccounts lists at most limit accounts to disable under
 // providerID's disable_after: enabled, not administrators, without a
-// password, with an identity of providerID, not changed since before (an
+// password and without a live session, with an identity of providerID,
+// not changed since before (an
 // administrator enabling it again gives it another period), and neither
 // signed in nor confirmed by any provider since before.
 func (db *DB) StaleSSOAccounts(ctx context.Context, providerID string, before time.Time, limit int) ([]User, error) {
@@ -139,7 +176,8 @@ func (db *DB) DisableStale(ctx context.Context, id int64, providerID string, bef
 // stale narrows q to the accounts disable_after of providerID disables.
 func (db *DB) stale(q *gorm.DB, providerID string, before time.Time) *gorm.DB {
 	b := before.UTC()
-	return q.Where("is_admin = ? AND disabled_at IS NULL AND password_hash IS NULL AND updated_at < ? AND (last_login_at IS NULL OR last_login_at < ?)", false, b, b).
+	return q.Where("is_admin = ? AND disabled_at IS NULL AND (password_hash IS NULL OR password_hash = '') AND updated_at < ? AND (last_login_at IS NULL OR last_login_at < ?)", false, b, b).
+		Where("NOT EXISTS (SELECT 1 FROM sessions s WHERE s.user_id = users.id)").
 		Where("EXISTS (SELECT 1 FROM identities i WHERE i.user_id = users.id AND i.provider_id = ?)", providerID).
 		Where("NOT EXISTS (SELECT 1 FROM identities i WHERE i.user_id = users.id AND (i.last_login_at >= ? OR i.confirmed_at >= ?))", b, b)
 }

@@ -107,9 +107,12 @@ type PendingLink struct {
 	AuthTime    *time.Time
 	Next        string
 	// Trace is the sign-in's decision trace so far (accounts.Trace).
-	Trace     string
-	CreatedAt time.Time
-	ExpiresAt time.Time
+	Trace string
+	// RefreshToken is the sign-in's refresh token, sealed for the
+	// identity it becomes (accounts.SealLinkRefresh); nil for none.
+	RefreshToken []byte
+	CreatedAt    time.Time
+	ExpiresAt    time.Time
 }
 
 // NewPendingLink parks the verified identity id, signed in through

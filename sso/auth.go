@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -30,6 +31,12 @@ type AuthOptions struct {
 	// shows an authentication after the request. Prompt, if set, must be
 	// "login".
 	Reauthenticate bool
+	// Offline asks for a refresh token, when the provider is checked
+	// offline (ProviderConfig.Offline): a sign-in, or linking a provider
+	// to an account. Session checks, re-authentications and tests do not
+	// ask, so they leave no refresh token (and no offline session at the
+	// provider) behind.
+	Offline bool
 }
 
 // AuthRequest is a prepared authorization request. Redirect the browser to
@@ -86,8 +93,13 @@ func (p *Provider) AuthCodeURL(ctx context.Context, o AuthOptions) (*AuthRequest
 	for k, v := range o.Extra {
 		params[k] = v
 	}
-	if p.cfg.Offline && p.cfg.Kind == KindGoogle {
-		params["access_type"] = "offline" // Google's way to ask for a refresh token
+	scope := ""
+	if o.Offline && p.cfg.Offline {
+		if p.cfg.Kind == KindGoogle {
+			params["access_type"] = "offline" // Google's way to ask for a refresh token
+		} else if s := p.cfg.scopes(&rt.meta); len(s) != len(p.cfg.Scopes) {
+			scope = strings.Join(s, " ")
+		}
 	}
 	if o.LoginHint != "" {
 		params["login_hint"] = o.LoginHint
@@ -111,6 +123,9 @@ func (p *Provider) AuthCodeURL(ctx context.Context, o AuthOptions) (*AuthRequest
 		oauth2.SetAuthURLParam("nonce", req.Nonce),
 		oauth2.S256ChallengeOption(req.CodeVerifier),
 	)
+	if scope != "" {
+		opts = append(opts, oauth2.SetAuthURLParam("scope", scope))
+	}
 	// oauth2 adds response_type=code, client_id, redirect_uri, scope, state.
 	req.URL = rt.oauth.AuthCodeURL(req.State, opts...)
 	return &req, nil

@@ -24,9 +24,9 @@ var errUnauthorized = errors.New("access token refused (HTTP 401)")
 // offlineScope asks for a refresh token (OIDC Core §11).
 const offlineScope = "offline_access"
 
-// scopes are the scopes an authorization request asks for: the configured
-// ones, and offline_access when the provider is checked offline (Offline)
-// and advertises it. Google asks for access_type=offline instead
+// scopes are the scopes a sign-in asks for (AuthOptions.Offline): the
+// configured ones, and offline_access when the provider is checked
+// offline (Offline) and advertises it. Google asks for access_type=offline instead
 // (authParams); a provider that advertises neither may still give a
 // refresh token, which is used as it comes.
 func (c ProviderConfig) scopes(meta *Metadata) []string {
@@ -40,7 +40,10 @@ func (c ProviderConfig) scopes(meta *Metadata) []string {
 // CheckRefresh asks the provider, server side and without a browser,
 // whether the person it signed in as subject may still sign in: it redeems
 // the refresh token (RFC 6749 §6) and reads UserInfo with the new access
-// token, whose sub (or subject_claim) must be subject. It returns the
+// token, whose sub (or subject_claim) must be subject. A UserInfo 401
+// counts as a no only once UserInfo has accepted a refreshed token for
+// this provider: until then it says more about the configuration than
+// about the person. It returns the
 // refresh token to keep: the provider's new one when it rotates them,
 // else the same.
 //
@@ -69,11 +72,17 @@ func (p *Provider) CheckRefresh(ctx context.Context, subject, refreshToken strin
 	}
 	info, err := p.userinfo(ctx, rt, tok.AccessToken)
 	switch {
-	case errors.Is(err, errUnauthorized):
+	case errors.Is(err, errUnauthorized) && p.userinfoWorks.Load():
 		return next, fmt.Errorf("%w: userinfo: %w", ErrRevoked, err)
+	case errors.Is(err, errUnauthorized):
+		// UserInfo has refused every refreshed token so far: a token for
+		// another audience (say, an Entra API scope) or a gateway, not a
+		// person gone. Nobody is signed out for it.
+		return next, fmt.Errorf("sso: userinfo refused a refreshed access token, and has accepted none since gatehouse started: check the provider's configuration: %w", err)
 	case err != nil:
 		return next, err
 	}
+	p.userinfoWorks.Store(true)
 	key := or(p.cfg.SubjectClaim, "sub")
 	if raw, ok := claimAt(info, key); ok && stringClaim(raw) != subject {
 		return next, fmt.Errorf("%w: userinfo %s is another person's", ErrUserinfoSubject, key)

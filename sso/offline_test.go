@@ -30,27 +30,35 @@ func TestCheckRefresh(t *testing.T) {
 		token, userinfo http.HandlerFunc
 		want            error // nil: confirmed
 		keep            string
+		warm            bool // UserInfo accepted a refreshed token before
 	}{
-		{"confirmed, rotated", ok, nil, nil, "rt-2"},
-		{"invalid_grant", oauthErr(http.StatusBadRequest, "invalid_grant"), nil, ErrRevoked, ""},
-		{"userinfo 401", ok, status(http.StatusUnauthorized), ErrRevoked, "rt-2"},
-		{"token endpoint down", status(http.StatusServiceUnavailable), nil, ErrUnavailable, ""},
-		{"token endpoint 429", oauthErr(http.StatusTooManyRequests, "slow_down"), nil, ErrUnavailable, ""},
-		{"invalid_client is ours, not the person's", oauthErr(http.StatusUnauthorized, "invalid_client"), nil, errAny, ""},
-		{"userinfo down", ok, status(http.StatusBadGateway), ErrUnavailable, "rt-2"},
+		{"confirmed, rotated", ok, nil, nil, "rt-2", false},
+		{"invalid_grant", oauthErr(http.StatusBadRequest, "invalid_grant"), nil, ErrRevoked, "", false},
+		{"userinfo 401 once it worked", ok, status(http.StatusUnauthorized), ErrRevoked, "rt-2", true},
+		{"userinfo 401 that never worked is configuration", ok, status(http.StatusUnauthorized), errAny, "rt-2", false},
+		{"token endpoint down", status(http.StatusServiceUnavailable), nil, ErrUnavailable, "", false},
+		{"token endpoint 429", oauthErr(http.StatusTooManyRequests, "slow_down"), nil, ErrUnavailable, "", false},
+		{"invalid_client is ours, not the person's", oauthErr(http.StatusUnauthorized, "invalid_client"), nil, errAny, "", false},
+		{"userinfo down", ok, status(http.StatusBadGateway), ErrUnavailable, "rt-2", false},
 		{"userinfo another person", ok, func(w http.ResponseWriter, r *http.Request) {
 			writeJSON(w, http.StatusOK, map[string]any{"sub": "someone-else"})
-		}, ErrUserinfoSubject, "rt-2"},
+		}, ErrUserinfoSubject, "rt-2", false},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
 			op := newTestOP(t, newFakeClock())
+			p := newTestProvider(t, op)
+			if c.warm {
+				op.handle("/token", ok)
+				if _, err := p.CheckRefresh(context.Background(), testSubject, "rt-1"); err != nil {
+					t.Fatalf("warm-up: %v", err)
+				}
+			}
 			op.handle("/token", c.token)
 			if c.userinfo != nil {
 				op.handle("/userinfo", c.userinfo)
 			}
-			p := newTestProvider(t, op)
 			keep, err := p.CheckRefresh(context.Background(), testSubject, "rt-1")
 			switch {
 			case c.want == nil && err != nil:

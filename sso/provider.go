@@ -61,6 +61,9 @@ type Provider struct {
 
 	// rt is set once setup succeeded; it is the lock-free fast path.
 	rt atomic.Pointer[resolved]
+	// userinfoWorks is set once UserInfo accepted a refreshed access
+	// token (CheckRefresh): from then on its 401 is a revocation.
+	userinfoWorks atomic.Bool
 
 	// setup is a one-slot semaphore held while setting up. It guards the
 	// fields below and makes concurrent first uses share one discovery.
@@ -287,7 +290,7 @@ func (p *Provider) build(ctx context.Context) (*resolved, error) {
 			ClientID:     client.id,
 			ClientSecret: client.secret,
 			RedirectURL:  p.cfg.RedirectURL,
-			Scopes:       p.cfg.scopes(p.meta),
+			Scopes:       p.cfg.Scopes,
 			Endpoint: oauth2.Endpoint{
 				AuthURL:   p.meta.AuthorizationEndpoint,
 				TokenURL:  p.meta.TokenEndpoint,
