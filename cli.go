@@ -84,8 +84,12 @@ func loadConfig(path string) (config.Config, error) {
 }
 
 func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
-	var level slog.Level
-	_ = level.UnmarshalText([]byte(cfg.Log.Level))
+	return newLeveledLogger(cfg, w, app.LogLevel(cfg))
+}
+
+// newLeveledLogger is the configured log format on w at level, which a
+// *slog.LevelVar makes changeable (serve's reload sets it).
+func newLeveledLogger(cfg config.Config, w io.Writer, level slog.Leveler) *slog.Logger {
 	opts := &slog.HandlerOptions{Level: level}
 	if cfg.Log.Format == "json" {
 		return slog.New(slog.NewJSONHandler(w, opts))

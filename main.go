@@ -72,6 +72,8 @@ func command(ctx context.Context, cmd string, args []string, stdin io.Reader, st
 		err = cmdUser(ctx, args, stdin, stdout, stderr)
 	case "identities":
 		err = cmdIdentities(ctx, args, stdout, stderr)
+	case "check-config":
+		err = cmdCheckConfig(ctx, args, stdout, stderr)
 	case "version":
 		fs := flag.NewFlagSet("gatehouse version", flag.ContinueOnError)
 		fs.SetOutput(io.Discard)
@@ -99,6 +101,7 @@ Commands:
   user set-password     set an account's password (--email E --password-stdin)
   user disable          disable an account and end its sessions (--email E); a break-glass path:
                         unlike the admin console it may disable the last administrator
+  check-config          validate the configuration as serve would, starting nothing (exit 0 or 2)
   identities rekey      move a provider's identities to new subjects (--provider P, --from-csv FILE
                         or --by-claim CLAIM); a dry run unless --apply
   demo                  run gatehouse with a demo OpenID Provider on loopback (development only)
@@ -116,7 +119,7 @@ func cmdHelp(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return nil
 	}
 	switch args[0] {
-	case "serve", "migrate", "copy-from-sqlite", "demo", "user", "identities", "version":
+	case "serve", "migrate", "copy-from-sqlite", "demo", "user", "identities", "check-config", "version":
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

@@ -5,14 +5,18 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 
 	"github.com/gatehouse/gatehouse/app"
 	"github.com/gatehouse/gatehouse/config"
+	"github.com/gatehouse/gatehouse/models"
 	"github.com/gatehouse/gatehouse/sso"
 )
 
@@ -29,7 +33,50 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
 	}
-	return serve(ctx, cfg, app.Options{Listener: ln, Logger: newLogger(cfg, stderr), Stdout: stdout, Command: invocation(os.Args[0], *path)})
+	level := new(slog.LevelVar)
+	level.Set(app.LogLevel(cfg))
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	reload := make(chan struct{}, 1)
+	go func() {
+		for range hup {
+			select {
+			case reload <- struct{}{}:
+			default: // one reload is already waiting: it reads the latest file
+			}
+		}
+	}()
+	return serve(ctx, cfg, app.Options{
+		Listener: ln, Logger: newLeveledLogger(cfg, stderr, level), LogLevel: level, Stdout: stdout, Command: invocation(os.Args[0], *path),
+		Reload: reload, LoadConfig: func() (config.Config, error) { return loadConfig(*path) }, Notify: notifier(),
+	})
+}
+
+// cmdCheckConfig validates a configuration as serve would, starting
+// nothing, for deploy pipelines: exit 0 when serve would start on it, 2
+// with serve's message when not.
+func cmdCheckConfig(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs, path := flags("check-config", "Check the configuration as serve would, without starting anything: no listener,\nno database connection, no call to a provider. Exit 0 when it is valid, 2 when not.")
+	if err := parse(fs, args, stdout); err != nil {
+		return err
+	}
+	cfg, err := loadConfig(*path)
+	if err != nil {
+		return err
+	}
+	if err := app.Check(ctx, cfg); err != nil {
+		return errUsage{fmt.Errorf("invalid configuration: %w", err)}
+	}
+	fmt.Fprintf(stdout, "configuration is valid: %d sign-in providers, database %s, mail %s\n", len(cfg.Providers), models.Redact(cfg.Database), onOff(cfg.Mail != nil))
+	return nil
+}
+
+func onOff(on bool) string {
+	if on {
+		return "on"
+	}
+	return "off"
 }
 
 // invocation is the command that runs this gatehouse again, for commands

@@ -73,6 +73,28 @@ type Options struct {
 	// sets it: nil leaves the page out. It needs a mail block and excludes
 	// MailTransport.
 	DemoMail *mail.MemoryTransport
+	// Reload asks Run to re-read the configuration (SIGHUP): LoadConfig
+	// reads it, Reload validates it, and Run swaps the application built
+	// from it in, or keeps the running one and logs why. Nil: no reload.
+	Reload     <-chan struct{}
+	LoadConfig func() (config.Config, error)
+	// LogLevel, when set, is the level of Logger's handler: a reload sets
+	// it from log.level.
+	LogLevel *slog.LevelVar
+	// Notify tells the service manager of a state change (sd_notify:
+	// READY=1, RELOADING=1, STOPPING=1); nil tells nobody.
+	Notify func(state string)
+
+	// noKeyFile keeps wire from making or reading a key file beside the
+	// database: Check's scratch database stands for a PostgreSQL one.
+	noKeyFile bool
+}
+
+// notify passes state to Options.Notify, if any.
+func (o Options) notify(state string) {
+	if o.Notify != nil {
+		o.Notify(state)
+	}
 }
 
 // mailTransport is the transport Options put in place of the configured
@@ -212,7 +234,7 @@ func wire(cfg config.Config, db *models.DB, o Options) (*App, error) {
 		return nil, fmt.Errorf("passkeys: %w", err)
 	}
 	sqlitePath := ""
-	if db.Dialect() == models.SQLite {
+	if db.Dialect() == models.SQLite && !o.noKeyFile {
 		sqlitePath = cfg.Database
 	}
 	if a.Accounts.Secrets, err = secrets.Open(cfg.Secrets, sqlitePath, o.Rand); err != nil {

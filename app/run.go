@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/gatehouse/gatehouse/accounts"
@@ -36,53 +37,67 @@ const maxHeaderBytes = 32 << 10
 
 // Run serves the application (and /metrics when configured) until ctx
 // ends, then drains requests within the shutdown timeout. While no enabled
-// administrator exists it offers a one-time setup link first. Run closes
-// its listeners; the caller closes the App.
+// administrator exists it offers a one-time setup link first. Each signal
+// on Options.Reload re-reads the configuration and, when it is valid and
+// changes nothing only a restart can, serves the application wired from
+// it from the next request on (reloadApp). Run closes its listeners; the
+// caller closes the App (the database every reload shares).
 func (a *App) Run(ctx context.Context) error {
 	ln, mln, err := a.listen()
 	if err != nil {
 		return err
 	}
 	a.offerSetup(ctx)
+	var cur atomic.Pointer[App]
+	cur.Store(a)
 	bg, stopBG := context.WithCancel(context.Background())
 	defer stopBG()
 	go a.Sessions.RunCleanup(bg, cleanupEvery)
-	go a.sweep(bg, cleanupEvery)
-	go a.checkProviders(bg, checkEvery)
+	go every(bg, cleanupEvery, true, func(ctx context.Context) { cur.Load().Sweep(ctx) })
+	go every(bg, checkEvery, false, func(ctx context.Context) { cur.Load().CheckProviders(ctx) })
 	// The mail worker has a context of its own, ended after the requests
 	// drained (a request may still enqueue), and Run waits for it: a
 	// delivery under way is let finish and recorded.
-	mailCtx, stopMail := context.WithCancel(context.Background())
-	mailDone := make(chan struct{})
-	if a.MailWorker != nil {
-		go func() { defer close(mailDone); a.MailWorker.Run(mailCtx) }()
-	} else {
-		close(mailDone)
-	}
-	defer func() { stopMail(); <-mailDone }()
+	stopMail := a.startMail()
+	defer func() { stopMail() }()
 
 	log, cfg := a.Logger, a.Config
-	srv := a.server(a.handler)
+	srv := a.server(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { cur.Load().handler.ServeHTTP(w, r) }))
 	errc := make(chan error, 2)
 	go func() { errc <- srv.Serve(ln) }()
 	log.Info("gatehouse listening", "addr", ln.Addr().String(), "url", cfg.BaseURL, "database", models.Redact(cfg.Database), "version", a.opts.Version)
 	var msrv *http.Server // nil: metrics off
 	if mln != nil {
-		msrv = a.server(a.MetricsHandler())
+		msrv = a.server(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { cur.Load().MetricsHandler().ServeHTTP(w, r) }))
 		go func() { errc <- msrv.Serve(mln) }()
 		log.Info("metrics listening", "addr", mln.Addr().String(), "path", "/metrics")
 	}
 	fmt.Fprintf(a.opts.Stdout, "gatehouse is running at %s\n", cfg.BaseURL)
+	a.opts.notify("READY=1")
 
-	select {
-	case err := <-errc:
-		srv.Close()
-		if msrv != nil {
-			msrv.Close()
+wait:
+	for {
+		select {
+		case err := <-errc:
+			srv.Close()
+			if msrv != nil {
+				msrv.Close()
+			}
+			return fmt.Errorf("serve: %w", err)
+		case <-ctx.Done():
+			break wait
+		case <-a.opts.Reload:
+			if next := a.reloadApp(cur.Load()); next != nil {
+				// The new worker starts before the old one stops: two
+				// workers share an outbox as replicas do.
+				stopOld := stopMail
+				stopMail = next.startMail()
+				cur.Store(next)
+				stopOld()
+			}
 		}
-		return fmt.Errorf("serve: %w", err)
-	case <-ctx.Done():
 	}
+	a.opts.notify("STOPPING=1")
 	log.Info("shutting down: draining requests")
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.Server.ShutdownTimeout)
 	defer cancel()
@@ -94,6 +109,61 @@ func (a *App) Run(ctx context.Context) error {
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	return nil
+}
+
+// reloadApp reads the configuration again and wires the application from
+// it (App.Reload), telling the service manager; nil, logged with the
+// reason, when the configuration cannot be read or is refused: the
+// running application goes on as it was.
+func (a *App) reloadApp(running *App) *App {
+	a.opts.notify("RELOADING=1")
+	defer a.opts.notify("READY=1")
+	if a.opts.LoadConfig == nil {
+		return nil
+	}
+	cfg, err := a.opts.LoadConfig()
+	if err == nil {
+		var next *App
+		if next, err = running.Reload(cfg); err == nil {
+			a.Logger.Info("configuration reloaded", "providers", len(cfg.Providers), "mail", cfg.Mail != nil, "log_level", cfg.Log.Level)
+			if lv := a.opts.LogLevel; lv != nil { // after saying so at the level it had
+				lv.Set(LogLevel(cfg))
+			}
+			return next
+		}
+	}
+	a.Logger.Warn("configuration reload refused; still running on the previous configuration", "err", err)
+	return nil
+}
+
+// startMail runs a's mail worker, if mail is on, until the returned
+// function is called; that function waits for a delivery under way.
+func (a *App) startMail() (stop func()) {
+	if a.MailWorker == nil {
+		return func() {}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); a.MailWorker.Run(ctx) }()
+	return func() { cancel(); <-done }
+}
+
+// every runs fn every interval (and once at the start when first is set)
+// until ctx ends.
+func every(ctx context.Context, interval time.Duration, first bool, fn func(context.Context)) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	if first {
+		fn(ctx)
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		fn(ctx)
+	}
 }
 
 // listen returns the main and metrics listeners (nil: metrics off), from
@@ -136,20 +206,6 @@ func (a *App) server(h http.Handler) *http.Server {
 // checkEvery is how often the providers' offline checks run a round.
 const checkEvery = time.Minute
 
-// checkProviders runs CheckProviders every interval until ctx ends.
-func (a *App) checkProviders(ctx context.Context, interval time.Duration) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		a.CheckProviders(ctx)
-	}
-}
-
 // CheckProviders runs one round of the offline check (offline_check) and
 // of disable_after for every provider that has them: what checkProviders
 // does each minute, for tests to call.
@@ -166,20 +222,6 @@ func (a *App) CheckProviders(ctx context.Context) {
 		if rep != (accounts.CheckReport{}) {
 			a.Logger.InfoContext(ctx, "offline check round", "provider", p.ID(), "checked", rep.Checked, "confirmed", rep.Confirmed,
 				"revoked", rep.Revoked, "unavailable", rep.Unavailable, "idle", rep.Idle, "sessions_ended", rep.SessionsEnded, "disabled", rep.Disabled)
-		}
-	}
-}
-
-// sweep runs Sweep every interval until ctx ends.
-func (a *App) sweep(ctx context.Context, interval time.Duration) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		a.Sweep(ctx)
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
 		}
 	}
 }
