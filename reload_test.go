@@ -62,7 +62,9 @@ func TestServeReload(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	code := make(chan int, 1)
-	go func() { code <- run(ctx, []string{"serve", "--config", cfgPath}, strings.NewReader(""), &stdout, &stderr) }()
+	go func() {
+		code <- run(ctx, []string{"serve", "--config", cfgPath}, strings.NewReader(""), &stdout, &stderr)
+	}()
 	waitLog := func(re string, n int) {
 		t.Helper()
 		r := regexp.MustCompile(re)
