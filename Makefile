@@ -3,13 +3,22 @@ GO      ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 
-.PHONY: run build test test-full test-postgres test-postgres-pass vet lint fmt bench fuzz clean
+.PHONY: run build image test test-full test-postgres test-postgres-pass vet lint fmt bench fuzz clean
 
 run:
 	$(GO) run . serve
 
 build:
 	CGO_ENABLED=1 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o gatehouse .
+
+# image builds the container image (Dockerfile) with docker, else podman;
+# without either it says so and exits 2. No test needs it.
+IMAGE ?= gatehouse:$(VERSION)
+image:
+	@tool=$$(command -v docker || command -v podman || true); \
+	if [ -z "$$tool" ]; then echo "image: no container tool (docker or podman) found"; exit 2; fi; \
+	echo "$$tool build --build-arg VERSION=$(VERSION) -t $(IMAGE) ."; \
+	"$$tool" build --build-arg VERSION=$(VERSION) -t $(IMAGE) .
 
 # test runs every test under the race detector through .ci/testsum.go,
 # which prints failures, the skipped tests with their reasons, and a closing

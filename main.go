@@ -74,6 +74,12 @@ func command(ctx context.Context, cmd string, args []string, stdin io.Reader, st
 		err = cmdIdentities(ctx, args, stdout, stderr)
 	case "check-config":
 		err = cmdCheckConfig(ctx, args, stdout, stderr)
+	case "backup":
+		err = cmdBackup(ctx, args, stdout, stderr)
+	case "restore":
+		err = cmdRestore(ctx, args, stdout, stderr)
+	case "healthcheck":
+		err = cmdHealthcheck(ctx, args, stdout, stderr)
 	case "version":
 		fs := flag.NewFlagSet("gatehouse version", flag.ContinueOnError)
 		fs.SetOutput(io.Discard)
@@ -104,6 +110,9 @@ Commands:
   check-config          validate the configuration as serve would, starting nothing (exit 0 or 2)
   identities rekey      move a provider's identities to new subjects (--provider P, --from-csv FILE
                         or --by-claim CLAIM); a dry run unless --apply
+  backup                write a checked copy of the SQLite database, while it serves (--to FILE [--force])
+  restore               put a backup in place of the SQLite database, gatehouse stopped (--from FILE [--force])
+  healthcheck           exit 0 if /healthz answers 200 within 3s, else 1 ([--url URL]; for containers)
   demo                  run gatehouse with a demo OpenID Provider on loopback (development only)
   version               print the version
 
@@ -119,7 +128,7 @@ func cmdHelp(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return nil
 	}
 	switch args[0] {
-	case "serve", "migrate", "copy-from-sqlite", "demo", "user", "identities", "check-config", "version":
+	case "serve", "migrate", "copy-from-sqlite", "demo", "user", "identities", "check-config", "version", "backup", "restore", "healthcheck":
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

@@ -105,18 +105,39 @@ func shellQuote(s string) string {
 
 // serve builds the application and runs it until ctx ends. The listeners
 // in o are closed whatever happens.
+//
+// On SQLite it holds a shared lock on the file beside the database
+// (models.LockServing) from before the database is opened until it is
+// closed, so "gatehouse restore" can tell that a server runs on it and
+// refuse. Only serve takes it, not app.New: tests and commands open apps
+// over one file side by side, and a user command beside a running server
+// is fine.
 func serve(ctx context.Context, cfg config.Config, o app.Options) error {
 	o.Version = version
 	if o.Command == "" {
 		o.Command = invocation(os.Args[0], "")
 	}
-	a, err := app.New(ctx, cfg, o)
-	if err != nil {
+	closeListeners := func() {
 		for _, l := range []net.Listener{o.Listener, o.MetricsListener} {
 			if l != nil {
 				l.Close()
 			}
 		}
+	}
+	if !models.IsPostgres(cfg.Database) {
+		unlock, err := models.LockServing(cfg.Database)
+		if errors.Is(err, models.ErrRestoring) {
+			closeListeners()
+			return fmt.Errorf("%s: %w: start gatehouse when the restore is done", cfg.Database, err)
+		} else if err != nil {
+			closeListeners()
+			return err
+		}
+		defer unlock()
+	}
+	a, err := app.New(ctx, cfg, o)
+	if err != nil {
+		closeListeners()
 		if errors.Is(err, sso.ErrConfig) {
 			return errUsage{err}
 		}
