@@ -46,6 +46,12 @@ type DB struct {
 	// trace is Trace's function for the statements run on database/sql
 	// directly (gorm's callbacks report the others); nil when not tracing.
 	trace func(sql string)
+	// Audit is what RecordEvent does beyond the insert (the audit record,
+	// the webhook's outbox); nil is nothing. Set it before the DB is in
+	// concurrent use; transactions begun from the DB share it.
+	Audit *EventHooks
+	// after collects what afterCommit defers inside Tx (nil outside one).
+	after *[]func()
 }
 
 // Open opens the database the config's database value names: a
