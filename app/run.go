@@ -60,6 +60,7 @@ func (a *App) Run(ctx context.Context) error {
 		close(mailDone)
 	}
 	defer func() { stopMail(); <-mailDone }()
+	defer a.runAuditWorker()() // after the requests drained, as mail
 
 	log, cfg := a.Logger, a.Config
 	srv := a.server(a.handler)
@@ -186,7 +187,8 @@ func (a *App) sweep(ctx context.Context, interval time.Duration) {
 
 // Sweep deletes expired pending sign-ins, pending links and logout token
 // IDs, audit events older than audit.retention, outbox mail sent over a day
-// ago or given up on over 30 days ago, expired password reset, invitation
+// ago or given up on over 30 days ago, audit webhook deliveries given up on
+// over 30 days ago, expired password reset, invitation
 // and verification links, sign-ins that never gave their second factor,
 // and old throttle counters.
 // Rows are deleted in batches of sweepBatch until a batch comes back short,
@@ -206,6 +208,9 @@ func (a *App) Sweep(ctx context.Context) {
 		{"delete old mail", func(ctx context.Context) (int64, error) {
 			now := a.opts.Now()
 			return a.DB.DeleteOldMail(ctx, now.Add(-keepSentMail), now.Add(-keepFailedMail), sweepBatch)
+		}},
+		{"delete given-up audit webhook deliveries", func(ctx context.Context) (int64, error) {
+			return a.DB.DeleteFailedAudit(ctx, a.opts.Now().Add(-keepFailedAudit), sweepBatch)
 		}},
 		{"delete expired invitation and verification links", func(ctx context.Context) (int64, error) {
 			return a.DB.DeleteExpiredEmailLinks(ctx, sweepBatch)
