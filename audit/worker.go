@@ -83,7 +83,8 @@ type Worker struct {
 	Interval, Timeout  time.Duration
 	MaxAttempts, Batch int
 
-	kick chan struct{}
+	kick        chan struct{}
+	noRedirects bool // Client is defaults' copy that follows no redirect
 }
 
 // NewWorker is the worker of cfg (validated) over db, logging to log and
@@ -115,10 +116,11 @@ func (w *Worker) defaults() {
 	if w.Client == nil {
 		w.Client = &http.Client{}
 	}
-	if w.Client.CheckRedirect == nil {
+	if !w.noRedirects {
+		// A copy: the caller's client is left as it was.
 		c := *w.Client
 		c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-		w.Client = &c
+		w.Client, w.noRedirects = &c, true
 	}
 }
 
