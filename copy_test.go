@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -146,6 +147,18 @@ func seedSQLite(t *testing.T, path string) {
 	must(db.AddSetupToken(ctx, strings.Repeat("ab", 32), time.Hour))
 	must(db.EnqueueMail(ctx, models.OutboxMail{MessageID: "<m1@example.com>", Recipient: "alice@example.com", Subject: "Hello",
 		Body: "Subject: Hello\r\n\r\nHi\r\n"}))
+	for i, failed := range []bool{false, true} {
+		_, err = db.QueueAuditDelivery(ctx, models.AuditDelivery{EventID: int64(i + 1), DeliveryID: fmt.Sprintf("delivery-%d", i), Kind: models.EventLogout,
+			Body: `{"schema":1,"event":"logout"}`}, 0)
+		must(err)
+		if failed { // attempted, and given up on: claim, last_error, failed_at set
+			claimed, err := db.ClaimAuditBatch(ctx, "claim-1", time.Minute, 2)
+			must(err)
+			_, err = db.MarkAuditFailed(ctx, claimed[len(claimed)-1], errors.New("HTTP 500"), clock.Now(), 1)
+			must(err)
+			must(db.ReleaseAudit(ctx, claimed[:len(claimed)-1], clock.Now()))
+		}
+	}
 }
 
 // tableRows reads every row of table with plain database/sql, each value

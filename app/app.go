@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse/accounts"
+	"github.com/gatehouse/gatehouse/audit"
 	"github.com/gatehouse/gatehouse/config"
 	"github.com/gatehouse/gatehouse/handlers"
 	"github.com/gatehouse/gatehouse/mail"
@@ -46,6 +47,9 @@ type Options struct {
 	// (each provider gets an instrumented copy with its own timeout); nil
 	// is a default client.
 	IDPClient *http.Client
+	// WebhookClient sends audit.webhook's deliveries (with its timeout on
+	// each); nil is a client of the worker's own.
+	WebhookClient *http.Client
 	// Listener is where Run serves; nil listens on the configured listen
 	// address.
 	Listener net.Listener
@@ -127,7 +131,12 @@ type App struct {
 	// it); both nil when mail is off (no mail block).
 	Mailer     *mail.Mailer
 	MailWorker *mail.Worker
-	Logger     *slog.Logger
+	// Audit turns every stored event into its log record and, with
+	// audit.webhook, a queued delivery (DB.Audit); AuditWorker delivers
+	// the queue (Run runs it), nil without a webhook.
+	Audit       *audit.Stream
+	AuditWorker *audit.Worker
+	Logger      *slog.Logger
 
 	opts    Options
 	handler http.Handler
@@ -222,6 +231,7 @@ func wire(cfg config.Config, db *models.DB, o Options) (*App, error) {
 		a.MailWorker = mail.NewWorker(db, a.Mailer, a.Metrics, o.Logger)
 		a.Metrics.CountMailQueueWith(db.CountQueuedMail)
 	}
+	a.wireAudit(cfg, db, o)
 	if a.SSO, err = newSSOSet(cfg, db, o, a.Metrics); err != nil {
 		return nil, err
 	}
@@ -280,6 +290,19 @@ func wire(cfg config.Config, db *models.DB, o Options) (*App, error) {
 		return nil, err
 	}
 	return a, nil
+}
+
+// wireAudit sets up the audit stream: a log record for every event db
+// stores, and with audit.webhook its worker and outbox queue.
+func (a *App) wireAudit(cfg config.Config, db *models.DB, o Options) {
+	a.Audit = &audit.Stream{Logger: o.Logger, Metrics: a.Metrics, Now: o.Now, Rand: o.Rand}
+	if wh := cfg.Audit.Webhook; wh != nil {
+		a.AuditWorker = audit.NewWorker(*wh, db, o.Logger, o.WebhookClient)
+		a.AuditWorker.Metrics, a.AuditWorker.Rand = a.Metrics, o.Rand
+		a.Audit.Webhook, a.Audit.Kick = true, a.AuditWorker.Kick
+		a.Metrics.CountAuditQueueWith(db.CountQueuedAudit)
+	}
+	db.SetAudit(a.Audit.Hooks())
 }
 
 // newSSOSet builds the configured OpenID Providers, each with its own copy

@@ -60,6 +60,8 @@ func (a *App) Run(ctx context.Context) error {
 	// delivery under way is let finish and recorded.
 	stopMail := a.startMail()
 	defer func() { stopMail() }()
+	stopAudit := a.runAuditWorker() // after the requests drained, as mail
+	defer func() { stopAudit() }()
 
 	log, cfg := a.Logger, a.Config
 	srv := a.server(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { cur.Load().handler.ServeHTTP(w, r) }))
@@ -88,12 +90,13 @@ wait:
 			break wait
 		case <-a.opts.Reload:
 			if next := a.reloadApp(cur.Load()); next != nil {
-				// The new worker starts before the old one stops: two
+				// The new workers start before the old ones stop: two
 				// workers share an outbox as replicas do.
-				stopOld := stopMail
-				stopMail = next.startMail()
+				oldMail, oldAudit := stopMail, stopAudit
+				stopMail, stopAudit = next.startMail(), next.runAuditWorker()
 				cur.Store(next)
-				stopOld()
+				oldMail()
+				oldAudit()
 			}
 		}
 	}
@@ -228,7 +231,8 @@ func (a *App) CheckProviders(ctx context.Context) {
 
 // Sweep deletes expired pending sign-ins, pending links and logout token
 // IDs, audit events older than audit.retention, outbox mail sent over a day
-// ago or given up on over 30 days ago, expired password reset, invitation
+// ago or given up on over 30 days ago, audit webhook deliveries given up on
+// over 30 days ago, expired password reset, invitation
 // and verification links, sign-ins that never gave their second factor,
 // and old throttle counters.
 // Rows are deleted in batches of sweepBatch until a batch comes back short,
@@ -248,6 +252,9 @@ func (a *App) Sweep(ctx context.Context) {
 		{"delete old mail", func(ctx context.Context) (int64, error) {
 			now := a.opts.Now()
 			return a.DB.DeleteOldMail(ctx, now.Add(-keepSentMail), now.Add(-keepFailedMail), sweepBatch)
+		}},
+		{"delete given-up audit webhook deliveries", func(ctx context.Context) (int64, error) {
+			return a.DB.DeleteFailedAudit(ctx, a.opts.Now().Add(-keepFailedAudit), sweepBatch)
 		}},
 		{"delete expired invitation and verification links", func(ctx context.Context) (int64, error) {
 			return a.DB.DeleteExpiredEmailLinks(ctx, sweepBatch)

@@ -13,9 +13,9 @@ import (
 )
 
 // TestSweepClearsBacklogs: one sweep clears a backlog far larger than a
-// batch, of expired pending sign-ins (a flood of abandoned SSO starts) and
-// of audit events past audit.retention, and keeps what is still live or
-// recent.
+// batch, of expired pending sign-ins (a flood of abandoned SSO starts), of
+// audit events past audit.retention and of webhook deliveries given up on
+// over 30 days ago, and keeps what is still live or recent.
 func TestSweepClearsBacklogs(t *testing.T) {
 	t.Parallel()
 	now := time.Date(2031, 6, 1, 12, 0, 0, 0, time.UTC)
@@ -70,6 +70,19 @@ func TestSweepClearsBacklogs(t *testing.T) {
 		return []any{now.Add(-29*24*time.Hour + time.Duration(i)*time.Minute), "recent"}
 	})
 
+	// Webhook deliveries: given up on over 30 days ago (deleted), given up
+	// on lately and still waiting however old (both kept).
+	const outboxSQL = `INSERT INTO audit_outbox (event_id, delivery_id, kind, body, created_at, next_attempt_at, failed_at)
+		VALUES (1, $1, 'logout', '{}', $2, $2, $3)`
+	const oldFailed = 1_234
+	seed(outboxSQL, oldFailed, func(i int) []any {
+		return []any{fmt.Sprintf("old-%d", i), now.Add(-40 * 24 * time.Hour), now.Add(-31*24*time.Hour - time.Duration(i)*time.Second)}
+	})
+	seed(outboxSQL, 3, func(i int) []any {
+		return []any{fmt.Sprintf("recent-%d", i), now.Add(-40 * 24 * time.Hour), now.Add(-29 * 24 * time.Hour)}
+	})
+	seed(outboxSQL, 2, func(i int) []any { return []any{fmt.Sprintf("waiting-%d", i), now.Add(-40 * 24 * time.Hour), nil} })
+
 	a.Sweep(context.Background())
 	count := func(query string) int {
 		t.Helper()
@@ -90,6 +103,12 @@ func TestSweepClearsBacklogs(t *testing.T) {
 	}
 	if n := count("SELECT count(*) FROM events WHERE detail = 'recent'"); n != recentEvents {
 		t.Errorf("%d recent audit events left, want all %d", n, recentEvents)
+	}
+	if n := count("SELECT count(*) FROM audit_outbox WHERE delivery_id LIKE 'old-%'"); n != 0 {
+		t.Errorf("%d webhook deliveries given up over 30 days ago left, want 0", n)
+	}
+	if n := count("SELECT count(*) FROM audit_outbox"); n != 5 {
+		t.Errorf("%d webhook deliveries left, want the 3 recent failures and the 2 waiting", n)
 	}
 	// A cancelled sweep stops without deleting more than it started.
 	ctx, cancel := context.WithCancel(context.Background())

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse/accounts"
+	"github.com/gatehouse/gatehouse/audit"
 	"github.com/gatehouse/gatehouse/mail"
 	"github.com/gatehouse/gatehouse/models"
 	"github.com/gatehouse/gatehouse/secrets"
@@ -120,6 +121,10 @@ type Audit struct {
 	// in batches by the background sweep, so the table cannot grow without
 	// bound.
 	Retention time.Duration `yaml:"retention"`
+	// Webhook sends every event, signed, to the operator's receiver; nil
+	// (no webhook block) is off. The log record of each event is written
+	// either way.
+	Webhook *audit.WebhookConfig `yaml:"webhook"`
 }
 
 // DefaultAuditRetention keeps audit events 400 days: a year and a margin.
@@ -345,6 +350,11 @@ func (c *Config) validate() error {
 	}
 	if err := c.MFA.Validate(); err != nil { // its messages start with mfa.
 		return err
+	}
+	if c.Audit.Webhook != nil {
+		if err := c.Audit.Webhook.Validate(); err != nil { // its messages start with audit.webhook.
+			return err
+		}
 	}
 	if c.Mail != nil {
 		return c.Mail.Validate() // its messages start with mail.

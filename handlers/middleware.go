@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/gatehouse/gatehouse/audit"
 	"github.com/gatehouse/gatehouse/models"
 	"github.com/gatehouse/gatehouse/sessionstore"
 	ginsessions "github.com/gin-contrib/sessions"
@@ -30,6 +31,9 @@ func (h *Handler) requestLog(c *gin.Context) {
 		id = hex.EncodeToString(b)
 	}
 	c.Set(ctxRequestID, id)
+	// In the request's context too: the audit record of every event the
+	// request writes carries it, wherever the write happens (accounts).
+	c.Request = c.Request.WithContext(audit.WithRequestID(c.Request.Context(), id))
 	c.Header("X-Request-ID", id)
 	c.Next()
 	h.Metrics.ObserveRequest(c.Request.Method, c.FullPath(), c.Writer.Status(), time.Since(start))

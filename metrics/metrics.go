@@ -38,6 +38,10 @@ type Metrics struct {
 	mailQueue    *countGauge
 	mailSent     prometheus.Counter
 	mailFailed   *prometheus.CounterVec
+	auditQueue   *countGauge
+	auditSent    prometheus.Counter
+	auditFailed  *prometheus.CounterVec
+	auditSkipped prometheus.Counter
 	limited      *prometheus.CounterVec
 	noPending    prometheus.Counter
 	mfa          *prometheus.CounterVec
@@ -128,6 +132,23 @@ func New(reg prometheus.Registerer) *Metrics {
 		Name: "gatehouse_mail_failed_total",
 		Help: "Failed mail delivery attempts of this process, by outcome: retry (tried again after a backoff) or gave_up (the last attempt, or a permanent refusal).",
 	}, []string{"outcome"})
+	m.auditQueue = &countGauge{
+		desc: prometheus.NewDesc("gatehouse_audit_outbox_queue",
+			"Audit webhook deliveries waiting in the outbox (not given up on), on every replica (counted at most every 10s).", nil, nil),
+		ttl: SessionsCacheTTL, now: time.Now, dbErrors: m.dbErrors, op: "count queued audit deliveries",
+	}
+	m.auditSent = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "gatehouse_audit_webhook_delivered_total",
+		Help: "Audit events this process delivered to audit.webhook (a 2xx answer).",
+	})
+	m.auditFailed = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "gatehouse_audit_webhook_failed_total",
+		Help: "Failed audit webhook delivery attempts of this process, by outcome: retry (tried again after a backoff) or gave_up (the last attempt).",
+	}, []string{"outcome"})
+	m.auditSkipped = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "gatehouse_audit_outbox_skipped_total",
+		Help: "Audit events this process stored but did not queue for audit.webhook because the outbox was full.",
+	})
 	m.mfa = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "gatehouse_mfa_events_total",
 		Help: "Second-factor events of this process: enrolled, removed, recovery_codes (a new set), recovery_used, failure (a wrong or used code), and accepted (a right code).",
@@ -136,7 +157,7 @@ func New(reg prometheus.Registerer) *Metrics {
 		m.mfa.WithLabelValues(ev) // present at zero: an alert on a rate needs the series
 	}
 	reg.MustRegister(m.signins, m.idpDuration, m.idpErrors, m.dbErrors, m.httpRequests, m.httpDuration, m.sessions, m.limited, m.noPending,
-		m.mailQueue, m.mailSent, m.mailFailed, m.mfa)
+		m.mailQueue, m.mailSent, m.mailFailed, m.auditQueue, m.auditSent, m.auditFailed, m.auditSkipped, m.mfa)
 	return m
 }
 
@@ -267,6 +288,47 @@ func (m *Metrics) CountMailQueueWith(count func(context.Context) (int64, error))
 	m.mailQueue.mu.Lock()
 	defer m.mailQueue.mu.Unlock()
 	m.mailQueue.count, m.mailQueue.at = count, time.Time{}
+}
+
+// AuditDelivered counts an audit event delivered to the webhook.
+func (m *Metrics) AuditDelivered() {
+	if m == nil {
+		return
+	}
+	m.auditSent.Inc()
+}
+
+// AuditFailed counts a failed webhook delivery attempt; gaveUp says it was
+// the last.
+func (m *Metrics) AuditFailed(gaveUp bool) {
+	if m == nil {
+		return
+	}
+	outcome := "retry"
+	if gaveUp {
+		outcome = "gave_up"
+	}
+	m.auditFailed.WithLabelValues(outcome).Inc()
+}
+
+// AuditSkipped counts an audit event not queued for the webhook because
+// the outbox was full.
+func (m *Metrics) AuditSkipped() {
+	if m == nil {
+		return
+	}
+	m.auditSkipped.Inc()
+}
+
+// CountAuditQueueWith sets how gatehouse_audit_outbox_queue is counted;
+// until it is called (no webhook) the gauge reports nothing.
+func (m *Metrics) CountAuditQueueWith(count func(context.Context) (int64, error)) {
+	if m == nil {
+		return
+	}
+	m.auditQueue.mu.Lock()
+	defer m.auditQueue.mu.Unlock()
+	m.auditQueue.count, m.auditQueue.at = count, time.Time{}
 }
 
 // countGauge is a gauge counted in the database on scrape and cached for

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -125,7 +126,7 @@ func OpenSnapshot(path string) (*DB, error) {
 	q.Set("mode", "ro")
 	q.Set("immutable", "1")
 	q.Set("_busy_timeout", "10000")
-	db := &DB{Now: time.Now, dialect: SQLite, path: path}
+	db := &DB{Now: time.Now, dialect: SQLite, path: path, audit: new(atomic.Pointer[EventHooks])}
 	g, err := gorm.Open(sqlite.Open("file:"+(&url.URL{Path: path}).EscapedPath()+"?"+q.Encode()), db.gormConfig())
 	if err != nil {
 		return nil, fmt.Errorf("open database %s: %w", path, err)

@@ -35,6 +35,7 @@ var copyTables = []string{
 	"pending_mfa",
 	"passkeys",
 	"passkey_ceremonies",
+	"audit_outbox",
 }
 
 // CopyTables lists the tables CopyFrom copies, in its order.

@@ -8,6 +8,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/gatehouse/gatehouse/migrations"
@@ -46,6 +47,13 @@ type DB struct {
 	// trace is Trace's function for the statements run on database/sql
 	// directly (gorm's callbacks report the others); nil when not tracing.
 	trace func(sql string)
+	// audit is what RecordEvent does beyond the insert (the audit record,
+	// the webhook's outbox), set with SetAudit; nil is nothing. It is
+	// swapped atomically, as a configuration reload does while requests
+	// record events, and shared by transactions begun from the DB.
+	audit *atomic.Pointer[EventHooks]
+	// after collects what afterCommit defers inside Tx (nil outside one).
+	after *[]func()
 }
 
 // Open opens the database the config's database value names: a
@@ -96,6 +104,11 @@ func (db *DB) gormConfig() *gorm.Config {
 		QueryFields: true,
 	}
 }
+
+// SetAudit sets what RecordEvent does beyond the insert (nil: nothing),
+// for every RecordEvent from now on, on db and the DBs sharing its
+// connections.
+func (db *DB) SetAudit(h *EventHooks) { db.audit.Store(h) }
 
 // Dialect reports which database db runs on.
 func (db *DB) Dialect() Dialect { return db.dialect }

@@ -46,12 +46,69 @@ type Event struct {
 	Trace string
 }
 
-// RecordEvent appends e to the audit log.
+// EventHooks are what RecordEvent does with an event beyond storing it: the
+// audit stream (package audit) sets them through DB.Audit, so this package
+// stores and queues but holds no policy of logging or delivery. Every field
+// is optional.
+type EventHooks struct {
+	// Recorded is called with each event once it is stored: after the
+	// transaction it was written in commits, and never for an event whose
+	// insert failed or was rolled back. It must not block.
+	Recorded func(context.Context, *Event)
+	// Delivery, when set, makes RecordEvent queue each event for the
+	// webhook: the row it returns goes into audit_outbox in the event's
+	// transaction, so a delivery exists if and only if its event does. It
+	// is called after the insert (e.ID and e.CreatedAt are set).
+	Delivery func(context.Context, *Event) (AuditDelivery, error)
+	// OutboxCap bounds the deliveries waiting in audit_outbox: while about
+	// that many wait (see QueueAuditDelivery), an event is still stored but
+	// not queued, and Skipped is called after the commit. 0 is no bound.
+	OutboxCap int64
+	Skipped   func(context.Context, *Event)
+}
+
+// RecordEvent appends e to the audit log and, with DB.Audit set, queues
+// its webhook delivery in the same transaction and calls the hooks once the
+// event is stored.
 func (db *DB) RecordEvent(ctx context.Context, e *Event) error {
-	e.CreatedAt = db.now()
-	if err := db.gorm.WithContext(ctx).Create(e).Error; err != nil {
-		return fmt.Errorf("record event %s: %w", e.Kind, err)
+	h := db.audit.Load()
+	if h == nil {
+		h = &EventHooks{}
 	}
+	e.CreatedAt = db.now()
+	skipped := false
+	insert := func(tx *DB) error {
+		if err := tx.gorm.WithContext(ctx).Create(e).Error; err != nil {
+			return fmt.Errorf("record event %s: %w", e.Kind, err)
+		}
+		if h.Delivery == nil {
+			return nil
+		}
+		d, err := h.Delivery(ctx, e)
+		if err != nil {
+			return fmt.Errorf("record event %s: %w", e.Kind, err)
+		}
+		queued, err := tx.QueueAuditDelivery(ctx, d, h.OutboxCap)
+		skipped = !queued
+		return err
+	}
+	var err error
+	if h.Delivery == nil {
+		err = insert(db) // one statement: no transaction of its own
+	} else {
+		err = db.Tx(ctx, insert)
+	}
+	if err != nil {
+		return err
+	}
+	db.afterCommit(func() {
+		if skipped && h.Skipped != nil {
+			h.Skipped(ctx, e)
+		}
+		if h.Recorded != nil {
+			h.Recorded(ctx, e)
+		}
+	})
 	return nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/gatehouse/gatehouse/migrations"
@@ -123,7 +124,7 @@ func openPostgres(database string) (*DB, error) {
 	if err != nil {
 		return nil, err
 	}
-	db := &DB{Now: time.Now, dialect: Postgres}
+	db := &DB{Now: time.Now, dialect: Postgres, audit: new(atomic.Pointer[EventHooks])}
 	g, err := gorm.Open(postgres.New(postgres.Config{Conn: pool}), db.gormConfig())
 	if err != nil {
 		pool.Close()

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -25,7 +26,7 @@ func openSQLite(path string) (*DB, error) {
 	if err := createPrivate(path); err != nil {
 		return nil, err
 	}
-	db := &DB{Now: time.Now, dialect: SQLite, path: path}
+	db := &DB{Now: time.Now, dialect: SQLite, path: path, audit: new(atomic.Pointer[EventHooks])}
 	g, err := gorm.Open(sqlite.Open(dsn(path)), db.gormConfig())
 	if err != nil {
 		return nil, fmt.Errorf("open database %s: %w", path, err)

@@ -26,10 +26,33 @@ import (
 // between fn's statements, so a guard there locks what it counts: the rows
 // with SELECT ... FOR UPDATE (forUpdate), or rows yet to be inserted with
 // serialise.
+//
+// What a method inside fn defers with afterCommit (the audit hooks of
+// RecordEvent) runs once the outermost transaction commits, and never when
+// it (or the savepoint it was deferred in) rolls back.
 func (db *DB) Tx(ctx context.Context, fn func(tx *DB) error) error {
-	return db.gorm.WithContext(ctx).Transaction(func(g *gorm.DB) error {
-		return fn(&DB{gorm: g, sql: db.sql, dialect: db.dialect, path: db.path, Now: db.Now, trace: db.trace})
+	var after []func()
+	err := db.gorm.WithContext(ctx).Transaction(func(g *gorm.DB) error {
+		return fn(&DB{gorm: g, sql: db.sql, dialect: db.dialect, path: db.path, Now: db.Now, trace: db.trace, audit: db.audit, after: &after})
 	})
+	if err != nil {
+		return err
+	}
+	for _, f := range after {
+		db.afterCommit(f)
+	}
+	return nil
+}
+
+// afterCommit runs f now, or inside Tx once the outermost transaction has
+// committed: what it does (a log record, a webhook kick) must never tell of
+// a write that was rolled back.
+func (db *DB) afterCommit(f func()) {
+	if db.after != nil {
+		*db.after = append(*db.after, f)
+		return
+	}
+	f()
 }
 
 // forUpdate is db whose next query locks the rows it reads until the
