@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"slices"
 
 	"github.com/coreos/go-oidc/v3/oidc"
@@ -90,26 +89,15 @@ func (p *Provider) CheckRefresh(ctx context.Context, subject, refreshToken strin
 	return next, nil
 }
 
-// refreshError classifies a failed refresh: invalid_grant is the
-// provider's no (RFC 6749 §5.2); a 5xx, 429 or transport failure is an
-// outage; another OAuth error (invalid_client: our configuration) is
-// neither, and keeps sessions too.
+// refreshError classifies a failed refresh as tokenError does a failed
+// code exchange, but for invalid_grant, which is the provider's no (RFC
+// 6749 §5.2): the grant is revoked, expired, or its person gone. An
+// outage stays ErrUnavailable; another OAuth error (invalid_client: our
+// configuration) is neither, and keeps sessions too.
 func refreshError(err error) error {
 	var re *oauth2.RetrieveError
-	if !errors.As(err, &re) {
-		return unavailable("token endpoint", err)
-	}
-	status := 0
-	if re.Response != nil {
-		status = re.Response.StatusCode
-	}
-	switch {
-	case status >= 500 || status == http.StatusTooManyRequests:
-		return unavailable("token endpoint", fmt.Errorf("HTTP %d", status))
-	case re.ErrorCode == "invalid_grant":
+	if errors.As(err, &re) && re.ErrorCode == "invalid_grant" && (re.Response == nil || re.Response.StatusCode < 500) {
 		return fmt.Errorf("%w: refresh: %s", ErrRevoked, describeOAuthError(re.ErrorCode, re.ErrorDescription))
-	case re.ErrorCode != "":
-		return fmt.Errorf("sso: refresh refused: HTTP %d: %s", status, describeOAuthError(re.ErrorCode, re.ErrorDescription))
 	}
-	return unavailable("token endpoint", fmt.Errorf("HTTP %d without an OAuth error response", status))
+	return tokenError(err)
 }
