@@ -37,7 +37,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	level.Set(app.LogLevel(cfg))
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
+	defer func() { signal.Stop(hup); close(hup) }()
 	reload := make(chan struct{}, 1)
 	go func() {
 		for range hup {

@@ -132,7 +132,7 @@ type App struct {
 	Mailer     *mail.Mailer
 	MailWorker *mail.Worker
 	// Audit turns every stored event into its log record and, with
-	// audit.webhook, a queued delivery (DB.Audit); AuditWorker delivers
+	// audit.webhook, a queued delivery (DB.SetAudit); AuditWorker delivers
 	// the queue (Run runs it), nil without a webhook.
 	Audit       *audit.Stream
 	AuditWorker *audit.Worker
@@ -140,6 +140,10 @@ type App struct {
 
 	opts    Options
 	handler http.Handler
+	// auditHooks are Audit's hooks, installed on the shared database
+	// once this application serves (New, or Run's swap at a reload): a
+	// reload refused after wiring them must leave the running ones.
+	auditHooks *models.EventHooks
 }
 
 // New opens and migrates the database named by cfg and wires the
@@ -169,6 +173,7 @@ func New(ctx context.Context, cfg config.Config, o Options) (*App, error) {
 		db.Close()
 		return nil, err
 	}
+	db.SetAudit(a.auditHooks)
 	return a, nil
 }
 
@@ -302,7 +307,7 @@ func (a *App) wireAudit(cfg config.Config, db *models.DB, o Options) {
 		a.Audit.Webhook, a.Audit.Kick = true, a.AuditWorker.Kick
 		a.Metrics.CountAuditQueueWith(db.CountQueuedAudit)
 	}
-	db.SetAudit(a.Audit.Hooks())
+	a.auditHooks = a.Audit.Hooks()
 }
 
 // newSSOSet builds the configured OpenID Providers, each with its own copy

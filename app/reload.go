@@ -25,7 +25,8 @@ import (
 // restartOnly lists the settings of old that next changes and that a
 // running server cannot take: its listeners, its database, the secrets
 // key, the public URL (cookie names and the passkeys' relying party
-// follow it), the HTTP server's timeouts and the log format.
+// follow it), the session cookie's name, the HTTP server's timeouts and
+// the log format.
 func restartOnly(old, next config.Config) []string {
 	var keys []string
 	for _, k := range []struct {
@@ -40,6 +41,7 @@ func restartOnly(old, next config.Config) []string {
 		{"secrets", old.Secrets, next.Secrets},
 		{"server", old.Server, next.Server},
 		{"log.format", old.Log.Format, next.Log.Format},
+		{"session.cookie_name", old.Session.CookieName, next.Session.CookieName}, // would sign everyone out
 	} {
 		if !reflect.DeepEqual(k.old, k.new) {
 			keys = append(keys, k.key)

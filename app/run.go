@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -62,6 +64,8 @@ func (a *App) Run(ctx context.Context) error {
 	defer func() { stopMail() }()
 	stopAudit := a.runAuditWorker() // after the requests drained, as mail
 	defer func() { stopAudit() }()
+	var retired sync.WaitGroup // workers a reload replaced
+	defer retired.Wait()
 
 	log, cfg := a.Logger, a.Config
 	srv := a.server(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { cur.Load().handler.ServeHTTP(w, r) }))
@@ -94,9 +98,12 @@ wait:
 				// workers share an outbox as replicas do.
 				oldMail, oldAudit := stopMail, stopAudit
 				stopMail, stopAudit = next.startMail(), next.runAuditWorker()
+				a.DB.SetAudit(next.auditHooks)
 				cur.Store(next)
-				oldMail()
-				oldAudit()
+				// The old workers finish what they deliver in the
+				// background: the loop keeps watching ctx; shutdown
+				// waits for them.
+				retired.Go(func() { oldMail(); oldAudit() })
 			}
 		}
 	}
@@ -118,10 +125,13 @@ wait:
 // it (App.Reload), telling the service manager; nil, logged with the
 // reason, when the configuration cannot be read or is refused: the
 // running application goes on as it was.
+//
+// The service manager hears RELOADING=1, then READY=1 with a STATUS line
+// saying how it went: `systemctl status` shows a refusal's reason.
 func (a *App) reloadApp(running *App) *App {
 	a.opts.notify("RELOADING=1")
-	defer a.opts.notify("READY=1")
 	if a.opts.LoadConfig == nil {
+		a.opts.notify("READY=1")
 		return nil
 	}
 	cfg, err := a.opts.LoadConfig()
@@ -132,10 +142,12 @@ func (a *App) reloadApp(running *App) *App {
 			if lv := a.opts.LogLevel; lv != nil { // after saying so at the level it had
 				lv.Set(LogLevel(cfg))
 			}
+			a.opts.notify("READY=1\nSTATUS=configuration reloaded")
 			return next
 		}
 	}
 	a.Logger.Warn("configuration reload refused; still running on the previous configuration", "err", err)
+	a.opts.notify("READY=1\nSTATUS=configuration reload refused: " + strings.ReplaceAll(err.Error(), "\n", " "))
 	return nil
 }
 

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strconv"
 	"time"
 
 	"github.com/gatehouse/gatehouse/metrics"
@@ -39,6 +40,10 @@ const (
 	HeaderSignature = "X-Gatehouse-Signature"
 	HeaderEvent     = "X-Gatehouse-Event"
 	HeaderDelivery  = "X-Gatehouse-Delivery"
+	// HeaderTimestamp is when the delivery was sent (Unix seconds), signed
+	// with the body: a receiver refuses an old one, so a captured delivery
+	// cannot be replayed later.
+	HeaderTimestamp = "X-Gatehouse-Timestamp"
 )
 
 // Backoff is how long after its n-th failed attempt a delivery is tried
@@ -53,10 +58,12 @@ func Backoff(n int) time.Duration {
 	return min(10*time.Second<<(n-1), time.Hour)
 }
 
-// Sign is the X-Gatehouse-Signature value of body under secret:
-// "sha256=" and the hex HMAC-SHA256.
-func Sign(secret, body []byte) string {
+// Sign is the X-Gatehouse-Signature value of body sent at timestamp (the
+// X-Gatehouse-Timestamp value) under secret: "sha256=" and the hex
+// HMAC-SHA256 of the timestamp, a dot and the body.
+func Sign(secret []byte, timestamp string, body []byte) string {
 	m := hmac.New(sha256.New, secret)
+	m.Write([]byte(timestamp + "."))
 	m.Write(body)
 	return "sha256=" + hex.EncodeToString(m.Sum(nil))
 }
@@ -75,6 +82,8 @@ type Worker struct {
 	Logger  *slog.Logger     // nil: discarded
 	// Rand makes claim tokens; nil is crypto/rand.
 	Rand io.Reader
+	// Now stamps deliveries (X-Gatehouse-Timestamp); nil is time.Now.
+	Now func() time.Time
 	// Interval is how often the queue is looked at (Kick looks at once);
 	// Timeout bounds one delivery; a claim lasts the batch's timeouts plus
 	// a minute, so it never lapses while a delivery can still succeed.
@@ -243,7 +252,13 @@ func (w *Worker) post(ctx context.Context, d models.ClaimedAudit) error {
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "gatehouse-audit")
-	req.Header.Set(HeaderSignature, Sign(w.Secret, body))
+	now := time.Now
+	if w.Now != nil {
+		now = w.Now
+	}
+	ts := strconv.FormatInt(now().Unix(), 10)
+	req.Header.Set(HeaderTimestamp, ts)
+	req.Header.Set(HeaderSignature, Sign(w.Secret, ts, body))
 	req.Header.Set(HeaderEvent, d.Kind.String())
 	req.Header.Set(HeaderDelivery, d.DeliveryID)
 	resp, err := w.Client.Do(req)

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -183,6 +184,11 @@ func TestWebhookDelivers(t *testing.T) {
 	ids := map[string]bool{}
 	for i, d := range got {
 		mac := hmac.New(sha256.New, []byte(secret))
+		ts := d.header.Get("X-Gatehouse-Timestamp")
+		if n, err := strconv.ParseInt(ts, 10, 64); err != nil || time.Since(time.Unix(n, 0)).Abs() > time.Minute {
+			t.Errorf("X-Gatehouse-Timestamp %q", ts)
+		}
+		mac.Write([]byte(ts + "."))
 		mac.Write(d.body)
 		if want := "sha256=" + hex.EncodeToString(mac.Sum(nil)); d.header.Get("X-Gatehouse-Signature") != want {
 			t.Errorf("signature %q, want %q", d.header.Get("X-Gatehouse-Signature"), want)

@@ -81,7 +81,7 @@ func TestAuditWebhookOfSignIn(t *testing.T) {
 	const secret = "handlers-test-secret-0123"
 	rc := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
-		if r.Header.Get(audit.HeaderSignature) != audit.Sign([]byte(secret), b) {
+		if r.Header.Get(audit.HeaderSignature) != audit.Sign([]byte(secret), r.Header.Get(audit.HeaderTimestamp), b) {
 			http.Error(w, "bad signature", http.StatusUnauthorized)
 			return
 		}

@@ -242,3 +242,32 @@ func TestAuditOutboxClaims(t *testing.T) {
 		t.Fatalf("deleted %d %v", n, err)
 	}
 }
+
+// TestRecordEventQueueFails: a delivery that cannot be queued is skipped
+// and reported; the event itself is stored all the same, alone or inside
+// a caller's transaction, which goes on.
+func TestRecordEventQueueFails(t *testing.T) {
+	t.Parallel()
+	db := openTestDB(t)
+	var l hookLog
+	h := l.hooks(true, 0)
+	h.Delivery = func(context.Context, *Event) (AuditDelivery, error) { return AuditDelivery{}, errors.New("no randomness") }
+	db.SetAudit(h)
+	record(t, db, "alone")
+	if err := db.Tx(t.Context(), func(tx *DB) error {
+		record(t, tx, "in a tx")
+		return tx.RecordEvent(t.Context(), &Event{Kind: EventLogout, Detail: "after"})
+	}); err != nil {
+		t.Fatalf("the caller's transaction failed: %v", err)
+	}
+	es, err := db.Events(t.Context(), 10)
+	if err != nil || len(es) != 3 {
+		t.Fatalf("%d events stored, want 3 (%v)", len(es), err)
+	}
+	if n, _ := db.CountQueuedAudit(t.Context()); n != 0 {
+		t.Errorf("%d deliveries queued", n)
+	}
+	if rec, skipped := l.get(); len(rec) != 3 || len(skipped) != 3 {
+		t.Errorf("recorded %v, skipped %v", rec, skipped)
+	}
+}

@@ -84,13 +84,21 @@ func (db *DB) RecordEvent(ctx context.Context, e *Event) error {
 		if h.Delivery == nil {
 			return nil
 		}
-		d, err := h.Delivery(ctx, e)
+		// The delivery in a savepoint of its own: one that cannot be
+		// queued is skipped (and reported), never the event with it.
+		err := tx.Tx(ctx, func(sp *DB) error {
+			d, err := h.Delivery(ctx, e)
+			if err != nil {
+				return err
+			}
+			queued, err := sp.QueueAuditDelivery(ctx, d, h.OutboxCap)
+			skipped = !queued
+			return err
+		})
 		if err != nil {
-			return fmt.Errorf("record event %s: %w", e.Kind, err)
+			skipped = true
 		}
-		queued, err := tx.QueueAuditDelivery(ctx, d, h.OutboxCap)
-		skipped = !queued
-		return err
+		return nil
 	}
 	var err error
 	if h.Delivery == nil {
