@@ -251,7 +251,9 @@ func TestRecordEventQueueFails(t *testing.T) {
 	db := openTestDB(t)
 	var l hookLog
 	h := l.hooks(true, 0)
-	h.Delivery = func(context.Context, *Event) (AuditDelivery, error) { return AuditDelivery{}, errors.New("no randomness") }
+	h.Delivery = func(context.Context, *Event) (AuditDelivery, error) {
+		return AuditDelivery{}, errors.New("no randomness")
+	}
 	db.SetAudit(h)
 	record(t, db, "alone")
 	if err := db.Tx(t.Context(), func(tx *DB) error {
