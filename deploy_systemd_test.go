@@ -71,7 +71,7 @@ func TestSystemdUnitHardening(t *testing.T) {
 	}{
 		{"gatehouse.service", map[string]string{
 			"Type": "notify", "ExecStart": "/usr/local/bin/gatehouse serve --config /etc/gatehouse/config.yaml",
-			"ExecReload": "/bin/kill -HUP $MAINPID", "Restart": "on-failure", "TimeoutStopSec": "30s",
+			"ExecReload": "/bin/kill -HUP $MAINPID", "Restart": "on-failure", "TimeoutStopSec": "90s",
 			"RestrictAddressFamilies": "AF_UNIX AF_INET AF_INET6",
 		}},
 		{"gatehouse-backup.service", map[string]string{
