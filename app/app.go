@@ -50,6 +50,9 @@ type Options struct {
 	// WebhookClient sends audit.webhook's deliveries (with its timeout on
 	// each); nil is a client of the worker's own.
 	WebhookClient *http.Client
+	// LimitClock is the clock of the per-address rate limits
+	// (handlers.Deps.LimitClock); nil is real time, as in production.
+	LimitClock func() time.Time
 	// Listener is where Run serves; nil listens on the configured listen
 	// address.
 	Listener net.Listener
@@ -284,7 +287,7 @@ func wire(cfg config.Config, db *models.DB, o Options) (*App, error) {
 	}
 	deps := handlers.Deps{
 		Config: cfg, DB: db, Sessions: a.Sessions, Views: renderer, Logger: o.Logger, SSO: a.SSO, Now: o.Now, Rand: o.Rand,
-		Throttle: a.Throttle, Setup: a.Setup, Metrics: a.Metrics, Accounts: a.Accounts, IDPClient: o.IDPClient,
+		Throttle: a.Throttle, Setup: a.Setup, Metrics: a.Metrics, Accounts: a.Accounts, IDPClient: o.IDPClient, LimitClock: o.LimitClock,
 		DemoMail: o.DemoMail,
 	}
 	if a.MailWorker != nil {

@@ -45,6 +45,10 @@ type Deps struct {
 	// configured yet (the "Add an SSO provider" page's discovery); nil is
 	// a default client.
 	IDPClient *http.Client
+	// LimitClock is the clock of the per-address rate limits; nil is real
+	// time. They measure elapsed time whatever clock the application's
+	// times come from (Now); a test freezes it to count a flood exactly.
+	LimitClock func() time.Time
 	// Throttle slows password guessing; nil turns throttling off (tests
 	// that are not about it).
 	Throttle *throttle.Limiter
@@ -119,11 +123,15 @@ func New(d Deps) (http.Handler, error) {
 	}
 	// The per-address rate limits measure real elapsed time, whatever clock
 	// the application's times come from.
+	limitNow := d.LimitClock
+	if limitNow == nil {
+		limitNow = time.Now
+	}
 	h := &Handler{
 		Deps: d, engine: gin.New(),
-		bcLimit:      throttle.NewBuckets(backchannelPerSecond, time.Second, maxTrackedAddresses, time.Now),
-		ssoLimit:     throttle.NewBuckets(ssoStartsPerMinute, time.Minute, maxTrackedAddresses, time.Now),
-		passkeyLimit: throttle.NewBuckets(passkeyBeginsPerMinute, time.Minute, maxTrackedAddresses, time.Now),
+		bcLimit:      throttle.NewBuckets(backchannelPerSecond, time.Second, maxTrackedAddresses, limitNow),
+		ssoLimit:     throttle.NewBuckets(ssoStartsPerMinute, time.Minute, maxTrackedAddresses, limitNow),
+		passkeyLimit: throttle.NewBuckets(passkeyBeginsPerMinute, time.Minute, maxTrackedAddresses, limitNow),
 		brand:        newBrand(d.Config),
 	}
 	e := h.engine

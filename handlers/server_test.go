@@ -37,6 +37,7 @@ type server struct {
 
 	handler atomic.Pointer[http.Handler] // what srv serves: swapped by restart
 
+	limitClock    func() time.Time       // app.Options.LimitClock, kept for restarts
 	mailTransport gmail.Transport        // app.Options.MailTransport, kept for restarts
 	demoMail      *gmail.MemoryTransport // app.Options.DemoMail, kept for restarts
 }
@@ -46,6 +47,8 @@ type serverOpts struct {
 	proxies []string       // trusted proxies (X-Forwarded-For)
 	dbPath  string         // reuse an existing database file ("restart")
 	clock   *testkit.Clock // default newClock()
+	// limitClock is the per-address rate limits' clock; nil is real time.
+	limitClock func() time.Time
 	// throttle keeps the default brute-force limits; otherwise they are
 	// set so high that tests not about throttling never meet them.
 	throttle bool
@@ -64,7 +67,7 @@ type serverOpts struct {
 // minimum cost: the handlers are under test, not bcrypt.
 func newServer(t testing.TB, o serverOpts) *server {
 	t.Helper()
-	s := &server{t: t, clock: o.clock, logs: &testkit.LogBuffer{}, dbPath: o.dbPath, mailTransport: o.mailTransport, demoMail: o.demoMail}
+	s := &server{t: t, clock: o.clock, logs: &testkit.LogBuffer{}, dbPath: o.dbPath, mailTransport: o.mailTransport, demoMail: o.demoMail, limitClock: o.limitClock}
 	if s.clock == nil {
 		s.clock = testkit.NewClock(time.Date(2030, 1, 2, 9, 0, 0, 0, time.UTC))
 	}
@@ -119,7 +122,7 @@ func newServer(t testing.TB, o serverOpts) *server {
 // the one before: calling it again is a restart.
 func (s *server) boot() {
 	s.t.Helper()
-	a, err := app.New(context.Background(), s.cfg, app.Options{Logger: s.log, Now: s.clock.Now, MailTransport: s.mailTransport, DemoMail: s.demoMail})
+	a, err := app.New(context.Background(), s.cfg, app.Options{Logger: s.log, Now: s.clock.Now, MailTransport: s.mailTransport, DemoMail: s.demoMail, LimitClock: s.limitClock})
 	if err != nil {
 		s.t.Fatalf("app.New: %v", err)
 	}

@@ -67,6 +67,8 @@ type ssoEnvOpts struct {
 	providers func(e *ssoEnv, ps []config.Provider)
 	// configure edits the configuration after it is validated.
 	configure func(*config.Config)
+	// limitClock is the per-address rate limits' clock; nil is real time.
+	limitClock func() time.Time
 }
 
 // ssoEnv is a running gatehouse plus its test OPs.
@@ -129,7 +131,7 @@ func newSSOEnv(t testing.TB, o ssoEnvOpts) *ssoEnv {
 		}
 		return ps
 	}
-	e.server = newServer(t, serverOpts{clock: clock, providers: providers, throttle: o.throttle, proxies: o.proxies, configure: o.configure})
+	e.server = newServer(t, serverOpts{clock: clock, providers: providers, throttle: o.throttle, proxies: o.proxies, configure: o.configure, limitClock: o.limitClock})
 	t.Cleanup(func() {
 		if logs := e.logs.String(); strings.Contains(logs, "level=ERROR") || strings.Contains(logs, "panic") {
 			t.Errorf("server logged an error or panic")
