@@ -198,7 +198,7 @@ func (s *Service) revoke(ctx context.Context, id *models.Identity, claim, roundS
 	s.Logger.InfoContext(ctx, "offline check: revoked at the provider; sessions ended", "provider", id.ProviderID, "identity", id.ID, "sessions", ended)
 	return s.DB.RecordEvent(ctx, &models.Event{
 		Kind: models.EventIdentityRevoked, UserID: &id.UserID, Email: email, Method: models.MethodSSO, ProviderID: id.ProviderID,
-		Detail: fmt.Sprintf("revoked at the provider (%s); %d sessions ended", truncateDetail(why.Error()), ended),
+		Detail: fmt.Sprintf("revoked at the provider (%s); %d sessions ended", clipped(why.Error(), maxQuoted), ended),
 	})
 }
 
@@ -247,10 +247,14 @@ func days(d time.Duration) string {
 	return d.String()
 }
 
-// truncateDetail bounds an error quoted in an audit detail.
-func truncateDetail(s string) string {
-	if len(s) > 300 {
-		return s[:300] + "…"
+// maxQuoted bounds a provider's answer quoted in an audit detail, in bytes.
+const maxQuoted = 300
+
+// clipped is s within n bytes (models.Clip), marked "…" when it was cut.
+func clipped(s string, n int) string {
+	s = models.Text(s)
+	if c := models.Clip(s, n); len(c) < len(s) {
+		return c + "…"
 	}
 	return s
 }

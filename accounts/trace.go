@@ -120,10 +120,7 @@ func (t *Trace) add(s Step) {
 	if len(t.Steps) >= maxTraceSteps {
 		return
 	}
-	s.Detail = strings.ToValidUTF8(s.Detail, "\uFFFD")
-	if len(s.Detail) > maxDetail {
-		s.Detail = strings.ToValidUTF8(s.Detail[:maxDetail], "") + "…"
-	}
+	s.Detail = clipped(s.Detail, maxDetail)
 	t.Steps = append(t.Steps, s)
 }
 

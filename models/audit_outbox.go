@@ -7,7 +7,6 @@ import (
 	"math"
 	"slices"
 	"time"
-	"unicode/utf8"
 )
 
 // AuditDelivery is one row of audit_outbox: an audit event's webhook
@@ -134,13 +133,7 @@ func (db *DB) MarkAuditDelivered(ctx context.Context, d ClaimedAudit) error {
 // up on (kept with failed_at for inspection); gaveUp says which.
 func (db *DB) MarkAuditFailed(ctx context.Context, d ClaimedAudit, cause error, retryAt time.Time, maxAttempts int) (gaveUp bool, err error) {
 	now := db.now()
-	msg := Text(cause.Error())
-	if len(msg) > maxAuditError {
-		msg = msg[:maxAuditError]
-		for !utf8.ValidString(msg) {
-			msg = msg[:len(msg)-1]
-		}
-	}
+	msg := Clip(cause.Error(), maxAuditError)
 	gaveUp = d.Attempts >= maxAttempts
 	var failedAt *time.Time
 	if gaveUp {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"time"
-	"unicode/utf8"
 )
 
 // OutboxMail is one row of mail_outbox: a rendered message waiting to be
@@ -118,13 +117,7 @@ func MailBackoff(n int) time.Duration {
 // maxAttempts (or the error is permanent), given up on; gaveUp says which.
 func (db *DB) MarkMailFailed(ctx context.Context, m ClaimedMail, cause error, permanent bool, maxAttempts int) (gaveUp bool, err error) {
 	now := db.now()
-	msg := Text(cause.Error())
-	if len(msg) > maxMailError {
-		msg = msg[:maxMailError]
-		for !utf8.ValidString(msg) {
-			msg = msg[:len(msg)-1]
-		}
-	}
+	msg := Clip(cause.Error(), maxMailError)
 	gaveUp = permanent || m.Attempts >= maxAttempts
 	var failedAt *time.Time
 	if gaveUp {

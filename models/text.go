@@ -22,3 +22,17 @@ func Text(s string) string {
 	}
 	return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "\uFFFD")
 }
+
+// Clip is Text(s) cut to at most n bytes, at a character boundary: a
+// bounded, storable copy of text from elsewhere (a relay's or a provider's
+// error, a claim quoted in a decision trace).
+func Clip(s string, n int) string {
+	s = Text(s)
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}
