@@ -28,10 +28,12 @@ const sweepBatch = 500
 
 // keepSentMail and keepFailedMail are how long the outbox keeps a message
 // after it was sent (its body may carry a link) or given up on (for an
-// administrator to retry).
+// administrator to retry); keepFailedAudit how long audit_outbox keeps a
+// webhook delivery given up on, for an operator to look at.
 const (
-	keepSentMail   = 24 * time.Hour
-	keepFailedMail = 30 * 24 * time.Hour
+	keepSentMail    = 24 * time.Hour
+	keepFailedMail  = 30 * 24 * time.Hour
+	keepFailedAudit = 30 * 24 * time.Hour
 )
 
 // maxHeaderBytes caps request headers on both listeners.
@@ -57,13 +59,8 @@ func (a *App) Run(ctx context.Context) error {
 	go a.Sessions.RunCleanup(bg, cleanupEvery)
 	go every(bg, cleanupEvery, true, func(ctx context.Context) { cur.Load().Sweep(ctx) })
 	go every(bg, checkEvery, false, func(ctx context.Context) { cur.Load().CheckProviders(ctx) })
-	// The mail worker has a context of its own, ended after the requests
-	// drained (a request may still enqueue), and Run waits for it: a
-	// delivery under way is let finish and recorded.
-	stopMail := a.startMail()
-	defer func() { stopMail() }()
-	stopAudit := a.runAuditWorker() // after the requests drained, as mail
-	defer func() { stopAudit() }()
+	stopWorkers := a.startWorkers()
+	defer func() { stopWorkers() }()
 	var retired sync.WaitGroup // workers a reload replaced
 	defer retired.Wait()
 
@@ -96,14 +93,14 @@ wait:
 			if next := a.reloadApp(cur.Load()); next != nil {
 				// The new workers start before the old ones stop: two
 				// workers share an outbox as replicas do.
-				oldMail, oldAudit := stopMail, stopAudit
-				stopMail, stopAudit = next.startMail(), next.runAuditWorker()
+				stopOld := stopWorkers
+				stopWorkers = next.startWorkers()
 				a.DB.SetAudit(next.auditHooks)
 				cur.Store(next)
 				// The old workers finish what they deliver in the
 				// background: the loop keeps watching ctx; shutdown
 				// waits for them.
-				retired.Go(func() { oldMail(); oldAudit() })
+				retired.Go(stopOld)
 			}
 		}
 	}
@@ -151,16 +148,25 @@ func (a *App) reloadApp(running *App) *App {
 	return nil
 }
 
-// startMail runs a's mail worker, if mail is on, until the returned
-// function is called; that function waits for a delivery under way.
-func (a *App) startMail() (stop func()) {
-	if a.MailWorker == nil {
-		return func() {}
+// startWorkers runs a's outbox workers (mail, the audit webhook; those
+// configured) until the returned function is called, which waits for a
+// delivery under way to finish and be recorded. They have a context of
+// their own, not Run's: Run stops them after the requests drained (a
+// request may still enqueue), and a reload stops the ones it replaced.
+func (a *App) startWorkers() (stop func()) {
+	var runs []func(context.Context)
+	if a.MailWorker != nil {
+		runs = append(runs, a.MailWorker.Run)
+	}
+	if a.AuditWorker != nil {
+		runs = append(runs, a.AuditWorker.Run)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); a.MailWorker.Run(ctx) }()
-	return func() { cancel(); <-done }
+	var wg sync.WaitGroup
+	for _, run := range runs {
+		wg.Go(func() { run(ctx) })
+	}
+	return func() { cancel(); wg.Wait() }
 }
 
 // every runs fn every interval (and once at the start when first is set)
@@ -222,8 +228,8 @@ func (a *App) server(h http.Handler) *http.Server {
 const checkEvery = time.Minute
 
 // CheckProviders runs one round of the offline check (offline_check) and
-// of disable_after for every provider that has them: what checkProviders
-// does each minute, for tests to call.
+// of disable_after for every provider that has them: what Run does each
+// minute, for tests to call.
 func (a *App) CheckProviders(ctx context.Context) {
 	for _, p := range a.SSO.All() {
 		pol := a.Accounts.Policy(p.ID())
