@@ -51,36 +51,53 @@ func refreshAD(providerID string, userID int64, issuer, subject string) []byte {
 }
 
 // keepRefresh stores the refresh token a sign-in through the identity
-// brought, sealed, and schedules its next check one interval from now. A
-// sign-in without one (Google gives one at the first consent only) keeps
-// the stored token and schedules its check all the same. It does nothing
-// for a provider without offline_check, or without a secrets key.
+// row brought, sealed, and schedules its next check one interval from
+// now (keepSealed).
 func (s *Service) keepRefresh(ctx context.Context, p SSOPolicy, row *models.Identity, token string) error {
+	sealed, err := s.sealRefresh(p, token, refreshAD(row.ProviderID, row.UserID, row.Issuer, row.Subject))
+	if err != nil {
+		return err
+	}
+	return s.keepSealed(ctx, p, row, sealed)
+}
+
+// keepSealed stores sealed as the identity row's refresh token and
+// schedules its next check one interval from now. With sealed nil (a
+// sign-in without a token: Google gives one at the first consent only) the
+// stored token stays and its check is scheduled all the same. It does
+// nothing for a provider without offline_check, without a secrets key, or
+// without a token to check with.
+func (s *Service) keepSealed(ctx context.Context, p SSOPolicy, row *models.Identity, sealed []byte) error {
 	if p.OfflineCheck <= 0 || !s.Secrets.HasKey() {
 		return nil
 	}
-	next := s.DB.Time().Add(p.OfflineCheck)
-	if token == "" {
-		if len(row.RefreshToken) == 0 {
-			return nil
-		}
-		return s.DB.KeepRefresh(ctx, row.ID, row.RefreshToken, next)
+	if sealed == nil {
+		sealed = row.RefreshToken
 	}
-	sealed, err := s.Secrets.Seal([]byte(token), refreshAD(row.ProviderID, row.UserID, row.Issuer, row.Subject))
+	if len(sealed) == 0 {
+		return nil
+	}
+	return s.DB.KeepRefresh(ctx, row.ID, sealed, s.DB.Time().Add(p.OfflineCheck))
+}
+
+// sealRefresh is token sealed under ad, or nil when offline checks keep
+// none: a provider without offline_check, no secrets key, no token.
+func (s *Service) sealRefresh(p SSOPolicy, token string, ad []byte) ([]byte, error) {
+	if p.OfflineCheck <= 0 || token == "" || !s.Secrets.HasKey() {
+		return nil, nil
+	}
+	sealed, err := s.Secrets.Seal([]byte(token), ad)
 	if err != nil {
-		return fmt.Errorf("seal refresh token: %w", err)
+		return nil, fmt.Errorf("seal refresh token: %w", err)
 	}
-	return s.DB.KeepRefresh(ctx, row.ID, sealed, next)
+	return sealed, nil
 }
 
 // SealLinkRefresh seals the refresh token of a sign-in parked until the
 // person proves the password of account userID (a pending link), for
 // LinkWithPassword to keep; nil when there is none to keep.
 func (s *Service) SealLinkRefresh(providerID string, userID int64, id *sso.Identity) ([]byte, error) {
-	if s.Policy(providerID).OfflineCheck <= 0 || id.RefreshToken == "" || !s.Secrets.HasKey() {
-		return nil, nil
-	}
-	return s.Secrets.Seal([]byte(id.RefreshToken), refreshAD(providerID, userID, id.Issuer, id.Subject))
+	return s.sealRefresh(s.Policy(providerID), id.RefreshToken, refreshAD(providerID, userID, id.Issuer, id.Subject))
 }
 
 // CheckProvider runs one round of providerID's offline check: every

@@ -617,10 +617,8 @@ func (s *Service) LinkWithPassword(ctx context.Context, l *models.PendingLink, p
 		return nil, err
 	}
 	// The parked token was sealed for this very identity.
-	if p := s.Policy(l.ProviderID); len(l.RefreshToken) > 0 && p.OfflineCheck > 0 {
-		if err := s.DB.KeepRefresh(ctx, row.ID, l.RefreshToken, s.DB.Time().Add(p.OfflineCheck)); err != nil {
-			return nil, err
-		}
+	if err := s.keepSealed(ctx, s.Policy(l.ProviderID), row, l.RefreshToken); err != nil {
+		return nil, err
 	}
 	return u, nil
 }
