@@ -69,10 +69,16 @@ func (db *DB) IdentitySessions(ctx context.Context, issuer, subject string) (int
 // since has rescheduled it, and its token and sessions are newer than
 // anything the check knows.
 
+// claimed is identity id, while the check that claimed it at claim still
+// holds it.
+func (db *DB) claimed(ctx context.Context, id int64, claim time.Time) *gorm.DB {
+	return db.gorm.WithContext(ctx).Model(&Identity{}).Where("id = ? AND check_at = ?", id, stored(claim))
+}
+
 // StopChecks clears identity id's next check: it has no live session to
 // end.
 func (db *DB) StopChecks(ctx context.Context, id int64, claim time.Time) error {
-	err := db.gorm.WithContext(ctx).Model(&Identity{}).Where("id = ? AND check_at = ?", id, stored(claim)).Update("check_at", nil).Error
+	err := db.claimed(ctx, id, claim).Update("check_at", nil).Error
 	if err != nil {
 		return fmt.Errorf("stop checks of identity %d: %w", id, err)
 	}
@@ -82,7 +88,7 @@ func (db *DB) StopChecks(ctx context.Context, id int64, claim time.Time) error {
 // StoreRefresh replaces identity id's sealed refresh token with the one
 // the provider rotated it to, and reports whether it did.
 func (db *DB) StoreRefresh(ctx context.Context, id int64, claim time.Time, sealed []byte) (bool, error) {
-	res := db.gorm.WithContext(ctx).Model(&Identity{}).Where("id = ? AND check_at = ?", id, stored(claim)).Update("refresh_token", sealed)
+	res := db.claimed(ctx, id, claim).Update("refresh_token", sealed)
 	if res.Error != nil {
 		return false, fmt.Errorf("store refresh token of identity %d: %w", id, res.Error)
 	}
@@ -91,8 +97,7 @@ func (db *DB) StoreRefresh(ctx context.Context, id int64, claim time.Time, seale
 
 // ConfirmIdentity records a successful offline check.
 func (db *DB) ConfirmIdentity(ctx context.Context, id int64, claim time.Time) error {
-	err := db.gorm.WithContext(ctx).Model(&Identity{}).Where("id = ? AND check_at = ?", id, stored(claim)).
-		Updates(map[string]any{"confirmed_at": db.now(), "revoked_at": nil}).Error
+	err := db.claimed(ctx, id, claim).Updates(map[string]any{"confirmed_at": db.now(), "revoked_at": nil}).Error
 	if err != nil {
 		return fmt.Errorf("confirm identity %d: %w", id, err)
 	}
@@ -119,8 +124,7 @@ func (db *DB) RevokeIdentity(ctx context.Context, id *Identity, claim, roundStar
 	var ended int64
 	var done bool
 	err := db.Tx(ctx, func(tx *DB) error {
-		res := tx.gorm.WithContext(ctx).Model(&Identity{}).Where("id = ? AND check_at = ?", id.ID, stored(claim)).
-			Updates(map[string]any{"refresh_token": nil, "check_at": nil, "revoked_at": db.now()})
+		res := tx.claimed(ctx, id.ID, claim).Updates(map[string]any{"refresh_token": nil, "check_at": nil, "revoked_at": db.now()})
 		if res.Error != nil {
 			return fmt.Errorf("revoke identity %d: %w", id.ID, res.Error)
 		}
