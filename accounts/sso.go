@@ -260,15 +260,8 @@ func (p SSOPolicy) claimsDetail(id *sso.Identity) string {
 		groups = "claim missing"
 	}
 	return fmt.Sprintf("subject %s (claim %s); email %s (claim %s); name %q (claim %s); groups %s (claim %s)",
-		id.Subject, orStr(p.SubjectClaim, "sub"), email, orStr(p.EmailClaim, "email"),
-		id.Name, orStr(p.NameClaim, "name"), groups, orStr(p.GroupsClaim, sso.DefaultGroupsClaim))
-}
-
-func orStr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
+		id.Subject, or(p.SubjectClaim, "sub"), email, or(p.EmailClaim, "email"),
+		id.Name, or(p.NameClaim, "name"), groups, or(p.GroupsClaim, sso.DefaultGroupsClaim))
 }
 
 // SyncGroups applies the provider's admin_groups to u, who signs in

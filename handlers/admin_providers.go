@@ -212,8 +212,8 @@ func shownClaim(name string, raw json.RawMessage) string {
 			s += " (" + time.Unix(int64(n), 0).UTC().Format(time.DateTime) + " UTC)"
 		}
 	}
-	if len(s) > maxClaimShown {
-		s = strings.ToValidUTF8(s[:maxClaimShown], "") + "…"
+	if c := models.Clip(s, maxClaimShown); len(c) < len(s) {
+		s = c + "…"
 	}
 	return s
 }
