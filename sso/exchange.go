@@ -246,21 +246,18 @@ func (p *Provider) mergedClaims(ctx context.Context, rt *resolved, sub string, p
 		}
 		return claims, nil
 	}
-	if hasEmail && hasName && !needGroups {
-		if ev != nil {
-			info, err := p.userinfo(ctx, rt, accessToken)
-			if err == nil {
-				err = checkUserinfoSubject(info, sub)
-			}
-			ev.noteUserinfo(info, err, false)
-		}
+	need := !hasEmail || !hasName || needGroups
+	if !need && ev == nil {
 		return claims, nil
 	}
 	info, err := p.userinfo(ctx, rt, accessToken)
 	if err == nil {
 		err = checkUserinfoSubject(info, sub)
 	}
-	ev.noteUserinfo(info, err, true)
+	ev.noteUserinfo(info, err, need)
+	if !need {
+		return claims, nil // asked for the test page only
+	}
 	if err != nil {
 		if hasEmail && !needGroups && !errors.Is(err, ErrUserinfoSubject) {
 			p.log.Warn("sso: userinfo failed; continuing with ID token claims", "err", err)
