@@ -9,12 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"syscall"
-	"time"
-
-	"gorm.io/driver/sqlite"
-	"gorm.io/gorm"
 )
 
 // ErrServing is the error of LockStopped while a gatehouse server runs on
@@ -126,22 +121,7 @@ func OpenSnapshot(path string) (*DB, error) {
 	q.Set("mode", "ro")
 	q.Set("immutable", "1")
 	q.Set("_busy_timeout", "10000")
-	db := &DB{Now: time.Now, dialect: SQLite, path: path, audit: new(atomic.Pointer[EventHooks])}
-	g, err := gorm.Open(sqlite.Open("file:"+(&url.URL{Path: path}).EscapedPath()+"?"+q.Encode()), db.gormConfig())
-	if err != nil {
-		return nil, fmt.Errorf("open database %s: %w", path, err)
-	}
-	sqlDB, err := g.DB()
-	if err != nil {
-		return nil, fmt.Errorf("open database %s: %w", path, err)
-	}
-	sqlDB.SetMaxOpenConns(1)
-	if err := sqlDB.Ping(); err != nil {
-		sqlDB.Close()
-		return nil, fmt.Errorf("open database %s: %w", path, err)
-	}
-	db.gorm, db.sql = g, sqlDB
-	return db, nil
+	return openSQLiteDSN(path, "file:"+(&url.URL{Path: path}).EscapedPath()+"?"+q.Encode(), 1)
 }
 
 // IntegrityCheck runs SQLite's PRAGMA integrity_check, which reads every

@@ -26,8 +26,14 @@ func openSQLite(path string) (*DB, error) {
 	if err := createPrivate(path); err != nil {
 		return nil, err
 	}
+	return openSQLiteDSN(path, dsn(path), 8)
+}
+
+// openSQLiteDSN opens the SQLite database at path through dsn, with a
+// pool of at most conns connections, and checks that it answers.
+func openSQLiteDSN(path, dsn string, conns int) (*DB, error) {
 	db := &DB{Now: time.Now, dialect: SQLite, path: path, audit: new(atomic.Pointer[EventHooks])}
-	g, err := gorm.Open(sqlite.Open(dsn(path)), db.gormConfig())
+	g, err := gorm.Open(sqlite.Open(dsn), db.gormConfig())
 	if err != nil {
 		return nil, fmt.Errorf("open database %s: %w", path, err)
 	}
@@ -35,8 +41,8 @@ func openSQLite(path string) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open database %s: %w", path, err)
 	}
-	sqlDB.SetMaxOpenConns(8)
-	sqlDB.SetMaxIdleConns(8)
+	sqlDB.SetMaxOpenConns(conns)
+	sqlDB.SetMaxIdleConns(conns)
 	sqlDB.SetConnMaxIdleTime(5 * time.Minute)
 	if err := sqlDB.Ping(); err != nil {
 		sqlDB.Close()
